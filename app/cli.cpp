@@ -1,0 +1,394 @@
+#include "cli.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "engine.h"
+#include "error.h"
+#include "npy.h"
+#include "registry.h"
+#include "train.h"
+
+namespace attnscope {
+
+using nlohmann::json;
+
+namespace {
+
+// Options shared by the subcommands that run a model.
+struct ModelArgs {
+  std::string model, device = "auto", variant, unknown = "error";
+  std::vector<std::string> params;
+
+  void add(CLI::App* c, bool with_variant = true) {
+    c->add_option("--model", model, "checkpoint directory (default: the bundled assets/models/mha)");
+    c->add_option("--device", device, "auto|cpu|cuda (auto = CUDA when this LibTorch has it)")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    if (with_variant) {
+      c->add_option("--variant", variant, "attention variant on every layer (default: the checkpoint's own)");
+      c->add_option("--param", params, "variant parameter NAME=VALUE (repeatable); see `attnscope variants`");
+    }
+    c->add_option("--unknown", unknown, "characters outside the vocabulary: error|skip|replace")
+        ->check(CLI::IsMember({"error", "skip", "replace"}));
+  }
+
+  std::shared_ptr<Model> load() const {
+    auto m = Model::load(model.empty() ? default_model_dir() : model, device);
+    if (variant.empty() && params.empty()) return m;
+    std::string v = variant.empty() ? m->config().variant_summary() : variant;
+    if (v == "mixed") throw Error("--param needs --variant: the checkpoint mixes variants across layers");
+    const VariantInfo& info = get_variant(v);
+    ParamValues given;
+    if (v == m->config().layers[0].variant) given = m->config().layers[0].params;  // start from the checkpoint's
+    for (const auto& kv : params) {
+      auto p = parse_param(info.params, v, kv);
+      given[p.first] = p.second;
+    }
+    return m->with_variant(v, given);
+  }
+  std::vector<int64_t> encode(const Model& m, const std::string& text) const {
+    return m.tokenizer().encode_or_throw(text, parse_unknown_policy(unknown));
+  }
+};
+
+std::string variant_label(const Model& m) {
+  const auto& l = m.config().layers[0];
+  std::string s = m.config().variant_summary();
+  if (s == "mixed") return s;
+  const VariantInfo& v = get_variant(s);
+  std::string p;
+  for (const auto& spec : v.params)
+    p += (p.empty() ? "" : ", ") + spec.name + "=" + format_param(spec, l.params.at(spec.name));
+  return p.empty() ? s : s + " (" + p + ")";
+}
+
+void write_output(const std::string& path, const std::string& bytes) {
+  if (path.empty() || path == "-") {
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    std::fflush(stdout);
+  } else {
+    write_file_atomic(path, bytes);
+  }
+}
+
+json variant_json(const VariantInfo& v) {
+  json params = json::array();
+  for (const auto& p : v.params) {
+    json j = {{"name", p.name},
+              {"type", param_type_name(p.type)},
+              {"default", format_param(p, p.def)},
+              {"tooltip", p.tooltip},
+              {"changes_weights", p.changes_weights}};
+    if (p.type == ParamType::Choice) j["choices"] = p.choices;
+    else if (p.type != ParamType::Bool) {
+      j["min"] = p.min;
+      j["max"] = p.max;
+      j["step"] = p.step;
+    }
+    params.push_back(j);
+  }
+  return {{"name", v.name},        {"family", v.family},         {"description", v.description},
+          {"citation", v.citation}, {"causal", v.causal},         {"needs_kv_text", v.needs_kv_text},
+          {"signed_display", v.signed_display}, {"cache_per_token", v.cache_formula}, {"params", params}};
+}
+
+int cmd_variants(bool as_json) {
+  if (as_json) {
+    json a = json::array();
+    for (const auto& v : variant_registry()) a.push_back(variant_json(v));
+    std::cout << a.dump(2) << "\n";
+    return 0;
+  }
+  for (const auto& v : variant_registry()) {
+    std::cout << v.name << "  [" << v.family << (v.causal ? "" : ", NON-CAUSAL: sees future tokens") << "]\n  "
+              << v.description << "\n  " << v.citation << "\n  cache per token per layer: " << v.cache_formula << "\n";
+    for (const auto& p : v.params) {
+      std::cout << "  --param " << p.name << "=";
+      if (p.type == ParamType::Choice) {
+        for (size_t i = 0; i < p.choices.size(); ++i) std::cout << (i ? "|" : "") << p.choices[i];
+      } else if (p.type == ParamType::Bool) {
+        std::cout << "true|false";
+      } else {
+        std::cout << format_param(p, p.min) << ".." << format_param(p, p.max);
+      }
+      std::cout << " (default " << format_param(p, p.def) << (p.changes_weights ? ", changes weights" : "") << ")\n      "
+                << p.tooltip << "\n";
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+struct AttendArgs {
+  ModelArgs m;
+  std::string text, text_file, kv_text, kv_text_file, format = "csv", out;
+  int layer = -1, head = -1;
+};
+
+std::string text_arg(const std::string& text, const std::string& file, const char* what, bool required) {
+  if (!text.empty() && !file.empty()) throw Error(std::string("give either ") + what + " or its file, not both");
+  if (!file.empty()) return read_text_file(file, 1u << 20);
+  if (text.empty() && required) throw Error(std::string("give ") + what);
+  return text;
+}
+
+int cmd_attend(const AttendArgs& a) {
+  auto model = a.m.load();
+  const std::string text = text_arg(a.text, a.text_file, "--text", true);
+  auto ids = a.m.encode(*model, text);
+  std::vector<int64_t> kv;
+  const std::string kv_text = text_arg(a.kv_text, a.kv_text_file, "--kv-text", false);
+  if (!kv_text.empty()) kv = a.m.encode(*model, kv_text);
+  AttentionMaps m = model->attend(ids, kv);
+  if (a.layer >= m.layers) throw Error("--layer " + std::to_string(a.layer) + ": the model has " + std::to_string(m.layers) + " layers (0.." + std::to_string(m.layers - 1) + ")");
+  if (a.head >= m.heads) throw Error("--head " + std::to_string(a.head) + ": the model has " + std::to_string(m.heads) + " heads (0.." + std::to_string(m.heads - 1) + ")");
+  const int64_t l0 = a.layer < 0 ? 0 : a.layer, l1 = a.layer < 0 ? m.layers : a.layer + 1;
+  const int64_t h0 = a.head < 0 ? 0 : a.head, h1 = a.head < 0 ? m.heads : a.head + 1;
+  const int64_t T = m.queries, S = m.keys;
+
+  std::vector<float> sel;  // [l1-l0, h1-h0, T, S]
+  for (int64_t l = l0; l < l1; ++l)
+    for (int64_t h = h0; h < h1; ++h) sel.insert(sel.end(), m.attn.begin() + long(m.idx(l, h, 0, 0)), m.attn.begin() + long(m.idx(l, h, 0, 0) + size_t(T * S)));
+  std::vector<int64_t> shape;
+  if (a.layer < 0) shape.push_back(l1 - l0);
+  if (a.head < 0) shape.push_back(h1 - h0);
+  shape.push_back(T);
+  shape.push_back(S);
+
+  std::string bytes;
+  if (a.format == "npy") {
+    bytes = npy_bytes(shape, sel.data());
+  } else if (a.format == "json") {
+    json j = {{"variant", variant_label(*model)}, {"mode", m.mode}, {"text", model->tokenizer().decode(ids)},
+              {"shape", shape}, {"layers", json::array()}, {"forward_ms", m.forward_ms},
+              {"loss_nats_per_char", std::isnan(m.loss) ? json(nullptr) : json(m.loss)}};
+    size_t at = 0;
+    for (int64_t l = l0; l < l1; ++l) {
+      json heads = json::array();
+      for (int64_t h = h0; h < h1; ++h) {
+        json rows = json::array();
+        for (int64_t i = 0; i < T; ++i) {
+          std::vector<float> r(sel.begin() + long(at), sel.begin() + long(at + size_t(S)));
+          rows.push_back(r);
+          at += size_t(S);
+        }
+        heads.push_back({{"layer", l}, {"head", h}, {"attention", rows}});
+      }
+      j["layers"].push_back(heads);
+    }
+    bytes = j.dump() + "\n";
+  } else {
+    std::string s;
+    char buf[32];
+    size_t at = 0;
+    for (int64_t l = l0; l < l1; ++l)
+      for (int64_t h = h0; h < h1; ++h) {
+        if (a.layer < 0 || a.head < 0) s += "# layer " + std::to_string(l) + " head " + std::to_string(h) + "\n";
+        for (int64_t i = 0; i < T; ++i) {
+          for (int64_t j = 0; j < S; ++j) {
+            std::snprintf(buf, sizeof buf, j ? ",%.6g" : "%.6g", double(sel[at++]));
+            s += buf;
+          }
+          s += "\n";
+        }
+      }
+    bytes = s;
+  }
+  write_output(a.out, bytes);
+  std::fprintf(stderr, "%s [%s], %lld characters, %lld layers x %lld heads, forward %.1f ms, loss %.3f nats/char\n",
+               variant_label(*model).c_str(), m.mode.c_str(), (long long)T, (long long)m.layers, (long long)m.heads,
+               m.forward_ms, m.loss);
+  return 0;
+}
+
+struct GenerateArgs {
+  ModelArgs m;
+  std::string prompt;
+  GenerateOptions g;
+};
+
+int cmd_generate(const GenerateArgs& a) {
+  auto model = a.m.load();
+  auto ids = a.m.encode(*model, a.prompt);
+  std::cout << a.prompt << std::flush;
+  int64_t bytes = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  model->generate(ids, a.g, [&](const DecodeStep& s) {
+    std::cout << model->tokenizer().symbol(s.token) << std::flush;
+    bytes = s.cache_bytes;
+  });
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "\n";
+  std::fprintf(stderr, "%s: %lld tokens in %.2f s (%.0f tokens/s), KV cache %lld bytes\n", variant_label(*model).c_str(),
+               (long long)a.g.tokens, sec, double(a.g.tokens) / std::max(sec, 1e-9), (long long)bytes);
+  return 0;
+}
+
+struct EvalArgs {
+  ModelArgs m;
+  std::string corpus;
+  int64_t max_windows = 0;
+  bool as_json = false;
+};
+
+int cmd_eval(const EvalArgs& a) {
+  auto model = a.m.load();
+  const std::string text = read_text_file(a.corpus.empty() ? default_corpus_path() : a.corpus);
+  auto valid = model->tokenizer().encode_or_throw(split_corpus(text).valid, parse_unknown_policy(a.m.unknown));
+  EvalResult r = model->evaluate(valid, a.max_windows);
+  if (a.as_json) {
+    std::cout << json({{"variant", variant_label(*model)}, {"mode", model->mode()}, {"loss_nats_per_char", r.loss},
+                       {"bits_per_char", r.bits}, {"characters", r.characters}, {"seconds", r.seconds}})
+                     .dump(2)
+              << "\n";
+  } else {
+    std::printf("%s [%s]: validation loss %.4f nats/char, %.4f bits/char (%lld characters, %.1f s)\n",
+                variant_label(*model).c_str(), model->mode().c_str(), r.loss, r.bits, (long long)r.characters, r.seconds);
+  }
+  return 0;
+}
+
+struct TrainArgs {
+  TrainOptions o;
+  std::string variant = "mha", position = "rope", dtype = "fp16";
+  std::vector<std::string> params;
+};
+
+std::string fmt_time(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  char b[32];
+  std::snprintf(b, sizeof b, "%dm%02ds", int(s) / 60, int(s) % 60);
+  return b;
+}
+
+int cmd_train(TrainArgs a, const std::string& command) {
+  const VariantInfo& info = get_variant(a.variant);
+  ParamValues given;
+  for (const auto& kv : a.params) given.insert(parse_param(info.params, a.variant, kv));
+  if (!info.causal) throw Error("variant '" + a.variant + "' sees future tokens: it cannot be trained as a decoder");
+  if (info.needs_kv_text) throw Error("variant '" + a.variant + "' needs a second text: train a self-attention variant");
+  a.o.model.position = parse_pos_kind(a.position);
+  a.o.model.set_all_layers(a.variant, given);
+  a.o.dtype = a.dtype == "fp32" ? DType::F32 : a.dtype == "bf16" ? DType::BF16 : DType::F16;
+  if (a.o.corpus_path.empty()) a.o.corpus_path = default_corpus_path();
+  a.o.command = command;
+  install_interrupt_handler();
+  const bool tty = isatty(fileno(stderr));
+  auto s = train(a.o, [&](const TrainProgress& p) {
+    if (!tty && p.step % 10 != 0 && p.step != p.steps) return;
+    std::fprintf(stderr, "%sstep %lld/%lld | loss %.4f | val %.4f | lr %.2e | %.0f tok/s | %s elapsed | ETA %s%s",
+                 tty ? "\r" : "", (long long)p.step, (long long)p.steps, p.loss, p.val_loss, p.lr, p.tokens_per_s,
+                 fmt_time(p.elapsed_s).c_str(), fmt_time(p.eta_s).c_str(), tty ? "   " : "\n");
+    std::fflush(stderr);
+  });
+  std::fprintf(stderr, "\n");
+  if (s.interrupted) {
+    std::fprintf(stderr, "stopped at step %lld: resumable state saved in %s (continue with --resume)\n",
+                 (long long)s.steps_done, a.o.out_dir.c_str());
+    return 130;
+  }
+  std::printf("trained %s for %lld steps in %s (%.0f tokens/s): validation loss %.4f nats/char (%.4f bits/char) -> %s\n",
+              a.variant.c_str(), (long long)s.steps_done, fmt_time(s.wall_s).c_str(), s.tokens_per_s, s.final_val_loss,
+              s.final_val_loss / std::log(2.0), a.o.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"attnscope: watch attention mechanisms work, live"};
+  app.require_subcommand(1);
+
+  bool variants_json = false;
+  auto* variants = app.add_subcommand("variants", "list every attention variant with its parameters");
+  variants->add_flag("--json", variants_json, "machine-readable output");
+
+  AttendArgs at;
+  auto* attend = app.add_subcommand("attend", "print the attention matrix of a text");
+  at.m.add(attend);
+  attend->add_option("--text", at.text, "the text (at most the model's context)");
+  attend->add_option("--text-file", at.text_file, "read the text from a file");
+  attend->add_option("--kv-text", at.kv_text, "second text: keys and values for cross-attention");
+  attend->add_option("--kv-text-file", at.kv_text_file, "read the second text from a file");
+  attend->add_option("--layer", at.layer, "layer (default: all)")->check(CLI::NonNegativeNumber);
+  attend->add_option("--head", at.head, "head (default: all)")->check(CLI::NonNegativeNumber);
+  attend->add_option("--format", at.format, "csv|json|npy")->check(CLI::IsMember({"csv", "json", "npy"}));
+  attend->add_option("-o,--out", at.out, "output file (default: stdout); written atomically");
+
+  GenerateArgs ge;
+  auto* generate = app.add_subcommand("generate", "write text with the model (KV-cache decoding)");
+  ge.m.add(generate);
+  generate->add_option("--prompt", ge.prompt, "the prompt")->required();
+  generate->add_option("--tokens", ge.g.tokens, "characters to generate")->check(CLI::Range(0, 100000));
+  generate->add_option("--temperature", ge.g.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+  generate->add_option("--top-k", ge.g.top_k, "sample from the k most likely (0 = all)")->check(CLI::NonNegativeNumber);
+  generate->add_option("--seed", ge.g.seed, "sampling seed");
+
+  EvalArgs ev;
+  auto* eval = app.add_subcommand("eval", "validation loss (nats/char and bits/char) on the held-out 10%");
+  ev.m.add(eval);
+  eval->add_option("--corpus", ev.corpus, "corpus file (default: the bundled Tiny Shakespeare)");
+  eval->add_option("--max-windows", ev.max_windows, "evaluate only the first N context windows (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  eval->add_flag("--json", ev.as_json, "machine-readable output");
+
+  TrainArgs tr;
+  auto* trn = app.add_subcommand("train", "train a character GPT on the corpus and write a checkpoint");
+  trn->add_option("--variant", tr.variant, "attention variant on every layer");
+  trn->add_option("--param", tr.params, "variant parameter NAME=VALUE (repeatable)");
+  trn->add_option("--out", tr.o.out_dir, "checkpoint directory")->required();
+  trn->add_option("--steps", tr.o.steps, "optimiser steps")->check(CLI::Range(int64_t(1), int64_t(10000000)));
+  trn->add_option("--seed", tr.o.seed, "seed (initialisation and batches)");
+  trn->add_option("--batch", tr.o.batch, "sequences per step")->check(CLI::Range(1, 4096));
+  trn->add_option("--lr", tr.o.lr, "peak learning rate")->check(CLI::Range(1e-6, 1.0));
+  trn->add_option("--min-lr", tr.o.min_lr, "final learning rate of the cosine")->check(CLI::Range(0.0, 1.0));
+  trn->add_option("--warmup", tr.o.warmup, "warm-up steps")->check(CLI::NonNegativeNumber);
+  trn->add_option("--eval-every", tr.o.eval_every, "validate and save a resumable state every N steps")->check(CLI::PositiveNumber);
+  trn->add_option("--layers", tr.o.model.n_layer, "layers")->check(CLI::Range(1, 64));
+  trn->add_option("--d-model", tr.o.model.d_model, "model width")->check(CLI::Range(2, 4096));
+  trn->add_option("--heads", tr.o.model.n_head, "attention heads")->check(CLI::Range(1, 64));
+  trn->add_option("--context", tr.o.model.context, "context length")->check(CLI::Range(2, 65536));
+  trn->add_option("--position", tr.position, "rope|learned|alibi|none")->check(CLI::IsMember({"rope", "learned", "alibi", "none"}));
+  trn->add_option("--rope-theta", tr.o.model.rope_theta, "RoPE base")->check(CLI::Range(1.0, 1e7));
+  trn->add_option("--rope-fraction", tr.o.model.rope_fraction, "rotated fraction of each head")->check(CLI::Range(0.01, 1.0));
+  trn->add_option("--dtype", tr.dtype, "checkpoint storage: fp16|bf16|fp32")->check(CLI::IsMember({"fp16", "bf16", "fp32"}));
+  trn->add_option("--corpus", tr.o.corpus_path, "training text (default: the bundled Tiny Shakespeare)");
+  trn->add_option("--device", tr.o.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  trn->add_option("--max-minutes", tr.o.max_minutes, "stop after this wall time with a resumable state")->check(CLI::NonNegativeNumber);
+  trn->add_flag("--resume", tr.o.resume, "continue from DIR/train_state.safetensors");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    std::fprintf(stderr, "attnscope: %s (see --help)\n", msg.c_str());
+    return 2;
+  }
+  std::string command = "attnscope";
+  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  try {
+    if (*variants) return cmd_variants(variants_json);
+    if (*attend) return cmd_attend(at);
+    if (*generate) return cmd_generate(ge);
+    if (*eval) return cmd_eval(ev);
+    if (*trn) return cmd_train(tr, command);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "attnscope: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attnscope: internal error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,154 @@
+#include "config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "error.h"
+#include "registry.h"
+
+namespace attnscope {
+
+using nlohmann::json;
+
+PosKind parse_pos_kind(const std::string& s) {
+  if (s == "rope") return PosKind::Rope;
+  if (s == "learned") return PosKind::Learned;
+  if (s == "alibi") return PosKind::Alibi;
+  if (s == "none") return PosKind::None;
+  throw Error("position scheme must be rope, learned, alibi or none, not '" + s + "'");
+}
+
+const char* pos_kind_name(PosKind p) {
+  switch (p) {
+    case PosKind::Rope: return "rope";
+    case PosKind::Learned: return "learned";
+    case PosKind::Alibi: return "alibi";
+    case PosKind::None: return "none";
+  }
+  return "?";
+}
+
+int64_t ModelConfig::rope_dims() const {
+  int64_t r = static_cast<int64_t>(rope_fraction * static_cast<double>(head_dim()));
+  return r - (r % 2);
+}
+
+void ModelConfig::validate() const {
+  auto need = [](bool ok, const std::string& msg) {
+    if (!ok) throw Error("model config: " + msg);
+  };
+  need(vocab_size >= 1 && vocab_size <= 256, "vocab_size must be 1..256, got " + std::to_string(vocab_size));
+  need(n_layer >= 1 && n_layer <= 64, "n_layer must be 1..64, got " + std::to_string(n_layer));
+  need(n_head >= 1 && n_head <= 64, "n_head must be 1..64, got " + std::to_string(n_head));
+  need(d_model >= 2 && d_model <= 4096 && d_model % n_head == 0,
+       "d_model (" + std::to_string(d_model) + ") must be divisible by n_head (" + std::to_string(n_head) + ")");
+  need(context >= 2 && context <= 65536, "context must be 2..65536, got " + std::to_string(context));
+  need(mlp_ratio >= 1 && mlp_ratio <= 16, "mlp_ratio must be 1..16");
+  need(rope_theta >= 1.0, "rope_theta must be >= 1");
+  need(rope_fraction > 0.0 && rope_fraction <= 1.0, "rope_fraction must be in (0, 1]");
+  need(norm_eps > 0.0, "norm_eps must be > 0");
+  need(static_cast<int64_t>(layers.size()) == n_layer,
+       "layers lists " + std::to_string(layers.size()) + " entries for n_layer = " + std::to_string(n_layer));
+  for (const auto& l : layers) get_variant(l.variant);
+}
+
+void ModelConfig::set_all_layers(const std::string& variant, const ParamValues& params) {
+  const VariantInfo& v = get_variant(variant);
+  ParamValues p = resolve_params(v.params, variant, params);
+  layers.assign(static_cast<size_t>(n_layer), LayerSpec{variant, p});
+}
+
+std::string ModelConfig::variant_summary() const {
+  if (layers.empty()) return "none";
+  for (const auto& l : layers)
+    if (l.variant != layers[0].variant) return "mixed";
+  return layers[0].variant;
+}
+
+json params_to_json(const std::string& variant, const ParamValues& p) {
+  const VariantInfo& v = get_variant(variant);
+  json j = json::object();
+  for (const auto& spec : v.params) {
+    auto it = p.find(spec.name);
+    double x = it == p.end() ? spec.def : it->second;
+    if (spec.type == ParamType::Choice) j[spec.name] = format_param(spec, x);
+    else if (spec.type == ParamType::Bool) j[spec.name] = x != 0;
+    else if (spec.type == ParamType::Int) j[spec.name] = static_cast<int64_t>(x);
+    else j[spec.name] = x;
+  }
+  return j;
+}
+
+ParamValues params_from_json(const std::string& variant, const json& j) {
+  const VariantInfo& v = get_variant(variant);
+  if (!j.is_object()) throw Error("params of variant '" + variant + "' must be a JSON object");
+  ParamValues given;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string text;
+    if (it->is_string()) text = it->get<std::string>();
+    else if (it->is_boolean()) text = it->get<bool>() ? "true" : "false";
+    else if (it->is_number()) text = it->dump();
+    else throw Error("parameter '" + it.key() + "' of '" + variant + "' must be a number, bool or string");
+    given.insert(parse_param(v.params, variant, it.key() + "=" + text));
+  }
+  return resolve_params(v.params, variant, given);
+}
+
+json config_to_json(const ModelConfig& c) {
+  json layers = json::array();
+  for (const auto& l : c.layers) layers.push_back({{"variant", l.variant}, {"params", params_to_json(l.variant, l.params)}});
+  return {{"vocab_size", c.vocab_size},
+          {"n_layer", c.n_layer},
+          {"d_model", c.d_model},
+          {"n_head", c.n_head},
+          {"context", c.context},
+          {"mlp_ratio", c.mlp_ratio},
+          {"position", pos_kind_name(c.position)},
+          {"rope_theta", c.rope_theta},
+          {"rope_fraction", c.rope_fraction},
+          {"rope_pairing", "halves: dims (i, i + r/2) rotate together (GPT-NeoX / LLaMA)"},
+          {"norm", "rmsnorm"},
+          {"norm_eps", c.norm_eps},
+          {"mlp", "gelu"},
+          {"tied_output_head", true},
+          {"layers", layers}};
+}
+
+template <class T>
+static T field(const json& j, const char* name) {
+  if (!j.contains(name)) throw Error(std::string("config.json: missing field 'model.") + name + "'");
+  try {
+    return j.at(name).get<T>();
+  } catch (const json::exception&) {
+    throw Error(std::string("config.json: field 'model.") + name + "' has the wrong type");
+  }
+}
+
+ModelConfig config_from_json(const json& j) {
+  if (!j.is_object()) throw Error("config.json: 'model' must be an object");
+  ModelConfig c;
+  c.vocab_size = field<int64_t>(j, "vocab_size");
+  c.n_layer = field<int64_t>(j, "n_layer");
+  c.d_model = field<int64_t>(j, "d_model");
+  c.n_head = field<int64_t>(j, "n_head");
+  c.context = field<int64_t>(j, "context");
+  c.mlp_ratio = field<int64_t>(j, "mlp_ratio");
+  c.position = parse_pos_kind(field<std::string>(j, "position"));
+  c.rope_theta = field<double>(j, "rope_theta");
+  c.rope_fraction = field<double>(j, "rope_fraction");
+  c.norm_eps = field<double>(j, "norm_eps");
+  json layers = field<json>(j, "layers");
+  if (!layers.is_array()) throw Error("config.json: 'model.layers' must be an array");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const json& l = layers[i];
+    if (!l.is_object() || !l.contains("variant") || !l["variant"].is_string())
+      throw Error("config.json: model.layers[" + std::to_string(i) + "] needs a string 'variant'");
+    LayerSpec s;
+    s.variant = l["variant"].get<std::string>();
+    s.params = params_from_json(s.variant, l.value("params", json::object()));
+    c.layers.push_back(std::move(s));
+  }
+  c.validate();
+  return c;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,376 @@
+// Checkpoints, inference and sampling behind the torch-free facade in engine.h.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine_impl.h"
+#include "error.h"
+
+namespace attnscope {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------- files
+
+std::string read_text_file(const std::string& path, size_t max_bytes) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw Error("cannot read '" + path + "': no such file");
+  auto size = fs::file_size(path, ec);
+  if (ec) throw Error("cannot read '" + path + "': " + ec.message());
+  if (size > max_bytes)
+    throw Error("'" + path + "' is " + std::to_string(size) + " bytes; the limit is " + std::to_string(max_bytes));
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("cannot open '" + path + "'");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string assets_dir() {
+  if (const char* e = std::getenv("ATTNSCOPE_ASSETS")) return e;
+  std::error_code ec;
+  if (fs::is_regular_file("assets/tinyshakespeare.txt", ec)) return "assets";
+  return ATTNSCOPE_SOURCE_DIR "/assets";
+}
+std::string default_model_dir() { return assets_dir() + "/models/mha"; }
+std::string default_corpus_path() { return assets_dir() + "/tinyshakespeare.txt"; }
+
+Split split_corpus(const std::string& text) {
+  size_t cut = text.size() * 9 / 10;
+  return {text.substr(0, cut), text.substr(cut)};
+}
+
+torch::Tensor to_tensor(const std::vector<int64_t>& ids, torch::Device dev) {
+  return torch::tensor(ids, torch::kLong).view({1, -1}).to(dev);  // [1, T]
+}
+
+// ---------------------------------------------------------------------------------------------- checkpoints
+
+static std::string shape_text(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+void save_net(GPTImpl& net, const Tokenizer& tok, const json& meta, const std::string& dir, DType dt,
+              const json& extra_top) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) throw Error("cannot create checkpoint directory '" + dir + "': " + ec.message());
+  StFile f;
+  f.metadata["format"] = "pt";
+  f.metadata["producer"] = "attnscope";
+  for (const auto& p : net.named_parameters()) {
+    auto t = p.value().detach().to(torch::kCPU, torch::kFloat).contiguous();
+    StTensor st;
+    st.name = p.key();
+    st.dtype = dt;
+    st.shape = t.sizes().vec();
+    st.data = encode_floats(t.data_ptr<float>(), static_cast<size_t>(t.numel()), dt);
+    f.tensors.push_back(std::move(st));
+  }
+  json cfg = {{"format", "attnscope-checkpoint"},
+              {"version", 1},
+              {"model", config_to_json(net.config())},
+              {"vocab", tok.vocab()},
+              {"storage_dtype", dtype_name(dt)},
+              {"training", meta}};
+  for (auto it = extra_top.begin(); it != extra_top.end(); ++it) cfg[it.key()] = it.value();
+  write_safetensors(dir + "/model.safetensors", f);
+  write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
+}
+
+static void load_weights(GPTImpl& net, const StFile& f, const std::string& file) {
+  torch::NoGradGuard ng;
+  auto params = net.named_parameters();
+  for (const auto& t : f.tensors)
+    if (!params.find(t.name))
+      throw Error(file + ": unexpected tensor '" + t.name + "' (not part of the model that config.json describes)");
+  for (auto& p : params) {
+    const StTensor* t = f.find(p.key());
+    auto want = p.value().sizes().vec();
+    if (!t) throw Error(file + ": missing tensor '" + p.key() + "' (expected shape " + shape_text(want) + ")");
+    if (t->shape != want)
+      throw Error(file + ": tensor '" + p.key() + "' has shape " + shape_text(t->shape) + " but config.json implies " +
+                  shape_text(want));
+    std::vector<float> v = decode_floats(*t);
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw Error(file + ": tensor '" + p.key() + "' holds a non-finite value (" +
+                    (std::isnan(v[i]) ? "NaN" : "Inf") + ") at element " + std::to_string(i));
+    auto src = torch::from_blob(v.data(), {static_cast<int64_t>(v.size())}, torch::kFloat).view(want);
+    p.value().copy_(src);
+  }
+}
+
+std::shared_ptr<Model> Model::load(const std::string& dir, const std::string& device) {
+  torch::Device dev = resolve_device(device);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error("checkpoint '" + dir + "' is not a directory");
+  const std::string cfg_path = dir + "/config.json";
+  json j;
+  try {
+    j = json::parse(read_text_file(cfg_path, 16u << 20));
+  } catch (const json::exception& e) {
+    throw Error(cfg_path + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!j.is_object() || j.value("format", "") != "attnscope-checkpoint")
+    throw Error(cfg_path + ": not an attnscope checkpoint config (field 'format' must be \"attnscope-checkpoint\")");
+  if (!j.contains("model")) throw Error(cfg_path + ": missing field 'model'");
+  if (!j.contains("vocab") || !j["vocab"].is_string()) throw Error(cfg_path + ": missing string field 'vocab'");
+  ModelConfig cfg;
+  try {
+    cfg = config_from_json(j["model"]);
+  } catch (const Error& e) {
+    throw Error(cfg_path + ": " + e.what());
+  }
+  Tokenizer tok;
+  try {
+    tok = Tokenizer(j["vocab"].get<std::string>());
+  } catch (const Error& e) {
+    throw Error(cfg_path + ": field 'vocab': " + e.what());
+  }
+  if (tok.size() != cfg.vocab_size)
+    throw Error(cfg_path + ": 'vocab' has " + std::to_string(tok.size()) + " symbols but model.vocab_size is " +
+                std::to_string(cfg.vocab_size));
+  auto m = std::make_shared<Model>();
+  m->impl = std::make_shared<Impl>();
+  m->impl->net = GPT(cfg);
+  m->impl->tok = tok;
+  m->impl->meta = j.value("training", json::object());
+  const std::string st_path = dir + "/model.safetensors";
+  load_weights(*m->impl->net, read_safetensors(st_path), st_path);
+  m->impl->net->eval();
+  m->impl->net->to(dev);
+  m->impl->device = dev;
+  return m;
+}
+
+std::shared_ptr<Model> Model::create(const ModelConfig& cfg, const Tokenizer& tok, const std::string& device,
+                                     uint64_t seed) {
+  torch::manual_seed(seed);
+  auto m = std::make_shared<Model>();
+  m->impl = std::make_shared<Impl>();
+  m->impl->net = GPT(cfg);
+  m->impl->tok = tok;
+  m->impl->device = resolve_device(device);
+  m->impl->net->to(m->impl->device);
+  return m;
+}
+
+void Model::save(const std::string& dir, DType dt) const { save_net(*impl->net, impl->tok, impl->meta, dir, dt); }
+
+const ModelConfig& Model::config() const { return impl->net->config(); }
+const Tokenizer& Model::tokenizer() const { return impl->tok; }
+const json& Model::meta() const { return impl->meta; }
+void Model::set_meta(json m) { impl->meta = std::move(m); }
+std::string Model::mode() const { return impl->mode; }
+std::string Model::device_name() const { return impl->device.str(); }
+int64_t Model::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : impl->net->parameters()) n += p.numel();
+  return n;
+}
+
+std::shared_ptr<Model> Model::with_layers(const std::vector<LayerSpec>& layers) const {
+  ModelConfig cfg = config();
+  cfg.layers = layers;
+  cfg.validate();
+  auto m = std::make_shared<Model>();
+  m->impl = std::make_shared<Impl>(*impl);
+  m->impl->net = GPT(cfg);
+  m->impl->net->to(impl->device);
+  m->impl->net->eval();
+  std::string mode = transfer_weights(*impl->net, *m->impl->net);
+  m->impl->mode = impl->mode != "trained" && mode == "trained" ? impl->mode : mode;
+  return m;
+}
+
+std::shared_ptr<Model> Model::with_variant(const std::string& variant, const ParamValues& params) const {
+  ModelConfig cfg = config();
+  cfg.set_all_layers(variant, params);
+  return with_layers(cfg.layers);
+}
+
+// ---------------------------------------------------------------------------------------------- inference
+
+static void sync(torch::Device d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+static void check_tokens(const Model& m, const std::vector<int64_t>& t, const char* what) {
+  if (t.empty()) throw Error(std::string(what) + " is empty: type at least one character");
+  if (static_cast<int64_t>(t.size()) > m.config().context)
+    throw Error(std::string(what) + " has " + std::to_string(t.size()) + " characters; the model's context is " +
+                std::to_string(m.config().context) + " (pick a window of at most that many)");
+}
+
+static std::vector<torch::Tensor> kv_sources_for(const Model& m, const std::vector<int64_t>& kv_tokens) {
+  if (!m.impl->net->has_cross()) return {};
+  if (kv_tokens.empty())
+    throw Error("cross-attention needs a second text for its keys and values (--kv-text)");
+  check_tokens(m, kv_tokens, "the second text");
+  return m.impl->net->kv_sources(to_tensor(kv_tokens, m.impl->device));
+}
+
+AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vector<int64_t>& kv_tokens) const {
+  check_tokens(*this, tokens, "the text");
+  torch::NoGradGuard ng;
+  GPTImpl& net = *impl->net;
+  auto x = to_tensor(tokens, impl->device);  // [1, T]
+  auto t0 = std::chrono::steady_clock::now();
+  auto kv = kv_sources_for(*this, kv_tokens);
+  ForwardOptions o;
+  o.want_display = true;
+  o.kv_sources = kv.empty() ? nullptr : &kv;
+  ForwardResult r = net.forward(x, o);
+  sync(impl->device);
+  auto t1 = std::chrono::steady_clock::now();
+
+  AttentionMaps m;
+  m.forward_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  m.mode = impl->mode;
+  m.layers = static_cast<int64_t>(r.display.size());
+  m.heads = config().n_head;
+  m.queries = x.size(1);
+  m.keys = r.display.empty() ? 0 : r.display[0].size(-1);
+  auto attn = torch::stack(r.display).squeeze(1).to(torch::kCPU, torch::kFloat).contiguous();  // [L, H, T, S]
+  auto mask = torch::stack(r.mask).to(torch::kCPU, torch::kUInt8).contiguous();               // [L, H, T, S]
+  m.attn.assign(attn.data_ptr<float>(), attn.data_ptr<float>() + attn.numel());
+  m.mask.assign(mask.data_ptr<uint8_t>(), mask.data_ptr<uint8_t>() + mask.numel());
+  const int64_t kv_len = kv.empty() ? m.queries : static_cast<int64_t>(kv_tokens.size());
+  for (size_t l = 0; l < net.attn.size(); ++l) {
+    m.layer_variant.push_back(net.attn[l]->spec().variant);
+    bool cross = get_variant(net.attn[l]->spec().variant).needs_kv_text;
+    m.cache_formula_bytes.push_back(net.attn[l]->cache_formula_bytes(cross ? kv_len : m.queries, 4));
+  }
+  if (m.queries >= 2) {
+    auto logits = r.logits[0].narrow(0, 0, m.queries - 1);  // [T-1, V]
+    auto target = x[0].narrow(0, 1, m.queries - 1);         // [T-1]
+    m.loss = torch::nn::functional::cross_entropy(logits, target).item<double>();
+  }
+  return m;
+}
+
+EvalResult Model::evaluate(const std::vector<int64_t>& tokens, int64_t max_windows) const {
+  torch::NoGradGuard ng;
+  const int64_t C = config().context, N = static_cast<int64_t>(tokens.size());
+  int64_t windows = (N - 1) / C;
+  if (windows < 1) throw Error("evaluation text needs at least " + std::to_string(C + 1) + " characters");
+  if (max_windows > 0) windows = std::min(windows, max_windows);
+  auto all = torch::tensor(tokens, torch::kLong);  // [N]
+  auto t0 = std::chrono::steady_clock::now();
+  double total = 0;
+  const int64_t batch = 16;
+  for (int64_t w = 0; w < windows; w += batch) {
+    const int64_t nb = std::min(batch, windows - w);
+    std::vector<torch::Tensor> rows;
+    for (int64_t b = 0; b < nb; ++b) rows.push_back(all.narrow(0, (w + b) * C, C + 1));
+    auto xb = torch::stack(rows).to(impl->device);  // [nb, C + 1]
+    total += lm_loss(*impl->net, xb).item<double>() * static_cast<double>(nb);
+  }
+  sync(impl->device);
+  EvalResult r;
+  r.loss = total / static_cast<double>(windows);
+  r.bits = r.loss / std::log(2.0);
+  r.characters = windows * C;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::vector<float> Model::logits(const std::vector<int64_t>& tokens, bool decode, const std::vector<int64_t>& kv_tokens,
+                                 std::vector<int64_t>* cache_bytes) const {
+  check_tokens(*this, tokens, "the text");
+  torch::NoGradGuard ng;
+  GPTImpl& net = *impl->net;
+  auto x = to_tensor(tokens, impl->device);  // [1, T]
+  auto kv = kv_sources_for(*this, kv_tokens);
+  ForwardOptions o;
+  o.kv_sources = kv.empty() ? nullptr : &kv;
+  torch::Tensor out;  // [T, V]
+  if (!decode) {
+    out = net.forward(x, o).logits[0];
+  } else {
+    const int64_t T = x.size(1);
+    auto caches = net.new_caches(1, std::max<int64_t>(T, static_cast<int64_t>(kv_tokens.size())));
+    o.caches = &caches;
+    std::vector<torch::Tensor> rows;
+    for (int64_t t = 0; t < T; ++t) {
+      o.pos0 = t;
+      rows.push_back(net.forward(x.narrow(1, t, 1), o).logits[0][0]);  // [V]
+      if (cache_bytes) {
+        int64_t b = 0;
+        for (const auto& c : caches) b += c->bytes();
+        cache_bytes->push_back(b);
+      }
+    }
+    out = torch::stack(rows);  // [T, V]
+  }
+  out = out.to(torch::kCPU, torch::kFloat).contiguous();
+  return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+}
+
+std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, const GenerateOptions& g,
+                                     const std::function<void(const DecodeStep&)>& on_step) const {
+  if (prompt_in.empty()) throw Error("the prompt is empty: give at least one character");
+  if (impl->net->has_cross()) throw Error("generate does not take a second text: cross-attention cannot generate here");
+  if (g.tokens < 0 || g.tokens > 100000) throw Error("--tokens must be 0..100000");
+  if (!(g.temperature >= 0) || g.temperature > 100) throw Error("--temperature must be 0..100");
+  if (g.top_k < 0) throw Error("--top-k must be >= 0");
+  torch::NoGradGuard ng;
+  GPTImpl& net = *impl->net;
+  const int64_t C = config().context;
+  auto gen = at::detail::createCPUGenerator(g.seed);
+  std::vector<int64_t> hist(prompt_in.end() - std::min<int64_t>(C, static_cast<int64_t>(prompt_in.size())), prompt_in.end());
+  std::vector<std::unique_ptr<LayerCache>> caches;
+  torch::Tensor last;  // [V] logits of the newest position
+  // (Re)fill the caches from the last `keep` tokens of the history; positions restart at 0.
+  auto prefill = [&](int64_t keep) {
+    caches = net.new_caches(1, C);
+    std::vector<int64_t> w(hist.end() - keep, hist.end());
+    ForwardOptions o;
+    o.caches = &caches;
+    auto lg = net.forward(to_tensor(w, impl->device), o).logits;  // [1, keep, V]
+    last = lg[0][keep - 1];
+  };
+  prefill(static_cast<int64_t>(hist.size()));
+  std::vector<int64_t> out;
+  for (int64_t n = 0; n < g.tokens; ++n) {
+    auto lg = last.to(torch::kCPU, torch::kFloat);  // [V]
+    int64_t next;
+    if (g.temperature == 0) {
+      next = lg.argmax().item<int64_t>();
+    } else {
+      lg = lg / g.temperature;
+      if (g.top_k > 0 && g.top_k < lg.size(0)) {
+        auto kth = std::get<0>(lg.topk(g.top_k)).min();
+        lg = lg.masked_fill(lg < kth, -std::numeric_limits<float>::infinity());
+      }
+      next = torch::multinomial(torch::softmax(lg, 0), 1, false, gen).item<int64_t>();
+    }
+    out.push_back(next);
+    hist.push_back(next);
+    if (caches[0]->seen >= C) {
+      prefill(C / 2);  // the context is full: keep the newest half and continue
+    } else {
+      ForwardOptions o;
+      o.caches = &caches;
+      o.pos0 = caches[0]->seen;
+      last = net.forward(to_tensor({next}, impl->device), o).logits[0][0];
+    }
+    if (on_step) {
+      int64_t b = 0;
+      for (const auto& c : caches) b += c->bytes();
+      on_step({next, b});
+    }
+  }
+  return out;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,99 @@
+#pragma once
+// The engine's public face for the CLI and the GUI: no LibTorch in this header. Results are plain arrays.
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+namespace attnscope {
+
+// What the GUI draws for one forward pass over a text.
+struct AttentionMaps {
+  int64_t layers = 0, heads = 0, queries = 0, keys = 0;  // L, H, T, S
+  std::vector<float> attn;    // [L, H, T, S] effective attention matrix per layer and head
+  std::vector<uint8_t> mask;  // [L, H, T, S] 1 = pair computed
+  std::vector<std::string> layer_variant;          // [L]
+  std::vector<int64_t> cache_formula_bytes;        // [L] at T tokens, fp32 elements
+  double forward_ms = 0;                           // wall time of the forward (device synchronised)
+  double loss = std::numeric_limits<double>::quiet_NaN();  // next-character loss over the text, nats/char
+  std::string mode;                                // "trained" or "converted from mha"
+  float at(int64_t l, int64_t h, int64_t i, int64_t j) const { return attn[idx(l, h, i, j)]; }
+  bool computed(int64_t l, int64_t h, int64_t i, int64_t j) const { return mask[idx(l, h, i, j)] != 0; }
+  size_t idx(int64_t l, int64_t h, int64_t i, int64_t j) const {
+    return static_cast<size_t>(((l * heads + h) * queries + i) * keys + j);
+  }
+};
+
+struct EvalResult {
+  double loss = 0;        // nats/char
+  double bits = 0;        // bits/char
+  int64_t characters = 0; // predictions scored
+  double seconds = 0;
+};
+
+struct GenerateOptions {
+  int64_t tokens = 200;
+  double temperature = 1.0;  // 0 = greedy
+  int64_t top_k = 0;         // 0 = all
+  uint64_t seed = 1;
+};
+
+struct DecodeStep {
+  int64_t token;
+  int64_t cache_bytes;  // measured from the caches, all layers
+};
+
+class Model {
+ public:
+  // Loads DIR/config.json and DIR/model.safetensors with full validation; throws Error naming what is wrong.
+  static std::shared_ptr<Model> load(const std::string& dir, const std::string& device = "auto");
+  // A freshly initialised model (training).
+  static std::shared_ptr<Model> create(const ModelConfig& cfg, const Tokenizer& tok, const std::string& device,
+                                       uint64_t seed);
+
+  const ModelConfig& config() const;
+  const Tokenizer& tokenizer() const;
+  const nlohmann::json& meta() const;  // config.json's "training" object (may be empty)
+  void set_meta(nlohmann::json m);
+  std::string mode() const;            // "trained" or "converted from <variant>"
+  std::string device_name() const;
+  int64_t parameter_count() const;
+
+  // The same weights under another variant on every layer (converted when shapes differ). Throws Error.
+  std::shared_ptr<Model> with_variant(const std::string& variant, const ParamValues& params) const;
+  std::shared_ptr<Model> with_layers(const std::vector<LayerSpec>& layers) const;
+
+  // Full forward over tokens (at most the context), with the maps. kv_tokens: second text for cross-attention.
+  AttentionMaps attend(const std::vector<int64_t>& tokens, const std::vector<int64_t>& kv_tokens = {}) const;
+  // Mean next-character loss over non-overlapping context windows of `tokens` (max_windows 0 = all).
+  EvalResult evaluate(const std::vector<int64_t>& tokens, int64_t max_windows = 0) const;
+  // Logits for every position [T, V], full forward, or by cached decoding token by token.
+  std::vector<float> logits(const std::vector<int64_t>& tokens, bool decode, const std::vector<int64_t>& kv_tokens = {},
+                            std::vector<int64_t>* cache_bytes_per_step = nullptr) const;
+  // Sampling with the KV cache; on_step sees every new token. Returns the new tokens.
+  std::vector<int64_t> generate(const std::vector<int64_t>& prompt, const GenerateOptions& o,
+                                const std::function<void(const DecodeStep&)>& on_step = {}) const;
+  // Atomic: writes into DIR (created if needed) config.json and model.safetensors in the given dtype.
+  void save(const std::string& dir, DType dtype) const;
+
+  struct Impl;
+  std::shared_ptr<Impl> impl;
+};
+
+// Files shipped with attnscope: $ATTNSCOPE_ASSETS, then ./assets, then the source tree's assets/.
+std::string assets_dir();
+std::string default_model_dir();   // assets/models/mha
+std::string default_corpus_path(); // assets/tinyshakespeare.txt
+std::string read_text_file(const std::string& path, size_t max_bytes = 64u << 20);  // throws Error
+// The fixed split: first 90% train, last 10% validation (by characters).
+struct Split { std::string train, valid; };
+Split split_corpus(const std::string& text);
+
+}  // namespace attnscope

@@ -1,0 +1,10 @@
+// The kernel family's registry entries (see VARIANTS.md). Appended by variant_registry().
+#include "registry.h"
+
+namespace attnscope {
+
+void add_kernel_variants(std::vector<VariantInfo>& r) {
+  (void)r;
+}
+
+}  // namespace attnscope

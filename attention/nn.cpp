@@ -1,0 +1,377 @@
+// Attention layers and the character GPT (LibTorch). Shapes are noted on every tensor: B batch, T queries,
+// S keys, H query heads, Hkv key/value heads, d model width, d_h head width.
+#include "nn.h"
+
+#include <cmath>
+
+#include "error.h"
+
+namespace attnscope {
+
+namespace F = torch::nn::functional;
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available())
+      throw Error("--device cuda: this LibTorch build has no usable CUDA device (use --device cpu or auto)");
+    return torch::kCUDA;
+  }
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  throw Error("--device must be auto, cpu or cuda, not '" + name + "'");
+}
+
+// ---------------------------------------------------------------------------------------------- positions
+
+std::vector<double> alibi_slopes(int64_t n) {
+  // Press et al.: for a power of two n, m_h = 2^(-8h/n); otherwise the slopes of the nearest lower power of
+  // two, then every other slope of the next power of two.
+  auto pow2 = [](int64_t m) {
+    std::vector<double> s;
+    double start = std::pow(2.0, -8.0 / static_cast<double>(m));
+    for (int64_t i = 0; i < m; ++i) s.push_back(std::pow(start, static_cast<double>(i + 1)));
+    return s;
+  };
+  int64_t p = 1;
+  while (p * 2 <= n) p *= 2;
+  std::vector<double> s = pow2(p);
+  if (p != n) {
+    std::vector<double> next = pow2(2 * p);
+    for (int64_t i = 0; i < n - p; ++i) s.push_back(next[static_cast<size_t>(2 * i)]);
+  }
+  return s;
+}
+
+Positions::Positions(const ModelConfig& c) : kind(c.position), rot_dims(c.rope_dims()), theta(c.rope_theta) {
+  if (kind == PosKind::Alibi) {
+    auto s = attnscope::alibi_slopes(c.n_head);
+    alibi_slopes = torch::tensor(s, torch::kDouble).to(torch::kFloat);  // [H]
+  }
+}
+
+torch::Tensor Positions::rotate(const torch::Tensor& x, const torch::Tensor& pos) const {
+  if (kind != PosKind::Rope || rot_dims == 0) return x;
+  const int64_t half = rot_dims / 2, dh = x.size(-1);
+  auto dopt = torch::TensorOptions().dtype(torch::kDouble).device(x.device());
+  auto inv_freq = torch::pow(theta, -torch::arange(0, half, dopt) * 2.0 / static_cast<double>(rot_dims));  // [r/2]
+  auto ang = pos.to(torch::kDouble).unsqueeze(1) * inv_freq.unsqueeze(0);                               // [T, r/2]
+  auto cos = ang.cos().to(x.dtype()), sin = ang.sin().to(x.dtype());                                     // [T, r/2]
+  auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);  // [B, H, T, r/2] each
+  std::vector<torch::Tensor> parts{x1 * cos - x2 * sin, x2 * cos + x1 * sin};
+  if (dh > rot_dims) parts.push_back(x.narrow(-1, rot_dims, dh - rot_dims));  // [B, H, T, d_h - r] unrotated
+  return torch::cat(parts, -1);                                                // [B, H, T, d_h]
+}
+
+torch::Tensor Positions::score_bias(const torch::Tensor& qpos, const torch::Tensor& kpos) const {
+  if (kind != PosKind::Alibi) return {};
+  auto dist = (qpos.unsqueeze(1) - kpos.unsqueeze(0)).to(torch::kFloat);           // [T, S] i - j
+  return -alibi_slopes.to(qpos.device()).view({-1, 1, 1}) * dist.unsqueeze(0);     // [H, T, S]
+}
+
+// ---------------------------------------------------------------------------------------------- caches
+
+void KVCache::append(const torch::Tensor& nk, const torch::Tensor& nv) {
+  const int64_t t = nk.size(2);
+  if (len + t > k.size(2))
+    throw Error("KV cache full: " + std::to_string(len + t) + " tokens for a capacity of " + std::to_string(k.size(2)));
+  k.narrow(2, len, t).copy_(nk);
+  v.narrow(2, len, t).copy_(nv);
+  len += t;
+}
+
+int64_t KVCache::bytes() const {
+  if (!k.defined()) return 0;
+  return (keys().numel() + values().numel()) * static_cast<int64_t>(k.element_size());
+}
+
+// ---------------------------------------------------------------------------------------------- layers
+
+double AttentionLayer::param(const std::string& name) const {
+  auto it = spec_.params.find(name);
+  if (it == spec_.params.end()) throw Error("variant '" + spec_.variant + "' has no parameter '" + name + "'");
+  return it->second;
+}
+
+void AttentionLayer::convert_from(const AttentionLayer& trained) {
+  auto src = trained.named_parameters();
+  for (auto& p : named_parameters()) {
+    const torch::Tensor* s = src.find(p.key());
+    if (!s || s->sizes() != p.value().sizes())
+      throw Error("cannot convert attention from '" + trained.spec().variant + "' to '" + spec_.variant +
+                  "': no matching weight for '" + p.key() + "'");
+    torch::NoGradGuard ng;
+    p.value().copy_(*s);
+  }
+}
+
+// Softmax over keys where `allow` holds; a row with nothing allowed gives zeros instead of NaN.
+static torch::Tensor masked_softmax(const torch::Tensor& scores /*[B, H, T, S]*/, const torch::Tensor& allow /*[T|H.., S]*/) {
+  auto s = scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity());
+  auto p = torch::softmax(s, -1);                           // [B, H, T, S]
+  return p.masked_fill(allow.logical_not(), 0.0);           // rows that were all -inf: NaN -> 0
+}
+
+StandardAttention::StandardAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos, int64_t kvh)
+    : AttentionLayer(cfg, std::move(spec), pos), n_head(cfg.n_head), kv_heads(kvh), head_dim(cfg.head_dim()) {
+  if (kv_heads < 1 || n_head % kv_heads != 0) {
+    std::string divs;
+    for (int64_t g = 1; g <= n_head; ++g)
+      if (n_head % g == 0) divs += (divs.empty() ? "" : ", ") + std::to_string(g);
+    throw Error(spec_.variant + ": groups = " + std::to_string(kv_heads) + " does not divide the " +
+                std::to_string(n_head) + " query heads (choose one of " + divs + ")");
+  }
+  const int64_t d = cfg.d_model;
+  wq = register_module("wq", torch::nn::Linear(torch::nn::LinearOptions(d, n_head * head_dim).bias(false)));
+  wk = register_module("wk", torch::nn::Linear(torch::nn::LinearOptions(d, kv_heads * head_dim).bias(false)));
+  wv = register_module("wv", torch::nn::Linear(torch::nn::LinearOptions(d, kv_heads * head_dim).bias(false)));
+  wo = register_module("wo", torch::nn::Linear(torch::nn::LinearOptions(n_head * head_dim, d).bias(false)));
+  cross = spec_.variant == "cross";
+  use_sdpa = spec_.variant == "mha" && param("impl") == 1;
+}
+
+torch::Tensor StandardAttention::allowed(const torch::Tensor& qpos, const torch::Tensor& kpos, bool cross_kv) const {
+  if (cross_kv) return torch::ones({qpos.size(0), kpos.size(0)}, qpos.options().dtype(torch::kBool));  // [T, S]
+  return kpos.unsqueeze(0) <= qpos.unsqueeze(1);                                                      // [T, S] j <= i
+}
+
+AttnResult StandardAttention::forward(const AttnCall& c) {
+  const int64_t B = c.x.size(0), T = c.x.size(1);
+  auto lopt = torch::TensorOptions().dtype(torch::kLong).device(c.x.device());
+  auto* kc = dynamic_cast<KVCache*>(c.cache);
+  if (c.cache && !kc) throw Error("internal: wrong cache type for " + spec_.variant);
+
+  auto qpos = torch::arange(c.pos0, c.pos0 + T, lopt);                                   // [T]
+  auto q = wq(c.x).view({B, T, n_head, head_dim}).transpose(1, 2);                       // [B, H, T, d_h]
+  q = pos_->rotate(q, qpos);
+
+  torch::Tensor k, v, kpos;  // [B, Hkv, S, d_h], [B, Hkv, S, d_h], [S]
+  const bool cross_kv = cross && (c.kv_source.defined() || (kc && kc->len > 0));
+  if (cross_kv) {
+    if (kc && kc->len > 0) {  // computed once, at the first step
+      k = kc->keys();
+      v = kc->values();
+    } else {
+      const int64_t S = c.kv_source.size(1);
+      kpos = torch::arange(0, S, lopt);
+      k = pos_->rotate(wk(c.kv_source).view({B, S, kv_heads, head_dim}).transpose(1, 2), kpos);
+      v = wv(c.kv_source).view({B, S, kv_heads, head_dim}).transpose(1, 2);
+      if (kc) kc->append(k, v);
+    }
+    kpos = torch::arange(0, k.size(2), lopt);  // [S]
+  } else {
+    k = pos_->rotate(wk(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2), qpos);  // [B, Hkv, T, d_h]
+    v = wv(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2);                       // [B, Hkv, T, d_h]
+    if (kc) {
+      kc->append(k, v);
+      k = kc->keys();    // [B, Hkv, len, d_h]
+      v = kc->values();  // [B, Hkv, len, d_h]
+    }
+    kpos = torch::arange(c.pos0 + T - k.size(2), c.pos0 + T, lopt);  // [S]
+  }
+  if (kv_heads != n_head) {  // query head h reads key/value head floor(h * Hkv / H)
+    k = k.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]
+    v = v.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]
+  }
+  auto allow = allowed(qpos, kpos, cross_kv);                                  // [T, S] bool
+  auto bias = cross_kv ? torch::Tensor() : pos_->score_bias(qpos, kpos);       // [H, T, S] or undefined
+
+  torch::Tensor p, o;  // [B, H, T, S], [B, H, T, d_h]
+  if (use_sdpa) {
+    // An explicit additive mask, never is_causal (top-left causal is wrong for decode queries).
+    auto m = torch::zeros(allow.sizes(), q.options()).masked_fill(allow.logical_not(),
+                                                                  -std::numeric_limits<float>::infinity());  // [T, S]
+    if (bias.defined()) m = m + bias;                                                                        // [H, T, S]
+    auto r = at::_scaled_dot_product_attention(q, k, v, m, 0.0, c.want_display, false);
+    o = std::get<0>(r);
+    p = std::get<1>(r);
+  } else {
+    auto s = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim));  // [B, H, T, S]
+    if (bias.defined()) s = s + bias;
+    p = masked_softmax(s, allow);
+    o = torch::matmul(p, v);
+  }
+  AttnResult r;
+  r.out = wo(o.transpose(1, 2).reshape({B, T, n_head * head_dim}));  // [B, T, d]
+  if (c.want_display) {
+    r.display = p;                                               // [B, H, T, S]
+    r.mask = allow.unsqueeze(0).expand({n_head, T, allow.size(1)});  // [H, T, S]
+    r.heads = o;                                                 // [B, H, T, d_h]
+  }
+  return r;
+}
+
+torch::Tensor StandardAttention::head_values(const torch::Tensor& x) const {
+  const int64_t B = x.size(0), S = x.size(1);
+  auto v = torch::nn::functional::linear(x, wv->weight).view({B, S, kv_heads, head_dim}).transpose(1, 2);  // [B, Hkv, S, d_h]
+  return kv_heads == n_head ? v : v.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]
+}
+
+std::unique_ptr<LayerCache> StandardAttention::new_cache(int64_t batch, int64_t capacity, torch::Device dev) const {
+  auto c = std::make_unique<KVCache>();
+  auto opt = torch::TensorOptions().dtype(wk->weight.dtype()).device(dev);
+  c->k = torch::empty({batch, kv_heads, capacity, head_dim}, opt);  // [B, Hkv, cap, d_h]
+  c->v = torch::empty({batch, kv_heads, capacity, head_dim}, opt);  // [B, Hkv, cap, d_h]
+  return c;
+}
+
+int64_t StandardAttention::cache_formula_bytes(int64_t tokens, int64_t b) const {
+  // 2 Hkv d_h b per token (mha: 2 H d_h b; mqa: 2 d_h b; gqa: 2 G d_h b). Cross: the second text's length.
+  return 2 * kv_heads * head_dim * b * tokens;
+}
+
+void StandardAttention::convert_from(const AttentionLayer& trained) {
+  auto* s = dynamic_cast<const StandardAttention*>(&trained);
+  if (!s) return AttentionLayer::convert_from(trained);
+  if (s->kv_heads % kv_heads != 0)
+    throw Error("cannot convert " + std::to_string(s->kv_heads) + " key/value heads into " +
+                std::to_string(kv_heads) + " (not a divisor)");
+  torch::NoGradGuard ng;
+  wq->weight.copy_(s->wq->weight);
+  wo->weight.copy_(s->wo->weight);
+  // Mean-pool contiguous groups of key/value heads: [Hs * d_h, d] -> [G, Hs/G, d_h, d] -> mean -> [G * d_h, d].
+  const int64_t d = cfg_.d_model, per = s->kv_heads / kv_heads;
+  wk->weight.copy_(s->wk->weight.view({kv_heads, per, head_dim, d}).mean(1).reshape({kv_heads * head_dim, d}));
+  wv->weight.copy_(s->wv->weight.view({kv_heads, per, head_dim, d}).mean(1).reshape({kv_heads * head_dim, d}));
+}
+
+std::shared_ptr<AttentionLayer> make_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
+  const std::string& n = spec.variant;
+  if (n == "mha" || n == "cross") return std::make_shared<StandardAttention>(cfg, spec, pos, cfg.n_head);
+  if (n == "mqa") return std::make_shared<StandardAttention>(cfg, spec, pos, 1);
+  if (n == "gqa") {
+    auto g = static_cast<int64_t>(spec.params.at("groups"));
+    return std::make_shared<StandardAttention>(cfg, spec, pos, g);
+  }
+  if (auto a = make_masked_attention(cfg, spec, pos)) return a;
+  if (auto a = make_kernel_attention(cfg, spec, pos)) return a;
+  throw Error("variant '" + n + "' is in the registry but has no implementation");
+}
+
+// ---------------------------------------------------------------------------------------------- model
+
+RMSNormImpl::RMSNormImpl(int64_t d, double e) : eps(e) { weight = register_parameter("weight", torch::ones({d})); }
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * weight;  // [B, T, d]
+}
+
+GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
+  cfg_.validate();
+  positions = std::make_unique<Positions>(cfg_);
+  const int64_t d = cfg_.d_model;
+  tok = register_module("tok", torch::nn::Embedding(cfg_.vocab_size, d));
+  if (cfg_.position == PosKind::Learned) pos_emb = register_parameter("pos_emb", torch::zeros({cfg_.context, d}));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < cfg_.n_layer; ++l) {
+    Block b;
+    norm1.push_back(b->register_module("norm1", RMSNorm(d, cfg_.norm_eps)));
+    attn.push_back(b->register_module("attn", make_attention(cfg_, cfg_.layers[static_cast<size_t>(l)], positions.get())));
+    norm2.push_back(b->register_module("norm2", RMSNorm(d, cfg_.norm_eps)));
+    layers->push_back(b);
+    mlp.push_back(b->register_module(
+        "mlp", torch::nn::Sequential(torch::nn::Linear(torch::nn::LinearOptions(d, cfg_.mlp_ratio * d).bias(false)),
+                                         torch::nn::GELU(),
+                                         torch::nn::Linear(torch::nn::LinearOptions(cfg_.mlp_ratio * d, d).bias(false)))));
+  }
+  norm_f = register_module("norm_f", RMSNorm(d, cfg_.norm_eps));
+  // GPT-2 initialisation: N(0, 0.02), residual output projections scaled by 1/sqrt(2 L).
+  torch::NoGradGuard ng;
+  const double resid = 0.02 / std::sqrt(2.0 * static_cast<double>(cfg_.n_layer));
+  for (auto& p : named_parameters()) {
+    const std::string& k = p.key();
+    if (k.find("norm") != std::string::npos) continue;
+    bool out_proj = k.find(".wo.") != std::string::npos || k.find("mlp.2.") != std::string::npos;
+    p.value().normal_(0.0, out_proj ? resid : 0.02);
+  }
+}
+
+bool GPTImpl::has_cross() const {
+  for (const auto& l : cfg_.layers)
+    if (get_variant(l.variant).needs_kv_text) return true;
+  return false;
+}
+
+ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions& opt) {
+  const int64_t T = tokens.size(1);
+  auto x = tok(tokens);  // [B, T, d]
+  if (cfg_.position == PosKind::Learned) {
+    if (opt.pos0 + T > cfg_.context)
+      throw Error("learned positions stop at the context (" + std::to_string(cfg_.context) + "): position " +
+                  std::to_string(opt.pos0 + T - 1) + " has no embedding");
+    x = x + pos_emb.narrow(0, opt.pos0, T);  // [B, T, d]
+  }
+  ForwardResult r;
+  for (size_t l = 0; l < attn.size(); ++l) {
+    AttnCall c;
+    c.x = norm1[l](x);  // [B, T, d]
+    if (opt.record_inputs) opt.record_inputs->push_back(c.x);
+    c.pos0 = opt.pos0;
+    c.want_display = opt.want_display;
+    if (opt.kv_sources && l < opt.kv_sources->size()) c.kv_source = (*opt.kv_sources)[l];
+    if (opt.caches) c.cache = (*opt.caches)[l].get();
+    AttnResult a = attn[l]->forward(c);
+    if (c.cache) c.cache->seen += T;
+    x = x + a.out;
+    x = x + mlp[l]->forward(norm2[l](x));  // [B, T, d]
+    if (opt.want_display) {
+      r.display.push_back(a.display);
+      r.mask.push_back(a.mask);
+    }
+  }
+  r.logits = torch::matmul(norm_f(x), tok->weight.t());  // [B, T, V] (tied head)
+  return r;
+}
+
+std::vector<std::unique_ptr<LayerCache>> GPTImpl::new_caches(int64_t batch, int64_t capacity) const {
+  std::vector<std::unique_ptr<LayerCache>> c;
+  for (const auto& a : attn) c.push_back(a->new_cache(batch, capacity, device()));
+  return c;
+}
+
+std::vector<torch::Tensor> GPTImpl::kv_sources(const torch::Tensor& kv_tokens) {
+  std::vector<torch::Tensor> rec;
+  ForwardOptions o;
+  o.record_inputs = &rec;
+  forward(kv_tokens, o);
+  return rec;
+}
+
+std::string transfer_weights(GPTImpl& from, GPTImpl& to) {
+  torch::NoGradGuard ng;
+  auto src = from.named_parameters();
+  for (auto& p : to.named_parameters()) {
+    if (p.key().find(".attn.") != std::string::npos) continue;
+    const torch::Tensor* s = src.find(p.key());
+    if (!s || s->sizes() != p.value().sizes())
+      throw Error("cannot transfer weights: '" + p.key() + "' differs between the two models");
+    p.value().copy_(*s);
+  }
+  std::string mode = "trained";
+  for (size_t l = 0; l < to.attn.size(); ++l) {
+    const std::string& a = from.attn[l]->spec().variant;
+    const std::string& b = to.attn[l]->spec().variant;
+    if (a != b) mode = "converted from " + a;
+    bool same_shapes = true;
+    auto sp = from.attn[l]->named_parameters();
+    for (auto& p : to.attn[l]->named_parameters()) {
+      const torch::Tensor* s = sp.find(p.key());
+      if (!s || s->sizes() != p.value().sizes()) same_shapes = false;
+    }
+    if (same_shapes && sp.size() == to.attn[l]->named_parameters().size()) {
+      for (auto& p : to.attn[l]->named_parameters()) p.value().copy_(*sp.find(p.key()));
+    } else {
+      if (a == b) mode = "converted from " + a;  // same variant, weight-changing parameter moved
+      to.attn[l]->convert_from(*from.attn[l]);
+    }
+  }
+  return mode;
+}
+
+torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens) {
+  const int64_t T = tokens.size(1) - 1;
+  auto in = tokens.narrow(1, 0, T), target = tokens.narrow(1, 1, T);  // [B, T] each
+  auto logits = model.forward(in).logits;                             // [B, T, V]
+  return F::cross_entropy(logits.reshape({-1, logits.size(-1)}), target.reshape({-1}));
+}
+
+}  // namespace attnscope

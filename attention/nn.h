@@ -1,0 +1,171 @@
+#pragma once
+// The LibTorch side of the engine: attention layers and the character GPT. Included only by the engine's
+// few LibTorch translation units and by the tests (through the precompiled header).
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "registry.h"
+
+namespace attnscope {
+
+torch::Device resolve_device(const std::string& name);  // auto|cpu|cuda; throws Error
+
+// Position schemes shared by every layer of a model.
+struct Positions {
+  PosKind kind = PosKind::Rope;
+  int64_t rot_dims = 0;      // r: rotated dims per head (even); pairs (i, i + r/2)
+  double theta = 10000.0;
+  torch::Tensor alibi_slopes;  // [H] (ALiBi only)
+
+  Positions() = default;
+  Positions(const ModelConfig& c);
+  // RoPE on x [B, H, T, d_h] at positions pos [T] (int64). Identity for other schemes.
+  torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& pos) const;
+  // Additive score bias [H, T, S] for queries at qpos [T] and keys at kpos [S], or undefined when none.
+  torch::Tensor score_bias(const torch::Tensor& qpos, const torch::Tensor& kpos) const;
+};
+std::vector<double> alibi_slopes(int64_t n_head);  // the standard recipe (powers of two and interleaving)
+
+// Per-layer decoding state. Each variant keeps what it needs; bytes() measures the tensors' live contents.
+struct LayerCache {
+  virtual ~LayerCache() = default;
+  virtual int64_t bytes() const = 0;  // bytes the cache holds now (live entries only)
+  int64_t seen = 0;                   // tokens consumed so far (the position of the next one)
+};
+
+// Append-only key/value cache, preallocated once (no re-copy per step).
+struct KVCache : LayerCache {
+  torch::Tensor k, v;  // [B, Hkv, capacity, d_h]
+  int64_t len = 0;     // live slots
+  torch::Tensor keys() const { return k.narrow(2, 0, len); }    // [B, Hkv, len, d_h]
+  torch::Tensor values() const { return v.narrow(2, 0, len); }  // [B, Hkv, len, d_h]
+  void append(const torch::Tensor& nk, const torch::Tensor& nv);  // [B, Hkv, T, d_h]
+  int64_t bytes() const override;
+};
+
+struct AttnCall {
+  torch::Tensor x;             // [B, T, d] normed layer input
+  int64_t pos0 = 0;            // position of x[:, 0]
+  bool want_display = false;   // fill AttnResult::display and mask
+  torch::Tensor kv_source;     // [B, S, d] second text (cross-attention); undefined otherwise
+  LayerCache* cache = nullptr; // decoding: consume T new tokens into it
+};
+
+struct AttnResult {
+  torch::Tensor out;      // [B, T, d]
+  torch::Tensor display;  // [B, H, T, S] the effective attention matrix (when asked)
+  torch::Tensor mask;     // [H, T, S] bool: pairs actually computed (when asked)
+  torch::Tensor heads;    // [B, H, T, d_v] head outputs before W_O (when asked)
+};
+
+class AttentionLayer : public torch::nn::Module {
+ public:
+  AttentionLayer(const ModelConfig& cfg, LayerSpec spec, const Positions* pos)
+      : cfg_(cfg), spec_(std::move(spec)), pos_(pos) {}
+  virtual AttnResult forward(const AttnCall& call) = 0;
+  virtual std::unique_ptr<LayerCache> new_cache(int64_t batch, int64_t capacity, torch::Device dev) const = 0;
+  // Bytes the variant's formula says its cache holds after `tokens` tokens, batch 1, elem_bytes per element.
+  virtual int64_t cache_formula_bytes(int64_t tokens, int64_t elem_bytes) const = 0;
+  // Per-head values [B, H, S, d_v] that the display matrix multiplies (heads = display . values), for
+  // variants whose output is linear in V; undefined otherwise. x: [B, S, d] normed input (self-attention).
+  virtual torch::Tensor head_values(const torch::Tensor& x) const { (void)x; return {}; }
+  // Initialise from a trained layer of another variant (an MHA checkpoint); throws Error when impossible.
+  virtual void convert_from(const AttentionLayer& trained);
+  const LayerSpec& spec() const { return spec_; }
+  double param(const std::string& name) const;
+
+ protected:
+  ModelConfig cfg_;
+  LayerSpec spec_;
+  const Positions* pos_;
+};
+
+// mha / mqa / gqa / cross: softmax(QK^T / sqrt(d_h) + bias, masked) V with H query heads and Hkv key/value heads.
+class StandardAttention : public AttentionLayer {
+ public:
+  StandardAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos, int64_t kv_heads);
+  AttnResult forward(const AttnCall& call) override;
+  std::unique_ptr<LayerCache> new_cache(int64_t batch, int64_t capacity, torch::Device dev) const override;
+  int64_t cache_formula_bytes(int64_t tokens, int64_t elem_bytes) const override;
+  void convert_from(const AttentionLayer& trained) override;
+  torch::Tensor head_values(const torch::Tensor& x) const override;
+
+  torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
+  int64_t n_head, kv_heads, head_dim;
+  bool cross = false;
+  bool use_sdpa = false;
+
+ protected:
+  // Which (query, key) pairs may be computed: [T, S] bool from positions (default: causal, or all for cross).
+  virtual torch::Tensor allowed(const torch::Tensor& qpos, const torch::Tensor& kpos, bool cross_kv) const;
+};
+
+// The families' factories (masked.cpp, kernel.cpp): nullptr when the name is not theirs.
+std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
+std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
+
+// The explicit factory: registry name -> implementation. Throws Error for impossible parameter combinations.
+std::shared_ptr<AttentionLayer> make_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
+
+struct RMSNormImpl : torch::nn::Module {
+  RMSNormImpl(int64_t d, double eps);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, T, d] -> [B, T, d]
+  torch::Tensor weight;                           // [d]
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// Holds one layer's modules so that parameter names read layers.<l>.attn.wq.weight.
+struct BlockImpl : torch::nn::Module {};
+TORCH_MODULE(Block);
+
+struct ForwardOptions {
+  int64_t pos0 = 0;
+  bool want_display = false;
+  std::vector<std::unique_ptr<LayerCache>>* caches = nullptr;  // one per layer, for decoding
+  const std::vector<torch::Tensor>* kv_sources = nullptr;      // per layer [B, S, d] (cross-attention)
+  std::vector<torch::Tensor>* record_inputs = nullptr;         // out: per layer normed input [B, T, d]
+};
+
+struct ForwardResult {
+  torch::Tensor logits;                // [B, T, V]
+  std::vector<torch::Tensor> display;  // per layer [B, H, T, S]
+  std::vector<torch::Tensor> mask;     // per layer [H, T, S]
+};
+
+class GPTImpl : public torch::nn::Module {
+ public:
+  explicit GPTImpl(const ModelConfig& cfg);
+  ForwardResult forward(const torch::Tensor& tokens /*[B, T]*/, const ForwardOptions& opt = {});
+  std::vector<std::unique_ptr<LayerCache>> new_caches(int64_t batch, int64_t capacity) const;
+  // Hidden inputs of every layer for a second text, for the cross-attention layers (run as self-attention).
+  std::vector<torch::Tensor> kv_sources(const torch::Tensor& kv_tokens /*[B, S]*/);
+  const ModelConfig& config() const { return cfg_; }
+  torch::Device device() const { return tok->weight.device(); }
+  bool has_cross() const;
+
+  ModelConfig cfg_;
+  std::unique_ptr<Positions> positions;  // stable address: the layers point at it
+  torch::nn::Embedding tok{nullptr};
+  torch::Tensor pos_emb;  // [context, d] (learned positions only)
+  torch::nn::ModuleList layers;  // one Block per layer: names layers.<l>.{norm1,attn,norm2,mlp}
+  std::vector<RMSNorm> norm1, norm2;
+  std::vector<std::shared_ptr<AttentionLayer>> attn;
+  std::vector<torch::nn::Sequential> mlp;
+  RMSNorm norm_f{nullptr};
+};
+TORCH_MODULE(GPT);
+
+// Copies every parameter of `from` into `to` (same names and shapes); attention layers whose variant differs are
+// converted with AttentionLayer::convert_from. Returns "trained" when nothing needed conversion, otherwise
+// "converted from <variant>".
+std::string transfer_weights(GPTImpl& from, GPTImpl& to);
+
+// Mean next-character cross-entropy (nats) of tokens [B, T+1]'s predictions.
+torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens);
+
+}  // namespace attnscope

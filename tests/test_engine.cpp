@@ -1,0 +1,580 @@
+// Engine tests (LibTorch): the universal tests of VARIANTS.md for every registered variant, the oracles of
+// the exact family, the model (decode == prefill, conversions), checkpoints and the corrupt-checkpoint suite.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "engine_impl.h"
+#include "error.h"
+#include "nn.h"
+#include "variant_oracles.h"
+
+using namespace attnscope;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// A small model so every test is fast: 2 layers, d 32, 4 heads (d_h 8), context 48.
+ModelConfig small_config(const std::string& variant, const ParamValues& p = {}, PosKind pos = PosKind::Rope) {
+  ModelConfig c;
+  c.n_layer = 2;
+  c.d_model = 32;
+  c.n_head = 4;
+  c.context = 48;
+  c.vocab_size = 20;
+  c.position = pos;
+  c.set_all_layers(variant, p);
+  return c;
+}
+
+torch::Tensor random_tokens(int64_t T, int64_t V, uint64_t seed) {
+  torch::manual_seed(seed);
+  return torch::randint(0, V, {1, T}, torch::kLong);  // [1, T]
+}
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+// Every (variant, parameter point) the sweep visits: each parameter at min, default and max.
+struct Case {
+  std::string variant;
+  ParamValues params;
+  std::string name;
+};
+
+std::vector<Case> sweep_cases(int64_t n_head) {
+  std::vector<Case> out;
+  for (const auto& v : variant_registry()) {
+    out.push_back({v.name, {}, v.name + "_default"});
+    for (const auto& p : v.params)
+      for (double x : sweep_values(p, n_head)) {
+        std::string n = v.name + "_" + p.name + "_" + format_param(p, x);
+        for (auto& ch : n)
+          if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+        out.push_back({v.name, {{p.name, x}}, n});
+      }
+  }
+  return out;
+}
+
+struct LayerRig {
+  GPT net{nullptr};
+  std::vector<int64_t> kv;  // second text for cross-attention
+  explicit LayerRig(const Case& c, PosKind pos = PosKind::Rope) {
+    torch::manual_seed(7);
+    net = GPT(small_config(c.variant, c.params, pos));
+    net->eval();
+    if (get_variant(c.variant).needs_kv_text) kv = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5};
+  }
+  std::vector<torch::Tensor> sources() {
+    if (kv.empty()) return {};
+    return net->kv_sources(torch::tensor(kv, torch::kLong).view({1, -1}));
+  }
+  ForwardResult run(const torch::Tensor& x, bool display) {
+    auto src = sources();
+    ForwardOptions o;
+    o.want_display = display;
+    o.kv_sources = src.empty() ? nullptr : &src;
+    return net->forward(x, o);
+  }
+};
+
+class Universal : public ::testing::TestWithParam<Case> {};
+
+}  // namespace
+
+// 1. Causality: changing tokens after t leaves every output up to t unchanged.
+TEST_P(Universal, Causality) {
+  torch::NoGradGuard ng;
+  LayerRig rig(GetParam());
+  auto x = random_tokens(40, 20, 1);
+  auto y = x.clone();
+  const int64_t t = 17;
+  y.narrow(1, t + 1, 40 - t - 1).copy_(random_tokens(40 - t - 1, 20, 2));
+  auto a = rig.run(x, false).logits.narrow(1, 0, t + 1);
+  auto b = rig.run(y, false).logits.narrow(1, 0, t + 1);
+  if (get_variant(GetParam().variant).causal)
+    EXPECT_LT(max_abs_diff(a, b), 1e-5) << "outputs up to position " << t << " saw later tokens";
+  else  // flagged non-causal: the test must detect the leak
+    EXPECT_GT(max_abs_diff(a, b), 1e-4) << "a variant flagged non-causal did not leak";
+}
+
+// 2. Decode == prefill: token-by-token decoding with the cache gives the full forward's logits.
+TEST_P(Universal, DecodeEqualsPrefill) {
+  torch::NoGradGuard ng;
+  LayerRig rig(GetParam());
+  if (!get_variant(GetParam().variant).causal) {  // refuses to decode, with a message
+    EXPECT_NE(error_of([&] { rig.net->new_caches(1, 48); }).find("non-causal"), std::string::npos);
+    return;
+  }
+  auto x = random_tokens(33, 20, 3);
+  auto full = rig.run(x, false).logits[0];  // [T, V]
+  auto src = rig.sources();
+  auto caches = rig.net->new_caches(1, 48);
+  const double tol = std::max(2e-5, expect_for(GetParam().variant, rig.net->attn[0]->spec().params, 33, 33, 0, 4).tol);
+  ForwardOptions o;
+  o.caches = &caches;
+  o.kv_sources = src.empty() ? nullptr : &src;
+  std::vector<torch::Tensor> rows;
+  for (int64_t t = 0; t < 33; ++t) {
+    o.pos0 = t;
+    rows.push_back(rig.net->forward(x.narrow(1, t, 1), o).logits[0][0]);
+  }
+  EXPECT_LT(max_abs_diff(torch::stack(rows), full), tol);
+  // The cache holds what the variant's formula says.
+  const int64_t tokens = src.empty() ? 33 : static_cast<int64_t>(rig.kv.size());
+  for (size_t l = 0; l < caches.size(); ++l)
+    EXPECT_EQ(caches[l]->bytes(), rig.net->attn[l]->cache_formula_bytes(tokens, 4)) << "layer " << l;
+}
+
+// 3. The display is truthful: (shown matrix) . V equals the head outputs; 4. rows sum to 1; 5. mask density.
+TEST_P(Universal, DisplayIsTruthfulRowsSumToOneMaskDensity) {
+  torch::NoGradGuard ng;
+  LayerRig rig(GetParam());
+  const int64_t T = 29;
+  auto x = random_tokens(T, 20, 4);
+  auto src = rig.sources();
+  auto& layer = *rig.net->attn[1];
+  // The normed input of layer 1, recorded by a forward.
+  std::vector<torch::Tensor> rec;
+  ForwardOptions o;
+  o.record_inputs = &rec;
+  o.kv_sources = src.empty() ? nullptr : &src;
+  rig.net->forward(x, o);
+  AttnCall c;
+  c.x = rec[1];
+  c.want_display = true;
+  if (!src.empty()) c.kv_source = src[1];
+  AttnResult r = layer.forward(c);
+  const int64_t S = r.mask.size(-1), H = r.mask.size(0);
+  const ParamValues& p = layer.spec().params;
+  auto values = layer.head_values(src.empty() ? rec[1] : src[1]);  // [1, H, S, d_v]
+  if (values.defined())  // variants whose output is linear in V
+    EXPECT_LT(max_abs_diff(torch::matmul(r.display, values), r.heads), expect_for(GetParam().variant, p, T, S, 0, H).tol);
+  auto sums = r.display.sum(-1);  // [1, H, T]
+  for (int64_t h = 0; h < H; ++h) {
+    Expectation e = expect_for(GetParam().variant, p, T, S, h, H);
+    if (e.row_sum) EXPECT_LT(max_abs_diff(sums[0][h], torch::full_like(sums[0][h], *e.row_sum)), e.tol) << "head " << h;
+    if (e.pairs) EXPECT_EQ(r.mask[h].sum().item<int64_t>(), *e.pairs) << "head " << h;
+  }
+  // Nothing outside the mask carries weight.
+  EXPECT_EQ(r.display.masked_select(r.mask.logical_not().unsqueeze(0)).abs().sum().item<double>(), 0.0);
+}
+
+// 6. Parameter sweep: runs without error, NaN or Inf, with every position scheme.
+TEST_P(Universal, FiniteUnderEveryPositionScheme) {
+  torch::NoGradGuard ng;
+  for (PosKind p : {PosKind::Rope, PosKind::Learned, PosKind::Alibi, PosKind::None}) {
+    LayerRig rig(GetParam(), p);
+    auto r = rig.run(random_tokens(48, 20, 5), true);
+    EXPECT_TRUE(torch::isfinite(r.logits).all().item<bool>()) << pos_kind_name(p);
+    for (auto& d : r.display) EXPECT_TRUE(torch::isfinite(d).all().item<bool>()) << pos_kind_name(p);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, Universal, ::testing::ValuesIn(sweep_cases(4)),
+                         [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// ------------------------------------------------------------------------------------------ oracles
+
+namespace {
+// Two models with the same non-attention weights; the attention of `b` converted from `a`.
+std::pair<GPT, GPT> pair_of(const std::string& va, const ParamValues& pa, const std::string& vb, const ParamValues& pb,
+                            PosKind pos = PosKind::Rope) {
+  torch::manual_seed(11);
+  GPT a(small_config(va, pa, pos)), b(small_config(vb, pb, pos));
+  a->eval();
+  b->eval();
+  transfer_weights(*a, *b);
+  return {a, b};
+}
+}  // namespace
+
+TEST(Oracle, GqaWithGroupsEqualHeadsIsMha) {
+  torch::NoGradGuard ng;
+  auto [a, b] = pair_of("mha", {}, "gqa", {{"groups", 4}});
+  auto x = random_tokens(30, 20, 6);
+  EXPECT_LT(max_abs_diff(a->forward(x).logits, b->forward(x).logits), 1e-6);
+}
+
+TEST(Oracle, GqaWithOneGroupIsMqa) {
+  torch::NoGradGuard ng;
+  torch::manual_seed(12);
+  GPT g(small_config("gqa", {{"groups", 1}})), m(small_config("mqa"));
+  g->eval();
+  m->eval();
+  EXPECT_EQ(transfer_weights(*g, *m), "converted from gqa");  // identical shapes: a straight copy
+  auto x = random_tokens(30, 20, 7);
+  EXPECT_LT(max_abs_diff(g->forward(x).logits, m->forward(x).logits), 1e-6);
+}
+
+TEST(Oracle, GqaUsesContiguousGroups) {
+  torch::NoGradGuard ng;
+  auto cfg = small_config("gqa", {{"groups", 2}}, PosKind::None);
+  Positions pos(cfg);
+  StandardAttention att(cfg, cfg.layers[0], &pos, 2);
+  auto x = torch::randn({1, 10, 32});  // [B, T, d]
+  auto v = att.head_values(x);         // [1, H=4, T, d_h]
+  // Heads 0 and 1 read kv head 0; heads 2 and 3 read kv head 1 (repeat_interleave).
+  EXPECT_LT(max_abs_diff(v[0][0], v[0][1]), 1e-7);
+  EXPECT_LT(max_abs_diff(v[0][2], v[0][3]), 1e-7);
+  EXPECT_GT(max_abs_diff(v[0][1], v[0][2]), 1e-3);
+}
+
+TEST(Oracle, MhaEqualsLibTorchMultiheadAttention) {
+  torch::NoGradGuard ng;
+  auto cfg = small_config("mha", {}, PosKind::None);
+  Positions pos(cfg);
+  torch::manual_seed(13);
+  StandardAttention att(cfg, cfg.layers[0], &pos, cfg.n_head);
+  torch::nn::MultiheadAttention ref(torch::nn::MultiheadAttentionOptions(32, 4).bias(false));
+  ref->in_proj_weight.copy_(torch::cat({att.wq->weight, att.wk->weight, att.wv->weight}, 0));
+  ref->out_proj->weight.copy_(att.wo->weight);
+  ref->eval();
+  const int64_t T = 23;
+  auto x = torch::randn({1, T, 32});  // [B, T, d]
+  AttnCall c;
+  c.x = x;
+  c.want_display = true;
+  AttnResult r = att.forward(c);
+  // LibTorch 1.13's C++ multi_head_attention_forward adds attn_mask to the scores: pass -inf above the diagonal.
+  auto future = torch::full({T, T}, -std::numeric_limits<float>::infinity()).triu(1);  // [T, T]
+  auto xt = x.transpose(0, 1);                              // [T, B, d]
+  auto [out, w] = ref->forward(xt, xt, xt, {}, false, future, false);
+  EXPECT_LT(max_abs_diff(r.out, out.transpose(0, 1)), 1e-5);
+  auto w_ref = std::get<1>(ref->forward(xt, xt, xt, {}, true, future, false));  // [B, H, T, T] per head
+  EXPECT_LT(max_abs_diff(r.display, w_ref), 1e-5);
+}
+
+TEST(Oracle, SdpaPathEqualsNaivePath) {
+  torch::NoGradGuard ng;
+  for (PosKind p : {PosKind::Rope, PosKind::Alibi}) {
+    auto [a, b] = pair_of("mha", {{"impl", 0}}, "mha", {{"impl", 1}}, p);
+    auto x = random_tokens(40, 20, 8);
+    ForwardOptions o;
+    o.want_display = true;
+    auto ra = a->forward(x, o), rb = b->forward(x, o);
+    EXPECT_LT(max_abs_diff(ra.logits, rb.logits), 1e-5) << pos_kind_name(p);
+    for (size_t l = 0; l < ra.display.size(); ++l) EXPECT_LT(max_abs_diff(ra.display[l], rb.display[l]), 1e-5);
+  }
+}
+
+TEST(Oracle, MeanPooledConversionToGqaKeepsSharedHeadsExact) {
+  // Converting MHA whose kv heads within each group are equal to GQA loses nothing.
+  torch::NoGradGuard ng;
+  torch::manual_seed(14);
+  GPT a(small_config("mha")), b(small_config("gqa", {{"groups", 2}}));
+  a->eval();
+  b->eval();
+  for (auto& layer : a->attn) {
+    auto& s = dynamic_cast<StandardAttention&>(*layer);
+    for (auto* w : {&s.wk->weight, &s.wv->weight}) {
+      auto v = w->view({2, 2, 8, 32});  // [G, H/G, d_h, d]
+      v.select(1, 1).copy_(v.select(1, 0));
+    }
+  }
+  EXPECT_EQ(transfer_weights(*a, *b), "converted from mha");
+  auto x = random_tokens(30, 20, 9);
+  EXPECT_LT(max_abs_diff(a->forward(x).logits, b->forward(x).logits), 1e-5);
+}
+
+TEST(Oracle, GqaGroupsMustDivideHeads) {
+  auto msg = error_of([] { GPT g(small_config("gqa", {{"groups", 3}})); });
+  EXPECT_NE(msg.find("groups = 3 does not divide the 4 query heads (choose one of 1, 2, 4)"), std::string::npos) << msg;
+}
+
+TEST(Positions, RopeScoresAreShiftInvariant) {
+  torch::NoGradGuard ng;
+  auto cfg = small_config("mha");
+  Positions pos(cfg);
+  StandardAttention att(cfg, cfg.layers[0], &pos, cfg.n_head);
+  auto x = torch::randn({1, 12, 32});
+  AttnCall a, b;
+  a.x = b.x = x;
+  a.want_display = b.want_display = true;
+  b.pos0 = 1000;
+  EXPECT_LT(max_abs_diff(att.forward(a).display, att.forward(b).display), 1e-5);
+}
+
+TEST(Positions, RopeRotatesHalvesPairsAndKeepsTheRest) {
+  ModelConfig cfg = small_config("mha");  // d_h 8
+  cfg.rope_fraction = 0.5;                // r = 4: pairs (0, 2), (1, 3); dims 4..7 untouched
+  Positions pos(cfg);
+  auto x = torch::randn({1, 1, 3, 8});
+  auto y = pos.rotate(x, torch::tensor({0, 5, 9}, torch::kLong));
+  EXPECT_LT(max_abs_diff(y.narrow(-1, 4, 4), x.narrow(-1, 4, 4)), 1e-7);
+  EXPECT_LT(max_abs_diff(y[0][0][0], x[0][0][0]), 1e-7);  // position 0: identity
+  // Pair (0, 2) at position 5 rotates by angle 5 * theta^0 = 5 rad.
+  double c = std::cos(5.0), s = std::sin(5.0);
+  double x0 = x[0][0][1][0].item<double>(), x2 = x[0][0][1][2].item<double>();
+  EXPECT_NEAR(y[0][0][1][0].item<double>(), x0 * c - x2 * s, 1e-5);
+  EXPECT_NEAR(y[0][0][1][2].item<double>(), x2 * c + x0 * s, 1e-5);
+  // Norms are preserved.
+  EXPECT_LT(max_abs_diff(y.norm(2, -1), x.norm(2, -1)), 1e-5);
+}
+
+TEST(Positions, AlibiSlopesFollowTheStandardRecipe) {
+  auto s8 = alibi_slopes(8);
+  for (int h = 0; h < 8; ++h) EXPECT_DOUBLE_EQ(s8[size_t(h)], std::pow(2.0, -(h + 1.0)));
+  std::vector<double> want6 = {std::pow(2, -2), std::pow(2, -4), std::pow(2, -6), std::pow(2, -8), std::pow(2, -1),
+                               std::pow(2, -3)};
+  auto s6 = alibi_slopes(6);
+  for (size_t i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(s6[i], want6[i]);
+}
+
+TEST(Cross, KeysComeFromTheSecondTextWithNoCausalMask) {
+  torch::NoGradGuard ng;
+  LayerRig rig({"cross", {}, "cross"});
+  auto x = random_tokens(9, 20, 10);
+  auto r = rig.run(x, true);
+  EXPECT_EQ(r.display[0].size(-1), static_cast<int64_t>(rig.kv.size()));
+  EXPECT_TRUE(r.mask[0].all().item<bool>());
+  // A different second text changes the output; the text's own later tokens do not (causality test above).
+  auto before = r.logits.clone();
+  rig.kv = {8, 8, 8, 2};
+  EXPECT_GT(max_abs_diff(rig.run(x, false).logits, before), 1e-4);
+}
+
+// ------------------------------------------------------------------------------------------ checkpoints
+
+namespace {
+std::string temp_dir(const std::string& name) {
+  auto d = fs::path(::testing::TempDir()) / ("attnscope_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+std::shared_ptr<Model> small_model(const std::string& variant = "mha", PosKind pos = PosKind::Rope) {
+  Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
+  return Model::create(small_config(variant, {}, pos), tok, "cpu", 21);
+}
+
+std::string saved(const std::string& name, DType dt = DType::F32) {
+  std::string d = temp_dir(name);
+  small_model()->save(d, dt);
+  return d;
+}
+}  // namespace
+
+TEST(Checkpoint, RoundTripEveryDtype) {
+  auto m = small_model("gqa", PosKind::Learned);
+  std::vector<int64_t> text = {1, 5, 2, 8, 3, 0, 7, 7};
+  auto ref = m->logits(text, false);
+  for (auto [dt, tol] : {std::pair{DType::F32, 0.0}, {DType::F16, 2e-2}, {DType::BF16, 1e-1}}) {
+    std::string d = temp_dir(std::string("rt_") + dtype_name(dt));
+    m->save(d, dt);
+    auto back = Model::load(d, "cpu");
+    EXPECT_EQ(back->config().layers[0].variant, "gqa");
+    EXPECT_EQ(back->config().position, PosKind::Learned);
+    EXPECT_EQ(back->tokenizer().vocab(), m->tokenizer().vocab());
+    auto got = back->logits(text, false);
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::abs(got[i] - ref[i])));
+    EXPECT_LE(worst, tol) << dtype_name(dt);
+    EXPECT_TRUE(fs::exists(d + "/config.json"));
+    for (auto& e : fs::directory_iterator(d)) EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos);
+  }
+}
+
+TEST(Checkpoint, DecodeEqualsPrefillThroughTheFacade) {
+  auto m = small_model();
+  std::vector<int64_t> text = {1, 5, 2, 8, 3, 0, 7, 7, 4, 4, 12};
+  std::vector<int64_t> bytes;
+  auto a = m->logits(text, false), b = m->logits(text, true, {}, &bytes);
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-5);
+  ASSERT_EQ(bytes.size(), text.size());
+  EXPECT_EQ(bytes.back(), 2 * (2 * 4 * 8 * 4) * int64_t(text.size()));  // L * 2 H d_h b * t
+}
+
+TEST(Checkpoint, ConvertedModelsSayHowTheyCame) {
+  auto m = small_model();
+  EXPECT_EQ(m->mode(), "trained");
+  auto g = m->with_variant("gqa", {{"groups", 2}});
+  EXPECT_EQ(g->mode(), "converted from mha");
+  EXPECT_EQ(g->attend({1, 2, 3}).mode, "converted from mha");
+  EXPECT_EQ(m->with_variant("mha", {{"impl", 1}})->mode(), "trained");
+  EXPECT_NE(error_of([&] { m->with_variant("gqa", {{"groups", 3}}); }).find("does not divide"), std::string::npos);
+}
+
+TEST(Checkpoint, AttendRejectsEmptyAndTooLongText) {
+  auto m = small_model();
+  EXPECT_NE(error_of([&] { m->attend({}); }).find("the text is empty"), std::string::npos);
+  EXPECT_NE(error_of([&] { m->attend(std::vector<int64_t>(49, 1)); }).find("the model's context is 48"),
+            std::string::npos);
+  auto maps = m->attend({1, 2, 3, 4});
+  EXPECT_EQ(maps.layers, 2);
+  EXPECT_EQ(maps.heads, 4);
+  EXPECT_EQ(maps.attn.size(), size_t(2 * 4 * 4 * 4));
+  EXPECT_FLOAT_EQ(maps.at(0, 0, 0, 0), 1.0f);
+  EXPECT_FALSE(maps.computed(0, 0, 0, 1));
+  auto c = small_model("cross");
+  EXPECT_NE(error_of([&] { c->attend({1, 2}); }).find("needs a second text"), std::string::npos);
+}
+
+TEST(Checkpoint, GenerateIsSeededAndRunsPastTheContext) {
+  auto m = small_model();
+  GenerateOptions g;
+  g.tokens = 70;  // past the context of 48: the cache is refilled
+  g.seed = 5;
+  g.top_k = 5;
+  int64_t last_bytes = -1;
+  auto a = m->generate({1, 2, 3}, g, [&](const DecodeStep& s) { last_bytes = s.cache_bytes; });
+  auto b = m->generate({1, 2, 3}, g);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size(), 70u);
+  EXPECT_GT(last_bytes, 0);
+  for (auto t : a) EXPECT_TRUE(t >= 0 && t < 20);
+  EXPECT_NE(error_of([&] { m->generate({}, g); }).find("prompt is empty"), std::string::npos);
+}
+
+// The corrupt-checkpoint suite: each fault gives its own clear message.
+namespace {
+std::string load_error(const std::string& dir) {
+  return error_of([&] { Model::load(dir, "cpu"); });
+}
+void rewrite_tensors(const std::string& dir, const std::function<void(StFile&)>& edit) {
+  StFile f = read_safetensors(dir + "/model.safetensors");
+  edit(f);
+  write_safetensors(dir + "/model.safetensors", f);
+}
+std::string file_bytes(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+void put_bytes(const std::string& p, const std::string& b) { std::ofstream(p, std::ios::binary) << b; }
+}  // namespace
+
+TEST(CorruptCheckpoint, TruncatedFile) {
+  std::string d = saved("trunc");
+  std::string b = file_bytes(d + "/model.safetensors");
+  put_bytes(d + "/model.safetensors", b.substr(0, b.size() - 100));
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("past the end of the data"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
+}
+
+TEST(CorruptCheckpoint, HeaderLengthPastTheEnd) {
+  std::string d = saved("hdr");
+  std::string b = file_bytes(d + "/model.safetensors");
+  uint64_t n = b.size() + 10;
+  for (int i = 0; i < 8; ++i) b[size_t(i)] = char((n >> (8 * i)) & 0xFF);
+  put_bytes(d + "/model.safetensors", b);
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("header length"), std::string::npos) << msg;
+}
+
+TEST(CorruptCheckpoint, WrongDtype) {
+  std::string d = saved("dtype");
+  std::string b = file_bytes(d + "/model.safetensors");
+  auto at = b.find("\"F32\"");
+  ASSERT_NE(at, std::string::npos);
+  b.replace(at, 5, "\"I32\"");
+  put_bytes(d + "/model.safetensors", b);
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("dtype 'I32' is not supported"), std::string::npos) << msg;
+}
+
+TEST(CorruptCheckpoint, WrongShape) {
+  std::string d = saved("shape");
+  rewrite_tensors(d, [](StFile& f) {
+    for (auto& t : f.tensors)
+      if (t.name == "layers.0.attn.wq.weight") t.shape = {16, 64};
+  });
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("tensor 'layers.0.attn.wq.weight' has shape [16, 64] but config.json implies [32, 32]"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(CorruptCheckpoint, NanWeight) {
+  std::string d = saved("nan");
+  rewrite_tensors(d, [](StFile& f) {
+    for (auto& t : f.tensors)
+      if (t.name == "norm_f.weight") {
+        float nan = std::nanf("");
+        std::memcpy(t.data.data() + 8, &nan, 4);
+      }
+  });
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("tensor 'norm_f.weight' holds a non-finite value (NaN) at element 2"), std::string::npos) << msg;
+}
+
+TEST(CorruptCheckpoint, MissingTensor) {
+  std::string d = saved("missing");
+  rewrite_tensors(d, [](StFile& f) {
+    f.tensors.erase(std::remove_if(f.tensors.begin(), f.tensors.end(),
+                                   [](const StTensor& t) { return t.name == "layers.1.mlp.0.weight"; }),
+                    f.tensors.end());
+  });
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("missing tensor 'layers.1.mlp.0.weight' (expected shape [128, 32])"), std::string::npos) << msg;
+}
+
+TEST(CorruptCheckpoint, UnexpectedTensor) {
+  std::string d = saved("unexpected");
+  rewrite_tensors(d, [](StFile& f) { f.tensors.push_back({"layers.9.attn.wq.weight", DType::F32, {1}, {0, 0, 0, 0}}); });
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("unexpected tensor 'layers.9.attn.wq.weight'"), std::string::npos) << msg;
+}
+
+TEST(CorruptCheckpoint, BadJson) {
+  std::string d = saved("json");
+  put_bytes(d + "/config.json", "{\"format\": \"attnscope-checkpoint\", \"model\": {");
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("config.json: not valid JSON"), std::string::npos) << msg;
+}
+
+TEST(CorruptCheckpoint, MismatchedConfigAndVocabulary) {
+  std::string d = saved("vocab");
+  std::string j = file_bytes(d + "/config.json");
+  auto at = j.find("\"vocab\": \"");
+  ASSERT_NE(at, std::string::npos);
+  j.insert(at + 10, "Z");
+  put_bytes(d + "/config.json", j);
+  auto msg = load_error(d);
+  EXPECT_NE(msg.find("'vocab' has 21 symbols but model.vocab_size is 20"), std::string::npos) << msg;
+  EXPECT_NE(load_error(d + "/nope").find("is not a directory"), std::string::npos);
+}
+
+TEST(CorruptCheckpoint, Fp16FileIsDecodedNotMisread) {
+  std::string d = saved("half", DType::F16);
+  StFile f = read_safetensors(d + "/model.safetensors");
+  EXPECT_EQ(f.tensors[0].dtype, DType::F16);
+  EXPECT_NO_THROW(Model::load(d, "cpu"));
+}
+
+TEST(Device, CudaIsChosenAtRunTime) {
+  EXPECT_EQ(resolve_device("cpu"), torch::Device(torch::kCPU));
+  EXPECT_NE(error_of([] { resolve_device("tpu"); }).find("--device must be auto, cpu or cuda"), std::string::npos);
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "this LibTorch has no CUDA device";
+  auto m = small_model();
+  std::string d = temp_dir("cuda");
+  m->save(d, DType::F32);
+  auto g = Model::load(d, "cuda");
+  auto a = m->logits({1, 2, 3}, false), b = g->logits({1, 2, 3}, true);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4);
+}
+
+// The bundled checkpoint: present, loadable, and a trained model.
+TEST(Bundled, MhaCheckpointLoadsAndPredicts) {
+  auto m = Model::load(default_model_dir(), "cpu");
+  EXPECT_EQ(m->config().n_layer, 4);
+  EXPECT_EQ(m->config().d_model, 128);
+  EXPECT_EQ(m->config().n_head, 8);
+  EXPECT_EQ(m->config().context, 256);
+  EXPECT_EQ(m->tokenizer().size(), 65);
+  const std::string text = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
+  auto maps = m->attend(m->tokenizer().encode_or_throw(text, UnknownPolicy::Error));
+  EXPECT_LT(maps.loss, 2.5);  // an untrained model scores ~4.2 nats/char
+}
