@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# End-to-end checks of the command line on the bundled checkpoint: outputs, formats, and that bad input gives
+# one clear line and a non-zero status, never a crash or a half-written file.
+set -uo pipefail
+bin="$1"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "ok   - $1"; }
+fail() { echo "FAIL - $1"; fails=$((fails + 1)); }
+check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+
+text="First Citizen:
+Before we proceed any further, hear me speak."
+
+# variants
+"$bin" variants > "$tmp/v.txt"; check "variants lists the exact family" 'grep -q "^mha" "$tmp/v.txt" && grep -q "^gqa" "$tmp/v.txt" && grep -q "groups=1..64" "$tmp/v.txt"'
+"$bin" variants --json > "$tmp/v.json"; check "variants --json is JSON with parameters" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert any(v[\"name\"]==\"gqa\" and v[\"params\"][0][\"name\"]==\"groups\" for v in d)" "$tmp/v.json"'
+
+# attend: one head as CSV, rows sum to 1, T rows of T columns, causal zeros above the diagonal
+"$bin" attend --text "$text" --layer 0 --head 0 > "$tmp/a.csv" 2> "$tmp/a.err"
+n=$(printf "%s" "$text" | wc -c)
+check "attend csv has T rows" '[ "$(wc -l < "$tmp/a.csv")" -eq "$n" ]'
+check "attend csv rows sum to 1 and are causal" 'awk -F, -v n="$n" "{s=0; for(i=1;i<=NF;i++){s+=\$i; if(i>NR && \$i!=0) bad=1}; if (NF!=n || s<0.999 || s>1.001) bad=1} END{exit bad}" "$tmp/a.csv"'
+check "attend reports timing and loss" 'grep -q "forward .* ms, loss" "$tmp/a.err"'
+"$bin" attend --text "$text" --format npy -o "$tmp/a.npy" 2>/dev/null
+check "attend npy holds [4, 8, T, T]" 'python3 -c "import sys; b=open(sys.argv[1],\"rb\").read(); assert b\"(4,8,$n,$n)\" in b[:128]; assert len(b)-(10+int.from_bytes(b[8:10],\"little\"))==4*8*$n*$n*4" "$tmp/a.npy"'
+"$bin" attend --text "$text" --layer 3 --format json -o "$tmp/a.json" 2>/dev/null
+check "attend json of one layer" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"shape\"]==[8,$n,$n] and len(d[\"layers\"][0])==8" "$tmp/a.json"'
+"$bin" attend --variant gqa --param groups=2 --text "$text" --layer 0 --head 7 > /dev/null 2> "$tmp/g.err"
+check "gqa converted from the mha checkpoint" 'grep -q "gqa (groups=2) \[converted from mha\]" "$tmp/g.err"'
+"$bin" attend --variant cross --text "$text" --kv-text "O Romeo, Romeo" --layer 1 --head 0 > "$tmp/c.csv" 2>/dev/null
+check "cross attends the second text" '[ "$(head -1 "$tmp/c.csv" | tr , "\n" | wc -l)" -eq 14 ]'
+
+# bad input: clear one-line errors and non-zero status
+"$bin" attend --bogus 2> "$tmp/e1"; s=$?
+check "unknown flag: status 2, one line" '[ $s -eq 2 ] && [ "$(wc -l < "$tmp/e1")" -eq 1 ]'
+"$bin" attend --text "naïve café" 2> "$tmp/e2" > /dev/null; s=$?
+check "characters outside the vocabulary are reported" '[ $s -eq 1 ] && grep -q "2 characters are not in the vocabulary: .ï. at line 1, column 3" "$tmp/e2"'
+"$bin" attend --text "naïve café" --unknown=skip --layer 0 --head 0 > /dev/null 2>&1; check "--unknown=skip" '[ $? -eq 0 ]'
+"$bin" attend --text "" 2> "$tmp/e3"; s=$?
+check "empty text" '[ $s -ne 0 ] && grep -q "give --text\|empty" "$tmp/e3"'
+head -c 300 "$(dirname "$0")/../assets/tinyshakespeare.txt" > "$tmp/long.txt"
+"$bin" attend --text-file "$tmp/long.txt" 2> "$tmp/e4" > /dev/null; s=$?
+check "text longer than the context" '[ $s -eq 1 ] && grep -q "context is 256" "$tmp/e4"'
+"$bin" attend --variant gqa --param groups=3 --text "$text" 2> "$tmp/e5" > /dev/null; s=$?
+check "impossible parameter" '[ $s -eq 1 ] && grep -q "does not divide" "$tmp/e5"'
+"$bin" attend --param window=3 --text "$text" 2> "$tmp/e6" > /dev/null; s=$?
+check "unknown parameter" '[ $s -eq 1 ] && grep -q "has no parameter .window." "$tmp/e6"'
+"$bin" attend --text "$text" -o /nonexistent/dir/out.csv 2> "$tmp/e7"; s=$?
+check "unwritable output path" '[ $s -eq 1 ] && [ ! -e /nonexistent/dir/out.csv ] && [ "$(wc -l < "$tmp/e7")" -eq 1 ]'
+"$bin" attend --model "$tmp/nomodel" --text a 2> "$tmp/e8"; s=$?
+check "missing checkpoint" '[ $s -eq 1 ] && grep -q "is not a directory" "$tmp/e8"'
+"$bin" attend --text hi --device tpu 2> /dev/null; check "bad device value" '[ $? -eq 2 ]'
+
+# generate: seeded, uses the cache
+a=$("$bin" generate --prompt "ROMEO:" --tokens 40 --seed 3 2>/dev/null); b=$("$bin" generate --prompt "ROMEO:" --tokens 40 --seed 3 2>/dev/null)
+check "generate is seeded" '[ "$a" = "$b" ] && [ ${#a} -ge 46 ]'
+"$bin" generate --prompt "ROMEO:" --tokens 10 --temperature 0 2> "$tmp/gen.err" > /dev/null
+check "generate reports the cache" 'grep -q "KV cache [0-9]* bytes" "$tmp/gen.err"'
+
+# eval
+"$bin" eval --max-windows 20 > "$tmp/ev.txt"; check "eval prints nats and bits" 'grep -q "validation loss [0-9.]* nats/char, [0-9.]* bits/char" "$tmp/ev.txt"'
+
+# train a tiny model, use it, and resume an interrupted run
+"$bin" train --out "$tmp/tiny" --steps 30 --eval-every 10 --layers 1 --d-model 32 --heads 2 --context 32 --batch 4 > "$tmp/tr.txt" 2>&1
+check "train writes a checkpoint" '[ -f "$tmp/tiny/model.safetensors" ] && [ -f "$tmp/tiny/config.json" ] && [ -f "$tmp/tiny/loss.csv" ] && ! ls "$tmp/tiny" | grep -q tmp'
+"$bin" attend --model "$tmp/tiny" --text "to be" --layer 0 --head 1 > /dev/null 2>&1; check "attend on the new checkpoint" '[ $? -eq 0 ]'
+
+for c in variants attend generate eval train; do
+  "$bin" $c --help > /dev/null 2>&1 || fail "$c --help"
+done
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]
