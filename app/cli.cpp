@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,9 @@
 #include "npy.h"
 #include "registry.h"
 #include "train.h"
+#if ATTNSCOPE_GUI
+#include "gui/gui.h"
+#endif
 
 namespace attnscope {
 
@@ -128,6 +132,7 @@ struct AttendArgs {
   ModelArgs m;
   std::string text, text_file, kv_text, kv_text_file, format = "csv", out;
   int layer = -1, head = -1;
+  int repeat = 1;
 };
 
 std::string text_arg(const std::string& text, const std::string& file, const char* what, bool required) {
@@ -145,6 +150,12 @@ int cmd_attend(const AttendArgs& a) {
   const std::string kv_text = text_arg(a.kv_text, a.kv_text_file, "--kv-text", false);
   if (!kv_text.empty()) kv = a.m.encode(*model, kv_text);
   AttentionMaps m = model->attend(ids, kv);
+  std::vector<double> times{m.forward_ms};
+  for (int r = 1; r < a.repeat; ++r) times.push_back(model->attend(ids, kv).forward_ms);
+  std::sort(times.begin(), times.end());
+  if (a.repeat > 1)
+    std::fprintf(stderr, "forward over %d runs: median %.2f ms, min %.2f ms, max %.2f ms (first run %.2f ms)\n", a.repeat,
+                 times[times.size() / 2], times.front(), times.back(), m.forward_ms);
   if (a.layer >= m.layers) throw Error("--layer " + std::to_string(a.layer) + ": the model has " + std::to_string(m.layers) + " layers (0.." + std::to_string(m.layers - 1) + ")");
   if (a.head >= m.heads) throw Error("--head " + std::to_string(a.head) + ": the model has " + std::to_string(m.heads) + " heads (0.." + std::to_string(m.heads - 1) + ")");
   const int64_t l0 = a.layer < 0 ? 0 : a.layer, l1 = a.layer < 0 ? m.layers : a.layer + 1;
@@ -318,6 +329,8 @@ int run_cli(int argc, char** argv) {
   attend->add_option("--layer", at.layer, "layer (default: all)")->check(CLI::NonNegativeNumber);
   attend->add_option("--head", at.head, "head (default: all)")->check(CLI::NonNegativeNumber);
   attend->add_option("--format", at.format, "csv|json|npy")->check(CLI::IsMember({"csv", "json", "npy"}));
+  attend->add_option("--repeat", at.repeat, "run the forward N times and report the median time")
+      ->check(CLI::Range(1, 1000));
   attend->add_option("-o,--out", at.out, "output file (default: stdout); written atomically");
 
   GenerateArgs ge;
@@ -362,6 +375,24 @@ int run_cli(int argc, char** argv) {
   trn->add_option("--max-minutes", tr.o.max_minutes, "stop after this wall time with a resumable state")->check(CLI::NonNegativeNumber);
   trn->add_flag("--resume", tr.o.resume, "continue from DIR/train_state.safetensors");
 
+#if ATTNSCOPE_GUI
+  GuiOptions gu;
+  auto* gui = app.add_subcommand("gui", "the desktop window (the default with no arguments)");
+  gui->add_option("--model", gu.model, "checkpoint directory (default: the bundled assets/models/mha)");
+  gui->add_option("--text", gu.text, "start with this text (default: a held-out Shakespeare passage)");
+  gui->add_option("--column", gu.columns, "a variant column VARIANT or VARIANT:k=v,k=v (repeatable, 1 to 6)")
+      ->expected(1);
+  gui->add_option("--width", gu.width, "window width in pixels")->check(CLI::Range(320, 16384));
+  gui->add_option("--height", gu.height, "window height in pixels")->check(CLI::Range(240, 16384));
+  gui->add_flag("--presentation", gu.presentation, "large fonts for a projector");
+  gui->add_option("--screenshot", gu.screenshot, "render, wait for the results, save this PNG and exit");
+  gui->add_option("--frames", gu.frames, "frames to render before the screenshot (or before exiting)")
+      ->check(CLI::Range(0, 1000000));
+  gui->add_option("--script", gu.script, "scripted input: a file, or commands separated by ';' (tests)");
+  gui->add_option("--max-seconds", gu.max_seconds, "scripted runs: stop waiting for results after this")
+      ->check(CLI::Range(1.0, 3600.0));
+#endif
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -381,6 +412,12 @@ int run_cli(int argc, char** argv) {
     if (*generate) return cmd_generate(ge);
     if (*eval) return cmd_eval(ev);
     if (*trn) return cmd_train(tr, command);
+#if ATTNSCOPE_GUI
+    if (*gui) {
+      if (gu.columns.size() > 6) throw Error("at most 6 --column");
+      return run_gui(gu);
+    }
+#endif
   } catch (const Error& e) {
     std::fprintf(stderr, "attnscope: error: %s\n", e.what());
     return 1;

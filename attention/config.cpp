@@ -14,7 +14,8 @@ PosKind parse_pos_kind(const std::string& s) {
   if (s == "learned") return PosKind::Learned;
   if (s == "alibi") return PosKind::Alibi;
   if (s == "none") return PosKind::None;
-  throw Error("position scheme must be rope, learned, alibi or none, not '" + s + "'");
+  if (s == "xpos") return PosKind::XPos;
+  throw Error("position scheme must be rope, learned, alibi, none or xpos, not '" + s + "'");
 }
 
 const char* pos_kind_name(PosKind p) {
@@ -23,6 +24,7 @@ const char* pos_kind_name(PosKind p) {
     case PosKind::Learned: return "learned";
     case PosKind::Alibi: return "alibi";
     case PosKind::None: return "none";
+    case PosKind::XPos: return "xpos";
   }
   return "?";
 }
@@ -45,6 +47,7 @@ void ModelConfig::validate() const {
   need(mlp_ratio >= 1 && mlp_ratio <= 16, "mlp_ratio must be 1..16");
   need(rope_theta >= 1.0, "rope_theta must be >= 1");
   need(rope_fraction > 0.0 && rope_fraction <= 1.0, "rope_fraction must be in (0, 1]");
+  need(xpos_scale_base > 0.0, "xpos_scale_base must be > 0");
   need(norm_eps > 0.0, "norm_eps must be > 0");
   need(static_cast<int64_t>(layers.size()) == n_layer,
        "layers lists " + std::to_string(layers.size()) + " entries for n_layer = " + std::to_string(n_layer));
@@ -106,6 +109,7 @@ json config_to_json(const ModelConfig& c) {
           {"rope_theta", c.rope_theta},
           {"rope_fraction", c.rope_fraction},
           {"rope_pairing", "halves: dims (i, i + r/2) rotate together (GPT-NeoX / LLaMA)"},
+          {"xpos_scale_base", c.xpos_scale_base},
           {"norm", "rmsnorm"},
           {"norm_eps", c.norm_eps},
           {"mlp", "gelu"},
@@ -135,6 +139,7 @@ ModelConfig config_from_json(const json& j) {
   c.position = parse_pos_kind(field<std::string>(j, "position"));
   c.rope_theta = field<double>(j, "rope_theta");
   c.rope_fraction = field<double>(j, "rope_fraction");
+  c.xpos_scale_base = j.value("xpos_scale_base", 512.0);  // absent in checkpoints written before xPos
   c.norm_eps = field<double>(j, "norm_eps");
   json layers = field<json>(j, "layers");
   if (!layers.is_array()) throw Error("config.json: 'model.layers' must be an array");

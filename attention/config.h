@@ -8,8 +8,8 @@
 
 namespace attnscope {
 
-enum class PosKind { Rope, Learned, Alibi, None };
-PosKind parse_pos_kind(const std::string& s);  // rope|learned|alibi|none, throws Error
+enum class PosKind { Rope, Learned, Alibi, None, XPos };
+PosKind parse_pos_kind(const std::string& s);  // rope|learned|alibi|none|xpos, throws Error
 const char* pos_kind_name(PosKind p);
 
 struct LayerSpec {
@@ -27,6 +27,7 @@ struct ModelConfig {
   PosKind position = PosKind::Rope;
   double rope_theta = 10000.0;
   double rope_fraction = 1.0;  // rotate the first floor(fraction * d_h) dims, rounded down to even
+  double xpos_scale_base = 512.0;  // xPos: B in zeta_i^((p - c) / B) (c = context / 2); rotation as RoPE
   double norm_eps = 1e-5;
   std::vector<LayerSpec> layers;  // n_layer entries
 

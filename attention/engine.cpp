@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "engine_impl.h"
@@ -19,17 +20,23 @@ using nlohmann::json;
 // ---------------------------------------------------------------------------------------------- files
 
 std::string read_text_file(const std::string& path, size_t max_bytes) {
+  // Streams (pipes, "-" for stdin) as well as regular files; never more than max_bytes.
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw Error("cannot read '" + path + "': no such file");
-  auto size = fs::file_size(path, ec);
-  if (ec) throw Error("cannot read '" + path + "': " + ec.message());
-  if (size > max_bytes)
-    throw Error("'" + path + "' is " + std::to_string(size) + " bytes; the limit is " + std::to_string(max_bytes));
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot open '" + path + "'");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  if (path != "-" && fs::is_directory(path, ec)) throw Error("cannot read '" + path + "': it is a directory");
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) throw Error("cannot read '" + path + "': " + (fs::exists(path, ec) ? "permission denied" : "no such file"));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::string out;
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > max_bytes)
+      throw Error("'" + path + "' is larger than the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  return out;
 }
 
 std::string assets_dir() {

@@ -96,4 +96,26 @@ std::string read_text_file(const std::string& path, size_t max_bytes = 64u << 20
 struct Split { std::string train, valid; };
 Split split_corpus(const std::string& text);
 
+
+// ---- kernel / low-rank family (kernel.cpp)
+// Each layer's effective matrix against the exact causal softmax on the same queries and keys (approximations:
+// linear, performer, cosformer, linformer*, nystrom, tiled; MTA: the map before its convolutions).
+struct ReferenceMaps {
+  int64_t layers = 0, heads = 0, queries = 0, keys = 0;  // L, H, T, S
+  std::vector<uint8_t> available;  // [L] 1 = the layer's variant has a softmax reference (else zeros below)
+  std::vector<float> exact;        // [L, H, T, S] exact softmax on the layer's own Q and K
+  std::vector<double> max_abs;     // [L, H] max |effective - exact|
+  std::vector<double> mean_abs;    // [L, H] mean |effective - exact| over pairs either weights
+  std::vector<double> mean_kl;     // [L, H] mean over rows of KL(exact || effective)
+  std::vector<float> kl_rows;      // [L, H, T] KL(exact row || effective row), effective clamped to >= 1e-12
+};
+ReferenceMaps reference_maps(const Model& m, const std::vector<int64_t>& tokens);
+
+// The tiled ("flash") variant's tile map for causal self-attention over T queries (the last T of S keys).
+struct TileMap {
+  int64_t rows = 0, cols = 0, br = 0, bc = 0;  // ceil(T / Br), ceil(S / Bc), tile sizes
+  std::vector<uint8_t> state;                  // [rows, cols] 0 skipped, 1 partial (masked inside), 2 computed
+};
+TileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc);
+
 }  // namespace attnscope

@@ -1,13 +1,627 @@
-// The masked family's implementations (see VARIANTS.md).
+// The masked and sparse family (VARIANTS.md section 2): one rule per variant for which (query, key) pairs are
+// computed, applied to the trained MHA projections (wq, wk, wv, wo keep MHA's names and shapes, so an MHA
+// checkpoint loads unchanged). Shapes: B batch, H heads, T queries, S keys, d_h head width, R LSH rounds.
+//
+// Three computations share one scoring routine (MaskedAttention::attend):
+//   dense    all T x S scores, masked (the reference);
+//   blocked  local patterns: per aligned query block, only the key ranges the block can reach, so a window of
+//            W over T tokens costs O(T (W + block)) instead of O(T^2) (the display, when asked, is scattered
+//            into a T x S matrix);
+//   cached   decoding: a slot cache that keeps exactly the tokens a present or later query may attend
+//            (Pattern::retained), reusing freed slots, so windows behave as ring buffers.
+#include "masked.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "error.h"
 #include "nn.h"
+#include "registry.h"
 
 namespace attnscope {
 
+namespace {
+
+using Ranges = std::vector<std::pair<int64_t, int64_t>>;  // [begin, end) of key positions
+
+enum class Kind { Window, Dilated, Block, Strided, Fixed, Longformer, BigBird, Sinks, Lsh, Softcap };
+
+bool kind_of(const std::string& v, Kind* k) {
+  static const std::vector<std::pair<std::string, Kind>> names = {
+      {"sliding_window", Kind::Window}, {"dilated", Kind::Dilated}, {"block_local", Kind::Block},
+      {"strided", Kind::Strided},       {"fixed", Kind::Fixed},     {"longformer", Kind::Longformer},
+      {"bigbird", Kind::BigBird},       {"sinks", Kind::Sinks},     {"lsh", Kind::Lsh},
+      {"softcap", Kind::Softcap}};
+  for (const auto& [n, kind] : names)
+    if (n == v) {
+      if (k) *k = kind;
+      return true;
+    }
+  return false;
+}
+
+int64_t iparam(const ParamValues& p, const std::string& variant, const std::string& name) {
+  auto it = p.find(name);
+  if (it == p.end()) throw Error("variant '" + variant + "' is missing its parameter '" + name + "'");
+  return static_cast<int64_t>(std::llround(it->second));
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// One layer's pattern, resolved from its parameters. Positions are absolute token positions; every rule is
+// causal (j <= i) and always allows the diagonal, so no row is empty.
+struct Pattern {
+  Kind kind = Kind::Softcap;
+  std::string variant;
+  int64_t heads = 1, context = 1, layer = 0;
+  int64_t window = 0, dilation = 1;  // sliding window, dilated, longformer, sinks: W; dilated: r
+  int64_t block = 0;                 // block-local: B; bigbird: b
+  int64_t stride = 0, c = 0;         // strided / fixed: l; fixed: c (clamped to l/2)
+  bool split = false;                // strided / fixed: even heads A, odd heads B
+  int64_t first = 0;                 // longformer: g; sinks: S (the first tokens every query sees)
+  int64_t wb = 0, gb = 0, rb = 0;    // bigbird: window, global and random blocks
+  uint64_t seed = 0;                 // bigbird, lsh
+  int64_t buckets = 0, rounds = 0;   // lsh
+  double cap = 0;                    // softcap
+  std::vector<std::string> notes;    // clamps and no-op parameters, for the GUI
+  std::vector<int64_t> last_random_use;  // bigbird [key block]: last query block of the context linking it at random
+
+  Pattern(const std::string& v, const ParamValues& p, int64_t n_head, int64_t ctx, int64_t layer_index)
+      : variant(v), heads(n_head), context(ctx), layer(layer_index) {
+    if (!kind_of(v, &kind)) throw Error("internal: '" + v + "' is not a masked variant");
+    auto get = [&](const char* n) { return iparam(p, v, n); };
+    const std::string ctx_text = "the context (" + std::to_string(context) + ")";
+    switch (kind) {
+      case Kind::Window:
+        window = get("window");
+        if (window >= context) notes.push_back("window " + std::to_string(window) + " covers " + ctx_text + ": causal attention");
+        break;
+      case Kind::Dilated: {
+        window = get("window");
+        dilation = get("dilation");
+        const int64_t span = (window - 1) * dilation + 1;
+        if (span > context)
+          notes.push_back("span (W - 1) r + 1 = " + std::to_string(span) + " exceeds " + ctx_text +
+                          ": the farthest keys never exist");
+        break;
+      }
+      case Kind::Block:
+        block = get("block");
+        if (block >= context) notes.push_back("block " + std::to_string(block) + " covers " + ctx_text + ": causal attention");
+        break;
+      case Kind::Strided:
+        stride = get("stride");
+        split = get("mode") == 1;
+        break;
+      case Kind::Fixed:
+        stride = get("stride");
+        c = get("c");
+        split = get("mode") == 1;
+        if (c > stride / 2) {
+          notes.push_back("c = " + std::to_string(c) + " is more than l/2 = " + std::to_string(stride / 2) +
+                          ": clamped to " + std::to_string(stride / 2));
+          c = stride / 2;
+        }
+        break;
+      case Kind::Longformer:
+      case Kind::Sinks:
+        window = get("window");
+        first = get(kind == Kind::Sinks ? "sinks" : "globals");
+        if (first + window >= context)
+          notes.push_back(std::string(kind == Kind::Sinks ? "S + W" : "g + W") + " = " + std::to_string(first + window) +
+                          " covers " + ctx_text + ": causal attention");
+        break;
+      case Kind::BigBird: {
+        block = get("block");
+        wb = get("window_blocks");
+        gb = get("global_blocks");
+        rb = get("random_blocks");
+        seed = static_cast<uint64_t>(get("seed"));
+        const int64_t read = (1 + wb + gb + rb) * block;
+        if (read >= context)
+          notes.push_back("(1 + w_b + g + r) b = " + std::to_string(read) + " covers " + ctx_text +
+                          ": nearly causal attention");
+        const int64_t nb = (context + block - 1) / block;
+        last_random_use.assign(static_cast<size_t>(nb), -1);
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t qb = 0; qb < nb; ++qb)
+            for (int64_t kb : random_blocks(h, qb)) last_random_use[static_cast<size_t>(kb)] = std::max(last_random_use[static_cast<size_t>(kb)], qb);
+        break;
+      }
+      case Kind::Lsh:
+        buckets = get("buckets");
+        rounds = get("rounds");
+        seed = static_cast<uint64_t>(get("seed"));
+        if (buckets % 2 != 0)
+          throw Error("lsh: buckets must be even (the hash takes the argmax of [xR; -xR]), got " + std::to_string(buckets));
+        break;
+      case Kind::Softcap: {
+        auto it = p.find("cap");
+        if (it == p.end()) throw Error("variant 'softcap' is missing its parameter 'cap'");
+        cap = it->second;
+        break;
+      }
+    }
+  }
+
+  // BigBird: the random key blocks of query block qb in head h, strictly earlier than the window and not global,
+  // min(r, available) of them, drawn from (seed, layer, head, query block) alone.
+  std::vector<int64_t> random_blocks(int64_t h, int64_t qb) const {
+    std::vector<int64_t> cand;
+    for (int64_t kb = gb; kb < qb - wb; ++kb) cand.push_back(kb);
+    std::mt19937_64 rng(splitmix64(splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(layer)) ^
+                                   (static_cast<uint64_t>(h) << 32) ^ static_cast<uint64_t>(qb)));
+    const size_t n = std::min(cand.size(), static_cast<size_t>(rb));
+    for (size_t k = 0; k < n; ++k) std::swap(cand[k], cand[k + static_cast<size_t>(rng() % (cand.size() - k))]);
+    cand.resize(n);
+    std::sort(cand.begin(), cand.end());
+    return cand;
+  }
+
+  // Which pairs are computed: qpos [T], kpos [S] (int64; kpos < 0 marks an empty cache slot) -> [1 or H, T, S].
+  torch::Tensor allow(const torch::Tensor& qpos, const torch::Tensor& kpos) const {
+    auto i = qpos.unsqueeze(1), j = kpos.unsqueeze(0);  // [T, 1], [1, S]
+    auto d = i - j;                                      // [T, S] i - j
+    auto causal = (j >= 0) & (d >= 0);                   // [T, S]
+    auto per_head = [&](const torch::Tensor& a, const torch::Tensor& b) {  // [T, S] each -> [1 or H, T, S]
+      if (!split) return (a | b).unsqueeze(0);
+      auto even = (torch::arange(heads, qpos.options()).remainder(2) == 0).view({heads, 1, 1});  // [H, 1, 1]
+      return torch::where(even, a.unsqueeze(0), b.unsqueeze(0));
+    };
+    switch (kind) {
+      case Kind::Window: return (causal & (d < window)).unsqueeze(0);
+      case Kind::Dilated: return (causal & (d < window * dilation) & (d.remainder(dilation) == 0)).unsqueeze(0);
+      case Kind::Block: return (causal & (torch::div(i, block, "floor") == torch::div(j, block, "floor"))).unsqueeze(0);
+      case Kind::Strided: return per_head(causal & (d <= stride), causal & (d.remainder(stride) == 0));
+      case Kind::Fixed:
+        return per_head(causal & (torch::div(i, stride, "floor") == torch::div(j, stride, "floor")),
+                        causal & ((j.remainder(stride) >= stride - c) | (d == 0)));
+      case Kind::Longformer:
+      case Kind::Sinks: return (causal & ((d < window) | (j < first) | (i < first))).unsqueeze(0);
+      case Kind::BigBird: {
+        auto qb = torch::div(i, block, "floor"), kb = torch::div(j.clamp_min(0), block, "floor");  // [T, 1], [1, S]
+        auto fixed = ((kb <= qb) & (kb >= qb - wb)) | (kb < gb);                                  // [T, S]
+        const int64_t q_lo = qb.min().item<int64_t>(), q_hi = qb.max().item<int64_t>();
+        const int64_t k_hi = std::max<int64_t>(kb.max().item<int64_t>(), 0);
+        auto table = torch::zeros({heads, q_hi - q_lo + 1, k_hi + 1}, torch::kBool);  // [H, query blocks, key blocks]
+        auto t = table.accessor<bool, 3>();
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t b = q_lo; b <= q_hi; ++b)
+            for (int64_t r : random_blocks(h, b))
+              if (r <= k_hi) t[h][b - q_lo][r] = true;
+        auto rnd = table.to(qpos.device()).index_select(1, (qb.squeeze(1) - q_lo)).index_select(2, kb.squeeze(0));  // [H, T, S]
+        return causal.unsqueeze(0) & (fixed.unsqueeze(0) | rnd);
+      }
+      case Kind::Lsh:
+      case Kind::Softcap: return causal.unsqueeze(0);
+    }
+    return causal.unsqueeze(0);
+  }
+
+  bool local() const {
+    return kind == Kind::Window || kind == Kind::Dilated || kind == Kind::Block || kind == Kind::Longformer ||
+           kind == Kind::Sinks || kind == Kind::BigBird;
+  }
+  // Query block of the blocked path (block-structured patterns: their own block, so ranges stay exact).
+  int64_t query_block() const {
+    if (kind == Kind::Block || kind == Kind::BigBird) return block;
+    if (kind == Kind::Dilated) return std::clamp<int64_t>((window - 1) * dilation + 1, 16, 128);
+    return std::clamp<int64_t>(window, 16, 128);
+  }
+  // Keys the queries i0..i1-1 of one aligned query block may attend, clipped to [lo, i1), merged.
+  Ranges key_ranges(int64_t i0, int64_t i1, int64_t lo) const {
+    Ranges r;
+    switch (kind) {
+      case Kind::Window: r.push_back({i0 - window + 1, i1}); break;
+      case Kind::Dilated: r.push_back({i0 - (window - 1) * dilation, i1}); break;
+      case Kind::Block: r.push_back({i0 / block * block, i1}); break;
+      case Kind::Longformer:
+      case Kind::Sinks:
+        r.push_back({0, first});
+        r.push_back({i0 - window + 1, i1});
+        break;
+      case Kind::BigBird: {
+        const int64_t qb = i0 / block;
+        r.push_back({(qb - wb) * block, i1});
+        r.push_back({0, gb * block});
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t kb : random_blocks(h, qb)) r.push_back({kb * block, (kb + 1) * block});
+        break;
+      }
+      default: r.push_back({lo, i1});
+    }
+    for (auto& [a, b] : r) {
+      a = std::max(a, lo);
+      b = std::min(b, i1);
+    }
+    r.erase(std::remove_if(r.begin(), r.end(), [](const auto& x) { return x.first >= x.second; }), r.end());
+    std::sort(r.begin(), r.end());
+    Ranges merged;
+    for (const auto& x : r) {
+      if (!merged.empty() && x.first <= merged.back().second) merged.back().second = std::max(merged.back().second, x.second);
+      else merged.push_back(x);
+    }
+    return merged;
+  }
+
+  // After t >= 1 tokens: does a query at position t - 1 or later still attend token j (j < t)?
+  bool retained(int64_t j, int64_t t) const {
+    switch (kind) {
+      case Kind::Window: return j >= t - window;
+      case Kind::Dilated: return j >= t - 1 - (window - 1) * dilation;
+      case Kind::Block: return j >= (t - 1) / block * block;
+      case Kind::Fixed: return j >= (t - 1) / stride * stride || j % stride >= stride - c;
+      case Kind::Longformer:
+      case Kind::Sinks: return j < first || j >= t - window;
+      case Kind::BigBird: {
+        const int64_t jb = j / block, qmin = (t - 1) / block;
+        return jb >= qmin - wb || jb < gb || last_random_use[static_cast<size_t>(jb)] >= qmin;
+      }
+      case Kind::Strided:
+      case Kind::Lsh:
+      case Kind::Softcap: return true;
+    }
+    return true;
+  }
+  // Tokens the cache keeps after t tokens (VARIANTS.md's accounting, closed forms).
+  int64_t kept(int64_t t) const {
+    if (t <= 0) return 0;
+    switch (kind) {
+      case Kind::Window: return std::min(t, window);
+      case Kind::Dilated: return std::min(t, (window - 1) * dilation + 1);
+      case Kind::Block: return (t - 1) % block + 1;
+      case Kind::Fixed: return c * ((t - 1) / stride) + (t - 1) % stride + 1;
+      case Kind::Longformer:
+      case Kind::Sinks: return std::min(t, first + window);
+      case Kind::BigBird: {  // whole blocks: a block is kept or dropped as one
+        int64_t n = 0;
+        for (int64_t kb = 0; kb * block < t; ++kb)
+          if (retained(kb * block, t)) n += std::min(block, t - kb * block);
+        return n;
+      }
+      case Kind::Strided:
+      case Kind::Lsh:
+      case Kind::Softcap: return t;
+    }
+    return t;
+  }
+  int64_t max_kept(int64_t capacity) const {
+    int64_t m = 0;
+    for (int64_t t = 1; t <= capacity; ++t) m = std::max(m, kept(t));
+    return m;
+  }
+};
+
+// Decoding state: k, v (and LSH bucket ids) in slots; a slot is freed when Pattern::retained drops its token and
+// reused by the next token, so windows wrap around like a ring buffer and nothing is ever re-copied.
+struct PatternCache : LayerCache {
+  torch::Tensor k, v;             // [B, H, slots, d_h]
+  torch::Tensor buckets;          // [R, B, H, slots] int32 (LSH only)
+  std::vector<int64_t> slot_pos;  // [slots] the position each slot holds, -1 = free
+  int64_t capacity = 0;           // positions 0..capacity-1 may be consumed
+
+  int64_t live() const { return std::count_if(slot_pos.begin(), slot_pos.end(), [](int64_t p) { return p >= 0; }); }
+  int64_t bytes() const override {
+    if (!k.defined()) return 0;
+    int64_t per = 2 * k.size(0) * k.size(1) * k.size(3) * static_cast<int64_t>(k.element_size());
+    if (buckets.defined()) per += buckets.size(0) * buckets.size(1) * buckets.size(2) * static_cast<int64_t>(buckets.element_size());
+    return live() * per;
+  }
+  void evict(const Pattern& p, int64_t t) {
+    for (auto& s : slot_pos)
+      if (s >= 0 && !p.retained(s, t)) s = -1;
+  }
+  // Stores token `index` of nk, nv [B, H, T, d_h] (and nb [R, B, H, T]) as position `pos`.
+  void store(const torch::Tensor& nk, const torch::Tensor& nv, const torch::Tensor& nb, int64_t index, int64_t pos) {
+    auto it = std::find(slot_pos.begin(), slot_pos.end(), -1);
+    if (it == slot_pos.end()) throw Error("internal: masked cache has no free slot for position " + std::to_string(pos));
+    const int64_t s = it - slot_pos.begin();
+    k.select(2, s).copy_(nk.select(2, index));
+    v.select(2, s).copy_(nv.select(2, index));
+    if (buckets.defined()) buckets.select(3, s).copy_(nb.select(3, index));
+    *it = pos;
+  }
+  torch::Tensor positions(torch::Device dev) const {
+    return torch::tensor(slot_pos, torch::kLong).to(dev);  // [slots]
+  }
+};
+
+// Softmax over keys where `allow` holds ([1 or H or B x H, T, S] broadcast); rows with nothing allowed give zeros.
+torch::Tensor masked_softmax(const torch::Tensor& scores /*[B, H, T, S]*/, const torch::Tensor& allow) {
+  auto p = torch::softmax(scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity()), -1);
+  return p.masked_fill(allow.logical_not(), 0.0);  // [B, H, T, S]
+}
+
+class MaskedAttention : public StandardAttention {
+ public:
+  MaskedAttention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos, int64_t layer_index)
+      : StandardAttention(cfg, spec, pos, cfg.n_head), pattern(spec.variant, spec.params, cfg.n_head, cfg.context, layer_index) {
+    if (pattern.kind == Kind::Lsh) {
+      auto gen = at::detail::createCPUGenerator(splitmix64(pattern.seed) ^ static_cast<uint64_t>(layer_index));
+      rotations = torch::randn({pattern.rounds, head_dim, pattern.buckets / 2}, gen, torch::kFloat);  // [R, d_h, n/2]
+    }
+  }
+
+  AttnResult forward(const AttnCall& c) override;
+  std::unique_ptr<LayerCache> new_cache(int64_t batch, int64_t capacity, torch::Device dev) const override;
+  int64_t cache_formula_bytes(int64_t tokens, int64_t b) const override {
+    int64_t n = pattern.kept(tokens) * 2 * n_head * head_dim * b;
+    if (pattern.kind == Kind::Lsh) n += tokens * pattern.rounds * n_head * 4;  // int32 bucket ids per round and head
+    return n;
+  }
+
+  Pattern pattern;
+  MaskedPath path = MaskedPath::Auto;
+  torch::Tensor rotations;     // [R, d_h, buckets/2] LSH's random rotations (fixed; not a trained weight)
+  int64_t forced_bucket = -1;  // LSH test hook
+  torch::Tensor last_buckets;  // [R, B, H, T] LSH: bucket ids of the last forward's tokens
+
+ private:
+  struct Keys {
+    torch::Tensor k, v;     // [B, H, S, d_h]
+    torch::Tensor pos;      // [S] int64, -1 = empty slot
+    torch::Tensor buckets;  // [R, B, H, S] int32 (LSH)
+  };
+  struct Scored {
+    torch::Tensor o;      // [B, H, T, d_h]
+    torch::Tensor p;      // [B, H, T, S]
+    torch::Tensor allow;  // [1 or H, T, S], or [B, H, T, S] for LSH
+  };
+  // The one scoring routine. q [B, H, T, d_h] at qpos [T]; q_sink: sinks' queries rotated at their in-cache
+  // position (undefined otherwise); qbuckets [R, B, H, T] (LSH).
+  Scored attend(const torch::Tensor& q, const torch::Tensor& q_sink, const torch::Tensor& qpos,
+                const torch::Tensor& qbuckets, const Keys& keys) const;
+  Scored blocked(const torch::Tensor& q, const torch::Tensor& q_sink, const torch::Tensor& qpos, const Keys& keys,
+                 bool want_display) const;
+  torch::Tensor hash(const torch::Tensor& x /*[B, H, T, d_h]*/) const;  // -> [R, B, H, T] int32
+};
+
+torch::Tensor MaskedAttention::hash(const torch::Tensor& x) const {
+  const int64_t R = pattern.rounds;
+  auto rot = rotations.to(x.device(), x.scalar_type()).view({R, 1, 1, head_dim, pattern.buckets / 2});  // [R, 1, 1, d_h, n/2]
+  auto proj = torch::matmul(x.unsqueeze(0), rot);                                                       // [R, B, H, T, n/2]
+  auto ids = torch::cat({proj, -proj}, -1).argmax(-1).to(torch::kInt);                                  // [R, B, H, T]
+  return forced_bucket >= 0 ? torch::full_like(ids, forced_bucket) : ids;
+}
+
+MaskedAttention::Scored MaskedAttention::attend(const torch::Tensor& q, const torch::Tensor& q_sink,
+                                                const torch::Tensor& qpos, const torch::Tensor& qbuckets,
+                                                const Keys& keys) const {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  auto kt = keys.k.transpose(-2, -1);             // [B, H, d_h, S]
+  auto s = torch::matmul(q, kt) * scale;          // [B, H, T, S]
+  if (pattern.kind == Kind::Softcap) s = pattern.cap * torch::tanh(s / pattern.cap);
+  auto bias = pos_->score_bias(qpos, keys.pos);   // [H, T, S] or undefined
+  if (bias.defined()) s = s + bias;
+  if (q_sink.defined()) {  // sink columns: the query sits at its in-cache position min(i, S + W - 1)
+    auto sink_qpos = qpos.clamp_max(pattern.first + pattern.window - 1);  // [T]
+    auto ss = torch::matmul(q_sink, kt) * scale;                          // [B, H, T, S]
+    auto sink_bias = pos_->score_bias(sink_qpos, keys.pos);              // [H, T, S] or undefined
+    if (sink_bias.defined()) ss = ss + sink_bias;
+    s = torch::where((keys.pos < pattern.first).view({1, 1, 1, -1}), ss, s);
+  }
+  Scored r;
+  r.allow = pattern.allow(qpos, keys.pos);  // [1 or H, T, S]
+  if (pattern.kind == Kind::Lsh) {
+    auto same = (qbuckets.unsqueeze(-1) == keys.buckets.unsqueeze(-2)).any(0);  // [B, H, T, S] a shared bucket
+    r.allow = r.allow & same;                                                   // [B, H, T, S]
+    auto self = (qpos.unsqueeze(1) == keys.pos.unsqueeze(0)).view({1, 1, qpos.size(0), -1});  // [1, 1, T, S]
+    s = s.masked_fill(self, -5e4);  // replaced, not added: the self pair only wins when nothing else is allowed
+  }
+  r.p = masked_softmax(s, r.allow);   // [B, H, T, S]
+  r.o = torch::matmul(r.p, keys.v);   // [B, H, T, d_h]
+  return r;
+}
+
+MaskedAttention::Scored MaskedAttention::blocked(const torch::Tensor& q, const torch::Tensor& q_sink,
+                                                 const torch::Tensor& qpos, const Keys& keys, bool want_display) const {
+  const int64_t B = q.size(0), T = q.size(2), p0 = qpos[0].item<int64_t>(), bq = pattern.query_block();
+  std::vector<torch::Tensor> outs;  // per query block [B, H, n, d_h]
+  torch::Tensor display;            // [B, H, T, T]
+  if (want_display) display = torch::zeros({B, n_head, T, T}, q.options());
+  for (int64_t i0 = p0; i0 < p0 + T;) {
+    const int64_t i1 = std::min(p0 + T, (i0 / bq + 1) * bq), n = i1 - i0;
+    std::vector<torch::Tensor> ks, vs, ps;  // pieces [B, H, len, d_h] x2, [len]
+    for (const auto& [a, b] : pattern.key_ranges(i0, i1, p0)) {
+      ks.push_back(keys.k.narrow(2, a - p0, b - a));
+      vs.push_back(keys.v.narrow(2, a - p0, b - a));
+      ps.push_back(keys.pos.narrow(0, a - p0, b - a));
+    }
+    Keys sel{ks.size() == 1 ? ks[0] : torch::cat(ks, 2), vs.size() == 1 ? vs[0] : torch::cat(vs, 2), torch::cat(ps), {}};
+    Scored part = attend(q.narrow(2, i0 - p0, n), q_sink.defined() ? q_sink.narrow(2, i0 - p0, n) : q_sink,
+                         qpos.narrow(0, i0 - p0, n), {}, sel);
+    outs.push_back(part.o);
+    if (want_display) display.narrow(2, i0 - p0, n).index_copy_(3, sel.pos - p0, part.p);
+    i0 = i1;
+  }
+  Scored r;
+  r.o = torch::cat(outs, 2);  // [B, H, T, d_h]
+  r.p = display;
+  if (want_display) r.allow = pattern.allow(qpos, keys.pos);  // [1 or H, T, T]
+  return r;
+}
+
+AttnResult MaskedAttention::forward(const AttnCall& c) {
+  const int64_t B = c.x.size(0), T = c.x.size(1), H = n_head;
+  auto lopt = torch::TensorOptions().dtype(torch::kLong).device(c.x.device());
+  auto* pc = dynamic_cast<PatternCache*>(c.cache);
+  if (c.cache && !pc) throw Error("internal: wrong cache type for " + spec_.variant);
+
+  auto qpos = torch::arange(c.pos0, c.pos0 + T, lopt);                         // [T]
+  auto q_raw = wq(c.x).view({B, T, H, head_dim}).transpose(1, 2);             // [B, H, T, d_h]
+  // LSH shares QK: the keys are the queries (wq's projection), l2-normalised; wk is kept only for the checkpoint.
+  auto k_raw = pattern.kind == Kind::Lsh ? q_raw / q_raw.norm(2, -1, true).clamp_min(1e-6)
+                                         : wk(c.x).view({B, T, H, head_dim}).transpose(1, 2);  // [B, H, T, d_h]
+  auto q = pos_->rotate(q_raw, qpos);                                         // [B, H, T, d_h]
+  auto k = pos_->rotate(k_raw, qpos, true);                                   // [B, H, T, d_h]
+  auto v = wv(c.x).view({B, T, H, head_dim}).transpose(1, 2);                 // [B, H, T, d_h]
+  torch::Tensor q_sink;                                                       // [B, H, T, d_h] (sinks only)
+  if (pattern.kind == Kind::Sinks && pattern.first > 0)
+    q_sink = pos_->rotate(q_raw, qpos.clamp_max(pattern.first + pattern.window - 1));
+  torch::Tensor qb;  // [R, B, H, T] LSH buckets of these tokens (content hash of the shared projection, pre-rotation)
+  if (pattern.kind == Kind::Lsh) {
+    qb = hash(q_raw);
+    last_buckets = qb;
+  }
+  Keys fresh{k, v, qpos, qb};
+
+  Scored s;
+  if (pc) {
+    const int64_t t0 = c.pos0;
+    if (t0 + T > pc->capacity)
+      throw Error("KV cache full: " + std::to_string(t0 + T) + " tokens for a capacity of " + std::to_string(pc->capacity));
+    pc->evict(pattern, t0 + 1);  // what the queries at t0 and later no longer attend
+    auto cached = [&] { return Keys{pc->k, pc->v, pc->positions(c.x.device()), pc->buckets}; };
+    if (T == 1) {  // the new token takes a free slot; attend over the slots in place
+      pc->store(k, v, qb, 0, t0);
+      s = attend(q, q_sink, qpos, qb, cached());
+    } else {
+      Keys old = cached();
+      Keys all{torch::cat({old.k, k}, 2), torch::cat({old.v, v}, 2), torch::cat({old.pos, qpos}),
+               qb.defined() ? torch::cat({old.buckets, qb}, 3) : torch::Tensor()};
+      s = attend(q, q_sink, qpos, qb, all);
+      pc->evict(pattern, t0 + T);
+      for (int64_t t = 0; t < T; ++t)
+        if (pattern.retained(t0 + t, t0 + T)) pc->store(k, v, qb, t, t0 + t);
+    }
+  } else if (pattern.local() && path != MaskedPath::Dense && (path == MaskedPath::Blocked || T > pattern.query_block())) {
+    s = blocked(q, q_sink, qpos, fresh, c.want_display);
+  } else {
+    s = attend(q, q_sink, qpos, qb, fresh);
+  }
+
+  AttnResult r;
+  r.out = wo(s.o.transpose(1, 2).reshape({B, T, H * head_dim}));  // [B, T, d]
+  if (c.want_display) {
+    const int64_t S = s.p.size(-1);
+    r.display = s.p;                                                                          // [B, H, T, S]
+    r.mask = (s.allow.dim() == 4 ? s.allow[0] : s.allow).expand({H, T, S});                   // [H, T, S]
+    r.heads = s.o;                                                                            // [B, H, T, d_h]
+  }
+  return r;
+}
+
+std::unique_ptr<LayerCache> MaskedAttention::new_cache(int64_t batch, int64_t capacity, torch::Device dev) const {
+  if (pattern.kind == Kind::BigBird && capacity > cfg_.context)
+    throw Error("bigbird decodes within the context (" + std::to_string(cfg_.context) +
+                "): its random blocks are drawn per query block of the context");
+  auto c = std::make_unique<PatternCache>();
+  const int64_t slots = std::max<int64_t>(pattern.max_kept(capacity), 1);
+  auto opt = torch::TensorOptions().dtype(wk->weight.dtype()).device(dev);
+  c->k = torch::zeros({batch, n_head, slots, head_dim}, opt);  // [B, H, slots, d_h]
+  c->v = torch::zeros({batch, n_head, slots, head_dim}, opt);  // [B, H, slots, d_h]
+  if (pattern.kind == Kind::Lsh)
+    c->buckets = torch::zeros({pattern.rounds, batch, n_head, slots}, opt.dtype(torch::kInt));  // [R, B, H, slots]
+  c->slot_pos.assign(static_cast<size_t>(slots), -1);
+  c->capacity = capacity;
+  return c;
+}
+
+}  // namespace
+
 std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
-  (void)cfg;
-  (void)spec;
-  (void)pos;
-  return nullptr;
+  if (!kind_of(spec.variant, nullptr)) return nullptr;
+  // The layer index, for per-layer random draws: the GPT passes the entries of its own config's layer list.
+  int64_t layer = 0;
+  for (size_t l = 0; l < cfg.layers.size(); ++l)
+    if (&cfg.layers[l] == &spec) layer = static_cast<int64_t>(l);
+  return std::make_shared<MaskedAttention>(cfg, spec, pos, layer);
+}
+
+// ---------------------------------------------------------------------------------------------- display API
+
+PatternView describe_pattern(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
+                             int64_t n, int64_t layer) {
+  if (!kind_of(variant, nullptr)) throw Error("'" + variant + "' is not a masked variant");
+  if (n < 1 || n_head < 1) throw Error("describe_pattern: needs at least one token and one head");
+  const VariantInfo& info = get_variant(variant);
+  Pattern p(variant, resolve_params(info.params, variant, params), n_head, context, layer);
+  PatternView v;
+  v.variant = variant;
+  v.heads = n_head;
+  v.n = n;
+  v.notes = p.notes;
+  if (p.kind == Kind::Lsh) {
+    v.data_dependent = true;
+    v.notes.push_back("LSH's mask depends on the text: it is read from a forward (lsh_buckets, the attention maps)");
+    return v;
+  }
+  torch::NoGradGuard ng;
+  auto pos = torch::arange(n, torch::kLong);                                        // [n]
+  auto m = p.allow(pos, pos).expand({n_head, n, n}).to(torch::kUInt8).contiguous();  // [H, n, n]
+  v.mask.assign(m.data_ptr<uint8_t>(), m.data_ptr<uint8_t>() + m.numel());
+  auto per_head = m.sum({1, 2}).to(torch::kLong).contiguous();  // [H]
+  v.pairs.assign(per_head.data_ptr<int64_t>(), per_head.data_ptr<int64_t>() + n_head);
+  double total = 0;
+  for (int64_t x : v.pairs) total += static_cast<double>(x);
+  const double dn = static_cast<double>(n), dh = static_cast<double>(n_head);
+  v.density = total / (dh * dn * dn);
+  v.flops_vs_causal = total / (dh * dn * (dn + 1) / 2);
+  return v;
+}
+
+TileMap tile_map(const PatternView& v, int64_t tile) {
+  if (tile < 1) throw Error("tile size must be at least 1, got " + std::to_string(tile));
+  if (v.data_dependent || v.mask.empty()) throw Error("tile map: '" + v.variant + "' has no fixed mask");
+  TileMap t;
+  t.heads = v.heads;
+  t.tile = tile;
+  t.rows = t.cols = (v.n + tile - 1) / tile;
+  t.state.assign(static_cast<size_t>(t.heads * t.rows * t.cols), TileState::Skipped);
+  int64_t computed = 0;
+  for (int64_t h = 0; h < v.heads; ++h)
+    for (int64_t r = 0; r < t.rows; ++r)
+      for (int64_t c = 0; c <= r; ++c) {  // tiles above the diagonal hold only future keys
+        int64_t on = 0, cells = 0;
+        for (int64_t i = r * tile; i < std::min(v.n, (r + 1) * tile); ++i)
+          for (int64_t j = c * tile; j < std::min(v.n, (c + 1) * tile); ++j) {
+            ++cells;
+            on += v.at(h, i, j);
+          }
+        TileState s = on == 0 ? TileState::Skipped : on == cells ? TileState::Full : TileState::Partial;
+        t.state[static_cast<size_t>((h * t.rows + r) * t.cols + c)] = s;
+        computed += s != TileState::Skipped;
+      }
+  const double causal_tiles = static_cast<double>(v.heads * t.rows * (t.rows + 1) / 2);
+  t.computed_tiles_vs_causal = static_cast<double>(computed) / causal_tiles;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------- hooks
+
+static MaskedAttention& masked_layer(AttentionLayer& layer) {
+  auto* m = dynamic_cast<MaskedAttention*>(&layer);
+  if (!m) throw Error("'" + layer.spec().variant + "' is not a masked-family layer");
+  return *m;
+}
+
+LshBuckets lsh_buckets(const AttentionLayer& layer) {
+  LshBuckets b;
+  auto* m = dynamic_cast<const MaskedAttention*>(&layer);
+  if (!m || m->pattern.kind != Kind::Lsh || !m->last_buckets.defined()) return b;
+  auto ids = m->last_buckets.select(1, 0).to(torch::kCPU, torch::kInt).contiguous();  // [R, H, T]
+  b.rounds = ids.size(0);
+  b.heads = ids.size(1);
+  b.tokens = ids.size(2);
+  b.buckets = m->pattern.buckets;
+  b.ids.assign(ids.data_ptr<int32_t>(), ids.data_ptr<int32_t>() + ids.numel());
+  return b;
+}
+
+void set_masked_path(AttentionLayer& layer, MaskedPath p) { masked_layer(layer).path = p; }
+
+void force_lsh_bucket(AttentionLayer& layer, int64_t bucket) {
+  MaskedAttention& m = masked_layer(layer);
+  if (m.pattern.kind != Kind::Lsh) throw Error("force_lsh_bucket: '" + layer.spec().variant + "' is not lsh");
+  m.forced_bucket = bucket;
 }
 
 }  // namespace attnscope

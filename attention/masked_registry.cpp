@@ -1,10 +1,88 @@
 // The masked family's registry entries (see VARIANTS.md). Appended by variant_registry().
+// Every parameter here only changes which pairs are computed (changes_weights = false): the trained MHA
+// checkpoint runs under any of them without retraining.
 #include "registry.h"
 
 namespace attnscope {
 
+namespace {
+ParamSpec int_param(const std::string& name, double lo, double hi, double def, const std::string& tip, double step = 1) {
+  return {name, ParamType::Int, lo, hi, def, step, tip, false, {}, false, false};
+}
+ParamSpec mode_param() {
+  return {"mode", ParamType::Choice, 0, 1, 0, 1,
+          "union: every head uses both sub-patterns; split: even heads use pattern A, odd heads pattern B",
+          false, {"union", "split"}, false, false};
+}
+}  // namespace
+
 void add_masked_variants(std::vector<VariantInfo>& r) {
-  (void)r;
+  r.push_back({"sliding_window", "masked", "Sliding window: query i attends the W keys i - W < j <= i.",
+               "Beltagy et al., Longformer (2020); Child et al. (2019), local attention",
+               {int_param("window", 1, 256, 32,
+                          "W: keys per query (the query itself and W - 1 before it); W >= the text length is causal")},
+               true, false, false, "2 H d_h b x min(t, W) (ring buffer)"});
+  r.push_back({"dilated", "masked",
+               "Dilated window: W keys spaced r apart, 0 <= i - j < W r and (i - j) mod r = 0.",
+               "Beltagy et al., Longformer (2020), dilated sliding window",
+               {int_param("window", 4, 64, 16, "W: keys per query"),
+                int_param("dilation", 1, 8, 2, "r: gap between attended keys; r = 1 is the sliding window; the span "
+                                                "(W - 1) r + 1 beyond the context only reaches keys that do not exist")},
+               true, false, false, "2 H d_h b x min(t, (W - 1) r + 1)"});
+  r.push_back({"block_local", "masked", "Block-local: query i attends the keys of its own block, floor(j/B) = floor(i/B).",
+               "Parmar et al., Image Transformer (2018), local 1-D attention",
+               {int_param("block", 8, 256, 32, "B: block length; B >= the text length is causal")},
+               true, false, false, "2 H d_h b x ((t - 1) mod B + 1) (<= B)"});
+  r.push_back({"strided", "masked",
+               "Strided (Child et al.): A: 0 <= i - j <= l; B: (i - j) mod l = 0.",
+               "Child et al., Generating Long Sequences with Sparse Transformers (2019)",
+               {int_param("stride", 8, 32, 16, "l: the local span of pattern A and the stride of pattern B"), mode_param()},
+               true, false, false, "2 H d_h b x t"});
+  r.push_back({"fixed", "masked",
+               "Fixed (Child et al.): A: own block of l; B: summary columns j mod l >= l - c (B heads also see themselves).",
+               "Child et al., Generating Long Sequences with Sparse Transformers (2019)",
+               {int_param("stride", 8, 64, 16, "l: block length"),
+                int_param("c", 1, 32, 2, "c: summary columns at the end of every block; at most l/2 (larger values are "
+                                         "clamped to l/2, with a note)"),
+                mode_param()},
+               true, false, false, "2 H d_h b x (c floor((t - 1)/l) + (t - 1) mod l + 1) (<= c floor(t/l) + l)"});
+  r.push_back({"longformer", "masked",
+               "Longformer: a causal window of W plus the first g tokens as globals (global rows see all j <= i).",
+               "Beltagy et al., Longformer: The Long-Document Transformer (2020)",
+               {int_param("window", 8, 128, 32, "W: keys per query in the window"),
+                int_param("globals", 0, 8, 2, "g: the first g tokens, seen by every query")},
+               true, false, false, "2 H d_h b x min(t, g + W)"});
+  r.push_back({"bigbird", "masked",
+               "BigBird (blocks of b): own block, w_b previous blocks, the first g blocks and r random earlier blocks.",
+               "Zaheer et al., Big Bird: Transformers for Longer Sequences (2020)",
+               {int_param("block", 8, 32, 16, "b: block length (the last block may be partial)"),
+                int_param("window_blocks", 0, 3, 1, "w_b: previous blocks every query block attends"),
+                int_param("global_blocks", 0, 2, 1, "g: the first g blocks, seen by every query (and seeing all before them)"),
+                int_param("random_blocks", 0, 3, 1, "r: random strictly earlier blocks outside the window and the globals "
+                                                    "(fewer when fewer exist)"),
+                int_param("seed", 0, 9999, 1, "seed of the random blocks, drawn once per layer, head and query block "
+                                              "(the same mask in training and evaluation)")},
+               true, false, false,
+               "2 H d_h b x blocks still needed by a later query block of the context; each query block reads "
+               "(1 + w_b + g + r) b"});
+  r.push_back({"sinks", "masked",
+               "Attention sinks (StreamingLLM): the first S tokens plus the last W; positions counted inside the cache.",
+               "Xiao et al., Efficient Streaming Language Models with Attention Sinks (2023)",
+               {int_param("sinks", 0, 8, 4, "S: the first tokens kept forever"),
+                int_param("window", 16, 256, 64, "W: the most recent tokens kept; S + W >= the text length is causal")},
+               true, false, false, "2 H d_h b x min(t, S + W)"});
+  r.push_back({"lsh", "masked",
+               "LSH (Reformer), ideal mask: shared QK; i attends the causal past sharing a bucket in any round.",
+               "Kitaev et al., Reformer: The Efficient Transformer (2020)",
+               {int_param("buckets", 2, 32, 8, "buckets per round (even: the hash is argmax([xR; -xR]))", 2),
+                int_param("rounds", 1, 8, 2, "hash rounds; a pair is computed when it shares a bucket in any round"),
+                int_param("seed", 0, 9999, 1, "seed of the random rotations R (one per round and layer)")},
+               true, false, false, "2 H d_h b x t + 4 rounds H bytes x t (bucket ids)"});
+  r.push_back({"softcap", "masked", "Soft-capped causal attention: s = c tanh(s / c) before the mask.",
+               "Gemma 2 Team (2024); Bello et al. (2016), logit soft-capping",
+               {{"cap", ParamType::Float, 5, 100, 30, 0.5, "c: the scores' bound; c -> infinity is plain attention",
+                 false, {}, false, false}},
+               true, false, false, "2 H d_h b"});
 }
 
 }  // namespace attnscope

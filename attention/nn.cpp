@@ -42,20 +42,31 @@ std::vector<double> alibi_slopes(int64_t n) {
   return s;
 }
 
-Positions::Positions(const ModelConfig& c) : kind(c.position), rot_dims(c.rope_dims()), theta(c.rope_theta) {
+Positions::Positions(const ModelConfig& c)
+    : kind(c.position), rot_dims(c.rope_dims()), theta(c.rope_theta), xpos_base(c.xpos_scale_base),
+      xpos_centre(static_cast<double>(c.context / 2)) {
   if (kind == PosKind::Alibi) {
     auto s = attnscope::alibi_slopes(c.n_head);
     alibi_slopes = torch::tensor(s, torch::kDouble).to(torch::kFloat);  // [H]
   }
 }
 
-torch::Tensor Positions::rotate(const torch::Tensor& x, const torch::Tensor& pos) const {
-  if (kind != PosKind::Rope || rot_dims == 0) return x;
+torch::Tensor Positions::rotate(const torch::Tensor& x, const torch::Tensor& pos, bool is_key) const {
+  if ((kind != PosKind::Rope && kind != PosKind::XPos) || rot_dims == 0) return x;
   const int64_t half = rot_dims / 2, dh = x.size(-1);
   auto dopt = torch::TensorOptions().dtype(torch::kDouble).device(x.device());
   auto inv_freq = torch::pow(theta, -torch::arange(0, half, dopt) * 2.0 / static_cast<double>(rot_dims));  // [r/2]
   auto ang = pos.to(torch::kDouble).unsqueeze(1) * inv_freq.unsqueeze(0);                               // [T, r/2]
-  auto cos = ang.cos().to(x.dtype()), sin = ang.sin().to(x.dtype());                                     // [T, r/2]
+  auto cos = ang.cos(), sin = ang.sin();                                                                 // [T, r/2]
+  if (kind == PosKind::XPos) {  // Sun et al.: zeta_i = (i / (r/2) + 0.4) / 1.4, power +-(p - c) / B
+    auto zeta = (torch::arange(0, half, dopt) / static_cast<double>(half) + 0.4) / 1.4;               // [r/2]
+    auto power = (pos.to(torch::kDouble).unsqueeze(1) - xpos_centre) / xpos_base;                      // [T, 1]
+    auto scale = torch::pow(zeta.unsqueeze(0), is_key ? -power : power);                               // [T, r/2]
+    cos = cos * scale;
+    sin = sin * scale;
+  }
+  cos = cos.to(x.dtype());
+  sin = sin.to(x.dtype());
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);  // [B, H, T, r/2] each
   std::vector<torch::Tensor> parts{x1 * cos - x2 * sin, x2 * cos + x1 * sin};
   if (dh > rot_dims) parts.push_back(x.narrow(-1, rot_dims, dh - rot_dims));  // [B, H, T, d_h - r] unrotated
@@ -153,13 +164,13 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
     } else {
       const int64_t S = c.kv_source.size(1);
       kpos = torch::arange(0, S, lopt);
-      k = pos_->rotate(wk(c.kv_source).view({B, S, kv_heads, head_dim}).transpose(1, 2), kpos);
+      k = pos_->rotate(wk(c.kv_source).view({B, S, kv_heads, head_dim}).transpose(1, 2), kpos, true);
       v = wv(c.kv_source).view({B, S, kv_heads, head_dim}).transpose(1, 2);
       if (kc) kc->append(k, v);
     }
     kpos = torch::arange(0, k.size(2), lopt);  // [S]
   } else {
-    k = pos_->rotate(wk(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2), qpos);  // [B, Hkv, T, d_h]
+    k = pos_->rotate(wk(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2), qpos, true);  // [B, Hkv, T, d_h]
     v = wv(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2);                       // [B, Hkv, T, d_h]
     if (kc) {
       kc->append(k, v);

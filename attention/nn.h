@@ -19,12 +19,15 @@ struct Positions {
   PosKind kind = PosKind::Rope;
   int64_t rot_dims = 0;      // r: rotated dims per head (even); pairs (i, i + r/2)
   double theta = 10000.0;
+  double xpos_base = 512.0;    // xPos: B
+  double xpos_centre = 0.0;    // xPos: c (context / 2), fixed per model
   torch::Tensor alibi_slopes;  // [H] (ALiBi only)
 
   Positions() = default;
   Positions(const ModelConfig& c);
-  // RoPE on x [B, H, T, d_h] at positions pos [T] (int64). Identity for other schemes.
-  torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& pos) const;
+  // RoPE (and xPos) on x [B, H, T, d_h] at positions pos [T] (int64). Identity for other schemes.
+  // xPos also scales pair i by zeta_i^((p - c) / B) for queries and zeta_i^(-(p - c) / B) for keys (is_key).
+  torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& pos, bool is_key = false) const;
   // Additive score bias [H, T, S] for queries at qpos [T] and keys at kpos [S], or undefined when none.
   torch::Tensor score_bias(const torch::Tensor& qpos, const torch::Tensor& kpos) const;
 };

@@ -1,0 +1,71 @@
+#pragma once
+// Heatmaps drawn by a GLSL shader (shaders/heatmap.*.glsl): the matrix is uploaded once per new result as
+// an R32F texture (plus the R8 mask and per-row maxima), and colour-mapped into the heatmap's own RGBA
+// texture only when the data, the style or the size changes; every frame just shows that texture.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gl.h"
+
+namespace attnscope::gui {
+
+enum class Colormap { Viridis = 0, Magma = 1 };
+enum class Scale { Linear = 0, Log = 1, RowNormalised = 2 };
+enum class View { Weights = 0, Mask = 1 };
+
+struct HeatmapStyle {
+  Colormap colormap = Colormap::Viridis;
+  Scale scale = Scale::Linear;
+  View view = View::Weights;
+  bool signed_values = false;  // diverging colormap around zero
+  bool mask_overlay = true;    // hatch the pairs that are not computed
+  float log_decades = 3.0f;
+  bool operator==(const HeatmapStyle& o) const {
+    return colormap == o.colormap && scale == o.scale && view == o.view && signed_values == o.signed_values &&
+           mask_overlay == o.mask_overlay && log_decades == o.log_decades;
+  }
+  bool operator!=(const HeatmapStyle& o) const { return !(*this == o); }
+};
+
+// The compiled program, shared by every heatmap. init() needs a current GL context.
+class HeatmapProgram {
+ public:
+  bool init(std::string* error);  // embedded shaders, or $ATTNSCOPE_SHADER_DIR/*.glsl when set
+  void destroy();
+  GLuint program = 0, vao = 0;
+  GLint u_data = -1, u_mask = -1, u_rowmax = -1, u_size = -1, u_target = -1, u_colormap = -1, u_scale = -1,
+        u_view = -1, u_signed = -1, u_overlay = -1, u_vmax = -1, u_decades = -1;
+};
+
+class Heatmap {
+ public:
+  Heatmap() = default;
+  Heatmap(const Heatmap&) = delete;
+  Heatmap& operator=(const Heatmap&) = delete;
+  Heatmap(Heatmap&& o) noexcept;
+  Heatmap& operator=(Heatmap&& o) noexcept;
+  ~Heatmap();
+
+  // rows x cols matrix (row-major) and its mask (1 = computed; may be null = all computed). Uploads now.
+  void set_data(const float* data, const uint8_t* mask, int rows, int cols);
+  // Returns the RGBA texture of the given pixel size, re-rendered only if something changed.
+  GLuint render(const HeatmapProgram& prog, int width, int height, const HeatmapStyle& style);
+  int rows() const { return rows_; }
+  int cols() const { return cols_; }
+  float vmax() const { return vmax_; }
+  int renders() const { return renders_; }  // how many times the shader pass ran (tests, diagnostics)
+
+ private:
+  void release();
+  GLuint data_tex_ = 0, mask_tex_ = 0, rowmax_tex_ = 0, color_tex_ = 0, fbo_ = 0;
+  int rows_ = 0, cols_ = 0, tw_ = 0, th_ = 0, renders_ = 0;
+  float vmax_ = 0;
+  bool dirty_ = true;
+  HeatmapStyle last_;
+};
+
+// CPU versions of the colormaps (colour bars, legends), RGB in [0,1].
+void colormap_rgb(Colormap c, bool signed_values, float t, float rgb[3]);
+
+}  // namespace attnscope::gui
