@@ -1,5 +1,9 @@
 #include "cli.h"
 
+#include "cmd_bench.h"
+#include "cmd_kv.h"
+#include "cmd_render.h"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -59,6 +63,12 @@ struct ModelArgs {
     return m.tokenizer().encode_or_throw(text, parse_unknown_policy(unknown));
   }
 };
+
+bool model_is_causal(const Model& m) {
+  for (const auto& l : m.config().layers)
+    if (!get_variant(l.variant).causal) return false;
+  return true;
+}
 
 std::string variant_label(const Model& m) {
   const auto& l = m.config().layers[0];
@@ -254,12 +264,15 @@ int cmd_eval(const EvalArgs& a) {
   EvalResult r = model->evaluate(valid, a.max_windows);
   if (a.as_json) {
     std::cout << json({{"variant", variant_label(*model)}, {"mode", model->mode()}, {"loss_nats_per_char", r.loss},
-                       {"bits_per_char", r.bits}, {"characters", r.characters}, {"seconds", r.seconds}})
+                       {"bits_per_char", r.bits}, {"characters", r.characters}, {"seconds", r.seconds},
+                       {"causal", model_is_causal(*model)}})
                      .dump(2)
               << "\n";
   } else {
     std::printf("%s [%s]: validation loss %.4f nats/char, %.4f bits/char (%lld characters, %.1f s)\n",
                 variant_label(*model).c_str(), model->mode().c_str(), r.loss, r.bits, (long long)r.characters, r.seconds);
+    if (!model_is_causal(*model))
+      std::printf("note: non-causal: this variant sees future tokens, so this is not a valid next-character loss\n");
   }
   return 0;
 }
@@ -366,7 +379,8 @@ int run_cli(int argc, char** argv) {
   trn->add_option("--d-model", tr.o.model.d_model, "model width")->check(CLI::Range(2, 4096));
   trn->add_option("--heads", tr.o.model.n_head, "attention heads")->check(CLI::Range(1, 64));
   trn->add_option("--context", tr.o.model.context, "context length")->check(CLI::Range(2, 65536));
-  trn->add_option("--position", tr.position, "rope|learned|alibi|none")->check(CLI::IsMember({"rope", "learned", "alibi", "none"}));
+  trn->add_option("--position", tr.position, "rope|xpos|learned|alibi|none")
+      ->check(CLI::IsMember({"rope", "xpos", "learned", "alibi", "none"}));
   trn->add_option("--rope-theta", tr.o.model.rope_theta, "RoPE base")->check(CLI::Range(1.0, 1e7));
   trn->add_option("--rope-fraction", tr.o.model.rope_fraction, "rotated fraction of each head")->check(CLI::Range(0.01, 1.0));
   trn->add_option("--dtype", tr.dtype, "checkpoint storage: fp16|bf16|fp32")->check(CLI::IsMember({"fp16", "bf16", "fp32"}));
@@ -374,6 +388,35 @@ int run_cli(int argc, char** argv) {
   trn->add_option("--device", tr.o.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   trn->add_option("--max-minutes", tr.o.max_minutes, "stop after this wall time with a resumable state")->check(CLI::NonNegativeNumber);
   trn->add_flag("--resume", tr.o.resume, "continue from DIR/train_state.safetensors");
+
+  KvArgs kv;
+  auto* kvc = app.add_subcommand("kv", "KV-cache bytes of every attention family for published model shapes");
+  kvc->add_option("--preset", kv.preset, "model shape: llama-2-7b, llama-3-8b, llama-3-70b, mistral-7b, mixtral-8x7b, "
+                                         "gemma-2-9b, deepseek-v2, bundled (see --list)");
+  kvc->add_option("--custom", kv.custom, "layers=..,heads=..,kv_heads=..,head_dim=..[,d_c=..,d_r=..,window=..,"
+                                         "window_layers=..,sinks=..,features=..,params=..]");
+  kvc->add_option("--seq", kv.seq, "sequence length in tokens (1..1048576)");
+  kvc->add_option("--dtype", kv.dtype, "cache element type: fp16|bf16|fp8|fp32");
+  kvc->add_option("--batch", kv.batch, "sequences decoded together");
+  kvc->add_flag("--list", kv.list, "list the presets and their shapes");
+  kvc->add_flag("--json", kv.as_json, "machine-readable output");
+
+  BenchArgs be;
+  auto* bench = app.add_subcommand("bench", "latency, peak memory and decode speed of one attention layer over length");
+  bench->add_option("--variants", be.variants, "comma-separated variants (default: all)");
+  bench->add_option("--lengths", be.lengths, "comma-separated ascending sequence lengths");
+  bench->add_option("--batch", be.o.batch, "sequences per forward")->check(CLI::Range(1, 1024));
+  bench->add_option("--device", be.o.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  bench->add_option("--repeats", be.o.repeats, "timed prefill runs per point (after one warm-up)")->check(CLI::Range(1, 1000));
+  bench->add_option("--decode-tokens", be.o.decode_tokens, "timed cached decoding steps (0 = skip decoding)")
+      ->check(CLI::Range(0, 100000));
+  bench->add_option("--json", be.json, "write the results as JSON");
+  bench->add_option("--csv", be.csv, "write the results as CSV");
+  bench->add_option("--plot", be.plot, "write a log-log PNG of latency over length");
+
+  RenderArgs re;
+  auto* render = app.add_subcommand("render", "attention heatmaps to PNG, SVG, CSV, NPY or JSON (no display needed)");
+  add_render_options(render, re);
 
 #if ATTNSCOPE_GUI
   GuiOptions gu;
@@ -412,6 +455,9 @@ int run_cli(int argc, char** argv) {
     if (*generate) return cmd_generate(ge);
     if (*eval) return cmd_eval(ev);
     if (*trn) return cmd_train(tr, command);
+    if (*kvc) return cmd_kv(kv);
+    if (*bench) return cmd_bench(be);
+    if (*render) return cmd_render(re);
 #if ATTNSCOPE_GUI
     if (*gui) {
       if (gu.columns.size() > 6) throw Error("at most 6 --column");

@@ -17,6 +17,10 @@ int run_demo();
 // LibTorch's large tensor buffers make glibc's allocator return memory to the OS and fault it back in (~45% of
 // training time, MEASURED.md); jemalloc with decay disabled halves it. Re-exec once with it preloaded when present.
 static void prefer_jemalloc(char** argv) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  (void)argv;  // sanitizer builds keep their own allocator
+  return;
+#endif
   const char* lib = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
   if (std::getenv("ATTNSCOPE_NO_JEMALLOC") || access(lib, R_OK) != 0) return;
   const char* pre = std::getenv("LD_PRELOAD");

@@ -380,4 +380,17 @@ std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, cons
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------- GUI accessors
+
+int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, int64_t elem_bytes) {
+  int64_t total = 0;
+  for (const auto& layer : m.impl->net->attn) {
+    const bool cross = get_variant(layer->spec().variant).needs_kv_text;
+    total += layer->cache_formula_bytes(cross ? kv_tokens : tokens, elem_bytes);
+  }
+  return total;
+}
+
+int64_t compute_threads() { return at::get_num_threads(); }
+
 }  // namespace attnscope

@@ -118,4 +118,11 @@ struct TileMap {
 };
 TileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc);
 
+// ---- accessors for the GUI's status bar and KV-cache curve (engine.cpp)
+// Bytes a decoder caches over all layers after `tokens` tokens, by each layer's formula (kv_tokens: the second
+// text's length for cross-attention layers), at elem_bytes per element.
+int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, int64_t elem_bytes = 4);
+// LibTorch's intra-op thread count (at::get_num_threads).
+int64_t compute_threads();
+
 }  // namespace attnscope

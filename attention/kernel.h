@@ -196,6 +196,7 @@ class MtaAttention : public StandardAttention, public SoftmaxReference {
   void convert_from(const AttentionLayer& trained) override;  // identity kernels and mixing
   torch::Tensor exact_display(const torch::Tensor& x) const override;  // the map before the convolutions
   void set_identity();
+  void init_fixed_parameters() override { set_identity(); }
   int64_t cq, ck, group;
   torch::Tensor kernel;    // [H, 1, c_q, c_k] depthwise
   torch::Tensor head_mix;  // [H / group, group, group] (group > 1)

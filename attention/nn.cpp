@@ -294,6 +294,7 @@ GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
     bool out_proj = k.find(".wo.") != std::string::npos || k.find("mlp.2.") != std::string::npos;
     p.value().normal_(0.0, out_proj ? resid : 0.02);
   }
+  for (auto& a : attn) a->init_fixed_parameters();
 }
 
 bool GPTImpl::has_cross() const {

@@ -76,6 +76,9 @@ class AttentionLayer : public torch::nn::Module {
   // Per-head values [B, H, S, d_v] that the display matrix multiplies (heads = display . values), for
   // variants whose output is linear in V; undefined otherwise. x: [B, S, d] normed input (self-attention).
   virtual torch::Tensor head_values(const torch::Tensor& x) const { (void)x; return {}; }
+  // Called after the model's random initialisation: parameters that must start at a fixed value (MTA's identity
+  // kernels) set it here.
+  virtual void init_fixed_parameters() {}
   // Initialise from a trained layer of another variant (an MHA checkpoint); throws Error when impossible.
   virtual void convert_from(const AttentionLayer& trained);
   const LayerSpec& spec() const { return spec_; }

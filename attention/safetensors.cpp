@@ -222,7 +222,9 @@ StFile parse_safetensors(const uint8_t* bytes, size_t n, const std::string& what
         size_t index;  // into f.tensors
     };
     std::vector<Span> spans;
-    for (const auto& [key, val] : header.items()) {
+    for (const auto& item : header.items()) {
+      const std::string key = item.key();  // not a structured binding: lambdas below capture it
+      const auto& val = item.value();
         if (key == "__metadata__") {
             if (!val.is_object()) throw err("__metadata__ must be a JSON object of strings");
             for (const auto& [mk, mv] : val.items()) {

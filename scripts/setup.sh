@@ -11,6 +11,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev           # tests and benchmarks
   libimgui-dev libglfw3-dev libgl-dev libegl-dev libgl1-mesa-dri libegl-mesa0 libfreetype-dev libstb-dev fonts-dejavu-core  # GUI
   xvfb xauth xdotool                                 # GUI tests without a display
+  clang libclang-rt-14-dev                           # fuzzers (libFuzzer)
 )
 missing=()
 for p in "${packages[@]}"; do

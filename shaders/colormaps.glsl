@@ -1,5 +1,6 @@
-// Colormaps: polynomial fits of matplotlib's viridis and magma (Matt Zucconi's fits, CC0), and a
-// blue-white-red diverging map (Moreland's cool-warm end points) for signed matrices.
+// Colormaps: polynomial fits of matplotlib's viridis and magma (Matt Zucconi's fits, CC0), cividis as nine
+// equally spaced stops of matplotlib's table (linear in between), grayscale, and a blue-white-red diverging
+// map (Moreland's cool-warm end points) for signed matrices.
 vec3 viridis(float t) {
   const vec3 c0 = vec3(0.2777273272234177, 0.005407344544966578, 0.3340998053353061);
   const vec3 c1 = vec3(0.1050930431085774, 1.404613529898575, 1.384590162594685);
@@ -19,6 +20,14 @@ vec3 magma(float t) {
   const vec3 c5 = vec3(-50.76852536473588, 29.04658282127291, 4.23415299384598);
   const vec3 c6 = vec3(18.65570506591883, -11.48977351997711, -5.601961508734096);
   return c0 + t * (c1 + t * (c2 + t * (c3 + t * (c4 + t * (c5 + t * c6)))));
+}
+vec3 cividis(float t) {
+  const vec3 s[9] = vec3[9](vec3(0.000, 0.133, 0.306), vec3(0.102, 0.220, 0.435), vec3(0.263, 0.306, 0.424),
+                            vec3(0.380, 0.396, 0.435), vec3(0.490, 0.486, 0.471), vec3(0.608, 0.580, 0.463),
+                            vec3(0.737, 0.682, 0.424), vec3(0.871, 0.788, 0.345), vec3(0.996, 0.910, 0.220));
+  float x = clamp(t, 0.0, 1.0) * 8.0;
+  int i = min(int(x), 7);
+  return mix(s[i], s[i + 1], x - float(i));
 }
 // t in [0,1], 0.5 = zero.
 vec3 diverging(float t) {

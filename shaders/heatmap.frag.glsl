@@ -5,27 +5,30 @@ out vec4 frag;
 
 uniform sampler2D u_data;    // R32F [rows x cols]: the matrix
 uniform sampler2D u_mask;    // R8   [rows x cols]: 1 = pair computed
-uniform sampler2D u_rowmax;  // R32F [rows x 1]: max |value| of each row (row-normalised scale)
+uniform sampler2D u_rowmax;  // R32F [rows x 2]: max |value| of each row, over all keys / keys after the first
 uniform ivec2 u_size;        // (cols, rows)
 uniform vec2 u_target;       // target size in pixels
-uniform int u_colormap;      // 0 viridis, 1 magma (ignored when signed)
+uniform int u_colormap;      // 0 viridis, 1 magma, 2 cividis, 3 grayscale (ignored when signed)
 uniform int u_scale;         // 0 linear, 1 log, 2 row-normalised
 uniform int u_view;          // 0 weights, 1 mask (computed pairs)
 uniform int u_signed;        // 1: diverging colormap around 0
 uniform int u_overlay;       // 1: hatch the pairs that are not computed
-uniform float u_vmax;        // max |value| of the whole matrix
+uniform float u_vmax;        // max |value| of the matrix (first key excluded when u_exclude_first)
 uniform float u_decades;     // log scale: decades below the max shown
+uniform int u_exclude_first; // 1: the colour scale ignores the first key (attention sinks); it saturates
+uniform vec4 u_window;       // the visible part in cells: (first col, first row, last col + 1, last row + 1)
 
 vec3 ramp(float t) {
   t = clamp(t, 0.0, 1.0);
-  return u_colormap == 1 ? magma(t) : viridis(t);
+  return u_colormap == 1 ? magma(t) : u_colormap == 2 ? cividis(t) : u_colormap == 3 ? vec3(t) : viridis(t);
 }
 
 void main() {
-  ivec2 cell = ivec2(min(floor(v_uv * vec2(u_size)), vec2(u_size - 1)));
+  vec2 at = mix(u_window.xy, u_window.zw, v_uv);  // in cells
+  ivec2 cell = ivec2(clamp(floor(at), vec2(0.0), vec2(u_size - 1)));
   float v = texelFetch(u_data, cell, 0).r;
   bool computed = texelFetch(u_mask, cell, 0).r > 0.002;  // R8 stores 1 as 1/255
-  float norm = u_scale == 2 ? texelFetch(u_rowmax, ivec2(cell.y, 0), 0).r : u_vmax;
+  float norm = u_scale == 2 ? texelFetch(u_rowmax, ivec2(cell.y, u_exclude_first), 0).r : u_vmax;
   norm = max(norm, 1e-30);
   vec3 c;
   if (u_view == 1) {
@@ -47,9 +50,9 @@ void main() {
     c = h < 1.4 ? base + 0.12 : base;
   }
   // thin cell borders when cells are large enough to read individually
-  vec2 cellpx = u_target / vec2(u_size);
+  vec2 cellpx = u_target / (u_window.zw - u_window.xy);
   if (min(cellpx.x, cellpx.y) >= 9.0) {
-    vec2 f = fract(v_uv * vec2(u_size)) * cellpx;
+    vec2 f = fract(at) * cellpx;
     if (f.x < 1.0 || f.y < 1.0) c *= 0.72;
   }
   frag = vec4(c, 1.0);

@@ -67,7 +67,29 @@ check "generate reports the cache" 'grep -q "KV cache [0-9]* bytes" "$tmp/gen.er
 check "train writes a checkpoint" '[ -f "$tmp/tiny/model.safetensors" ] && [ -f "$tmp/tiny/config.json" ] && [ -f "$tmp/tiny/loss.csv" ] && ! ls "$tmp/tiny" | grep -q tmp'
 "$bin" attend --model "$tmp/tiny" --text "to be" --layer 0 --head 1 > /dev/null 2>&1; check "attend on the new checkpoint" '[ $? -eq 0 ]'
 
-for c in variants attend generate eval train; do
+# kv: the KV-cache calculator
+"$bin" kv --preset llama-3-8b --seq 131072 > "$tmp/kv.txt"
+check "kv: Llama-3-8B GQA fp16 at 128K is 16.0 GiB" 'grep -q "^GQA .* 16.0 GiB" "$tmp/kv.txt" && grep -q "^MHA .* 64.0 GiB" "$tmp/kv.txt"'
+"$bin" kv --preset deepseek-v2 --seq 4096 --dtype bf16 --json > "$tmp/kv.json"
+check "kv --json: DeepSeek-V2 MLA is 60 * 576 * 2 * 4096 B" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); r=[x for x in d[\"rows\"] if x[\"variant\"]==\"MLA\"][0]; assert r[\"bytes\"]==60*576*2*4096 and not r[\"assumed\"]" "$tmp/kv.json"'
+"$bin" kv --list > "$tmp/kvl.txt"; check "kv --list shows the bundled model" 'grep -q "^bundled  *4  *8  *8  *16" "$tmp/kvl.txt"'
+"$bin" kv --custom layers=2,heads=8,kv_heads=2,head_dim=32 --seq 1000 --dtype fp32 > "$tmp/kvc.txt"
+check "kv --custom" 'grep -q "^GQA .* 1000.0 KiB" "$tmp/kvc.txt"'
+for bad in "--preset gpt-5 --seq 10" "--preset llama-2-7b --seq 0" "--preset llama-2-7b --seq 1048577" "--preset llama-2-7b --seq 10 --dtype int4"; do
+  "$bin" kv $bad > /dev/null 2> "$tmp/kve"; s=$?
+  check "kv $bad: one-line error" '[ $s -ne 0 ] && [ "$(wc -l < "$tmp/kve")" -eq 1 ]'
+done
+
+# bench: two variants, two short lengths, JSON, CSV and a PNG
+"$bin" bench --variants mha,sliding_window --lengths 64,128 --repeats 1 --decode-tokens 4 --json "$tmp/b.json" --csv "$tmp/b.csv" --plot "$tmp/b.png" > "$tmp/b.txt" 2> "$tmp/b.err"
+check "bench writes JSON with every point measured" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); p=d[\"points\"]; assert len(p)==4 and all(x[\"status\"]==\"ok\" and x[\"median_ms\"]>0 and x[\"decode_tokens_per_s\"]>0 for x in p) and d[\"gemm_2048_gflops\"]>0 and len(d[\"slopes\"])==2" "$tmp/b.json"'
+check "bench writes CSV and PNG, prints the slope" '[ "$(wc -l < "$tmp/b.csv")" -eq 5 ] && head -c 8 "$tmp/b.png" | od -c | grep -q "P   N   G" && grep -q "O(n^" "$tmp/b.txt" && grep -q "ETA" "$tmp/b.err"'
+"$bin" bench --variants linformer --lengths 64 --repeats 1 --json "$tmp/bl.json" > /dev/null 2>&1
+check "bench: a non-causal variant reports n/a for decode" 'python3 -c "import json,sys; p=json.load(open(sys.argv[1]))[\"points\"][0]; assert p[\"status\"]==\"ok\" and p[\"decode_tokens_per_s\"] is None and p[\"decode_note\"]==\"n/a (non-causal)\"" "$tmp/bl.json"'
+"$bin" bench --variants nosuch --lengths 64 2> "$tmp/be"; s=$?
+check "bench: unknown variant, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/be")" -eq 1 ]'
+
+for c in variants attend generate eval train kv bench; do
   "$bin" $c --help > /dev/null 2>&1 || fail "$c --help"
 done
 echo "$fails failure(s)"

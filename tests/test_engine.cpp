@@ -61,7 +61,10 @@ std::vector<Case> sweep_cases(int64_t n_head) {
         std::string n = v.name + "_" + p.name + "_" + format_param(p, x);
         for (auto& ch : n)
           if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-        out.push_back({v.name, {{p.name, x}}, n});
+        // A value that equals another sweep point (e.g. default == min) is visited once.
+        bool seen = false;
+        for (const auto& c : out) seen = seen || c.name == n;
+        if (!seen) out.push_back({v.name, {{p.name, x}}, n});
       }
   }
   return out;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -34,7 +35,7 @@ bool file_exists(const std::string& p) {
   return bool(f);
 }
 
-// Fonts are rebuilt at the target pixel size (presentation mode) rather than scaled.
+// Fonts are rebuilt at the target pixel size (the UI scale) rather than scaled: crisp at every size.
 void build_fonts(App& app, float size) {
   ImGuiIO& io = ImGui::GetIO();
   io.Fonts->Clear();
@@ -100,7 +101,10 @@ void build_fonts(App& app, float size) {
 // Scripted input for tests and screenshots. Commands (one per line or separated by ';'):
 //   wait N | idle | move X Y | click X Y | click @TARGET | drag @TARGET DX DY | type TEXT | shot FILE | quit
 //   add_column VARIANT | variant COL NAME | param COL NAME VALUE | head COL H | layer COL L | text TEXT
-//   expect_columns N | print
+//   key left|right|up|down | view COL weights|mask | scale linear|log|row | colormap NAME | exclude_first 0|1
+//   link 0|1 | zoom COL FACTOR | diff A B [signed] | uiscale S | source typed|passage|generate
+//   expect_columns N | expect_results | print
+// Scripted runs print every command and every heatmap update with a timestamp (t=SECONDS since start).
 // Mouse commands write io.MousePos / io.MouseDown after ImGui_ImplGlfw_NewFrame, like real input.
 struct Script {
   std::deque<std::string> cmds;
@@ -112,6 +116,7 @@ struct Script {
   bool mouse = false;  // the script owns the mouse
   ImVec2 pos{-FLT_MAX, -FLT_MAX};
   bool down = false;
+  int key = -1;        // a key held for one frame (io.KeysDown index)
   ImVec2 drag_from, drag_to;
   bool quit = false;
   int failures = 0;
@@ -147,23 +152,46 @@ void print_state(const App& app, FILE* f) {
     if (c.shown && c.shown->ok) ++results;
     if (c.shown && !c.shown->ok) ++errors;
   }
+  std::vector<double> ft(app.frame_ms.begin(), app.frame_ms.end());
+  std::sort(ft.begin(), ft.end());
+  const double med = ft.empty() ? 0 : ft[ft.size() / 2], p90 = ft.empty() ? 0 : ft[ft.size() * 9 / 10];
+  static const char* cmaps[] = {"viridis", "magma", "cividis", "gray"};
   std::fprintf(f, "attnscope gui: frame %d, %zu columns, %d results, %d errors, text %zu characters, window %d+%d, "
                   "%zu cached models\n",
                app.frame, app.columns.size(), results, errors, app.tokens.ids.size(), app.tokens.start,
                app.tokens.len, app.worker->cached_models());
+  std::fprintf(f, "  view: colormap %s, scale %d, exclude_first %d, link %d, ui_scale %.2f, diff %d (%d vs %d%s)\n",
+               cmaps[int(app.view.colormap)], int(app.view.scale), int(app.view.exclude_first), int(app.view.link),
+               double(app.view.ui_scale), int(app.view.show_diff), app.view.diff_a, app.view.diff_b,
+               app.diff.problem.empty() && !app.diff.kl_rows.empty() ? (", mean KL " + std::to_string(app.diff.mean_kl)).c_str() : "");
+  std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
+  std::fprintf(f, "  text: \"");
+  for (char ch : app.text.text.substr(0, 200)) std::fputs(ch == '\n' ? "\\n" : std::string(1, ch).c_str(), f);
+  std::fprintf(f, "%s\"\n", app.text.text.size() > 200 ? "..." : "");
   for (size_t i = 0; i < app.columns.size(); ++i) {
     const Column& c = app.columns[i];
     std::string p;
     const VariantInfo* info = find_variant(c.variant);
     if (info)
       for (const auto& s : info->params) p += (p.empty() ? "" : ",") + s.name + "=" + format_param(s, c.params.at(s.name));
-    std::fprintf(f, "  column %zu: %s(%s) layer %d head %d: ", i, c.variant.c_str(), p.c_str(), c.layer, c.head);
+    std::fprintf(f, "  column %zu: %s(%s) layer %d head %d zoom %.2f: ", i, c.variant.c_str(), p.c_str(), c.layer,
+                 c.head, double(c.zoom));
     if (!c.shown) std::fprintf(f, "no result\n");
     else if (!c.shown->ok) std::fprintf(f, "error: %s\n", c.shown->error.c_str());
-    else
-      std::fprintf(f, "%s, %lldx%lld, loss %.3f, forward %.1f ms, computed %.1f%%\n", c.shown->maps.mode.c_str(),
-                   (long long)c.shown->maps.queries, (long long)c.shown->maps.keys, c.shown->maps.loss,
-                   c.shown->maps.forward_ms, 100 * c.shown->computed_fraction);
+    else {
+      std::vector<double> ms = c.timing.ms;
+      std::sort(ms.begin(), ms.end());
+      int64_t cache = 0;
+      for (int64_t b : c.shown->maps.cache_formula_bytes) cache += b;
+      std::fprintf(f, "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
+                      "computed %.1f%%, cache %lld B, %zu tile maps%s\n",
+                   c.shown->maps.mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps.queries,
+                   (long long)c.shown->maps.keys, c.shown->maps.loss, c.shown->base_loss, c.shown->maps.forward_ms,
+                   ms.size(), ms.empty() ? 0.0 : ms[ms.size() / 2], 100 * c.shown->computed_fraction, (long long)cache,
+                   size_t(std::count_if(c.shown->pattern.begin(), c.shown->pattern.end(),
+                                        [](const PatternSummary& s) { return !s.tiles.empty(); })),
+                   c.shown->seq == c.seq ? "" : " (stale)");
+    }
   }
   std::fflush(f);
 }
@@ -216,10 +244,18 @@ void step_script(App& app, Script& s, std::string* shot, double max_seconds) {
     apply_mouse();
     return;
   }
+  if (s.key >= 0) {  // release the key pressed last frame
+    io.KeysDown[s.key] = false;
+    s.key = -1;
+  }
   while (!s.cmds.empty()) {
     std::istringstream in(s.cmds.front());
     std::string op;
     in >> op;
+    if (s.phase == 0 && app.log_events && op != "wait") {
+      std::printf("t=%.3f s  script: %s\n", seconds_since_start(app), s.cmds.front().c_str());
+      std::fflush(stdout);
+    }
     auto next = [&] {
       s.cmds.pop_front();
       s.phase = 0;
@@ -394,10 +430,47 @@ void step_script(App& app, Script& s, std::string* shot, double max_seconds) {
         in >> name >> v;
         app.columns[size_t(c)].params[name] = v;
       } else if (op == "head") {
-        in >> app.columns[size_t(c)].head;
+        int h = 0;
+        in >> h;
+        set_layer_head(app, c, app.columns[size_t(c)].layer, h);
       } else {
-        in >> app.columns[size_t(c)].layer;
+        int l = 0;
+        in >> l;
+        set_layer_head(app, c, l, app.columns[size_t(c)].head);
       }
+    } else if (op == "key") {  // held for one frame, like a key press
+      std::string k;
+      in >> k;
+      const ImGuiKey_ key = k == "left" ? ImGuiKey_LeftArrow : k == "right" ? ImGuiKey_RightArrow
+                            : k == "up" ? ImGuiKey_UpArrow : ImGuiKey_DownArrow;
+      s.key = io.KeyMap[key];
+      io.KeysDown[s.key] = true;
+    } else if (op == "zoom") {  // zoom COL FACTOR: about the matrix's centre
+      int c = column_arg(app, in);
+      float z = 1;
+      in >> z;
+      if (c >= 0) {
+        Column& col = app.columns[size_t(c)];
+        col.zoom = std::max(1.f, z);
+        if (col.shown && col.shown->ok) {
+          col.x0 = float(col.shown->maps.keys) * 0.5f * (1 - 1 / col.zoom);
+          col.y0 = float(col.shown->maps.queries) * 0.5f * (1 - 1 / col.zoom);
+        }
+      }
+    } else if (op == "diff") {  // diff A B [signed]
+      std::string sg;
+      in >> app.view.diff_a >> app.view.diff_b >> sg;
+      app.view.diff_signed = sg == "signed";
+      app.view.show_diff = true;
+    } else if (op == "exclude_first" || op == "link") {
+      int v = 0;
+      in >> v;
+      (op == "link" ? app.view.link : app.view.exclude_first) = v != 0;
+    } else if (op == "uiscale") {
+      float v = 1;
+      in >> v;
+      app.view.ui_scale = std::clamp(v, 0.5f, 3.f);
+      app.fonts_dirty = true;
     } else if (op == "view") {  // view COL weights|mask
       int c = column_arg(app, in);
       std::string v;
@@ -410,7 +483,8 @@ void step_script(App& app, Script& s, std::string* shot, double max_seconds) {
     } else if (op == "colormap") {
       std::string v;
       in >> v;
-      app.view.colormap = v == "magma" ? Colormap::Magma : Colormap::Viridis;
+      app.view.colormap = v == "magma" ? Colormap::Magma : v == "cividis" ? Colormap::Cividis
+                          : v == "gray" || v == "grayscale" ? Colormap::Gray : Colormap::Viridis;
     } else if (op == "source") {  // typed|passage|generate
       std::string v;
       in >> v;
@@ -465,8 +539,16 @@ int run_gui(const GuiOptions& opts_in) {
   IMGUI_CHECKVERSION();
   ImGui::CreateContext();
   ImGuiIO& io = ImGui::GetIO();
-  io.IniFilename = nullptr;  // the layout is computed, nothing to remember
-  io.ConfigFlags |= ImGuiConfigFlags_NavEnableKeyboard;
+  // Window layout (the difference window, column widths) persists in imgui.ini next to settings.json.
+  // The arrow keys move the layer and head, so keyboard navigation stays off.
+  const std::string cfg_dir = config_dir();
+  static std::string ini_path;
+  ini_path = cfg_dir.empty() ? "" : cfg_dir + "/imgui.ini";
+  if (!cfg_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_dir, ec);
+  }
+  io.IniFilename = ini_path.empty() ? nullptr : ini_path.c_str();
   ImGui_ImplGlfw_InitForOpenGL(win, true);
   ImGui_ImplOpenGL3_Init("#version 330 core");
 
@@ -474,8 +556,10 @@ int run_gui(const GuiOptions& opts_in) {
   {
     App app;
     app.opts = &opts;
-    app.view.presentation = opts.presentation;
-    build_fonts(app, app.view.presentation ? 24.f : 16.f);
+    app.log_events = scripted;
+    load_settings(app, opts.columns.empty());
+    if (opts.presentation) app.view.ui_scale = 1.5f;
+    build_fonts(app, 16.f * app.view.ui_scale);
     if (!app.program.init(&app.program_error)) std::fprintf(stderr, "attnscope gui: %s\n", app.program_error.c_str());
     app.worker = std::make_unique<Worker>();
     app.model_dir = opts.model.empty() ? default_model_dir() : opts.model;
@@ -486,7 +570,10 @@ int run_gui(const GuiOptions& opts_in) {
       app.corpus_error = e.what();
     }
     try {
-      init_columns(app, opts.columns);
+      if (!opts.columns.empty() || app.columns.empty()) {
+        app.columns.clear();
+        init_columns(app, opts.columns);
+      }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "attnscope: %s\n", e.what());
       rc = 2;
@@ -554,7 +641,7 @@ int run_gui(const GuiOptions& opts_in) {
 
       if (app.fonts_dirty) {
         app.fonts_dirty = false;
-        build_fonts(app, app.view.presentation ? 24.f : 16.f);
+        build_fonts(app, 16.f * app.view.ui_scale);
         ImGui_ImplOpenGL3_DestroyFontsTexture();
         ImGui_ImplOpenGL3_CreateFontsTexture();
       }
@@ -569,6 +656,7 @@ int run_gui(const GuiOptions& opts_in) {
         else if (x != x0 || y != y0) script.real_pointer_moved = true;
       }
       step_script(app, script, &shot, opts.max_seconds);
+      const auto frame_start = Clock::now();
       ImGui::NewFrame();
       draw_ui(app);
       ImGui::Render();
@@ -582,11 +670,18 @@ int run_gui(const GuiOptions& opts_in) {
         if (!save_screenshot(shot, fw, fh)) ++script.failures;
       }
       glfwSwapBuffers(win);
+      app.frame_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - frame_start).count());
+      if (app.frame_ms.size() > 240) app.frame_ms.pop_front();
       ++app.frame;
     }
     if (scripted) print_state(app, stdout);
     if (script.failures) rc = 3;
-    for (Column& c : app.columns) c.tiles.clear();  // GL objects before the context goes
+    save_settings(app);
+    for (Column& c : app.columns) {  // GL objects before the context goes
+      c.tiles.clear();
+      c.mask_tile = Heatmap();
+    }
+    app.diff.map = Heatmap();
     app.program.destroy();
     app.worker.reset();
   }

@@ -81,7 +81,7 @@ bool HeatmapProgram::init(std::string* error) {
   glGenVertexArrays(1, &vao);
 #define U(n) u_##n = glGetUniformLocation(program, "u_" #n)
   U(data); U(mask); U(rowmax); U(size); U(target); U(colormap); U(scale); U(view); U(signed); U(overlay);
-  U(vmax); U(decades);
+  U(vmax); U(decades); U(exclude_first); U(window);
 #undef U
   return true;
 }
@@ -98,7 +98,7 @@ Heatmap& Heatmap::operator=(Heatmap&& o) noexcept {
     release();
     data_tex_ = o.data_tex_; mask_tex_ = o.mask_tex_; rowmax_tex_ = o.rowmax_tex_; color_tex_ = o.color_tex_;
     fbo_ = o.fbo_; rows_ = o.rows_; cols_ = o.cols_; tw_ = o.tw_; th_ = o.th_; renders_ = o.renders_;
-    vmax_ = o.vmax_; dirty_ = o.dirty_; last_ = o.last_;
+    vmax_[0] = o.vmax_[0]; vmax_[1] = o.vmax_[1]; negative_ = o.negative_; dirty_ = o.dirty_; last_ = o.last_;
     o.data_tex_ = o.mask_tex_ = o.rowmax_tex_ = o.color_tex_ = o.fbo_ = 0;
   }
   return *this;
@@ -116,13 +116,20 @@ void Heatmap::release() {
 void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int cols) {
   rows = std::max(rows, 1);
   cols = std::max(cols, 1);
-  std::vector<float> rowmax(size_t(rows), 0.f);
-  vmax_ = 0;
+  // [2, rows]: each row's max |value| over all keys, and over the keys after the first
+  std::vector<float> rowmax(2 * size_t(rows), 0.f);
+  vmax_[0] = vmax_[1] = 0;
+  negative_ = false;
   for (int i = 0; i < rows; ++i) {
+    const float* row = data + size_t(i) * size_t(cols);
     float m = 0;
-    for (int j = 0; j < cols; ++j) m = std::max(m, std::fabs(data[size_t(i) * size_t(cols) + size_t(j)]));
-    rowmax[size_t(i)] = m;
-    vmax_ = std::max(vmax_, m);
+    for (int j = 1; j < cols; ++j) m = std::max(m, std::fabs(row[j]));
+    const float all = std::max(m, std::fabs(row[0]));
+    for (int j = 0; j < cols; ++j) negative_ = negative_ || row[j] < 0;
+    rowmax[size_t(i)] = all;
+    rowmax[size_t(rows + i)] = cols > 1 ? m : all;
+    vmax_[0] = std::max(vmax_[0], all);
+    vmax_[1] = std::max(vmax_[1], cols > 1 ? m : all);
   }
   std::vector<uint8_t> ones;
   if (!mask) {
@@ -141,7 +148,7 @@ void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int col
   glTexImage2D(GL_TEXTURE_2D, 0, GL_R8, cols, rows, 0, GL_RED, GL_UNSIGNED_BYTE, mask);
   glBindTexture(GL_TEXTURE_2D, rowmax_tex_);
   tex_params();
-  glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, rows, 1, 0, GL_RED, GL_FLOAT, rowmax.data());
+  glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, rows, 2, 0, GL_RED, GL_FLOAT, rowmax.data());
   glPixelStorei(GL_UNPACK_ALIGNMENT, 4);
   glBindTexture(GL_TEXTURE_2D, 0);
   rows_ = rows;
@@ -198,8 +205,12 @@ GLuint Heatmap::render(const HeatmapProgram& prog, int width, int height, const 
   glUniform1i(prog.u_view, int(style.view));
   glUniform1i(prog.u_signed, style.signed_values ? 1 : 0);
   glUniform1i(prog.u_overlay, style.mask_overlay ? 1 : 0);
-  glUniform1f(prog.u_vmax, vmax_);
+  glUniform1f(prog.u_vmax, vmax(style.exclude_first));
   glUniform1f(prog.u_decades, style.log_decades);
+  glUniform1i(prog.u_exclude_first, style.exclude_first ? 1 : 0);
+  const bool whole = style.window[2] <= style.window[0] || style.window[3] <= style.window[1];
+  glUniform4f(prog.u_window, whole ? 0.f : style.window[0], whole ? 0.f : style.window[1],
+              whole ? float(cols_) : style.window[2], whole ? float(rows_) : style.window[3]);
   glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
 
   for (int i = 2; i >= 0; --i) {
@@ -244,6 +255,19 @@ void colormap_rgb(Colormap c, bool signed_values, float t, float rgb[3]) {
       {-0.0021364851f, 0.2516605407f, 8.353717279f, -27.66873309f, 52.17613981f, -50.76852536f, 18.65570507f},
       {-0.0007496551f, 0.6775232437f, -3.577719515f, 14.26473078f, -27.94360607f, 29.04658282f, -11.48977352f},
       {-0.0053861279f, 2.494026599f, 0.3144679030f, -13.64921319f, 12.94416944f, 4.234152994f, -5.601961509f}};
+  if (c == Colormap::Gray) {
+    rgb[0] = rgb[1] = rgb[2] = t;
+    return;
+  }
+  if (c == Colormap::Cividis) {  // the same nine stops as shaders/colormaps.glsl
+    static const float civ[9][3] = {{0.000f, 0.133f, 0.306f}, {0.102f, 0.220f, 0.435f}, {0.263f, 0.306f, 0.424f},
+                                    {0.380f, 0.396f, 0.435f}, {0.490f, 0.486f, 0.471f}, {0.608f, 0.580f, 0.463f},
+                                    {0.737f, 0.682f, 0.424f}, {0.871f, 0.788f, 0.345f}, {0.996f, 0.910f, 0.220f}};
+    const float x = t * 8;
+    const int i = std::min(int(x), 7);
+    for (int k = 0; k < 3; ++k) rgb[k] = civ[i][k] + (civ[i + 1][k] - civ[i][k]) * (x - float(i));
+    return;
+  }
   const auto& m = c == Colormap::Magma ? mag : vir;
   for (int k = 0; k < 3; ++k) rgb[k] = std::clamp(poly(m[k], t), 0.f, 1.f);
 }

@@ -10,7 +10,7 @@
 
 namespace attnscope::gui {
 
-enum class Colormap { Viridis = 0, Magma = 1 };
+enum class Colormap { Viridis = 0, Magma = 1, Cividis = 2, Gray = 3 };
 enum class Scale { Linear = 0, Log = 1, RowNormalised = 2 };
 enum class View { Weights = 0, Mask = 1 };
 
@@ -21,9 +21,13 @@ struct HeatmapStyle {
   bool signed_values = false;  // diverging colormap around zero
   bool mask_overlay = true;    // hatch the pairs that are not computed
   float log_decades = 3.0f;
+  bool exclude_first = false;  // the colour scale ignores the first key column (attention sinks saturate)
+  float window[4] = {0, 0, 0, 0};  // visible cells (col0, row0, col1, row1); col1 <= col0: the whole matrix
   bool operator==(const HeatmapStyle& o) const {
     return colormap == o.colormap && scale == o.scale && view == o.view && signed_values == o.signed_values &&
-           mask_overlay == o.mask_overlay && log_decades == o.log_decades;
+           mask_overlay == o.mask_overlay && log_decades == o.log_decades && exclude_first == o.exclude_first &&
+           window[0] == o.window[0] && window[1] == o.window[1] && window[2] == o.window[2] &&
+           window[3] == o.window[3];
   }
   bool operator!=(const HeatmapStyle& o) const { return !(*this == o); }
 };
@@ -35,7 +39,8 @@ class HeatmapProgram {
   void destroy();
   GLuint program = 0, vao = 0;
   GLint u_data = -1, u_mask = -1, u_rowmax = -1, u_size = -1, u_target = -1, u_colormap = -1, u_scale = -1,
-        u_view = -1, u_signed = -1, u_overlay = -1, u_vmax = -1, u_decades = -1;
+        u_view = -1, u_signed = -1, u_overlay = -1, u_vmax = -1, u_decades = -1, u_exclude_first = -1,
+        u_window = -1;
 };
 
 class Heatmap {
@@ -53,14 +58,16 @@ class Heatmap {
   GLuint render(const HeatmapProgram& prog, int width, int height, const HeatmapStyle& style);
   int rows() const { return rows_; }
   int cols() const { return cols_; }
-  float vmax() const { return vmax_; }
+  float vmax(bool exclude_first = false) const { return vmax_[exclude_first ? 1 : 0]; }
+  bool has_negative() const { return negative_; }  // some value < 0: the diverging colormap applies
   int renders() const { return renders_; }  // how many times the shader pass ran (tests, diagnostics)
 
  private:
   void release();
   GLuint data_tex_ = 0, mask_tex_ = 0, rowmax_tex_ = 0, color_tex_ = 0, fbo_ = 0;
   int rows_ = 0, cols_ = 0, tw_ = 0, th_ = 0, renders_ = 0;
-  float vmax_ = 0;
+  float vmax_[2] = {0, 0};  // max |value| over all keys, over the keys after the first
+  bool negative_ = false;
   bool dirty_ = true;
   HeatmapStyle last_;
 };

@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <random>
 #include <set>
+#include <unistd.h>
 
 #include "error.h"
 #include "imgui.h"
+#include "imgui_internal.h"  // SetItemUsingMouseWheel: the wheel zooms a heatmap instead of scrolling
 #include "imgui_stdlib.h"
 #include "registry.h"
 #include "state.h"
@@ -27,11 +29,13 @@ struct Choice {
 const Choice kColormaps[] = {
     {"viridis", "perceptually uniform, dark blue (0) to yellow (max)"},
     {"magma", "perceptually uniform, black (0) to light yellow (max)"},
+    {"cividis", "perceptually uniform and colour-vision-deficiency friendly, navy (0) to yellow (max)"},
+    {"grayscale", "black (0) to white (max)"},
 };
 const Choice kScales[] = {
     {"linear", "colour proportional to the weight, 0 .. the matrix's largest weight"},
     {"log", "colour by log10(weight): shows the small weights too (range set by 'decades')"},
-    {"row-normalised", "each query row scaled to its own largest weight: where does each character look?"},
+    {"per row", "each query row scaled to its own largest weight: where does each character look?"},
 };
 const Choice kViews[] = {
     {"weights", "the effective attention matrix"},
@@ -88,12 +92,6 @@ void badge(const char* text, ImVec4 col, const char* tip = nullptr) {
   dl->AddText(ImVec2(p.x + px, p.y + py), ImGui::GetColorU32(col), text);
   ImGui::Dummy(ImVec2(sz.x + 2 * px, sz.y + 2 * py));
   if (tip) tooltip(tip);
-}
-
-// SameLine when the next item of width w still fits in the cell, else a new line.
-void flow(float w) {
-  ImGui::SameLine(0, ImGui::GetFontSize() * 1.2f);
-  if (w > ImGui::GetContentRegionAvail().x) ImGui::NewLine();
 }
 
 std::string human_bytes(double b) {
@@ -254,6 +252,8 @@ void submit_columns(App& app) {
                             (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "");
     if (key == c.submitted_key) continue;
     c.submitted_key = key;
+    c.submitted_at = Clock::now();
+    c.latency_logged = false;
     ColumnRequest r;
     r.seq = ++c.seq;
     r.variant = c.variant;
@@ -267,9 +267,17 @@ void submit_columns(App& app) {
 void poll_results(App& app) {
   for (Column& c : app.columns) {
     auto r = app.worker->result(c.id);
-    if (r && r != c.shown) {
+    // Only the result of the latest request is shown: an older one (computed while the inputs changed) is dropped.
+    if (r && r != c.shown && r->seq == c.seq) {
       c.shown = r;
       c.tiles_key.clear();  // upload the new matrices
+      c.mask_key.clear();
+      c.timing = ColumnTiming{};
+      if (r->ok) app.last_compute_ms = r->maps.forward_ms;
+    }
+    if (c.shown) {
+      ColumnTiming t = app.worker->timing(c.id);
+      if (t.seq == c.shown->seq) c.timing = std::move(t);
     }
   }
 }
@@ -335,15 +343,57 @@ void draw_toolbar(App& app) {
     tooltip("log scale: how many powers of ten below the largest weight still get a colour");
   }
   ImGui::SameLine(0, ImGui::GetFontSize());
+  ImGui::Checkbox("skip col 0", &app.view.exclude_first);
+  tooltip("leave the first key out of the colour scale: attention sinks (most weight on the first character) "
+          "otherwise wash out everything else; the first column saturates");
+  ImGui::SameLine(0, ImGui::GetFontSize());
   ImGui::Checkbox("hatch skipped", &app.view.mask_overlay);
   tooltip("pairs the variant does not compute (the causal future, sparse patterns) are hatched instead of coloured");
   ImGui::SameLine(0, ImGui::GetFontSize());
   ImGui::Checkbox("labels", &app.view.labels);
   tooltip("the text's characters along the axes, when the cells are large enough");
   ImGui::SameLine(0, ImGui::GetFontSize());
-  if (ImGui::Checkbox("large text", &app.view.presentation)) app.fonts_dirty = true;
-  tooltip("larger fonts for a projector (the fonts are rebuilt at the new size, not scaled)");
-  mark_target(app, "presentation");
+  if (ImGui::Checkbox("link layer/head", &app.view.link) && app.view.link && !app.columns.empty()) {
+    const Column& a = app.columns[size_t(std::clamp(app.active_column, 0, int(app.columns.size()) - 1))];
+    set_layer_head(app, app.active_column, a.layer, a.head);
+  }
+  mark_target(app, "link");
+  tooltip("every column shows the same layer and head (arrow keys: \xE2\x86\x90 \xE2\x86\x92 head, "
+          "\xE2\x86\x91 \xE2\x86\x93 layer)");
+  ImGui::SameLine(0, ImGui::GetFontSize());
+  ImGui::Checkbox("difference", &app.view.show_diff);
+  mark_target(app, "diff");
+  tooltip("a window comparing two columns: |A - B| or A - B, and KL(A || B) per query row");
+}
+
+void draw_menu(App& app) {
+  if (!ImGui::BeginMenuBar()) return;
+  if (ImGui::BeginMenu("View")) {
+    if (ImGui::BeginMenu("UI scale")) {
+      static const float scales[] = {0.75f, 1.0f, 1.25f, 1.5f, 1.75f, 2.0f};
+      for (float s : scales) {
+        char label[16];
+        std::snprintf(label, sizeof label, "%.0f%%", double(s) * 100);
+        if (ImGui::MenuItem(label, nullptr, std::fabs(app.view.ui_scale - s) < 0.01f)) {
+          app.view.ui_scale = s;
+          app.fonts_dirty = true;
+        }
+      }
+      ImGui::EndMenu();
+    }
+    if (ImGui::BeginMenu("Colormap")) {
+      for (int i = 0; i < IM_ARRAYSIZE(kColormaps); ++i)
+        if (ImGui::MenuItem(kColormaps[i].label, nullptr, int(app.view.colormap) == i)) app.view.colormap = Colormap(i);
+      ImGui::EndMenu();
+    }
+    ImGui::MenuItem("Difference window", nullptr, &app.view.show_diff);
+    ImGui::MenuItem("Link layer/head across columns", nullptr, &app.view.link);
+    ImGui::MenuItem("Exclude the first key from colour scales", nullptr, &app.view.exclude_first);
+    ImGui::Separator();
+    ImGui::MenuItem("Dear ImGui demo", nullptr, &app.view.show_demo);
+    ImGui::EndMenu();
+  }
+  ImGui::EndMenuBar();
 }
 
 // ------------------------------------------------------------------------------------------------ text
@@ -600,12 +650,18 @@ void draw_param(App& app, Column& c, const ParamSpec& s, int col_index) {
   mark_target(app, ("col" + std::to_string(col_index) + ".param." + s.name).c_str());
 }
 
+std::string short_dir(const std::string& dir) {  // the last two path components: "models/gqa"
+  size_t a = dir.find_last_of('/');
+  if (a == std::string::npos || a == 0) return dir;
+  size_t b = dir.find_last_of('/', a - 1);
+  return b == std::string::npos ? dir : dir.substr(b + 1);
+}
+
 void draw_column_controls(App& app, Column& c, int index, int count, ColumnActions& act) {
   ImGui::PushID(c.id);
   const float bw = ImGui::GetFrameHeight();
   const float spacing = ImGui::GetStyle().ItemSpacing.x * 0.5f;
   ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x - 3 * (bw + spacing));
-  const VariantInfo* info = find_variant(c.variant);
   if (ImGui::BeginCombo("##variant", c.variant.c_str(), ImGuiComboFlags_HeightLarge)) {
     std::string family;
     for (const auto& v : variant_registry()) {
@@ -617,14 +673,15 @@ void draw_column_controls(App& app, Column& c, int index, int count, ColumnActio
       if (ImGui::Selectable(label.c_str(), v.name == c.variant)) {
         c.variant = v.name;
         c.params = default_params(v.name, app);
-        c.layer = std::max(0, c.layer);
       }
       tooltip((v.description + "\n" + v.citation).c_str());
     }
     ImGui::EndCombo();
   }
   mark_target(app, ("col" + std::to_string(index) + ".variant").c_str());
-  info = find_variant(c.variant);
+  const VariantInfo* info = find_variant(c.variant);
+  if (info && ImGui::IsItemHovered() && !ImGui::IsPopupOpen("##variant"))
+    ImGui::SetTooltip("%s\n%s", info->description.c_str(), info->citation.c_str());
   ImGui::SameLine(0, spacing);
   ImGui::BeginDisabled(index == 0);
   if (ImGui::Button("\xE2\x97\x80", ImVec2(bw, 0))) act.left = index;  // ◀
@@ -642,32 +699,30 @@ void draw_column_controls(App& app, Column& c, int index, int count, ColumnActio
   ImGui::EndDisabled();
   tooltip("remove this column");
 
-  if (info) {
-    ImGui::PushTextWrapPos(0);
-    ImGui::TextColored(kDim, "%s", info->description.c_str());
-    ImGui::PopTextWrapPos();
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", info->citation.c_str());
-  }
-  // badges: how the weights came to be, causality, computing
+  // badges: the model the column runs in, causality, the second text, computing
   const auto& r = c.shown;
-  if (r && r->ok) {
+  const bool current = r && r->seq == c.seq;
+  if (current && r->ok) {
     const bool trained = r->maps.mode == "trained";
-    badge(r->maps.mode.c_str(), trained ? kGreen : kAmber,
-          trained ? "these weights were trained with this variant"
-                  : "the trained weights were converted to this variant's shapes (not retrained): quality drops");
+    const std::string label = (trained ? "trained \xC2\xB7 " : r->maps.mode + " \xC2\xB7 ") + short_dir(r->model_dir);
+    badge(label.c_str(), trained ? kGreen : kAmber,
+          (r->model_dir + (trained ? "\nthese weights were trained with this variant"
+                                   : "\nno checkpoint trained with this variant (and these shapes) is shipped: the "
+                                     "base model's weights were converted (not retrained), so quality drops"))
+              .c_str());
     ImGui::SameLine();
   }
   if (info && !info->causal) {
-    badge("non-causal: sees future tokens", kRed,
+    badge("non-causal", kRed,
           "this variant lets a character attend to characters after it: fine for analysis, impossible when "
           "writing text left to right");
     ImGui::SameLine();
   }
   if (info && info->needs_kv_text) {
-    badge("keys: second text", kAccent, "cross-attention: keys and values come from the second text in the sidebar");
+    badge("keys: 2nd text", kAccent, "cross-attention: keys and values come from the second text in the sidebar");
     ImGui::SameLine();
   }
-  if (!r || r->seq != c.seq) ImGui::TextColored(kAmber, "computing...");
+  if (!current) ImGui::TextColored(kAmber, "computing...");
   else ImGui::Dummy(ImVec2(1, ImGui::GetFontSize() * 1.24f));  // keep the badge row's height
 
   if (info)
@@ -676,24 +731,23 @@ void draw_column_controls(App& app, Column& c, int index, int count, ColumnActio
   // layer, head, view
   const int L = r && r->ok ? int(r->maps.layers) : app.model ? int(app.model->config().n_layer) : 1;
   const int H = r && r->ok ? int(r->maps.heads) : app.model ? int(app.model->config().n_head) : 1;
-  c.layer = std::clamp(c.layer, 0, std::max(0, L - 1));
-  if (c.head >= H) c.head = H - 1;
   const float third = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3;
+  int layer = std::clamp(c.layer, 0, std::max(0, L - 1)), head = std::min(c.head, H - 1);
   ImGui::SetNextItemWidth(third);
-  ImGui::SliderInt("##layer", &c.layer, 0, std::max(0, L - 1), "layer %d");
+  if (ImGui::SliderInt("##layer", &layer, 0, std::max(0, L - 1), "layer %d")) set_layer_head(app, index, layer, head);
   mark_target(app, ("col" + std::to_string(index) + ".layer").c_str());
-  tooltip("which layer's attention (0 = closest to the characters)");
+  tooltip("which layer's attention (0 = closest to the characters; \xE2\x86\x91 \xE2\x86\x93 keys)");
   ImGui::SameLine();
   ImGui::SetNextItemWidth(third);
-  std::string hl = c.head < 0 ? "all heads" : "head " + std::to_string(c.head);
+  std::string hl = head < 0 ? "grid" : "head " + std::to_string(head);
   if (ImGui::BeginCombo("##head", hl.c_str())) {
-    if (ImGui::Selectable("all heads (grid)", c.head < 0)) c.head = -1;
+    if (ImGui::Selectable("every layer \xC3\x97 head (grid)", head < 0)) set_layer_head(app, index, layer, -1);
     for (int h = 0; h < H; ++h)
-      if (ImGui::Selectable(("head " + std::to_string(h)).c_str(), c.head == h)) c.head = h;
+      if (ImGui::Selectable(("head " + std::to_string(h)).c_str(), head == h)) set_layer_head(app, index, layer, h);
     ImGui::EndCombo();
   }
   mark_target(app, ("col" + std::to_string(index) + ".head").c_str());
-  tooltip("one head, or every head of the layer as a grid");
+  tooltip("one head, or every layer \xC3\x97 head as a grid (click a tile to open it; \xE2\x86\x90 \xE2\x86\x92 keys)");
   ImGui::SameLine();
   ImGui::SetNextItemWidth(third);
   int vw = int(c.view);
@@ -703,7 +757,7 @@ void draw_column_controls(App& app, Column& c, int index, int count, ColumnActio
 
 struct Hover {
   bool on = false;
-  int head = 0, i = 0, j = 0;
+  int layer = 0, head = 0, i = 0, j = 0;
 };
 
 // One matrix as an image with optional character labels; returns the hovered cell.
@@ -717,70 +771,91 @@ int tick_step(float cell_px, float min_px) {
   return 10000;
 }
 
-Hover draw_matrix(App& app, Column& c, Heatmap& hm, int head, ImVec2 pos, float size, Labels labels,
-                  const HeatmapStyle& style, const std::vector<int64_t>& qtok, const std::vector<int64_t>& ktok,
-                  int qpos0, int kpos0) {
+// The visible part of a matrix in cells (zoomed single-head views show a part).
+struct Window {
+  float c0 = 0, r0 = 0, cols = 1, rows = 1;
+};
+
+Hover draw_matrix(App& app, Heatmap& hm, int head, ImVec2 pos, float size, Labels labels, HeatmapStyle style,
+                  const Window& w, const std::vector<int64_t>& qtok, const std::vector<int64_t>& ktok, int qpos0,
+                  int kpos0, bool dim) {
   Hover hv;
   ImDrawList* dl = ImGui::GetWindowDrawList();
   const int T = hm.rows(), S = hm.cols();
-  const float sx = size / float(S), sy = size / float(T);
+  const float sx = size / w.cols, sy = size / w.rows;
+  style.window[0] = w.c0;
+  style.window[1] = w.r0;
+  style.window[2] = w.c0 + w.cols;
+  style.window[3] = w.r0 + w.rows;
   const GLuint tex = hm.render(app.program, int(size), int(size), style);
-  if (tex) dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), pos, ImVec2(pos.x + size, pos.y + size));
-  else dl->AddRectFilled(pos, ImVec2(pos.x + size, pos.y + size), IM_COL32(40, 40, 48, 255));
-  // labels
+  const ImVec2 end(pos.x + size, pos.y + size);
+  if (tex) dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), pos, end);
+  else dl->AddRectFilled(pos, end, IM_COL32(40, 40, 48, 255));
+  if (dim) {  // the inputs changed: this is the previous result until the new one arrives
+    dl->AddRectFilled(pos, end, IM_COL32(14, 15, 19, 190));
+    const char* t = "computing...";
+    const ImVec2 ts = ImGui::CalcTextSize(t);
+    dl->AddText(ImVec2(pos.x + (size - ts.x) * 0.5f, pos.y + (size - ts.y) * 0.5f), ImGui::GetColorU32(kAmber), t);
+    return hv;
+  }
+  const int i0 = int(w.r0), i1 = std::min(T, int(std::ceil(w.r0 + w.rows)));
+  const int j0 = int(w.c0), j1 = std::min(S, int(std::ceil(w.c0 + w.cols)));
+  auto ypos = [&](int i) { return pos.y + sy * (float(i) + 0.5f - w.r0); };
+  auto xpos = [&](int j) { return pos.x + sx * (float(j) + 0.5f - w.c0); };
   const Tokenizer* tok = app.model ? &app.model->tokenizer() : nullptr;
+  dl->PushClipRect(ImVec2(pos.x - ImGui::GetFontSize() * 3, pos.y - ImGui::GetFontSize() * 1.2f),
+                   ImVec2(end.x + 2, end.y + 2), true);
   if (labels == Labels::Ticks) {
     ImFont* f = app.fonts.small;
     const float lf = f->FontSize;
     const ImU32 col = IM_COL32(150, 155, 168, 255), tick = IM_COL32(120, 125, 138, 255);
     const float digit = f->CalcTextSizeA(lf, FLT_MAX, 0, "0").x;
     const int step_q = tick_step(sy, lf * 1.6f), step_k = tick_step(sx, digit * 5.f);
-    for (int i = 0; i < T; ++i)
+    for (int i = i0; i < i1; ++i)
       if ((qpos0 + i) % step_q == 0) {
         const std::string n = std::to_string(qpos0 + i);
-        const float y = pos.y + sy * (float(i) + 0.5f);
-        float w = f->CalcTextSizeA(lf, FLT_MAX, 0, n.c_str()).x;
+        const float y = ypos(i), tw = f->CalcTextSizeA(lf, FLT_MAX, 0, n.c_str()).x;
         dl->AddLine(ImVec2(pos.x - 3, y), ImVec2(pos.x, y), tick);
-        dl->AddText(f, lf, ImVec2(pos.x - w - 5, y - lf * 0.5f), col, n.c_str());
+        dl->AddText(f, lf, ImVec2(pos.x - tw - 5, y - lf * 0.5f), col, n.c_str());
       }
-    for (int j = 0; j < S; ++j)
+    for (int j = j0; j < j1; ++j)
       if ((kpos0 + j) % step_k == 0) {
         const std::string n = std::to_string(kpos0 + j);
-        const float x = pos.x + sx * (float(j) + 0.5f);
-        float w = f->CalcTextSizeA(lf, FLT_MAX, 0, n.c_str()).x;
+        const float x = xpos(j), tw = f->CalcTextSizeA(lf, FLT_MAX, 0, n.c_str()).x;
         dl->AddLine(ImVec2(x, pos.y - 3), ImVec2(x, pos.y), tick);
-        dl->AddText(f, lf, ImVec2(x - w * 0.5f, pos.y - lf - 3), col, n.c_str());
+        dl->AddText(f, lf, ImVec2(x - tw * 0.5f, pos.y - lf - 3), col, n.c_str());
       }
   }
   if (labels == Labels::Chars && tok) {
     ImFont* f = app.fonts.small;
     const float lf = f->FontSize;
     const ImU32 col = IM_COL32(200, 204, 214, 255);
-    for (int i = 0; i < T && i < int(qtok.size()); ++i) {
+    for (int i = i0; i < i1 && i < int(qtok.size()); ++i) {
       std::string g = glyph(tok->symbol(qtok[size_t(i)]));
-      float w = f->CalcTextSizeA(lf, FLT_MAX, 0, g.c_str()).x;
-      dl->AddText(f, lf, ImVec2(pos.x - w - 3, pos.y + sy * (float(i) + 0.5f) - lf * 0.5f), col, g.c_str());
+      float tw = f->CalcTextSizeA(lf, FLT_MAX, 0, g.c_str()).x;
+      dl->AddText(f, lf, ImVec2(pos.x - tw - 3, ypos(i) - lf * 0.5f), col, g.c_str());
     }
-    for (int j = 0; j < S && j < int(ktok.size()); ++j) {
+    for (int j = j0; j < j1 && j < int(ktok.size()); ++j) {
       std::string g = glyph(tok->symbol(ktok[size_t(j)]));
-      float w = f->CalcTextSizeA(lf, FLT_MAX, 0, g.c_str()).x;
-      dl->AddText(f, lf, ImVec2(pos.x + sx * (float(j) + 0.5f) - w * 0.5f, pos.y - lf - 2), col, g.c_str());
+      float tw = f->CalcTextSizeA(lf, FLT_MAX, 0, g.c_str()).x;
+      dl->AddText(f, lf, ImVec2(xpos(j) - tw * 0.5f, pos.y - lf - 2), col, g.c_str());
     }
   }
+  dl->PopClipRect();
   const ImVec2 m = ImGui::GetIO().MousePos;
   if (ImGui::IsWindowHovered(ImGuiHoveredFlags_AllowWhenBlockedByActiveItem) && m.x >= pos.x && m.y >= pos.y &&
-      m.x < pos.x + size && m.y < pos.y + size) {
+      m.x < end.x && m.y < end.y) {
     hv.on = true;
     hv.head = head;
-    hv.j = std::clamp(int((m.x - pos.x) / sx), 0, S - 1);
-    hv.i = std::clamp(int((m.y - pos.y) / sy), 0, T - 1);
+    hv.j = std::clamp(int(w.c0 + (m.x - pos.x) / sx), 0, S - 1);
+    hv.i = std::clamp(int(w.r0 + (m.y - pos.y) / sy), 0, T - 1);
     const ImU32 hl = IM_COL32(255, 255, 255, 150);
-    dl->AddRect(ImVec2(pos.x, pos.y + sy * float(hv.i)), ImVec2(pos.x + size, pos.y + sy * float(hv.i + 1)), hl);
-    dl->AddRect(ImVec2(pos.x + sx * float(hv.j), pos.y), ImVec2(pos.x + sx * float(hv.j + 1), pos.y + size), hl);
-    dl->AddRect(ImVec2(pos.x + sx * float(hv.j) - 1, pos.y + sy * float(hv.i) - 1),
-                ImVec2(pos.x + sx * float(hv.j + 1) + 1, pos.y + sy * float(hv.i + 1) + 1), IM_COL32(255, 255, 255, 255),
-                0, 0, 2);
-    (void)c;
+    const float cy = pos.y + sy * (float(hv.i) - w.r0), cx = pos.x + sx * (float(hv.j) - w.c0);
+    dl->PushClipRect(pos, end, true);
+    dl->AddRect(ImVec2(pos.x, cy), ImVec2(end.x, cy + sy), hl);
+    dl->AddRect(ImVec2(cx, pos.y), ImVec2(cx + sx, end.y), hl);
+    dl->AddRect(ImVec2(cx - 1, cy - 1), ImVec2(cx + sx + 1, cy + sy + 1), IM_COL32(255, 255, 255, 255), 0, 0, 2);
+    dl->PopClipRect();
   }
   return hv;
 }
@@ -812,46 +887,18 @@ void draw_colorbar(const HeatmapStyle& st, float vmax, ImVec2 pos, float w, floa
   dl->AddText(ImVec2(pos.x + w + 6, pos.y + h * 0.5f - ImGui::GetFontSize() * 0.5f), tc, hi);
 }
 
-void draw_column_body(App& app, Column& c, int index, float avail_h) {
-  ImGui::PushID(c.id);
-  const float fs = ImGui::GetFontSize();
-  const float line = ImGui::GetTextLineHeightWithSpacing();
-  const auto& r = c.shown;
-  const VariantInfo* info = find_variant(c.variant);
-  if (!app.model) {
-    ImGui::PopID();
-    return;
-  }
-  if (!r) {
-    ImGui::TextColored(kDim, "computing the first result...");
-    ImGui::PopID();
-    return;
-  }
-  if (!r->ok) {
-    ImGui::PushTextWrapPos(0);
-    ImGui::TextColored(kRed, "This combination does not run:");
-    ImGui::TextColored(kRed, "%s", r->error.c_str());
-    ImGui::PopTextWrapPos();
-    ImGui::TextColored(kDim, "Change a parameter or the variant above.");
-    ImGui::PopID();
-    return;
-  }
-  const AttentionMaps& m = r->maps;
-  const int L = int(m.layers), H = int(m.heads), T = int(m.queries), S = int(m.keys);
-  const int layer = std::clamp(c.layer, 0, L - 1);
-  const bool grid = c.head < 0;
-  const int head = grid ? 0 : std::min(c.head, H - 1);
-  // (re)upload the matrices only when the result or the selection changes
-  const std::string key = std::to_string(r->seq) + "/" + std::to_string(layer) + "/" + std::to_string(c.head);
-  if (key != c.tiles_key) {
-    c.tiles.clear();
-    for (int h = grid ? 0 : head; h < (grid ? H : head + 1); ++h) {
-      Heatmap hm;
-      hm.set_data(&m.attn[m.idx(layer, h, 0, 0)], m.mask.empty() ? nullptr : &m.mask[m.idx(layer, h, 0, 0)], T, S);
-      c.tiles.push_back(std::move(hm));
-    }
-    c.tiles_key = key;
-  }
+// A row's title: small caps-like dim text over a thin rule.
+void section(const char* title) {
+  ImGui::Spacing();
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  const float w = ImGui::GetContentRegionAvail().x;
+  ImGui::TextColored(kAccent, "%s", title);
+  const float tw = ImGui::CalcTextSize(title).x;
+  const float y = p.y + ImGui::GetFontSize() * 0.55f;
+  ImGui::GetWindowDrawList()->AddLine(ImVec2(p.x + tw + 8, y), ImVec2(p.x + w, y), ImGui::GetColorU32(ImGuiCol_Separator));
+}
+
+HeatmapStyle style_for(const App& app, const Column& c, const VariantInfo* info) {
   HeatmapStyle st;
   st.colormap = app.view.colormap;
   st.scale = app.view.scale;
@@ -859,118 +906,391 @@ void draw_column_body(App& app, Column& c, int index, float avail_h) {
   st.signed_values = info && info->signed_display;
   st.mask_overlay = app.view.mask_overlay;
   st.log_decades = app.view.log_decades;
+  st.exclude_first = app.view.exclude_first;
+  return st;
+}
 
-  // size: square, as large as the cell allows above the footer
-  const float footer = line * 3.6f + fs * 0.9f;
+// Row 1: the heatmap of one head (zoom with the wheel, pan by dragging, double-click resets) or the grid of
+// every layer x head (click a tile to open it).
+void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, const VariantInfo* info, bool stale) {
+  const float fs = ImGui::GetFontSize();
+  const AttentionMaps& m = r.maps;
+  const int L = int(m.layers), H = int(m.heads), T = int(m.queries), S = int(m.keys);
+  const int layer = std::clamp(c.layer, 0, L - 1);
+  const bool grid = c.head < 0;
+  const int head = grid ? 0 : std::min(c.head, H - 1);
+  const std::string key = std::to_string(r.seq) + "/" + std::to_string(layer) + "/" + std::to_string(c.head);
+  if (key != c.tiles_key) {  // (re)upload only when the result or the selection changes
+    c.tiles.clear();
+    for (int l = grid ? 0 : layer; l < (grid ? L : layer + 1); ++l)
+      for (int h = grid ? 0 : head; h < (grid ? H : head + 1); ++h) {
+        Heatmap hm;
+        hm.set_data(&m.attn[m.idx(l, h, 0, 0)], m.mask.empty() ? nullptr : &m.mask[m.idx(l, h, 0, 0)], T, S);
+        c.tiles.push_back(std::move(hm));
+      }
+    c.tiles_key = key;
+  }
+  HeatmapStyle st = style_for(app, c, info);
+  for (const Heatmap& hm : c.tiles) st.signed_values = st.signed_values || hm.has_negative();
+
   const float width = ImGui::GetContentRegionAvail().x;
   ImFont* lf = app.fonts.small;
   const float digit = lf->CalcTextSizeA(lf->FontSize, FLT_MAX, 0, "0").x;
-  const float label_h = lf->FontSize + 4;
-  float size = std::max(32.f, std::min(width, avail_h - footer));
-  const float gap = grid ? fs * 1.1f : 0;
-  int cols_grid = 1;
-  if (grid) {  // the arrangement with the largest tiles
-    float best = 0;
-    for (int cg = 1; cg <= H; ++cg) {
-      const int rg = (H + cg - 1) / cg;
-      const float t = std::min(width / float(cg), (avail_h - footer) / float(rg)) - gap;
-      if (t > best) best = t, cols_grid = cg;
-    }
-  }
-  const int rows_grid = grid ? (H + cols_grid - 1) / cols_grid : 1;
-  // characters on the axes when a cell is at least about a character wide, else position ticks
-  const float cell_probe = (size - digit * 2) / float(std::max(T, S)) / float(cols_grid);
-  Labels labels = Labels::None;
-  if (app.view.labels) labels = cell_probe >= digit * 1.05f ? Labels::Chars : grid ? Labels::None : Labels::Ticks;
-  const float lw = labels == Labels::Chars ? digit * 1.4f + 4 : labels == Labels::Ticks ? digit * 4 + 6 : 0;
-  const float lh = labels == Labels::None ? 0 : label_h;
-  size = std::min(width - lw, avail_h - footer - lh);
   const ImVec2 start = ImGui::GetCursorScreenPos();
-  const float tile = grid ? std::min((width - lw) / float(cols_grid), (avail_h - footer - lh) / float(rows_grid)) - gap - lh
-                          : size;
-  const float total_w = grid ? cols_grid * (tile + gap + lw) : size + lw;
-  const float x0 = start.x + std::max(0.f, (width - total_w) * 0.5f);
+  const bool cross = info && info->needs_kv_text;
+  const std::vector<int64_t>& keys = cross ? r.kv_tokens : r.tokens;
+  const int qpos0 = app.tokens.start, kpos0 = cross ? 0 : app.tokens.start;
   Hover hv;
-  for (size_t t = 0; t < c.tiles.size(); ++t) {
-    const int gx = grid ? int(t) % cols_grid : 0, gy = grid ? int(t) / cols_grid : 0;
-    ImVec2 p(x0 + lw + float(gx) * (tile + gap + lw), start.y + lh + float(gy) * (tile + gap + lh));
-    if (grid) p.y += fs * 0.0f;
-    const bool cross = info && info->needs_kv_text;
-    Hover h = draw_matrix(app, c, c.tiles[t], grid ? int(t) : head, p, tile, labels, st, r->tokens,
-                          cross ? r->kv_tokens : r->tokens, app.tokens.start, cross ? 0 : app.tokens.start);
-    if (grid) {
-      char hl[16];
-      std::snprintf(hl, sizeof hl, "h%d", int(t));
-      ImGui::GetWindowDrawList()->AddText(ImVec2(p.x, p.y + tile + 1), ImGui::GetColorU32(kDim), hl);
-      if (h.on && ImGui::IsMouseClicked(0)) c.head = int(t);
+  if (grid) {
+    const float lw = digit * 3 + 4, lh = lf->FontSize + 3, gap = std::max(2.f, fs * 0.15f);
+    const float tile = std::max(8.f, (width - lw) / float(H) - gap);
+    for (int h = 0; h < H; ++h) {
+      const std::string t = "h" + std::to_string(h);
+      ImGui::GetWindowDrawList()->AddText(lf, lf->FontSize, ImVec2(start.x + lw + float(h) * (tile + gap), start.y),
+                                          ImGui::GetColorU32(kDim), t.c_str());
     }
-    if (h.on) hv = h;
+    for (int l = 0; l < L; ++l) {
+      const float y = start.y + lh + float(l) * (tile + gap);
+      const std::string t = "L" + std::to_string(l);
+      ImGui::GetWindowDrawList()->AddText(lf, lf->FontSize, ImVec2(start.x, y + tile * 0.5f - lf->FontSize * 0.5f),
+                                          ImGui::GetColorU32(kDim), t.c_str());
+      for (int h = 0; h < H; ++h) {
+        const ImVec2 p(start.x + lw + float(h) * (tile + gap), y);
+        Hover th = draw_matrix(app, c.tiles[size_t(l * H + h)], h, p, tile, Labels::None, st, Window{0, 0, float(S), float(T)},
+                               r.tokens, keys, qpos0, kpos0, stale);
+        if (th.on) {
+          ImGui::GetWindowDrawList()->AddRect(ImVec2(p.x - 1, p.y - 1), ImVec2(p.x + tile + 1, p.y + tile + 1),
+                                              ImGui::GetColorU32(kAccent), 0, 0, 2);
+          if (ImGui::IsMouseClicked(0)) set_layer_head(app, index, l, h);
+          hv = th;
+          hv.layer = l;
+        }
+      }
+    }
+    const float used = lh + float(L) * (tile + gap);
+    app.targets["col" + std::to_string(index) + ".heatmap"] = ImVec4(start.x + lw, start.y + lh, start.x + lw + tile, start.y + lh + tile);
+    ImGui::SetCursorScreenPos(start);
+    ImGui::Dummy(ImVec2(width, used));
+  } else {
+    // characters on the axes when a cell is at least about a character wide, else position ticks
+    float size = width - digit * 4 - 6;
+    Window w{c.x0, c.y0, float(S) / c.zoom, float(T) / c.zoom};
+    const float cell = (width - digit * 2) / std::max(w.cols, w.rows);
+    Labels labels = Labels::None;
+    if (app.view.labels) labels = cell >= digit * 1.05f ? Labels::Chars : Labels::Ticks;
+    const float lw = labels == Labels::Chars ? digit * 1.4f + 4 : labels == Labels::Ticks ? digit * 4 + 6 : 0;
+    const float lh = labels == Labels::None ? 0 : lf->FontSize + 4;
+    // as large as the column allows while the rows below (their height last frame) still fit
+    const float room = ImGui::GetWindowHeight() - (start.y - ImGui::GetWindowPos().y) - lh - c.rows_h;
+    size = std::max(fs * 8, std::min(width - lw, room));
+    const ImVec2 p(start.x + lw + std::max(0.f, (width - lw - size) * 0.5f), start.y + lh);
+    ImGui::SetCursorScreenPos(p);
+    ImGui::InvisibleButton("##heatmap", ImVec2(size, size));
+    const std::string tname = "col" + std::to_string(index) + ".heatmap";
+    mark_target(app, tname.c_str());
+    ImGuiIO& io = ImGui::GetIO();
+    if (ImGui::IsItemHovered() && !stale) {
+      ImGui::SetItemUsingMouseWheel();
+      if (io.MouseWheel != 0) {  // zoom about the cell under the pointer
+        const float fx = (io.MousePos.x - p.x) / size, fy = (io.MousePos.y - p.y) / size;
+        const float ax = w.c0 + fx * w.cols, ay = w.r0 + fy * w.rows;
+        c.zoom = std::clamp(c.zoom * std::pow(1.25f, io.MouseWheel), 1.f, std::max(1.f, float(std::max(T, S)) / 4));
+        w.cols = float(S) / c.zoom;
+        w.rows = float(T) / c.zoom;
+        c.x0 = ax - fx * w.cols;
+        c.y0 = ay - fy * w.rows;
+      }
+      if (ImGui::IsMouseDoubleClicked(0)) c.zoom = 1, c.x0 = c.y0 = 0;
+    }
+    if (ImGui::IsItemActive() && ImGui::IsMouseDragging(0, 1.f)) {  // pan
+      c.x0 -= io.MouseDelta.x / size * w.cols;
+      c.y0 -= io.MouseDelta.y / size * w.rows;
+    }
+    w.cols = float(S) / c.zoom;
+    w.rows = float(T) / c.zoom;
+    c.x0 = std::clamp(c.x0, 0.f, float(S) - w.cols);
+    c.y0 = std::clamp(c.y0, 0.f, float(T) - w.rows);
+    w.c0 = c.x0;
+    w.r0 = c.y0;
+    hv = draw_matrix(app, c.tiles[0], head, p, size, labels, st, w, r.tokens, keys, qpos0, kpos0, stale);
+    hv.layer = layer;
+    if (c.zoom > 1.001f) {
+      char z[48];
+      std::snprintf(z, sizeof z, "%.1f\xC3\x97  (double-click: reset)", double(c.zoom));
+      ImGui::GetWindowDrawList()->AddText(lf, lf->FontSize, ImVec2(p.x + 4, p.y + size - lf->FontSize - 3),
+                                          IM_COL32(255, 255, 255, 200), z);
+    }
+    ImGui::SetCursorScreenPos(ImVec2(start.x, p.y + size + fs * 0.3f));
+    ImGui::Dummy(ImVec2(width, 1));
   }
-  const float used_h = grid ? rows_grid * (tile + gap + lh) : size + lh;
-  ImGui::SetCursorScreenPos(ImVec2(start.x, start.y + used_h + fs * 0.3f));
-  ImGui::Dummy(ImVec2(width, 1));
-  mark_target(app, ("col" + std::to_string(index) + ".heatmap").c_str());
-  app.targets["col" + std::to_string(index) + ".heatmap"] = ImVec4(x0 + lw, start.y + lh, x0 + lw + tile, start.y + lh + tile);
 
   // hover readout (fixed height: no jumping)
   const Tokenizer& tok = app.model->tokenizer();
-  const auto& keys = info && info->needs_kv_text ? r->kv_tokens : r->tokens;
-  if (hv.on && hv.i < int(r->tokens.size()) && hv.j < int(keys.size())) {
-    const float w = m.at(layer, hv.head, hv.i, hv.j);
-    const bool comp = m.mask.empty() || m.computed(layer, hv.head, hv.i, hv.j);
-    const int pos0 = info && info->needs_kv_text ? 0 : app.tokens.start;
-    ImGui::Text("query %d %s \xE2\x86\x92 key %d %s", pos0 + hv.i, quoted(tok.symbol(r->tokens[size_t(hv.i)])).c_str(),
-                (info && info->needs_kv_text ? 0 : pos0) + hv.j, quoted(tok.symbol(keys[size_t(hv.j)])).c_str());
+  if (hv.on && hv.i < int(r.tokens.size()) && hv.j < int(keys.size())) {
+    const int hl = hv.layer;
+    const float v = m.at(hl, hv.head, hv.i, hv.j);
+    const bool comp = m.mask.empty() || m.computed(hl, hv.head, hv.i, hv.j);
+    ImGui::Text("q %d %s \xE2\x86\x92 k %d %s", qpos0 + hv.i, quoted(tok.symbol(r.tokens[size_t(hv.i)])).c_str(),
+                kpos0 + hv.j, quoted(tok.symbol(keys[size_t(hv.j)])).c_str());
     ImGui::SameLine();
-    if (comp) ImGui::TextColored(kAccent, "weight %.4f", double(w));
-    else ImGui::TextColored(kDim, "not computed (%.3g)", double(w));
+    if (comp) ImGui::TextColored(kAccent, "%.4f", double(v));
+    else ImGui::TextColored(kDim, "skipped");
     if (grid) {
       ImGui::SameLine();
-      ImGui::TextColored(kDim, "head %d", hv.head);
+      ImGui::TextColored(kDim, "L%d h%d", hl, hv.head);
     }
+  } else if (grid) {
+    ImGui::TextColored(kDim, "%d layers \xC3\x97 %d heads \xC2\xB7 click a tile", L, H);
   } else {
-    ImGui::TextColored(kDim, "layer %d \xC2\xB7 %s \xC2\xB7 %d\xC3\x97%d \xC2\xB7 hover a cell", layer,
-                       grid ? "all heads" : ("head " + std::to_string(head)).c_str(), T, S);
+    ImGui::TextColored(kDim, "layer %d \xC2\xB7 head %d \xC2\xB7 %d\xC3\x97%d \xC2\xB7 wheel: zoom", layer, head, T, S);
   }
   // colour bar
-  {
-    const float bw = std::min(width * 0.5f, fs * 14);
-    ImVec2 p = ImGui::GetCursorScreenPos();
-    p.x += (width - bw) * 0.5f;
-    if (c.view == View::Weights) draw_colorbar(st, c.tiles.empty() ? 1.f : c.tiles[0].vmax(), p, bw, fs * 0.6f);
-    else {
-      ImDrawList* dl = ImGui::GetWindowDrawList();
-      dl->AddRectFilled(p, ImVec2(p.x + fs * 0.9f, p.y + fs * 0.7f), IM_COL32(250, 199, 77, 255));
-      dl->AddText(ImVec2(p.x + fs * 1.2f, p.y - fs * 0.2f), ImGui::GetColorU32(kDim), "computed");
-      dl->AddRectFilled(ImVec2(p.x + fs * 6, p.y), ImVec2(p.x + fs * 6.9f, p.y + fs * 0.7f), IM_COL32(60, 62, 70, 255));
-      dl->AddText(ImVec2(p.x + fs * 7.2f, p.y - fs * 0.2f), ImGui::GetColorU32(kDim), "skipped");
-    }
-    ImGui::Dummy(ImVec2(width, fs * 0.9f));
+  const float bw = std::min(width * 0.5f, fs * 14);
+  ImVec2 p = ImGui::GetCursorScreenPos();
+  p.x += (width - bw) * 0.5f;
+  if (c.view == View::Weights) {
+    float vmax = 0;
+    for (const Heatmap& hm : c.tiles) vmax = std::max(vmax, hm.vmax(st.exclude_first));
+    if (!grid && !c.tiles.empty()) vmax = c.tiles[0].vmax(st.exclude_first);
+    draw_colorbar(st, vmax, p, bw, fs * 0.6f);
+  } else {
+    ImDrawList* dl = ImGui::GetWindowDrawList();
+    dl->AddRectFilled(p, ImVec2(p.x + fs * 0.9f, p.y + fs * 0.7f), IM_COL32(250, 199, 77, 255));
+    dl->AddText(ImVec2(p.x + fs * 1.2f, p.y - fs * 0.2f), ImGui::GetColorU32(kDim), "computed");
+    dl->AddRectFilled(ImVec2(p.x + fs * 6, p.y), ImVec2(p.x + fs * 6.9f, p.y + fs * 0.7f), IM_COL32(60, 62, 70, 255));
+    dl->AddText(ImVec2(p.x + fs * 7.2f, p.y - fs * 0.2f), ImGui::GetColorU32(kDim), "skipped");
   }
-  // numbers
-  int64_t cache = 0;
-  for (int64_t b : m.cache_formula_bytes) cache += b;
-  if (std::isnan(m.loss)) ImGui::TextColored(kDim, "loss  n/a");
-  else ImGui::Text("loss %.3f nats/char (%.2f bits)", m.loss, m.loss / std::log(2.0));
-  tooltip("mean next-character loss over this window (lower = the model predicts the text better)");
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "forward %.1f ms", m.forward_ms);
-  flow(ImGui::CalcTextSize(buf).x);
-  ImGui::TextUnformatted(buf);
-  tooltip(r->model_cached ? "model from the cache" : "first use: the model was converted/copied for these parameters");
-  ImGui::Text("KV cache %s", human_bytes(double(cache)).c_str());
-  tooltip(("bytes a decoder would cache for these " + std::to_string(T) + " characters, summed over " +
-           std::to_string(L) + " layers (fp32); per token per layer: " + (info ? info->cache_formula : std::string("?")))
-              .c_str());
-  std::snprintf(buf, sizeof buf, "pairs computed %.1f%%", 100.0 * r->computed_fraction);
-  flow(ImGui::CalcTextSize(buf).x);
-  ImGui::TextUnformatted(buf);
-  tooltip("share of all (query, key) pairs this variant computes, over every layer and head; full causal attention "
-          "computes a little over half");
+  ImGui::Dummy(ImVec2(width, fs * 0.9f));
+}
+
+// Row 2: which pairs are computed (the forward's mask of this layer and head), the share kept, the FLOPs
+// against dense causal attention, and the tile map where tiling applies.
+void draw_sparsity_row(App& app, Column& c, const ColumnResult& r) {
+  const float fs = ImGui::GetFontSize();
+  const AttentionMaps& m = r.maps;
+  const int L = int(m.layers), H = int(m.heads), T = int(m.queries), S = int(m.keys);
+  const int layer = std::clamp(c.layer, 0, L - 1), head = std::clamp(c.head, 0, H - 1);
+  section("Sparsity");
+  const std::string key = std::to_string(r.seq) + "/" + std::to_string(layer) + "/" + std::to_string(head);
+  if (key != c.mask_key) {
+    c.mask_tile.set_data(&m.attn[m.idx(layer, head, 0, 0)], m.mask.empty() ? nullptr : &m.mask[m.idx(layer, head, 0, 0)],
+                         T, S);
+    c.mask_key = key;
+  }
+  const float width = ImGui::GetContentRegionAvail().x;
+  const float side = std::min(fs * 5.f, (width - fs) * 0.5f);
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  HeatmapStyle st;
+  st.view = View::Mask;
+  const GLuint tex = c.mask_tile.render(app.program, int(side), int(side), st);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  if (tex) dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), p, ImVec2(p.x + side, p.y + side));
+  dl->AddText(app.fonts.small, app.fonts.small->FontSize, ImVec2(p.x, p.y + side + 2), ImGui::GetColorU32(kDim),
+              ("pairs, L" + std::to_string(layer) + " h" + std::to_string(head)).c_str());
+  const PatternSummary* ps = layer < int(r.pattern.size()) ? &r.pattern[size_t(layer)] : nullptr;
+  const ImVec2 q(p.x + side + fs, p.y);
+  if (ps && !ps->tiles.empty()) {
+    const float cw = side / float(ps->tile_cols), ch = side / float(ps->tile_rows);
+    const ImU32 cols[3] = {IM_COL32(38, 40, 48, 255), IM_COL32(160, 120, 50, 255), IM_COL32(250, 199, 77, 255)};
+    for (int i = 0; i < ps->tile_rows; ++i)
+      for (int j = 0; j < ps->tile_cols; ++j) {
+        const uint8_t s = ps->tiles[size_t(i * ps->tile_cols + j)];
+        dl->AddRectFilled(ImVec2(q.x + cw * float(j), q.y + ch * float(i)),
+                          ImVec2(q.x + cw * float(j + 1) - 1, q.y + ch * float(i + 1) - 1), cols[std::min<int>(s, 2)]);
+      }
+    int full = 0, part = 0;
+    for (uint8_t s : ps->tiles) full += s == 2, part += s == 1;
+    char t[64];
+    std::snprintf(t, sizeof t, "tiles %d\xC3\x97%d: %d+%d of %d", ps->tile_h, ps->tile_w, full, part,
+                  ps->tile_rows * ps->tile_cols);
+    dl->AddText(app.fonts.small, app.fonts.small->FontSize, ImVec2(q.x, q.y + side + 2), ImGui::GetColorU32(kDim), t);
+  } else {
+    ImGui::SetCursorScreenPos(q);
+    ImGui::PushTextWrapPos(0);
+    ImGui::TextColored(kDim, "%s", ps && !ps->notes.empty() ? ps->notes.back().c_str()
+                                                            : "no tiling: one dense pass over the computed pairs");
+    ImGui::PopTextWrapPos();
+  }
+  ImGui::SetCursorScreenPos(ImVec2(p.x, p.y + side + app.fonts.small->FontSize + 6));
+  const double pairs = layer < int(r.layer_pairs.size()) ? double(r.layer_pairs[size_t(layer)]) : 0;
+  const double kept = pairs / (double(H) * T * S);
+  const double causal = double(H) * (S == T ? T * (T + 1.0) / 2 : double(T) * S);
+  ImGui::Text("kept %.1f%%", 100 * kept);
+  tooltip("share of the query x key square this layer computes (all heads); causal attention keeps a little over half");
+  ImGui::SameLine(0, fs);
+  ImGui::Text("FLOPs %.2f\xC3\x97 causal", pairs / causal);
+  tooltip("score and weighted-sum FLOPs of this layer against dense causal attention over the same text");
+  if (ps && !ps->tiles.empty())
+    tooltip(("tile map: " + std::to_string(ps->tile_h) + "x" + std::to_string(ps->tile_w) + " tiles computed in full "
+             "(gold), in part (dark gold) or skipped; " + std::to_string(ps->tiles_vs_causal).substr(0, 4) +
+             "x the tiles a causal tiled kernel computes").c_str());
+}
+
+// Row 3: KV cache bytes now, and against the length up to the context, with MHA as the reference line.
+void draw_cache_row(App& app, const ColumnResult& r, const VariantInfo* info) {
+  const float fs = ImGui::GetFontSize();
+  section("KV cache");
+  int64_t now = 0;
+  for (int64_t b : r.maps.cache_formula_bytes) now += b;
+  const int T = int(r.maps.queries);
+  ImGui::Text("%s at %d chars", human_bytes(double(now)).c_str(), T);
+  tooltip(("bytes a decoder caches after these characters, all layers, fp32, by the layers' formulas; per token "
+           "per layer: " + (info ? info->cache_formula : std::string("?"))).c_str());
+  if (!r.base_curve.empty() && r.base_curve.back() > 0) {
+    ImGui::SameLine(0, fs);
+    const double ratio = double(r.cache_curve.back()) / double(r.base_curve.back());
+    ImGui::TextColored(ratio < 0.999 ? kGreen : ratio > 1.001 ? kAmber : kDim, "%.2f\xC3\x97 MHA", ratio);
+    tooltip("at the full context, against the base MHA model");
+  }
+  if (r.curve_tokens.empty()) return;
+  const float width = ImGui::GetContentRegionAvail().x, h = fs * 3.6f;
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  const float left = p.x + fs * 3.6f, right = p.x + width - 4, top = p.y + 4, bottom = p.y + h;
+  double ymax = 1;
+  for (size_t k = 0; k < r.curve_tokens.size(); ++k)
+    ymax = std::max({ymax, double(r.cache_curve[k]), double(r.base_curve[k])});
+  const double xmax = double(r.curve_tokens.back());
+  auto X = [&](double t) { return left + float(t / xmax) * (right - left); };
+  auto Y = [&](double b) { return bottom - float(b / ymax) * (bottom - top); };
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  dl->AddRectFilled(ImVec2(left, top), ImVec2(right, bottom), IM_COL32(24, 26, 32, 255));
+  dl->AddLine(ImVec2(left, bottom), ImVec2(right, bottom), IM_COL32(90, 94, 106, 255));
+  dl->AddLine(ImVec2(left, top), ImVec2(left, bottom), IM_COL32(90, 94, 106, 255));
+  std::vector<ImVec2> base, mine;
+  base.emplace_back(X(0), Y(0));
+  mine.emplace_back(X(0), Y(0));
+  for (size_t k = 0; k < r.curve_tokens.size(); ++k) {
+    base.emplace_back(X(double(r.curve_tokens[k])), Y(double(r.base_curve[k])));
+    mine.emplace_back(X(double(r.curve_tokens[k])), Y(double(r.cache_curve[k])));
+  }
+  dl->AddPolyline(base.data(), int(base.size()), IM_COL32(150, 152, 160, 220), 0, 1.5f);
+  dl->AddPolyline(mine.data(), int(mine.size()), ImGui::GetColorU32(kAccent), 0, 2.2f);
+  dl->AddLine(ImVec2(X(T), top), ImVec2(X(T), bottom), IM_COL32(250, 199, 77, 160));
+  dl->AddCircleFilled(ImVec2(X(T), Y(double(now))), 3.5f, IM_COL32(250, 199, 77, 255));
+  ImFont* f = app.fonts.small;
+  const ImU32 tc = ImGui::GetColorU32(kDim);
+  const std::string ytop = human_bytes(ymax), xr = std::to_string(int64_t(xmax));
+  dl->AddText(f, f->FontSize, ImVec2(p.x, top), tc, ytop.c_str());
+  dl->AddText(f, f->FontSize, ImVec2(p.x, bottom - f->FontSize), tc, "0");
+  dl->AddText(f, f->FontSize, ImVec2(right - f->CalcTextSizeA(f->FontSize, FLT_MAX, 0, xr.c_str()).x - 2, bottom - f->FontSize - 1), tc, xr.c_str());
+  const float lx = right - fs * 5.2f;  // legend, top right
+  dl->AddLine(ImVec2(lx, top + f->FontSize * 0.6f), ImVec2(lx + fs * 0.8f, top + f->FontSize * 0.6f), ImGui::GetColorU32(kAccent), 2);
+  dl->AddText(f, f->FontSize, ImVec2(lx + fs, top), ImGui::GetColorU32(kAccent), "this");
+  dl->AddLine(ImVec2(lx + fs * 2.8f, top + f->FontSize * 0.6f), ImVec2(lx + fs * 3.6f, top + f->FontSize * 0.6f), IM_COL32(150, 152, 160, 255), 1.5f);
+  dl->AddText(f, f->FontSize, ImVec2(lx + fs * 3.8f, top), IM_COL32(150, 152, 160, 255), "MHA");
+  ImGui::Dummy(ImVec2(width, h + 2));
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("cache bytes (y) against characters in the context (x), fp32");
+}
+
+// Row 4: this column's forward on the active device, repeated by the worker when idle.
+void draw_timing_row(App& app, const Column& c) {
+  const float fs = ImGui::GetFontSize();
+  section("Timing");
+  std::vector<double> ms = c.timing.ms;
+  const std::string dev = app.model ? app.model->device_name() : "?";
+  if (ms.size() < 3) {
+    ImGui::TextColored(kDim, "measuring on %s... (%zu/%zu runs)", dev.c_str(), ms.size(), kTimingRuns);
+    ImGui::Dummy(ImVec2(1, fs * 0.6f));
+    return;
+  }
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double f) {
+    const double x = f * double(ms.size() - 1);
+    const size_t a = size_t(x), b = std::min(a + 1, ms.size() - 1);
+    return ms[a] + (ms[b] - ms[a]) * (x - double(a));
+  };
+  ImGui::Text("median %.1f ms", q(0.5));
+  tooltip("median forward (all layers, with the attention maps) on this device");
+  ImGui::SameLine(0, fs * 0.6f);
+  ImGui::TextColored(kDim, "p10 %.1f \xC2\xB7 p90 %.1f", q(0.1), q(0.9));
+  tooltip((std::to_string(ms.size()) + " forwards on " + dev + ", repeated while the window is idle").c_str());
+  // the samples on a strip from 0 to the slowest run
+  const float width = ImGui::GetContentRegionAvail().x, h = fs * 0.7f;
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const double hi = std::max(1e-3, ms.back() * 1.05);
+  auto X = [&](double v) { return p.x + float(v / hi) * width; };
+  dl->AddRectFilled(ImVec2(X(q(0.1)), p.y), ImVec2(X(q(0.9)), p.y + h), IM_COL32(64, 110, 190, 120));
+  for (double v : ms) dl->AddLine(ImVec2(X(v), p.y), ImVec2(X(v), p.y + h), IM_COL32(200, 205, 215, 200));
+  dl->AddLine(ImVec2(X(q(0.5)), p.y - 2), ImVec2(X(q(0.5)), p.y + h + 2), ImGui::GetColorU32(kAmber), 2);
+  ImGui::Dummy(ImVec2(width, h + 2));
+}
+
+// Row 5: the loss of the current text under this column against the base MHA model, and for approximations
+// the distance to the exact softmax on the same queries and keys.
+void draw_quality_row(const Column& c, const ColumnResult& r) {
+  const float fs = ImGui::GetFontSize();
+  section("Quality");
+  const AttentionMaps& m = r.maps;
+  if (std::isnan(m.loss)) {
+    ImGui::TextColored(kDim, "loss n/a (type at least two characters)");
+    return;
+  }
+  ImGui::Text("loss %.3f", m.loss);
+  tooltip(("mean next-character loss over this window: " + std::to_string(m.loss) + " nats = " +
+           std::to_string(m.loss / std::log(2.0)) + " bits per character (lower = better predictions)").c_str());
+  ImGui::SameLine(0, fs * 0.8f);
+  const double d = m.loss - r.base_loss;
+  ImGui::TextColored(d <= 0.005 ? kGreen : d < 0.1 ? kAmber : kRed, "%+.3f vs MHA", d);
+  tooltip("this loss minus the base MHA model's loss on the same text (nats/char)");
+  const ReferenceMaps& ref = r.reference;
+  const int layer = std::clamp(c.layer, 0, int(m.layers) - 1), head = std::clamp(c.head, 0, int(m.heads) - 1);
+  if (ref.layers > 0 && layer < int(ref.available.size()) && ref.available[size_t(layer)]) {
+    const size_t k = size_t(layer * ref.heads + head);
+    ImGui::TextColored(kDim, "vs exact softmax: KL %.3g \xC2\xB7 max |\xCE\x94| %.3g", ref.mean_kl[k], ref.max_abs[k]);
+    tooltip("this layer and head against the exact causal softmax on the same queries and keys: mean KL(exact || "
+            "this) over rows, and the largest weight difference");
+  }
+}
+
+void log_latency(App& app, Column& c, int index) {
+  if (c.latency_logged || !c.shown || c.shown->seq != c.seq) return;
+  c.latency_logged = true;
+  if (!app.log_events) return;
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - c.submitted_at).count();
+  std::printf("t=%.3f s  column %d (%s): heatmap of request %llu drawn %.1f ms after the request (forward %.1f ms, "
+              "model %.1f ms)\n",
+              seconds_since_start(app), index, c.variant.c_str(), (unsigned long long)c.seq, ms,
+              c.shown->ok ? c.shown->maps.forward_ms : 0.0, c.shown->prepare_ms);
+  std::fflush(stdout);
+}
+
+void draw_column_body(App& app, Column& c, int index) {
+  ImGui::PushID(c.id);
+  const auto& r = c.shown;
+  const VariantInfo* info = find_variant(c.variant);
+  if (!r) {
+    ImGui::TextColored(kDim, "computing the first result...");
+  } else if (!r->ok) {
+    if (r->seq == c.seq) {
+      ImGui::PushTextWrapPos(0);
+      ImGui::TextColored(kRed, "This combination does not run:");
+      ImGui::TextColored(kRed, "%s", r->error.c_str());
+      ImGui::PopTextWrapPos();
+      ImGui::TextColored(kDim, "Change a parameter or the variant above.");
+    } else {
+      ImGui::TextColored(kAmber, "computing...");
+    }
+  } else {
+    const bool stale = r->seq != c.seq;
+    if (ImGui::IsWindowHovered(ImGuiHoveredFlags_ChildWindows)) app.active_column = index;
+    draw_attention_row(app, c, index, *r, info, stale);
+    if (stale) {
+      ImGui::TextColored(kAmber, "computing the new inputs...");
+    } else {
+      const float y0 = ImGui::GetCursorPosY();
+      draw_sparsity_row(app, c, *r);
+      draw_cache_row(app, *r, info);
+      draw_timing_row(app, c);
+      draw_quality_row(c, *r);
+      c.rows_h = ImGui::GetCursorPosY() - y0;
+    }
+  }
+  log_latency(app, c, index);
   ImGui::PopID();
 }
 
-void draw_columns(App& app) {
+void draw_columns(App& app, float height) {
   if (!app.model) {
     ImGui::Spacing();
     if (app.worker->loading()) {
@@ -990,7 +1310,9 @@ void draw_columns(App& app) {
   if (!app.program_error.empty()) ImGui::TextColored(kRed, "heatmap shader: %s", app.program_error.c_str());
   const int n = int(app.columns.size());
   ColumnActions act;
-  ImGuiTableFlags flags = ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_SizingStretchSame | ImGuiTableFlags_PadOuterX;
+  const float top = ImGui::GetCursorScreenPos().y;
+  ImGuiTableFlags flags = ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_SizingStretchSame | ImGuiTableFlags_PadOuterX |
+                          ImGuiTableFlags_Resizable;
   if (ImGui::BeginTable("columns", std::max(1, n), flags)) {
     ImGui::TableNextRow();
     for (int i = 0; i < n; ++i) {
@@ -998,13 +1320,15 @@ void draw_columns(App& app) {
       draw_column_controls(app, app.columns[size_t(i)], i, n, act);
     }
     ImGui::TableNextRow();
-    ImGui::TableSetColumnIndex(0);
-    const float avail = ImGui::GetWindowPos().y + ImGui::GetWindowHeight() - ImGui::GetCursorScreenPos().y -
-                        ImGui::GetStyle().WindowPadding.y;
+    const float body = std::max(ImGui::GetFontSize() * 8, height - (ImGui::GetCursorScreenPos().y - top) -
+                                                              ImGui::GetStyle().ItemSpacing.y * 2);
     for (int i = 0; i < n; ++i) {
       ImGui::TableSetColumnIndex(i);
-      ImGui::Spacing();
-      draw_column_body(app, app.columns[size_t(i)], i, avail - ImGui::GetStyle().ItemSpacing.y);
+      ImGui::PushID(app.columns[size_t(i)].id);
+      ImGui::BeginChild("body", ImVec2(0, body), false);
+      draw_column_body(app, app.columns[size_t(i)], i);
+      ImGui::EndChild();
+      ImGui::PopID();
     }
     ImGui::EndTable();
   }
@@ -1018,27 +1342,211 @@ void draw_columns(App& app) {
   }
 }
 
+// The difference window: two columns' matrices at one layer and head, |A - B| or A - B, and KL(A || B) per row.
+void update_diff(App& app) {
+  DiffState& d = app.diff;
+  const int n = int(app.columns.size());
+  app.view.diff_a = std::clamp(app.view.diff_a, 0, n - 1);
+  app.view.diff_b = std::clamp(app.view.diff_b, 0, n - 1);
+  const Column& a = app.columns[size_t(app.view.diff_a)];
+  const Column& b = app.columns[size_t(app.view.diff_b)];
+  auto current = [](const Column& c) { return c.shown && c.shown->ok && c.shown->seq == c.seq; };
+  std::string key = std::to_string(a.id) + "/" + std::to_string(b.id) + "/" + std::to_string(d.layer) + "/" +
+                    std::to_string(d.head) + "/" + (app.view.diff_signed ? "s" : "a") + "/" +
+                    (current(a) ? std::to_string(a.shown->seq) : "-") + "/" + (current(b) ? std::to_string(b.shown->seq) : "-");
+  if (key == d.key) return;
+  d.key = key;
+  d.problem.clear();
+  d.values.clear();
+  d.kl_rows.clear();
+  if (!current(a) || !current(b)) {
+    d.problem = "waiting for both columns' results";
+    return;
+  }
+  const AttentionMaps &ma = a.shown->maps, &mb = b.shown->maps;
+  if (ma.queries != mb.queries || ma.keys != mb.keys || ma.layers != mb.layers || ma.heads != mb.heads) {
+    d.problem = "the two columns read different texts or shapes";
+    return;
+  }
+  d.layer = std::clamp(d.layer, 0, int(ma.layers) - 1);
+  d.head = std::clamp(d.head, 0, int(ma.heads) - 1);
+  d.rows = int(ma.queries);
+  d.cols = int(ma.keys);
+  d.values.resize(size_t(d.rows) * size_t(d.cols));
+  d.kl_rows.assign(size_t(d.rows), 0.f);
+  double total = 0;
+  for (int i = 0; i < d.rows; ++i) {
+    double kl = 0;
+    for (int j = 0; j < d.cols; ++j) {
+      const float x = ma.at(d.layer, d.head, i, j), y = mb.at(d.layer, d.head, i, j);
+      d.values[size_t(i) * size_t(d.cols) + size_t(j)] = app.view.diff_signed ? x - y : std::fabs(x - y);
+      if (x > 0) kl += double(x) * std::log(double(x) / std::max(double(y), 1e-12));
+    }
+    d.kl_rows[size_t(i)] = float(kl);
+    total += kl;
+  }
+  d.mean_kl = total / std::max(1, d.rows);
+  d.map.set_data(d.values.data(), nullptr, d.rows, d.cols);
+}
+
+void draw_diff_window(App& app) {
+  if (!app.view.show_diff || app.columns.empty() || !app.model) return;
+  const float fs = ImGui::GetFontSize();
+  ImGui::SetNextWindowSize(ImVec2(fs * 30, fs * 36), ImGuiCond_FirstUseEver);
+  ImGui::SetNextWindowPos(ImVec2(fs * 6, fs * 6), ImGuiCond_FirstUseEver);
+  if (!ImGui::Begin("Difference between two columns", &app.view.show_diff)) {
+    ImGui::End();
+    return;
+  }
+  auto pick = [&](const char* label, int* v) {
+    const int n = int(app.columns.size());
+    *v = std::clamp(*v, 0, n - 1);
+    const std::string cur = std::to_string(*v + 1) + ": " + app.columns[size_t(*v)].variant;
+    ImGui::SetNextItemWidth(fs * 9);
+    if (ImGui::BeginCombo(label, cur.c_str())) {
+      for (int i = 0; i < n; ++i)
+        if (ImGui::Selectable((std::to_string(i + 1) + ": " + app.columns[size_t(i)].variant).c_str(), i == *v)) *v = i;
+      ImGui::EndCombo();
+    }
+  };
+  pick("A", &app.view.diff_a);
+  ImGui::SameLine();
+  pick("B", &app.view.diff_b);
+  ImGui::SameLine();
+  ImGui::Checkbox("signed A \xE2\x88\x92 B", &app.view.diff_signed);
+  const int L = int(app.model->config().n_layer), H = int(app.model->config().n_head);
+  ImGui::SetNextItemWidth(fs * 7);
+  ImGui::SliderInt("##dlayer", &app.diff.layer, 0, L - 1, "layer %d");
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(fs * 7);
+  ImGui::SliderInt("##dhead", &app.diff.head, 0, H - 1, "head %d");
+  update_diff(app);
+  DiffState& d = app.diff;
+  if (!d.problem.empty()) {
+    ImGui::TextColored(kDim, "%s", d.problem.c_str());
+    ImGui::End();
+    return;
+  }
+  ImGui::Text("mean KL(A || B) %.4f nats per row", d.mean_kl);
+  tooltip("how much B's attention rows differ from A's as distributions (0 = identical)");
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const float klw = fs * 4, size = std::max(32.f, std::min(avail.x - klw - fs, avail.y - fs * 3));
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  HeatmapStyle st;
+  st.colormap = app.view.colormap;
+  st.scale = app.view.scale;
+  st.signed_values = app.view.diff_signed;
+  st.mask_overlay = false;
+  st.log_decades = app.view.log_decades;
+  st.exclude_first = app.view.exclude_first;
+  const GLuint tex = d.map.render(app.program, int(size), int(size), st);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  if (tex) dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), p, ImVec2(p.x + size, p.y + size));
+  // KL per row as bars to the right
+  float klmax = 1e-9f;
+  for (float k : d.kl_rows) klmax = std::max(klmax, k);
+  const float rh = size / float(d.rows), x0 = p.x + size + fs * 0.5f;
+  for (int i = 0; i < d.rows; ++i)
+    dl->AddRectFilled(ImVec2(x0, p.y + rh * float(i)), ImVec2(x0 + klw * d.kl_rows[size_t(i)] / klmax, p.y + rh * float(i + 1)),
+                      IM_COL32(250, 199, 77, 220));
+  dl->AddText(app.fonts.small, app.fonts.small->FontSize, ImVec2(x0, p.y + size + 2), ImGui::GetColorU32(kDim), "KL/row");
+  ImGui::Dummy(ImVec2(size + klw + fs, size + app.fonts.small->FontSize + 4));
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  if (ImGui::IsWindowHovered() && m.x >= p.x && m.y >= p.y && m.x < p.x + size + klw + fs && m.y < p.y + size) {
+    const int i = std::clamp(int((m.y - p.y) / rh), 0, d.rows - 1);
+    const int j = std::clamp(int((m.x - p.x) / (size / float(d.cols))), 0, d.cols - 1);
+    ImGui::Text("q %d k %d: %s %.4f \xC2\xB7 row KL %.4f", app.tokens.start + i, app.tokens.start + j,
+                app.view.diff_signed ? "A\xE2\x88\x92" "B" : "|A\xE2\x88\x92" "B|",
+                double(d.values[size_t(i) * size_t(d.cols) + size_t(j)]), double(d.kl_rows[size_t(i)]));
+  } else {
+    ImGui::TextColored(kDim, "hover: the pair's difference and the row's KL");
+  }
+  const float bw = std::min(size * 0.6f, fs * 14);
+  const ImVec2 cb(ImGui::GetCursorScreenPos().x + fs * 3, ImGui::GetCursorScreenPos().y);
+  draw_colorbar(st, d.map.vmax(st.exclude_first), cb, bw, fs * 0.6f);
+  ImGui::Dummy(ImVec2(1, fs));
+  ImGui::End();
+}
+
+long rss_bytes() {  // resident set size from /proc/self/statm (pages)
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return -1;
+  long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%ld %ld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
+}
+
+void draw_status_bar(App& app) {
+  ImGui::Separator();
+  const std::string dev = app.model ? app.model->device_name() : "no model";
+  std::vector<double> f(app.frame_ms.begin(), app.frame_ms.end());
+  std::sort(f.begin(), f.end());
+  const double frame = f.empty() ? 0 : f[f.size() / 2];
+  const long rss = rss_bytes();
+  ImGui::TextColored(kDim, "device %s  \xC2\xB7  %lld threads  \xC2\xB7  last compute %.1f ms  \xC2\xB7  memory %s  "
+                           "\xC2\xB7  frame %.1f ms  \xC2\xB7  %zu models cached",
+                     dev.c_str(), (long long)app.worker->threads(), app.last_compute_ms,
+                     rss < 0 ? "?" : human_bytes(double(rss)).c_str(), frame, app.worker->cached_models());
+  if (!app.settings_message.empty()) {
+    ImGui::SameLine(0, ImGui::GetFontSize());
+    ImGui::TextColored(kAmber, "%s", app.settings_message.c_str());
+  }
+}
+
 }  // namespace
+
+void set_layer_head(App& app, int column, int layer, int head) {
+  for (int i = 0; i < int(app.columns.size()); ++i)
+    if (app.view.link || i == column) {
+      app.columns[size_t(i)].layer = layer;
+      app.columns[size_t(i)].head = head;
+    }
+  app.active_column = column;
+}
+
+void move_selection(App& app, int dlayer, int dhead) {
+  if (app.columns.empty() || !app.model) return;
+  const int i = std::clamp(app.active_column, 0, int(app.columns.size()) - 1);
+  const Column& c = app.columns[size_t(i)];
+  const int L = int(app.model->config().n_layer), H = int(app.model->config().n_head);
+  const int layer = std::clamp(c.layer + dlayer, 0, L - 1);
+  const int head = c.head < 0 ? (dhead > 0 ? 0 : -1) : std::clamp(c.head + dhead, 0, H - 1);
+  set_layer_head(app, i, layer, head);
+}
+
+double seconds_since_start(const App& app) { return std::chrono::duration<double>(Clock::now() - app.started).count(); }
 
 void draw_ui(App& app) {
   const ImGuiViewport* vp = ImGui::GetMainViewport();
   ImGui::SetNextWindowPos(vp->WorkPos);
   ImGui::SetNextWindowSize(vp->WorkSize);
   ImGuiWindowFlags wf = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
-                        ImGuiWindowFlags_NoBringToFrontOnFocus;
+                        ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_MenuBar;
   ImGui::Begin("attnscope", nullptr, wf);
   app.targets.clear();
+  draw_menu(app);
   draw_toolbar(app);
   ImGui::Separator();
-  const float side = std::min(ImGui::GetFontSize() * 24.f, vp->WorkSize.x * 0.32f);
-  ImGui::BeginChild("sidebar", ImVec2(side, 0), true);
+  const float status_h = ImGui::GetFrameHeightWithSpacing() + ImGui::GetStyle().ItemSpacing.y;
+  const float side = std::min(ImGui::GetFontSize() * 21.f, vp->WorkSize.x * 0.3f);
+  ImGui::BeginChild("sidebar", ImVec2(side, -status_h), true);
   draw_text_panel(app);
   ImGui::EndChild();
   ImGui::SameLine();
-  ImGui::BeginChild("columns_area", ImVec2(0, 0), false);
-  draw_columns(app);
+  ImGui::BeginChild("columns_area", ImVec2(0, -status_h), false);
+  draw_columns(app, ImGui::GetContentRegionAvail().y);
   ImGui::EndChild();
+  draw_status_bar(app);
+  ImGuiIO& io = ImGui::GetIO();
+  if (!io.WantTextInput && !ImGui::IsAnyItemActive()) {  // arrow keys: head (left/right) and layer (up/down)
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_LeftArrow))) move_selection(app, 0, -1);
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_RightArrow))) move_selection(app, 0, 1);
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_UpArrow))) move_selection(app, -1, 0);
+    if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_DownArrow))) move_selection(app, 1, 0);
+  }
   ImGui::End();
+  draw_diff_window(app);
   if (app.view.show_demo) ImGui::ShowDemoWindow(&app.view.show_demo);
 }
 

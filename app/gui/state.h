@@ -1,7 +1,9 @@
 #pragma once
 // Everything the window shows is state in these structs; panels.cpp draws widgets from them and from
 // the small tables below (Dear ImGui demo style); gui_main.cpp owns the frame loop.
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -41,9 +43,16 @@ struct ViewState {
   bool mask_overlay = true;
   bool labels = true;
   float log_decades = 3.0f;
-  bool presentation = false;
+  bool exclude_first = false;  // colour scales ignore the first key (attention sinks)
+  bool link = true;            // layer and head selection shared by every column
+  float ui_scale = 1.0f;       // fonts are rebuilt at 16 px x this
+  bool show_diff = false;      // the difference window
+  int diff_a = 0, diff_b = 1;  // its columns (indices)
+  bool diff_signed = false;    // A - B instead of |A - B|
   bool show_demo = false;
 };
+
+using Clock = std::chrono::steady_clock;
 
 // One variant column.
 struct Column {
@@ -51,13 +60,20 @@ struct Column {
   std::string variant = "mha";
   ParamValues params;                // resolved values, every parameter present
   int layer = 0;
-  int head = 0;                      // -1: all heads as a grid
+  int head = 0;                      // -1: every layer x head as a grid
   View view = View::Weights;
   uint64_t seq = 0;                  // last submitted request
   std::string submitted_key;         // what it was (resubmit only on change)
-  std::shared_ptr<const ColumnResult> shown;  // the result on screen
-  std::vector<Heatmap> tiles;        // uploaded matrices: one, or one per head
+  Clock::time_point submitted_at;    // when (latency log)
+  bool latency_logged = true;        // the heatmap of the latest request has been drawn and logged
+  std::shared_ptr<const ColumnResult> shown;  // the result on screen (always of request `seq` or older)
+  ColumnTiming timing;               // repeated forwards of `shown`
+  std::vector<Heatmap> tiles;        // uploaded matrices: one, or layers x heads
   std::string tiles_key;             // (result seq, layer, head) they hold
+  Heatmap mask_tile;                 // the sparsity row's computed-pairs mask of (layer, head)
+  std::string mask_key;
+  float zoom = 1, x0 = 0, y0 = 0;    // single-head view: magnification and the first visible cell (col, row)
+  float rows_h = 0;                  // height of the rows below the heatmap last frame (sizes the heatmap)
 };
 
 // Encoded text and the window the columns see.
@@ -82,6 +98,18 @@ struct Fonts {
   float size = 16;
 };
 
+// The difference view's matrix (|A - B| or A - B of two columns at one layer and head) and KL(A || B) per row.
+struct DiffState {
+  int layer = 0, head = 0;
+  Heatmap map;
+  std::string key;                  // (seqs, layer, head, signed) it holds
+  std::string problem;              // why there is no difference to show
+  std::vector<float> kl_rows;       // [T]
+  double mean_kl = 0;
+  std::vector<float> values;        // [T, S] the displayed matrix (hover)
+  int rows = 0, cols = 0;
+};
+
 struct App {
   GuiOptions* opts = nullptr;
   std::unique_ptr<Worker> worker;
@@ -97,9 +125,16 @@ struct App {
   std::vector<Column> columns;
   int next_column_id = 1;
   std::shared_ptr<const Model> model;   // the loaded model once the worker has it
+  DiffState diff;
+  int active_column = 0;                // arrow keys act on it (or on every column when linked)
   Fonts fonts;
   bool fonts_dirty = false;
   int frame = 0;
+  std::deque<double> frame_ms;          // recent frames' CPU time (status bar, scripted runs' report)
+  double last_compute_ms = 0;           // the latest result's forward
+  bool log_events = false;              // scripted runs: print timestamped events (latency)
+  Clock::time_point started = Clock::now();
+  std::string settings_message;         // a settings file that could not be read
   // widget rectangles by name, for scripted clicks in tests ("click @add_column")
   std::map<std::string, ImVec4> targets;
   std::vector<std::string> log;         // status lines (printed at exit of scripted runs)
@@ -115,5 +150,15 @@ void draw_ui(App& app);
 void add_column(App& app, const std::string& variant);
 bool columns_settled(const App& app);  // every column shows the result of its latest request
 void mark_target(App& app, const char* name);  // remember the last item's rectangle
+void set_layer_head(App& app, int column, int layer, int head);  // all columns when linked
+void move_selection(App& app, int dlayer, int dhead);           // arrow keys
+double seconds_since_start(const App& app);
+
+// settings.cpp: $XDG_CONFIG_HOME/attnscope or ~/.config/attnscope ("" when neither is set)
+std::string config_dir();
+// Reads settings.json into the view state (and the columns when `columns` is true). Never throws: a missing or
+// corrupt file leaves the defaults and, when corrupt, a message in app.settings_message.
+void load_settings(App& app, bool columns);
+void save_settings(const App& app);
 
 }  // namespace attnscope::gui

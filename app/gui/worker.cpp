@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include "error.h"
 #include "registry.h"
@@ -69,12 +70,26 @@ void Worker::forget(int column) {
   pending_.erase(column);
   pending_since_.erase(column);
   results_.erase(column);
+  timed_.erase(column);
+  forgotten_.insert(column);
 }
 
 std::shared_ptr<const ColumnResult> Worker::result(int column) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = results_.find(column);
   return it == results_.end() ? nullptr : it->second;
+}
+
+ColumnTiming Worker::timing(int column) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = timed_.find(column);
+  return it == timed_.end() ? ColumnTiming{} : it->second.timing;
+}
+
+int Worker::timing_candidate() const {
+  for (const auto& [column, t] : timed_)
+    if (t.model && t.timing.ms.size() < kTimingRuns) return column;
+  return -1;
 }
 
 uint64_t Worker::start_generate(GenerateJob j) {
@@ -106,7 +121,13 @@ GenerateState Worker::generate_state() const {
 
 bool Worker::busy() const {
   std::lock_guard<std::mutex> l(mu_);
-  return running_ || load_pending_ || !pending_.empty() || gen_pending_ != nullptr || gen_.running;
+  return running_ || load_pending_ || !pending_.empty() || gen_pending_ != nullptr || gen_.running ||
+         (model_ && timing_candidate() >= 0);
+}
+
+int64_t Worker::threads() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return threads_;
 }
 
 size_t Worker::cached_models() const {
@@ -114,15 +135,58 @@ size_t Worker::cached_models() const {
   return weight_cache_.size() + full_cache_.size();
 }
 
+// The checkpoint trained with `variant` on every layer, when one is shipped (assets/models/VARIANT) and reads the
+// base model's characters over at least its context. Worker thread only.
+std::shared_ptr<const Model> Worker::shipped_model(const Model& base, const std::string& variant) {
+  auto it = shipped_.find(variant);
+  if (it != shipped_.end()) return it->second;
+  std::shared_ptr<const Model> m;
+  const std::string dir = assets_dir() + "/models/" + variant;
+  std::error_code ec;
+  if (std::filesystem::exists(dir + "/config.json", ec)) {
+    try {
+      const ModelConfig cfg = config_from_json(nlohmann::json::parse(read_text_file(dir + "/config.json"))["model"]);
+      bool same = !cfg.layers.empty();
+      for (const LayerSpec& s : cfg.layers) same = same && s.variant == variant;
+      if (same && cfg.vocab_size == base.config().vocab_size && cfg.context >= base.config().context)
+        m = Model::load(dir, "auto");
+    } catch (const std::exception&) {
+      m = nullptr;  // unreadable or incompatible: the base model, converted, stands in
+    }
+  }
+  shipped_[variant] = m;
+  return m;
+}
+
 std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::string& variant, const ParamValues& p,
-                                               bool* cached) {
+                                               ColumnResult& res) {
   // Called on the worker thread only; the caches are touched under the lock because cached_models() reads them.
-  const std::string full = model_key(variant, p, false), wkey = model_key(variant, p, true);
+  // The start: the base model when it was trained with this variant; else the shipped checkpoint of the variant
+  // when its weight-shaping parameters match; else the base model, converted.
+  const VariantInfo& info = get_variant(variant);
+  const Model* start = &base;
+  std::shared_ptr<const Model> shipped;
+  bool base_is_variant = true;
+  for (const LayerSpec& s : base.config().layers) base_is_variant = base_is_variant && s.variant == variant;
+  res.model_dir = load_dir_;
+  if (!base_is_variant && (shipped = shipped_model(base, variant))) {
+    const ParamValues& trained = shipped->config().layers[0].params;
+    bool same_shapes = true;
+    for (const auto& s : info.params)
+      if (s.changes_weights && (!trained.count(s.name) || trained.at(s.name) != p.at(s.name))) same_shapes = false;
+    if (same_shapes) {
+      start = shipped.get();
+      res.model_dir = assets_dir() + "/models/" + variant;
+    }
+  }
+  res.shipped = base_is_variant || start != &base;
+  const std::string origin = start == &base ? "base:" : "shipped:";
+  const std::string full = origin + model_key(variant, p, false), wkey = origin + model_key(variant, p, true);
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = full_cache_.find(full);
     if (it != full_cache_.end()) {
-      *cached = true;
+      res.model_cached = true;
       return it->second;
     }
   }
@@ -132,10 +196,10 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
     auto it = weight_cache_.find(wkey);
     if (it != weight_cache_.end()) weights = it->second;
   }
-  *cached = weights != nullptr;
+  res.model_cached = weights != nullptr;
   std::shared_ptr<const Model> m;
   if (!weights) {
-    m = base.with_variant(variant, p);  // converts the weights when their shapes differ (may throw Error)
+    m = start->with_variant(variant, p);  // converts the weights when their shapes differ (may throw Error)
     std::lock_guard<std::mutex> l(mu_);
     weight_cache_[wkey] = m;
   } else {
@@ -151,7 +215,8 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   return m;
 }
 
-std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const ColumnRequest& r) {
+std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const ColumnRequest& r,
+                                                    std::shared_ptr<const Model>* used) {
   auto res = std::make_shared<ColumnResult>();
   res->seq = r.seq;
   res->tokens = r.tokens;
@@ -160,12 +225,68 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
     auto t0 = std::chrono::steady_clock::now();
     const VariantInfo& info = get_variant(r.variant);
     ParamValues p = resolve_params(info.params, r.variant, r.params);
-    auto m = model_for(base, r.variant, p, &res->model_cached);
+    auto m = model_for(base, r.variant, p, *res);
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    res->maps = m->attend(r.tokens, info.needs_kv_text ? r.kv_tokens : std::vector<int64_t>{});
+    const std::vector<int64_t> kv = info.needs_kv_text ? r.kv_tokens : std::vector<int64_t>{};
+    res->maps = m->attend(r.tokens, kv);
+    const AttentionMaps& mp = res->maps;
+    const size_t per_layer = size_t(mp.heads * mp.queries * mp.keys);
     size_t on = 0;
-    for (uint8_t b : res->maps.mask) on += b != 0;
-    res->computed_fraction = res->maps.mask.empty() ? 1.0 : double(on) / double(res->maps.mask.size());
+    for (int64_t l = 0; l < mp.layers; ++l) {
+      int64_t pairs = int64_t(per_layer);
+      if (!mp.mask.empty()) {
+        pairs = 0;
+        for (size_t k = size_t(l) * per_layer; k < size_t(l + 1) * per_layer; ++k) pairs += mp.mask[k] != 0;
+      }
+      res->layer_pairs.push_back(pairs);
+      on += size_t(pairs);
+    }
+    res->computed_fraction = mp.layers == 0 ? 1.0 : double(on) / double(per_layer * size_t(mp.layers));
+    // the base model's loss on this text, once per text
+    bool known = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = base_loss_.find(r.tokens);
+      if ((known = it != base_loss_.end())) res->base_loss = it->second;
+    }
+    if (!known) {
+      const bool base_kv = get_variant(base.config().layers[0].variant).needs_kv_text;
+      res->base_loss = base.attend(r.tokens, base_kv ? r.kv_tokens : std::vector<int64_t>{}).loss;
+      std::lock_guard<std::mutex> l(mu_);
+      if (base_loss_.size() > 64) base_loss_.clear();
+      base_loss_[r.tokens] = res->base_loss;
+    }
+    // KV cache against the length, up to the context
+    const int64_t ctx = m->config().context, kv_len = std::max<int64_t>(1, int64_t(r.kv_tokens.size()));
+    for (int k = 1; k <= 32; ++k) {
+      const int64_t t = std::max<int64_t>(1, ctx * k / 32);
+      res->curve_tokens.push_back(t);
+      res->cache_curve.push_back(cache_formula_bytes(*m, t, kv_len));
+      res->base_curve.push_back(cache_formula_bytes(base, t, kv_len));
+    }
+    // sparsity: the pattern's description and tile map per layer
+    const int64_t T = res->maps.queries;
+    for (int64_t l = 0; l < res->maps.layers; ++l) {
+      PatternSummary ps = summarize_pattern(r.variant, p, m->config().n_head, ctx, T, l);
+      if (r.variant == "tiled") {
+        const TileMap t = tile_map(T, T, int64_t(p.at("br")), int64_t(p.at("bc")));
+        ps.tile_rows = int(t.rows);
+        ps.tile_cols = int(t.cols);
+        ps.tile_h = int(t.br);
+        ps.tile_w = int(t.bc);
+        ps.tiles = t.state;
+        ps.tiles_vs_causal = 1.0;  // the tiled kernel skips exactly the tiles a causal kernel skips
+      }
+      res->pattern.push_back(std::move(ps));
+    }
+    // approximations: the exact softmax on the same queries and keys
+    if (info.family != "exact" && info.family != "masked" && !info.needs_kv_text) {
+      res->reference = reference_maps(*m, r.tokens);
+      if (std::find(res->reference.available.begin(), res->reference.available.end(), 1) ==
+          res->reference.available.end())
+        res->reference = ReferenceMaps{};
+    }
+    *used = m;
     res->ok = true;
   } catch (const Error& e) {
     res->error = e.what();
@@ -182,7 +303,9 @@ struct Cancelled {};
 void Worker::loop() {
   for (;;) {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return stop_ || load_pending_ || gen_pending_ || !pending_.empty(); });
+    cv_.wait(l, [&] {
+      return stop_ || load_pending_ || gen_pending_ || !pending_.empty() || (model_ && timing_candidate() >= 0);
+    });
     if (stop_) return;
     if (load_pending_) {
       std::string dir = load_dir_;
@@ -191,6 +314,9 @@ void Worker::loop() {
       weight_cache_.clear();
       full_cache_.clear();
       full_order_.clear();
+      shipped_.clear();
+      timed_.clear();
+      base_loss_.clear();
       l.unlock();
       std::shared_ptr<const Model> m;
       std::string err;
@@ -199,7 +325,9 @@ void Worker::loop() {
       } catch (const std::exception& e) {
         err = e.what();
       }
+      const int64_t threads = compute_threads();
       l.lock();
+      threads_ = threads;
       loading_ = false;
       model_ = m;
       model_error_ = err;
@@ -244,6 +372,26 @@ void Worker::loop() {
       }
       continue;
     }
+    if (pending_.empty()) {  // idle: one more timed forward of a column whose timing is incomplete
+      const int column = timing_candidate();
+      Timed job = timed_[column];
+      running_ = true;
+      l.unlock();
+      double ms = -1;
+      try {
+        ms = job.model->attend(job.tokens, job.kv_tokens).forward_ms;
+      } catch (const std::exception&) {
+        ms = -1;  // the same forward succeeded before; a failure now leaves the timing short
+      }
+      l.lock();
+      running_ = false;
+      auto it = timed_.find(column);
+      if (it != timed_.end() && it->second.timing.seq == job.timing.seq) {
+        if (ms >= 0) it->second.timing.ms.push_back(ms);
+        else it->second.model.reset();
+      }
+      continue;
+    }
     // The column that has waited longest goes first; its request is the latest one submitted.
     auto pick = std::min_element(pending_since_.begin(), pending_since_.end(),
                                  [](const auto& a, const auto& b) { return a.second < b.second; });
@@ -253,11 +401,20 @@ void Worker::loop() {
     pending_since_.erase(column);
     running_ = true;
     l.unlock();
-    auto res = compute(*base, req);
+    std::shared_ptr<const Model> used;
+    auto res = compute(*base, req, &used);
     l.lock();
     running_ = false;
+    if (forgotten_.count(column)) continue;  // removed while it was computing
     auto& slot = results_[column];
-    if (!slot || slot->seq < res->seq) slot = res;
+    if (!slot || slot->seq < res->seq) {
+      slot = res;
+      Timed& t = timed_[column];
+      t.model = used;  // null after an error: nothing to time
+      t.tokens = req.tokens;
+      t.kv_tokens = res->ok && get_variant(req.variant).needs_kv_text ? req.kv_tokens : std::vector<int64_t>{};
+      t.timing = ColumnTiming{res->seq, {}};
+    }
   }
 }
 

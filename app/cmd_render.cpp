@@ -1,0 +1,334 @@
+#include "cmd_render.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "error.h"
+#include "registry.h"
+#include "render/canvas.h"
+#include "safetensors.h"
+
+namespace attnscope {
+
+using render::Figure;
+using render::Panel;
+using render::PanelKind;
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+// The model a column runs: the checkpoint itself, or its weights under the column's variant.
+std::shared_ptr<Model> column_model(const Model& base, const SceneColumn& c) {
+  const LayerSpec& own = base.config().layers[0];
+  if (base.config().variant_summary() == c.variant && c.params.empty()) return std::make_shared<Model>(base);
+  ParamValues given;
+  if (own.variant == c.variant) given = own.params;  // start from the checkpoint's own values
+  for (const auto& [k, v] : c.params) given[k] = v;
+  return base.with_variant(c.variant, given);
+}
+
+std::string text_preview(const std::string& text) {
+  std::string s;
+  size_t n = 0;
+  for (uint32_t cp : render::utf8_decode(text)) {
+    if (++n > 60) return "\u201C" + s + "\u2026\u201D";
+    s += cp == '\n' ? std::string("\u21B5") : render::utf8_encode(cp);
+  }
+  return "\u201C" + s + "\u201D";
+}
+
+// --compare entries: "a,b:k=v,k=v,c" and repeated flags; a piece with '=' but no ':' is one more parameter of
+// the entry before it.
+std::vector<std::string> split_compare(const std::vector<std::string>& given) {
+  std::vector<std::string> out;
+  for (const std::string& g : given) {
+    size_t at = 0;
+    while (at <= g.size()) {
+      size_t next = g.find(',', at);
+      if (next == std::string::npos) next = g.size();
+      const std::string piece = g.substr(at, next - at);
+      if (!out.empty() && piece.find('=') != std::string::npos && piece.find(':') == std::string::npos) {
+        out.back() += "," + piece;
+      } else if (!piece.empty()) {
+        out.push_back(piece);
+      }
+      at = next + 1;
+    }
+  }
+  return out;
+}
+
+std::string output_kind(const std::string& path) {
+  const size_t dot = path.find_last_of('.');
+  std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  if (ext != "png" && ext != "svg" && ext != "csv" && ext != "npy" && ext != "json")
+    throw Error("-o " + path + ": the file name must end in .png, .svg, .csv, .npy or .json");
+  return ext;
+}
+
+// Fails early (before the forward) for outputs that cannot be written.
+void check_output(const std::string& path, bool force) {
+  if (access(path.c_str(), F_OK) == 0 && !force) throw Error("'" + path + "' exists: add --force to overwrite it");
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (access(dir.c_str(), W_OK) != 0)
+    throw Error("cannot write '" + path + "': directory '" + dir + "' " +
+                (access(dir.c_str(), F_OK) == 0 ? "is not writable" : "does not exist"));
+}
+
+}  // namespace
+
+Figure scene_figure(const Scene& s, const Model& base, const std::vector<int64_t>& ids, bool lenient,
+                    std::vector<std::string>* skipped) {
+  struct Run {
+    const SceneColumn* col;
+    AttentionMaps maps;
+  };
+  std::vector<Run> runs;
+  std::map<std::string, size_t> by_label;  // columns with the same variant and parameters share one forward
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < s.columns.size(); ++i) {
+    const SceneColumn& c = s.columns[i];
+    const std::string key = column_label(c);
+    auto it = by_label.find(key);
+    if (it != by_label.end()) {
+      runs.push_back({&c, runs[it->second].maps});
+      continue;
+    }
+    try {
+      runs.push_back({&c, column_model(base, c)->attend(ids)});
+      by_label[key] = runs.size() - 1;
+    } catch (const Error& e) {
+      if (!lenient) throw;
+      skipped->push_back("column " + std::to_string(i + 1) + " (" + key + "): skipped: " + e.what());
+    }
+  }
+  if (runs.empty()) throw Error("no column of the scene could be computed");
+
+  std::vector<std::string> row_labels;
+  for (int64_t id : ids) row_labels.push_back(render::char_label(uint8_t(base.tokenizer().symbol(id))));
+  const AttentionMaps& ref = runs.front().maps;
+  const std::string ref_label = column_label(*runs.front().col);
+  const int64_t T = ref.queries, S = ref.keys, L = ref.layers, H = ref.heads;
+
+  Figure f;
+  size_t per_column_max = 1;
+  for (const Run& r : runs)
+    per_column_max = std::max(per_column_max, size_t(r.col->layer < 0 ? L : 1) * size_t(r.col->head < 0 ? H : 1));
+  const bool single = runs.size() == 1;
+  for (const Run& r : runs) {
+    const SceneColumn& c = *r.col;
+    const AttentionMaps& m = r.maps;
+    const std::string label = column_label(c);
+    const int64_t l0 = c.layer < 0 ? 0 : c.layer, l1 = c.layer < 0 ? L : c.layer + 1;
+    const int64_t h0 = c.head < 0 ? 0 : c.head, h1 = c.head < 0 ? H : c.head + 1;
+    for (int64_t l = l0; l < l1; ++l)
+      for (int64_t h = h0; h < h1; ++h) {
+        Panel p;
+        p.kind = c.view;
+        p.rows = T;
+        p.cols = S;
+        p.row_labels = row_labels;
+        p.col_labels = row_labels;
+        const std::string where = "layer " + std::to_string(l) + " \u00B7 head " + std::to_string(h);
+        if (single && per_column_max > 1) {
+          p.title = where;
+        } else if (!single) {
+          p.title = c.view == PanelKind::Diff ? ref_label + " \u2212 " + label : label;
+          p.subtitle = where + (m.mode == "trained" ? "" : " \u00B7 " + m.mode);
+        }
+        const float* a = m.attn.data() + m.idx(l, h, 0, 0);
+        const uint8_t* mk = m.mask.data() + m.idx(l, h, 0, 0);
+        const size_t n = size_t(T * S);
+        if (c.view == PanelKind::Weights) {
+          p.values.assign(a, a + n);
+          p.mask.assign(mk, mk + n);
+          if (!std::isnan(m.loss) && !(single && per_column_max > 1))
+            p.caption = (single && m.mode != "trained" ? m.mode + " \u00B7 " : "") + "loss " + fmt("%.3f", m.loss) +
+                        " nats/char";
+        } else if (c.view == PanelKind::Mask) {
+          size_t kept = 0;
+          for (size_t i = 0; i < n; ++i) {
+            p.values.push_back(mk[i] ? 1.f : 0.f);
+            kept += mk[i] ? 1 : 0;
+          }
+          p.caption = std::to_string(kept) + " pairs computed, " +
+                      fmt("%.0f", 100.0 * double(kept) / (double(T) * double(T + 1) / 2)) + "% of causal";
+        } else {
+          const float* b = ref.attn.data() + ref.idx(l, h, 0, 0);
+          const uint8_t* bm = ref.mask.data() + ref.idx(l, h, 0, 0);
+          const bool signed_diff = s.colormap == render::Colormap::Diverging;
+          for (size_t i = 0; i < n; ++i) {
+            const float d = b[i] - a[i];
+            p.values.push_back(signed_diff ? d : std::fabs(d));
+            p.mask.push_back(mk[i] || bm[i]);
+          }
+          p.row_stat = render::kl_rows(b, a, T, S);
+          p.row_stat_label = "KL per row";
+          double mean = 0;
+          size_t worst = 0;
+          for (size_t i = 0; i < p.row_stat.size(); ++i) {
+            mean += p.row_stat[i];
+            if (p.row_stat[i] > p.row_stat[worst]) worst = i;
+          }
+          mean /= double(std::max<size_t>(p.row_stat.size(), 1));
+          p.caption = "KL(" + ref_label + " \u2016 " + label + ") per row: mean " + fmt("%.3g", mean) + ", max " +
+                      fmt("%.3g", p.row_stat[worst]) + " at query " + std::to_string(worst) + " (" +
+                      row_labels[worst] + ")";
+        }
+        f.panels.push_back(std::move(p));
+      }
+  }
+  f.grid_cols = per_column_max > 1 ? int(runs.front().col->head < 0 ? H : L) : 0;
+  if (single && per_column_max > 1) {
+    if (runs[0].col->layer < 0) f.data_shape.push_back(L);
+    if (runs[0].col->head < 0) f.data_shape.push_back(H);
+  } else if (f.panels.size() > 1) {
+    f.data_shape.push_back(int64_t(f.panels.size()));
+  }
+  f.data_shape.push_back(T);
+  f.data_shape.push_back(S);
+
+  if (!s.title.empty()) {
+    f.title = s.title;
+  } else if (single) {
+    const SceneColumn& c = *runs[0].col;
+    f.title = column_label(c);
+    if (c.layer >= 0) f.title += " \u2014 layer " + std::to_string(c.layer);
+    if (c.head >= 0) f.title += (c.layer >= 0 ? ", head " : " \u2014 head ") + std::to_string(c.head);
+    if (c.view == PanelKind::Mask) f.title += " (computed pairs)";
+  } else {
+    for (size_t i = 0; i < runs.size(); ++i)
+      if (i == 0 || runs[i].col->view != PanelKind::Diff)
+        f.title += (f.title.empty() ? "" : " vs ") + column_label(*runs[i].col);
+  }
+  f.subtitle = text_preview(base.tokenizer().decode(ids)) + " \u00B7 " + std::to_string(T) + " characters";
+  return f;
+}
+
+void add_render_options(CLI::App* c, RenderArgs& a) {
+  c->add_option("--model", a.model, "checkpoint directory (default: the bundled assets/models/mha)");
+  c->add_option("--device", a.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  auto* variant = c->add_option("--variant", a.variant, "attention variant on every layer (default: the checkpoint's own)");
+  auto* param = c->add_option("--param", a.params, "variant parameter NAME=VALUE (repeatable)");
+  auto* text = c->add_option("--text", a.text, "the text (at most the model's context)");
+  auto* text_file = c->add_option("--text-file", a.text_file, "read the text from a file");
+  c->add_option("--unknown", a.unknown, "characters outside the vocabulary: error|skip|replace")
+      ->check(CLI::IsMember({"error", "skip", "replace"}));
+  auto* layer = c->add_option("--layer", a.layer, "layer (default 0)")->check(CLI::NonNegativeNumber);
+  auto* head = c->add_option("--head", a.head, "head (default 0)")->check(CLI::NonNegativeNumber);
+  auto* grid = c->add_flag("--grid", a.grid, "every layer x head of one variant");
+  auto* compare = c->add_option("--compare", a.compare, "side by side: A,B,... each VARIANT or VARIANT:k=v,k=v (e.g. mha,gqa:groups=2,mqa)");
+  auto* view = c->add_option("--view", a.view, "heatmap|mask|diff (diff: the first two --compare entries, A - B)")
+                   ->check(CLI::IsMember({"heatmap", "mask", "diff"}));
+  a.colormap_given = c->add_option("--colormap", a.colormap, "viridis|magma|cividis|gray|diverging (diverging: signed, A - B for diffs)")
+      ->check(CLI::IsMember({"viridis", "magma", "cividis", "gray", "grayscale", "diverging"}));
+  a.scale_given = c->add_option("--scale", a.scale, "linear|log|row (row: each row divided by its max)")
+      ->check(CLI::IsMember({"linear", "log", "row"}));
+  c->add_option("--png-scale", a.png_scale, "pixels per layout unit, 1..4 (2 for slides)")->check(CLI::Range(1, 4));
+  a.zoom_given = c->add_option("--zoom", a.zoom, "cell size multiplier, 0.25..8")->check(CLI::Range(0.25, 8.0));
+  c->add_option("-o,--out", a.out, "output FILE.png|.svg|.csv|.npy|.json (written atomically)")->required();
+  c->add_flag("--force", a.force, "overwrite an existing output file");
+  auto* scene = c->add_option("--scene", a.scene, "render a scene file (assets/scenes/*.json)");
+  for (CLI::Option* o : {variant, param, text, text_file, layer, head, grid, compare, view}) scene->excludes(o);
+  grid->excludes(compare)->excludes(layer)->excludes(head);
+  compare->excludes(variant)->excludes(param);
+}
+
+int cmd_render(const RenderArgs& a) {
+  const std::string kind = output_kind(a.out);
+  check_output(a.out, a.force);
+
+  Scene scene;
+  std::vector<std::string> skipped;
+  if (!a.scene.empty()) {
+    SceneLoad sl = load_scene(a.scene);
+    scene = sl.scene;
+    skipped = sl.skipped;
+  }
+  const std::string model_dir = !a.model.empty() ? a.model : !scene.model.empty() ? scene.model : default_model_dir();
+  auto base = Model::load(model_dir, a.device);
+  const ModelConfig& cfg = base->config();
+
+  if (a.scene.empty()) {
+    if (!a.text.empty() && !a.text_file.empty()) throw Error("give either --text or --text-file, not both");
+    scene.text = !a.text_file.empty() ? read_text_file(a.text_file, 1u << 20) : a.text;
+    if (scene.text.empty()) throw Error("give --text or --text-file (or --scene)");
+    PanelKind view = PanelKind::Weights;
+    render::parse_panel_kind(a.view, &view);
+    std::vector<std::string> specs = split_compare(a.compare);
+    if (specs.empty()) {
+      std::string spec = a.variant.empty() ? cfg.variant_summary() : a.variant;
+      if (spec == "mixed") throw Error("the checkpoint mixes variants across layers: give --variant");
+      for (size_t i = 0; i < a.params.size(); ++i) spec += (i ? "," : ":") + a.params[i];
+      specs.push_back(spec);
+    }
+    if (view == PanelKind::Diff && specs.size() < 2)
+      throw Error("--view diff needs two variants: --compare A,B (for example --compare mha,gqa:groups=2)");
+    if (view == PanelKind::Diff && specs.size() > 2) {
+      std::fprintf(stderr, "attnscope: --view diff compares the first two --compare entries; ignoring %zu more\n",
+                   specs.size() - 2);
+      specs.resize(2);
+    }
+    for (const std::string& spec : specs) {
+      SceneColumn c = parse_column_spec(spec);
+      c.layer = a.grid ? -1 : a.layer;
+      c.head = a.grid ? -1 : a.head;
+      c.view = view == PanelKind::Diff ? PanelKind::Weights : view;
+      scene.columns.push_back(c);
+    }
+    if (view == PanelKind::Diff) {
+      scene.columns.push_back(scene.columns[1]);
+      scene.columns.back().view = PanelKind::Diff;
+    }
+  }
+  if (auto c = render::parse_colormap(a.colormap); c && (a.scene.empty() || a.colormap_given->count() > 0)) scene.colormap = *c;
+  if (a.scene.empty() || a.scale_given->count() > 0) render::parse_scale(a.scale, &scene.scale);
+  if (a.scene.empty() || a.zoom_given->count() > 0) scene.zoom = a.zoom;
+
+  const bool lenient = !a.scene.empty();
+  fit_scene_to_model(scene, cfg.n_layer, cfg.n_head, &skipped);
+  if (!lenient && !skipped.empty()) throw Error(skipped.front());
+  if (scene.columns.empty()) throw Error("scene '" + a.scene + "': no column fits this model");
+  std::vector<int64_t> ids = base->tokenizer().encode_or_throw(
+      scene.text, lenient ? UnknownPolicy::Replace : parse_unknown_policy(a.unknown));
+  if (lenient && int64_t(ids.size()) > cfg.context) {
+    skipped.push_back("the text is longer than the model's context: cut to its first " + std::to_string(cfg.context) + " characters");
+    ids.resize(size_t(cfg.context));
+  }
+  Figure f = scene_figure(scene, *base, ids, lenient, &skipped);
+  for (const std::string& m : skipped) std::fprintf(stderr, "attnscope: scene: %s\n", m.c_str());
+
+  render::Style style;
+  style.colormap = scene.colormap;
+  style.scale = scene.scale;
+  style.zoom = scene.zoom;
+  style.png_scale = a.png_scale;
+  std::string bytes, size;
+  if (kind == "png" || kind == "svg") {
+    int w = 0, h = 0;
+    render::figure_size(f, style, &w, &h);
+    bytes = kind == "png" ? render::figure_png(f, style) : render::figure_svg(f, style);
+    size = std::to_string(w) + " x " + std::to_string(h) + " px, ";
+  } else {
+    bytes = kind == "csv" ? render::figure_csv(f) : kind == "npy" ? render::figure_npy(f) : render::figure_json(f, style);
+  }
+  if (!a.force && access(a.out.c_str(), F_OK) == 0) throw Error("'" + a.out + "' exists: add --force to overwrite it");
+  write_file_atomic(a.out, bytes);
+  std::fprintf(stderr, "wrote %s (%s%zu panel%s)\n", a.out.c_str(), size.c_str(), f.panels.size(),
+               f.panels.size() == 1 ? "" : "s");
+  return 0;
+}
+
+}  // namespace attnscope

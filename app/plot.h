@@ -1,0 +1,26 @@
+#pragma once
+// A small self-contained CPU plotter: log-log line charts written as PNG (anti-aliased lines and markers, axes
+// with decade ticks, a legend, DejaVu Sans text through stb_truetype, stb_image_write for the file). No LibTorch.
+#include <string>
+#include <vector>
+
+namespace attnscope {
+
+struct PlotSeries {
+  std::string label;
+  std::vector<double> x, y;  // positive values; consecutive points are joined
+};
+
+struct PlotSpec {
+  std::string title, x_label, y_label;
+  std::vector<PlotSeries> series;
+  std::vector<double> x_ticks;  // labelled x positions (e.g. the measured lengths); empty: decades
+  int width = 1400, height = 860;
+};
+
+// Writes the chart as an RGB PNG. Throws Error when no series has a positive point, when the font
+// (/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf, package fonts-dejavu-core) is missing, or the file cannot be
+// written.
+void write_loglog_png(const PlotSpec& spec, const std::string& path);
+
+}  // namespace attnscope

@@ -1,0 +1,315 @@
+// `attnscope bench`: one attention layer per forked child (see bench.h). The parent never touches LibTorch, so
+// every child starts from the same clean state (no CUDA context or thread pool inherited across fork()).
+#include "bench.h"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <torch/cuda.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "error.h"
+#include "nn.h"
+#include "registry.h"
+
+namespace attnscope {
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return kNaN;
+  std::sort(v.begin(), v.end());
+  const double at = q * static_cast<double>(v.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(at)), hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (at - static_cast<double>(lo));
+}
+
+double loglog_slope(const std::vector<double>& x, const std::vector<double>& y) {
+  const size_t n = std::min(x.size(), y.size());
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < n; ++i) {
+    mx += std::log(x[i]);
+    my += std::log(y[i]);
+  }
+  mx /= static_cast<double>(n);
+  my /= static_cast<double>(n);
+  double sxx = 0, sxy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sxx += (std::log(x[i]) - mx) * (std::log(x[i]) - mx);
+    sxy += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
+  }
+  return n >= 2 && sxx > 0 ? sxy / sxx : kNaN;
+}
+
+namespace {
+
+constexpr int64_t kDModel = 128, kHeads = 8;
+
+// What a child sends back through its pipe (plain data: no allocation across the process boundary).
+struct ChildResult {
+  int status = 0;  // 0 ok, 1 skipped (parameters impossible), 2 failed
+  double median_ms = kNaN, p10_ms = kNaN, p90_ms = kNaN, peak_mib = kNaN, decode_tps = kNaN, value = kNaN;
+  char note[400] = {0};
+  char decode_note[200] = {0};
+  char device[32] = {0};
+};
+
+void set_text(char* dst, size_t n, const std::string& s) {
+  std::strncpy(dst, s.c_str(), n - 1);
+  dst[n - 1] = '\0';
+}
+
+double max_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+double mem_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024.0;
+  return kNaN;
+}
+
+struct Clock {
+  torch::Device dev;
+  void sync() const {
+    if (dev.is_cuda()) torch::cuda::synchronize();
+  }
+  template <class F>
+  double ms(F&& f) const {  // wall time of f() with the device drained before and after
+    sync();
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    sync();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
+// Runs f in a forked child and returns what it wrote; a crash or kill becomes a failed result.
+ChildResult in_child(const std::function<ChildResult()>& f) {
+  int fd[2];
+  if (pipe(fd) != 0) throw Error("bench: pipe() failed");
+  const pid_t pid = fork();
+  if (pid < 0) throw Error("bench: fork() failed");
+  if (pid == 0) {
+    close(fd[0]);
+    ChildResult r;
+    try {
+      r = f();
+    } catch (const Error& e) {
+      r.status = 1;
+      set_text(r.note, sizeof r.note, e.what());
+    } catch (const std::exception& e) {
+      r.status = 2;
+      std::string msg = e.what();
+      set_text(r.note, sizeof r.note, msg.substr(0, msg.find('\n')));
+    }
+    const ssize_t w = write(fd[1], &r, sizeof r);
+    close(fd[1]);
+    std::_Exit(w == static_cast<ssize_t>(sizeof r) ? 0 : 3);
+  }
+  close(fd[1]);
+  ChildResult r;
+  size_t got = 0;
+  while (got < sizeof r) {
+    const ssize_t n = read(fd[0], reinterpret_cast<char*>(&r) + got, sizeof r - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (got != sizeof r) {
+    r = ChildResult{};
+    r.status = 2;
+    set_text(r.note, sizeof r.note,
+             WIFSIGNALED(st) ? "killed by signal " + std::to_string(WTERMSIG(st)) +
+                                   (WTERMSIG(st) == SIGKILL ? " (out of memory?)" : "")
+                             : "the measuring process exited with status " + std::to_string(WEXITSTATUS(st)));
+  }
+  return r;
+}
+
+// The 2048 x 2048 float matmul (the BLAS's GEMM through LibTorch): 2 n^3 FLOPs, median of 5 after a warm-up.
+ChildResult measure_gemm(const std::string& device) {
+  const torch::Device dev = resolve_device(device);
+  const Clock clock{dev};
+  const int64_t n = 2048;
+  auto a = torch::randn({n, n}, torch::TensorOptions().device(dev));  // [n, n]
+  auto b = torch::randn({n, n}, torch::TensorOptions().device(dev));  // [n, n]
+  torch::Tensor c = torch::matmul(a, b);                              // [n, n] warm-up
+  std::vector<double> ms;
+  for (int r = 0; r < 5; ++r) ms.push_back(clock.ms([&] { c = torch::matmul(a, b); }));
+  ChildResult out;
+  out.value = 2.0 * double(n) * double(n) * double(n) / (quantile(ms, 0.5) * 1e-3) / 1e9;
+  set_text(out.device, sizeof out.device, dev.str());
+  return out;
+}
+
+ChildResult measure_point(const BenchOptions& o, const VariantInfo& info, int64_t T) {
+  torch::NoGradGuard no_grad;
+  const torch::Device dev = resolve_device(o.device);
+  const Clock clock{dev};
+  ModelConfig cfg;
+  cfg.n_layer = 1;
+  cfg.d_model = kDModel;
+  cfg.n_head = kHeads;
+  cfg.context = T + o.decode_tokens;
+  ParamValues given;
+  if (info.name == "cosformer") given["m"] = std::max<double>(info.find_param("m")->def, double(cfg.context - 1));
+  cfg.set_all_layers(info.name, given);
+  Positions pos(cfg);
+  torch::manual_seed(1);
+  std::shared_ptr<AttentionLayer> layer = make_attention(cfg, cfg.layers[0], &pos);
+  layer->to(dev);
+  const auto opts = torch::TensorOptions().device(dev);
+  AttnCall call;
+  call.x = torch::randn({o.batch, T, kDModel}, opts);  // [B, T, d]
+  if (info.needs_kv_text) call.kv_source = call.x;      // cross-attention over a second text of the same length
+  const double base_mib = max_rss_mib();
+
+  ChildResult r;
+  try {
+    torch::Tensor out = layer->forward(call).out;  // [B, T, d] warm-up
+    std::vector<double> ms;
+    for (int i = 0; i < o.repeats; ++i) ms.push_back(clock.ms([&] { out = layer->forward(call).out; }));
+    r.median_ms = quantile(ms, 0.5);
+    r.p10_ms = quantile(ms, 0.1);
+    r.p90_ms = quantile(ms, 0.9);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("prefill: ") + e.what());  // a failure, not a skip
+  }
+  if (!dev.is_cuda()) r.peak_mib = max_rss_mib() - base_mib;
+  if (info.name == "mha" && T >= 1024) {
+    const double d = double(kDModel), t = double(T);
+    r.value = (8.0 * t * d * d + 4.0 * t * t * d) * double(o.batch) / (r.median_ms * 1e-3) / 1e9;
+  }
+
+  if (!info.causal) {
+    set_text(r.decode_note, sizeof r.decode_note, "n/a (non-causal)");
+  } else if (o.decode_tokens > 0) {
+    try {
+      std::unique_ptr<LayerCache> cache = layer->new_cache(o.batch, cfg.context, dev);
+      AttnCall pre = call;  // the prompt: T tokens into the cache
+      pre.cache = cache.get();
+      layer->forward(pre);
+      cache->seen += T;
+      AttnCall step;
+      step.cache = cache.get();
+      std::vector<torch::Tensor> xs;  // [B, 1, d] each, drawn before the clock starts
+      for (int64_t i = 0; i < o.decode_tokens; ++i) xs.push_back(torch::randn({o.batch, 1, kDModel}, opts));
+      const double ms = clock.ms([&] {
+        for (const auto& x : xs) {
+          step.x = x;
+          step.pos0 = cache->seen;
+          layer->forward(step);
+          cache->seen += 1;
+        }
+      });
+      r.decode_tps = double(o.decode_tokens * o.batch) / (ms * 1e-3);
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      set_text(r.decode_note, sizeof r.decode_note, "n/a: " + msg.substr(0, msg.find('\n')));
+    }
+  }
+  set_text(r.device, sizeof r.device, dev.str());
+  return r;
+}
+
+// Patterns whose forward never builds T x T (the blocked masked path, the tiled kernel): their score tensors span at
+// most about this many keys per query.
+const std::set<std::string> kLocalMemory = {"tiled", "sliding_window", "dilated", "block_local", "longformer", "sinks",
+                                            "bigbird"};
+constexpr int64_t kLocalSpan = 1024;
+
+// Bytes of the score-sized tensors a forward holds at once (scores, probabilities, one temporary), fp32.
+double estimated_bytes(const std::string& variant, int64_t T, int64_t batch) {
+  const double span = kLocalMemory.count(variant) ? double(std::min(T, kLocalSpan)) : double(T);
+  return 3.0 * 4.0 * double(batch) * double(kHeads) * double(T) * span;
+}
+
+}  // namespace
+
+BenchReport run_bench(const BenchOptions& o, const std::function<void(const BenchProgress&)>& progress) {
+  if (o.variants.empty()) throw Error("bench: no variants");
+  if (o.lengths.empty()) throw Error("bench: no lengths");
+  for (int64_t T : o.lengths)
+    if (T < 2 || T > (int64_t(1) << 20)) throw Error("--lengths: " + std::to_string(T) + " is outside 2..1048576");
+  if (o.repeats < 1) throw Error("--repeats must be at least 1");
+  if (o.batch < 1) throw Error("--batch must be at least 1");
+  std::vector<const VariantInfo*> infos;
+  for (const auto& v : o.variants) infos.push_back(&get_variant(v));
+
+  BenchReport rep;
+  rep.options = o;
+  rep.d_model = kDModel;
+  rep.heads = kHeads;
+  const double avail = mem_available_bytes();
+  rep.memory_budget_mib = o.memory_fraction * avail / (1024.0 * 1024.0);
+
+  ChildResult g = in_child([&] { return measure_gemm(o.device); });
+  if (g.status != 0) throw Error(std::string("bench: ") + g.note);
+  rep.device = g.device;
+  rep.gemm_gflops = g.value;
+  const bool cuda = rep.device.rfind("cuda", 0) == 0;
+
+  // ETA: each point weighted by T^1.5 (between the linear and the quadratic variants), from the time spent so far.
+  double total_w = 0, done_w = 0;
+  for (size_t i = 0; i < infos.size(); ++i)
+    for (int64_t T : o.lengths) total_w += std::pow(double(T), 1.5);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int total = int(infos.size() * o.lengths.size());
+  int done = 0;
+  for (const VariantInfo* info : infos) {
+    for (int64_t T : o.lengths) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (progress)
+        progress({done, total, info->name, T, elapsed, done_w > 0 ? elapsed * (total_w - done_w) / done_w : kNaN});
+      BenchPoint p;
+      p.variant = info->name;
+      p.length = T;
+      const double need = estimated_bytes(info->name, T, o.batch);
+      if (!cuda && need > o.memory_fraction * avail) {
+        p.status = "skipped";
+        p.note = "estimated " + std::to_string(int64_t(need / (1 << 20))) + " MiB > budget " +
+                 std::to_string(int64_t(rep.memory_budget_mib)) + " MiB";
+      } else {
+        ChildResult r = in_child([&] { return measure_point(o, *info, T); });
+        p.status = r.status == 0 ? "ok" : r.status == 1 ? "skipped" : "failed";
+        p.note = r.note;
+        p.median_ms = r.median_ms;
+        p.p10_ms = r.p10_ms;
+        p.p90_ms = r.p90_ms;
+        p.peak_mib = r.peak_mib;
+        p.decode_tokens_per_s = r.decode_tps;
+        p.decode_note = r.decode_note;
+        p.gflops = r.value;
+      }
+      rep.points.push_back(p);
+      done_w += std::pow(double(T), 1.5);
+      ++done;
+    }
+    std::vector<double> xs, ys;
+    for (const auto& p : rep.points)
+      if (p.variant == info->name && p.status == "ok") {
+        xs.push_back(double(p.length));
+        ys.push_back(p.median_ms);
+      }
+    if (xs.size() >= 2)
+      rep.slopes.push_back({info->name, loglog_slope(xs, ys), int64_t(xs.front()), int64_t(xs.back()), int(xs.size())});
+  }
+  if (progress)
+    progress({total, total, "", 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0});
+  return rep;
+}
+
+}  // namespace attnscope

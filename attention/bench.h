@@ -1,0 +1,71 @@
+#pragma once
+// Benchmark of single attention layers over sequence length (`attnscope bench`): no LibTorch in this header.
+// Every (variant, length) runs in its own forked process, so its peak memory (getrusage max RSS above the RSS
+// before the first forward) belongs to it alone and an out-of-memory kill is a reported failure, not a crash.
+// The layer is shaped like the bundled model's (d_model 128, 8 heads), built by make_attention() with random
+// weights and the variant's default parameters; batch B, no grad; context = the length plus the decode steps.
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace attnscope {
+
+struct BenchOptions {
+  std::vector<std::string> variants;  // registry names
+  std::vector<int64_t> lengths;       // sequence lengths T, ascending
+  int64_t batch = 1;
+  std::string device = "cpu";         // auto|cpu|cuda
+  int repeats = 5;                    // timed prefill runs (after one warm-up run)
+  int64_t decode_tokens = 16;         // timed single-token decoding steps after a cached prefill of T tokens
+  double memory_fraction = 0.6;       // skip a point whose estimated need exceeds this share of MemAvailable
+};
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct BenchPoint {
+  std::string variant;
+  int64_t length = 0;
+  std::string status;  // "ok", "skipped" (estimated not to fit, or parameters impossible), "failed"
+  std::string note;    // why skipped or failed
+  double median_ms = kNaN, p10_ms = kNaN, p90_ms = kNaN;  // prefill latency over the repeats
+  double peak_mib = kNaN;           // max RSS above the baseline (CPU only; NaN on CUDA)
+  double decode_tokens_per_s = kNaN;  // NaN: decode_note says why
+  std::string decode_note;          // "n/a (non-causal)" and similar
+  double gflops = kNaN;             // mha at T >= 1024: (8 T d^2 + 4 T^2 d) B / median
+};
+
+struct BenchSlope {
+  std::string variant;
+  double slope = kNaN;  // least-squares slope of log(median) over log(T)
+  int64_t from = 0, to = 0;
+  int points = 0;
+};
+
+struct BenchReport {
+  BenchOptions options;
+  std::string device;           // what the children ran on ("cpu", "cuda:0")
+  int64_t d_model = 128, heads = 8;
+  double gemm_gflops = kNaN;    // 2048 x 2048 float matmul on the device, median of 5
+  double memory_budget_mib = 0; // memory_fraction of MemAvailable at the start
+  std::vector<BenchPoint> points;  // variant-major, in the options' order
+  std::vector<BenchSlope> slopes;  // one per variant with at least two measured lengths
+};
+
+struct BenchProgress {
+  int done = 0, total = 0;   // points finished / all points
+  std::string variant;       // the point starting now (empty when finished)
+  int64_t length = 0;
+  double elapsed_s = 0, eta_s = 0;
+};
+
+// Throws Error for unknown variants, bad lengths, or a device the children cannot use.
+BenchReport run_bench(const BenchOptions& o, const std::function<void(const BenchProgress&)>& progress = {});
+
+// Least-squares slope of log(y) over log(x) (at least two distinct x; NaN otherwise).
+double loglog_slope(const std::vector<double>& x, const std::vector<double>& y);
+// The q-quantile (0..1) of values, linearly interpolated between order statistics.
+double quantile(std::vector<double> values, double q);
+
+}  // namespace attnscope
