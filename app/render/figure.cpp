@@ -202,6 +202,7 @@ Layout make_layout(const Figure& f, const Style& s) {
     if (L.boxes[i].col_axis && i / size_t(L.grid_cols) != size_t(L.grid_rows - 1)) bottom = std::max(bottom, L.boxes[i].y + L.mh + below + caption);
 
   // Colour keys, one per kind of panel, stacked right of the panels.
+  const bool has_diff = std::any_of(f.panels.begin(), f.panels.end(), [](const Panel& p) { return p.kind == PanelKind::Diff; });
   auto add_key = [&](PanelKind kind) {
     ColorKey k;
     k.kind = kind;
@@ -219,7 +220,9 @@ Layout make_layout(const Figure& f, const Style& s) {
       }
     }
     k.vmax = vmax > 0 ? vmax : 1;
-    k.signed_values = kind != PanelKind::Mask && (negative || s.colormap == Colormap::Diverging);
+    // Diverging: the diffs are signed; weights too, unless diffs are shown beside them (weights >= 0 keep a ramp)
+    const bool diverging = s.colormap == Colormap::Diverging && (kind == PanelKind::Diff || !has_diff);
+    k.signed_values = kind != PanelKind::Mask && (negative || diverging);
     if (k.signed_values && k.scale == Scale::Log) k.scale = Scale::Linear;  // no log scale for signed values
     const bool row = k.scale == Scale::Row;
     if (kind == PanelKind::Mask) k.label = "pairs";

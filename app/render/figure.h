@@ -39,7 +39,7 @@ struct Figure {
 };
 
 struct Style {
-  Colormap colormap = Colormap::Viridis;  // Diverging: signed display (and A - B for diffs)
+  Colormap colormap = Colormap::Viridis;  // Diverging: signed diffs (A - B), and signed weights without diffs
   Scale scale = Scale::Linear;
   double zoom = 1;      // cell size multiplier (0.25..8)
   int png_scale = 1;    // device pixels per layout unit (1..4)
