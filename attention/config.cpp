@@ -49,15 +49,60 @@ void ModelConfig::validate() const {
   need(rope_fraction > 0.0 && rope_fraction <= 1.0, "rope_fraction must be in (0, 1]");
   need(xpos_scale_base > 0.0, "xpos_scale_base must be > 0");
   need(norm_eps > 0.0, "norm_eps must be > 0");
+  need(moe_experts == 0 || (moe_experts >= 2 && moe_experts <= 64),
+       "moe_experts must be 0 (dense MLP) or 2..64, got " + std::to_string(moe_experts));
+  need(moe_experts == 0 || (moe_k >= 1 && moe_k <= moe_experts),
+       "moe_k must be 1..moe_experts (" + std::to_string(moe_experts) + "), got " + std::to_string(moe_k));
+  need(moe_experts == 0 || (mlp_ratio * d_model) % moe_experts == 0,
+       "the MLP width mlp_ratio * d_model (" + std::to_string(mlp_ratio * d_model) + ") must divide into " +
+           std::to_string(moe_experts) + " experts");
   need(static_cast<int64_t>(layers.size()) == n_layer,
        "layers lists " + std::to_string(layers.size()) + " entries for n_layer = " + std::to_string(n_layer));
-  for (const auto& l : layers) get_variant(l.variant);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    get_variant(layers[l].variant);
+    need(layers[l].mask.empty() || layers[l].variant == "custom",
+         "layers[" + std::to_string(l) + "]: only the custom variant takes a painted mask");
+    need(static_cast<int64_t>(layers[l].mask.cells.size()) == layers[l].mask.n * layers[l].mask.n,
+         "layers[" + std::to_string(l) + "]: the mask's cells do not fill its n x n square");
+  }
+}
+
+std::vector<LayerSpec> parse_layer_variants(const std::string& spec, int64_t n_layer) {
+  std::vector<std::pair<std::string, ParamValues>> entries;  // variant, given parameters
+  size_t at = 0;
+  while (at <= spec.size()) {
+    size_t comma = spec.find(',', at);
+    if (comma == std::string::npos) comma = spec.size();
+    std::string item = spec.substr(at, comma - at);
+    at = comma + 1;
+    if (item.empty()) throw Error("--layer-variants: empty entry in '" + spec + "'");
+    const size_t colon = item.find(':');
+    std::string kv = item;
+    if (colon != std::string::npos || item.find('=') == std::string::npos) {  // a new layer
+      entries.push_back({item.substr(0, colon), {}});
+      get_variant(entries.back().first);
+      kv = colon == std::string::npos ? "" : item.substr(colon + 1);
+    } else if (entries.empty()) {
+      throw Error("--layer-variants: '" + item + "' comes before any variant");
+    }
+    if (!kv.empty()) {
+      auto& e = entries.back();
+      auto p = parse_param(get_variant(e.first).params, e.first, kv);
+      e.second[p.first] = p.second;
+    }
+  }
+  if (static_cast<int64_t>(entries.size()) != n_layer)
+    throw Error("--layer-variants lists " + std::to_string(entries.size()) + " layers, but the model has " +
+                std::to_string(n_layer) + " (one entry per layer)");
+  std::vector<LayerSpec> out;
+  for (const auto& [v, given] : entries) out.push_back({v, resolve_params(get_variant(v).params, v, given), {}});
+  return out;
 }
 
 void ModelConfig::set_all_layers(const std::string& variant, const ParamValues& params) {
   const VariantInfo& v = get_variant(variant);
   ParamValues p = resolve_params(v.params, variant, params);
-  layers.assign(static_cast<size_t>(n_layer), LayerSpec{variant, p});
+  layers.assign(static_cast<size_t>(n_layer), LayerSpec{variant, p, {}});
 }
 
 std::string ModelConfig::variant_summary() const {
@@ -98,8 +143,12 @@ ParamValues params_from_json(const std::string& variant, const json& j) {
 
 json config_to_json(const ModelConfig& c) {
   json layers = json::array();
-  for (const auto& l : c.layers) layers.push_back({{"variant", l.variant}, {"params", params_to_json(l.variant, l.params)}});
-  return {{"vocab_size", c.vocab_size},
+  for (const auto& l : c.layers) {
+    json e = {{"variant", l.variant}, {"params", params_to_json(l.variant, l.params)}};
+    if (!l.mask.empty()) e["mask"] = {{"n", l.mask.n}, {"rows", mask_rows(l.mask)}};
+    layers.push_back(e);
+  }
+  json j = {{"vocab_size", c.vocab_size},
           {"n_layer", c.n_layer},
           {"d_model", c.d_model},
           {"n_head", c.n_head},
@@ -115,6 +164,14 @@ json config_to_json(const ModelConfig& c) {
           {"mlp", "gelu"},
           {"tied_output_head", true},
           {"layers", layers}};
+  if (c.moe_experts > 0) {
+    j["mlp"] = "moe-gelu";
+    j["moe_experts"] = c.moe_experts;
+    j["moe_k"] = c.moe_k;
+    j["moe_expert_hidden"] = c.expert_hidden();
+    j["moe_router"] = "softmax over experts; top-k gates are the raw probabilities (not renormalised); no capacity limit";
+  }
+  return j;
 }
 
 template <class T>
@@ -141,6 +198,8 @@ ModelConfig config_from_json(const json& j) {
   c.rope_fraction = field<double>(j, "rope_fraction");
   c.xpos_scale_base = j.value("xpos_scale_base", 512.0);  // absent in checkpoints written before xPos
   c.norm_eps = field<double>(j, "norm_eps");
+  c.moe_experts = j.value("moe_experts", int64_t(0));  // absent: a dense MLP
+  c.moe_k = j.value("moe_k", int64_t(1));
   json layers = field<json>(j, "layers");
   if (!layers.is_array()) throw Error("config.json: 'model.layers' must be an array");
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -150,6 +209,21 @@ ModelConfig config_from_json(const json& j) {
     LayerSpec s;
     s.variant = l["variant"].get<std::string>();
     s.params = params_from_json(s.variant, l.value("params", json::object()));
+    if (l.contains("mask")) {
+      const json& m = l["mask"];
+      if (!m.is_object() || !m.contains("rows") || !m["rows"].is_array())
+        throw Error("config.json: model.layers[" + std::to_string(i) + "].mask needs an array 'rows' of 0/1 strings");
+      std::vector<std::string> rows;
+      for (const auto& r : m["rows"]) {
+        if (!r.is_string()) throw Error("config.json: model.layers[" + std::to_string(i) + "].mask.rows holds a non-string");
+        rows.push_back(r.get<std::string>());
+      }
+      try {
+        s.mask = mask_from_rows(rows);
+      } catch (const Error& e) {
+        throw Error("config.json: model.layers[" + std::to_string(i) + "].mask: " + e.what());
+      }
+    }
     c.layers.push_back(std::move(s));
   }
   c.validate();

@@ -235,6 +235,7 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
   auto kv = kv_sources_for(*this, kv_tokens);
   ForwardOptions o;
   o.want_display = true;
+  o.want_routing = config().moe_experts > 0;
   o.kv_sources = kv.empty() ? nullptr : &kv;
   ForwardResult r = net.forward(x, o);
   sync(impl->device);
@@ -256,6 +257,14 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
     m.layer_variant.push_back(net.attn[l]->spec().variant);
     bool cross = get_variant(net.attn[l]->spec().variant).needs_kv_text;
     m.cache_formula_bytes.push_back(net.attn[l]->cache_formula_bytes(cross ? kv_len : m.queries, 4));
+  }
+  if (!r.routing.empty()) {
+    m.experts = config().moe_experts;
+    m.top_k = config().moe_k;
+    auto ids = torch::stack(r.routing).select(1, 0).to(torch::kCPU, torch::kInt).contiguous();          // [L, T, k]
+    auto gates = torch::stack(r.routing_gates).select(1, 0).to(torch::kCPU, torch::kFloat).contiguous();  // [L, T, k]
+    m.routing.assign(ids.data_ptr<int32_t>(), ids.data_ptr<int32_t>() + ids.numel());
+    m.routing_gate.assign(gates.data_ptr<float>(), gates.data_ptr<float>() + gates.numel());
   }
   if (m.queries >= 2) {
     auto logits = r.logits[0].narrow(0, 0, m.queries - 1);  // [T-1, V]

@@ -24,6 +24,11 @@ struct AttentionMaps {
   double forward_ms = 0;                           // wall time of the forward (device synchronised)
   double loss = std::numeric_limits<double>::quiet_NaN();  // next-character loss over the text, nats/char
   std::string mode;                                // "trained" or "converted from mha"
+  // MoE feed-forward (ModelConfig::moe_experts > 0): which experts every token used in every layer.
+  int64_t experts = 0, top_k = 0;    // E and k; 0 for dense models (routing then empty)
+  std::vector<int32_t> routing;      // [L, T, k] expert index, most probable first
+  std::vector<float> routing_gate;   // [L, T, k] its router probability (the weight of that expert's output)
+  int32_t expert(int64_t l, int64_t t, int64_t r) const { return routing[static_cast<size_t>((l * queries + t) * top_k + r)]; }
   float at(int64_t l, int64_t h, int64_t i, int64_t j) const { return attn[idx(l, h, i, j)]; }
   bool computed(int64_t l, int64_t h, int64_t i, int64_t j) const { return mask[idx(l, h, i, j)] != 0; }
   size_t idx(int64_t l, int64_t h, int64_t i, int64_t j) const {

@@ -482,6 +482,12 @@ int64_t LatentCache::bytes() const {
   return len * c.size(0) * (c.size(2) + kr.size(2)) * static_cast<int64_t>(c.element_size());
 }
 
+std::vector<int64_t> LatentCache::held_positions() const {
+  std::vector<int64_t> p(static_cast<size_t>(len));
+  for (int64_t i = 0; i < len; ++i) p[static_cast<size_t>(i)] = seen - len + i;
+  return p;
+}
+
 MlaAttention::MlaAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos)
     : AttentionLayer(cfg, std::move(spec), pos),
       n_head(cfg.n_head),

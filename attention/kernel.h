@@ -38,6 +38,7 @@ struct LinearState : LayerCache {
   torch::Tensor s;  // [B, H, m, d_v]
   torch::Tensor z;  // [B, H, m]
   int64_t bytes() const override { return (s.numel() + z.numel()) * static_cast<int64_t>(s.element_size()); }
+  Layout layout() const override { return {"state", (s.numel() + z.numel()) / s.size(0), 0}; }  // H (m d_v + m)
 };
 
 // One causal chunk in the left-product form, continuing `state` (zeros: a fresh start) and advancing it:
@@ -120,6 +121,7 @@ class TiledAttention : public StandardAttention, public SoftmaxReference {
 struct ProjectedCache : LayerCache {
   torch::Tensor k, v;  // [B, H, k, d_h] projected slots sum_{j<seen} E_j k_j, sum F_j v_j
   int64_t bytes() const override { return (k.numel() + v.numel()) * static_cast<int64_t>(k.element_size()); }
+  Layout layout() const override { return {"state", (k.numel() + v.numel()) / k.size(0), 0}; }  // 2 H k d_h
 };
 
 class LinformerAttention : public StandardAttention, public SoftmaxReference {
@@ -154,6 +156,8 @@ struct LatentCache : LayerCache {
   torch::Tensor kr;  // [B, capacity, d_R] rotated
   int64_t len = 0;
   int64_t bytes() const override;
+  std::vector<int64_t> held_positions() const override;                         // [seen - len, seen)
+  Layout layout() const override { return {"latent", c.size(2) + kr.size(2), 0}; }  // d_c + d_R per token
 };
 
 class MlaAttention : public AttentionLayer {
@@ -185,6 +189,7 @@ struct MtaCache : KVCache {
   torch::Tensor q;  // [B, H, c_q - 1, d_h] the last queries (rotated), oldest first
   int64_t qlen = 0;
   int64_t bytes() const override;
+  Layout layout() const override { return {"kv+queries", 2 * k.size(1) * k.size(3), k.size(1)}; }  // + c_q - 1 queries
 };
 
 class MtaAttention : public StandardAttention, public SoftmaxReference {

@@ -332,6 +332,8 @@ struct PatternCache : LayerCache {
   torch::Tensor positions(torch::Device dev) const {
     return torch::tensor(slot_pos, torch::kLong).to(dev);  // [slots]
   }
+  std::vector<int64_t> held_positions() const override { return slot_pos; }  // slot order, as the decode display
+  Layout layout() const override { return {"kv", 2 * k.size(1) * k.size(3), k.size(1)}; }
 };
 
 // Softmax over keys where `allow` holds ([1 or H or B x H, T, S] broadcast); rows with nothing allowed give zeros.

@@ -95,6 +95,14 @@ int64_t KVCache::bytes() const {
   return (keys().numel() + values().numel()) * static_cast<int64_t>(k.element_size());
 }
 
+std::vector<int64_t> KVCache::held_positions() const {
+  std::vector<int64_t> p(static_cast<size_t>(len));
+  for (int64_t i = 0; i < len; ++i) p[static_cast<size_t>(i)] = seen - len + i;
+  return p;
+}
+
+LayerCache::Layout KVCache::layout() const { return {"kv", k.defined() ? 2 * k.size(1) * k.size(3) : 0, k.defined() ? k.size(1) : 0}; }
+
 // ---------------------------------------------------------------------------------------------- layers
 
 double AttentionLayer::param(const std::string& name) const {
@@ -245,9 +253,29 @@ void StandardAttention::convert_from(const AttentionLayer& trained) {
   wv->weight.copy_(s->wv->weight.view({kv_heads, per, head_dim, d}).mean(1).reshape({kv_heads * head_dim, d}));
 }
 
+CustomMaskAttention::CustomMaskAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos)
+    : StandardAttention(cfg, std::move(spec), pos, cfg.n_head) {
+  const CustomMask& m = spec_.mask;
+  if (!m.empty()) {
+    std::vector<uint8_t> cells = m.cells;
+    painted_ = torch::from_blob(cells.data(), {m.n, m.n}, torch::kUInt8).to(torch::kBool).tril();  // [n, n] causal-clipped
+  }
+}
+
+torch::Tensor CustomMaskAttention::allowed(const torch::Tensor& qpos, const torch::Tensor& kpos, bool cross_kv) const {
+  auto causal = StandardAttention::allowed(qpos, kpos, cross_kv);  // [T, S] j <= i
+  if (!painted_.defined()) return causal;
+  const int64_t n = painted_.size(0);
+  auto paint = painted_.to(qpos.device());
+  auto rows = paint.index_select(0, qpos.clamp_max(n - 1)).index_select(1, kpos.clamp_max(n - 1));  // [T, S]
+  auto inside = (qpos < n).unsqueeze(1) & (kpos < n).unsqueeze(0);                                  // [T, S]
+  return torch::where(inside, rows & causal, causal);                                                // [T, S]
+}
+
 std::shared_ptr<AttentionLayer> make_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
   const std::string& n = spec.variant;
   if (n == "mha" || n == "cross") return std::make_shared<StandardAttention>(cfg, spec, pos, cfg.n_head);
+  if (n == "custom") return std::make_shared<CustomMaskAttention>(cfg, spec, pos);
   if (n == "mqa") return std::make_shared<StandardAttention>(cfg, spec, pos, 1);
   if (n == "gqa") {
     auto g = static_cast<int64_t>(spec.params.at("groups"));
@@ -266,6 +294,41 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * weight;  // [B, T, d]
 }
 
+MoEImpl::MoEImpl(int64_t d, int64_t hidden, int64_t n, int64_t top_k) : n_experts(n), k(top_k) {
+  router = register_module("router", torch::nn::Linear(torch::nn::LinearOptions(d, n).bias(false)));
+  experts = register_module("experts", torch::nn::ModuleList());
+  for (int64_t e = 0; e < n; ++e)
+    experts->push_back(torch::nn::Sequential(torch::nn::Linear(torch::nn::LinearOptions(d, hidden).bias(false)),
+                                             torch::nn::GELU(),
+                                             torch::nn::Linear(torch::nn::LinearOptions(hidden, d).bias(false))));
+}
+
+MoEOutput MoEImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), T = x.size(1), d = x.size(2), N = B * T;
+  auto flat = x.reshape({N, d});                      // [N, d]
+  auto probs = torch::softmax(router(flat), -1);      // [N, E]
+  auto top = probs.topk(k, -1);                       // most probable first
+  auto gates = std::get<0>(top), idx = std::get<1>(top);  // [N, k] each
+  auto y = torch::zeros_like(flat);                   // [N, d]
+  for (int64_t e = 0; e < n_experts; ++e) {
+    auto hit = idx == e;                              // [N, k]
+    auto rows = hit.any(1).nonzero().squeeze(1);      // [n_e] tokens routed to expert e
+    if (rows.numel() == 0) continue;
+    auto g = (gates * hit).sum(1).index_select(0, rows).unsqueeze(1);  // [n_e, 1]
+    auto out = experts[static_cast<size_t>(e)]->as<torch::nn::SequentialImpl>()->forward(flat.index_select(0, rows));
+    y = y.index_add(0, rows, out * g);                // [N, d]
+  }
+  // Switch Transformer: f_e = share of the N k assignments that went to e, P_e = mean router probability of e.
+  auto f = torch::one_hot(idx, n_experts).to(probs.scalar_type()).sum({0, 1}) / static_cast<double>(N * k);  // [E]
+  auto P = probs.mean(0);                                                                                    // [E]
+  MoEOutput o;
+  o.y = y.view({B, T, d});
+  o.aux = static_cast<double>(n_experts) * (f * P).sum();
+  o.experts = idx.view({B, T, k});
+  o.gates = gates.view({B, T, k});
+  return o;
+}
+
 GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
   cfg_.validate();
   positions = std::make_unique<Positions>(cfg_);
@@ -279,10 +342,13 @@ GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
     attn.push_back(b->register_module("attn", make_attention(cfg_, cfg_.layers[static_cast<size_t>(l)], positions.get())));
     norm2.push_back(b->register_module("norm2", RMSNorm(d, cfg_.norm_eps)));
     layers->push_back(b);
-    mlp.push_back(b->register_module(
-        "mlp", torch::nn::Sequential(torch::nn::Linear(torch::nn::LinearOptions(d, cfg_.mlp_ratio * d).bias(false)),
-                                         torch::nn::GELU(),
-                                         torch::nn::Linear(torch::nn::LinearOptions(cfg_.mlp_ratio * d, d).bias(false)))));
+    if (cfg_.moe_experts > 0)
+      moe.push_back(b->register_module("mlp", MoE(d, cfg_.expert_hidden(), cfg_.moe_experts, cfg_.moe_k)));
+    else
+      mlp.push_back(b->register_module(
+          "mlp", torch::nn::Sequential(torch::nn::Linear(torch::nn::LinearOptions(d, cfg_.mlp_ratio * d).bias(false)),
+                                           torch::nn::GELU(),
+                                           torch::nn::Linear(torch::nn::LinearOptions(cfg_.mlp_ratio * d, d).bias(false)))));
   }
   norm_f = register_module("norm_f", RMSNorm(d, cfg_.norm_eps));
   // GPT-2 initialisation: N(0, 0.02), residual output projections scaled by 1/sqrt(2 L).
@@ -291,7 +357,9 @@ GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
   for (auto& p : named_parameters()) {
     const std::string& k = p.key();
     if (k.find("norm") != std::string::npos) continue;
-    bool out_proj = k.find(".wo.") != std::string::npos || k.find("mlp.2.") != std::string::npos;
+    const bool expert_out = k.find(".mlp.experts.") != std::string::npos && k.size() > 9 &&
+                            k.compare(k.size() - 9, 9, ".2.weight") == 0;  // mlp.experts.<e>.2.weight
+    bool out_proj = k.find(".wo.") != std::string::npos || k.find("mlp.2.") != std::string::npos || expert_out;
     p.value().normal_(0.0, out_proj ? resid : 0.02);
   }
   for (auto& a : attn) a->init_fixed_parameters();
@@ -313,6 +381,7 @@ ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions
     x = x + pos_emb.narrow(0, opt.pos0, T);  // [B, T, d]
   }
   ForwardResult r;
+  r.aux_loss = torch::zeros({}, x.options());  // scalar
   for (size_t l = 0; l < attn.size(); ++l) {
     AttnCall c;
     c.x = norm1[l](x);  // [B, T, d]
@@ -324,7 +393,17 @@ ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions
     AttnResult a = attn[l]->forward(c);
     if (c.cache) c.cache->seen += T;
     x = x + a.out;
-    x = x + mlp[l]->forward(norm2[l](x));  // [B, T, d]
+    if (moe.empty()) {
+      x = x + mlp[l]->forward(norm2[l](x));  // [B, T, d]
+    } else {
+      MoEOutput m = moe[l]->forward(norm2[l](x));
+      x = x + m.y;  // [B, T, d]
+      r.aux_loss = r.aux_loss + m.aux;
+      if (opt.want_routing) {
+        r.routing.push_back(m.experts);      // [B, T, k]
+        r.routing_gates.push_back(m.gates);  // [B, T, k]
+      }
+    }
     if (opt.want_display) {
       r.display.push_back(a.display);
       r.mask.push_back(a.mask);
@@ -379,10 +458,12 @@ std::string transfer_weights(GPTImpl& from, GPTImpl& to) {
   return mode;
 }
 
-torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens) {
+torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens, torch::Tensor* aux) {
   const int64_t T = tokens.size(1) - 1;
   auto in = tokens.narrow(1, 0, T), target = tokens.narrow(1, 1, T);  // [B, T] each
-  auto logits = model.forward(in).logits;                             // [B, T, V]
+  ForwardResult r = model.forward(in);
+  if (aux) *aux = r.aux_loss;
+  auto& logits = r.logits;                                            // [B, T, V]
   return F::cross_entropy(logits.reshape({-1, logits.size(-1)}), target.reshape({-1}));
 }
 

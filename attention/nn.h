@@ -38,6 +38,17 @@ struct LayerCache {
   virtual ~LayerCache() = default;
   virtual int64_t bytes() const = 0;  // bytes the cache holds now (live entries only)
   int64_t seen = 0;                   // tokens consumed so far (the position of the next one)
+  // For the generation view: the absolute position each key slot holds, in the order of a decode step's attention
+  // columns (-1: a free slot). Empty for a fixed-size state that keeps no tokens (the default).
+  virtual std::vector<int64_t> held_positions() const { return {}; }
+  // What is kept: "kv" (keys and values per token), "latent" (MLA's c and k_R per token), "kv+queries" (MTA) or
+  // "state" (fixed size, the default). width: elements per held token and batch row (kv: 2 H_kv d_h; latent:
+  // d_c + d_R), or the whole state's elements per batch row; kv_heads: key/value heads per held token (kv kinds).
+  struct Layout {
+    std::string kind = "state";
+    int64_t width = 0, kv_heads = 0;
+  };
+  virtual Layout layout() const { return {}; }
 };
 
 // Append-only key/value cache, preallocated once (no re-copy per step).
@@ -48,6 +59,8 @@ struct KVCache : LayerCache {
   torch::Tensor values() const { return v.narrow(2, 0, len); }  // [B, Hkv, len, d_h]
   void append(const torch::Tensor& nk, const torch::Tensor& nv);  // [B, Hkv, T, d_h]
   int64_t bytes() const override;
+  std::vector<int64_t> held_positions() const override;  // [seen - len, seen)
+  Layout layout() const override;                        // kv, 2 H_kv d_h per token
 };
 
 struct AttnCall {
@@ -110,6 +123,19 @@ class StandardAttention : public AttentionLayer {
   virtual torch::Tensor allowed(const torch::Tensor& qpos, const torch::Tensor& kpos, bool cross_kv) const;
 };
 
+// custom: the painted mask of the layer's spec decides which pairs are computed (outside its n x n square, and
+// where nothing is painted: causal); always clipped to j <= i. Same weights as mha.
+class CustomMaskAttention : public StandardAttention {
+ public:
+  CustomMaskAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos);
+
+ protected:
+  torch::Tensor allowed(const torch::Tensor& qpos, const torch::Tensor& kpos, bool cross_kv) const override;
+
+ private:
+  torch::Tensor painted_;  // [n, n] bool, the spec's mask (undefined when nothing is painted)
+};
+
 // The families' factories (masked.cpp, kernel.cpp): nullptr when the name is not theirs.
 std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
 std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
@@ -125,6 +151,26 @@ struct RMSNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// Top-k routed mixture of GELU experts (replaces the dense MLP when ModelConfig::moe_experts > 0). Every token goes to
+// the k experts with the highest router probability p_e(x) = softmax(W_r x)_e; its output is sum over those k of
+// p_e(x) expert_e(x) (gates not renormalised, so the router also learns from the language-model loss). No capacity
+// limit: no token is dropped, so cached decoding equals the full forward. Parameter names:
+// mlp.router.weight [E, d], mlp.experts.<e>.0.weight [h, d], mlp.experts.<e>.2.weight [d, h].
+struct MoEOutput {
+  torch::Tensor y;        // [B, T, d]
+  torch::Tensor aux;      // scalar: Switch load-balancing loss E * sum_e f_e P_e
+  torch::Tensor experts;  // [B, T, k] int64: the chosen experts, most probable first
+  torch::Tensor gates;    // [B, T, k] their router probabilities
+};
+struct MoEImpl : torch::nn::Module {
+  MoEImpl(int64_t d, int64_t hidden, int64_t experts, int64_t k);
+  MoEOutput forward(const torch::Tensor& x /*[B, T, d]*/);
+  torch::nn::Linear router{nullptr};
+  torch::nn::ModuleList experts;  // E x Sequential(Linear(d, h), GELU, Linear(h, d))
+  int64_t n_experts, k;
+};
+TORCH_MODULE(MoE);
+
 // Holds one layer's modules so that parameter names read layers.<l>.attn.wq.weight.
 struct BlockImpl : torch::nn::Module {};
 TORCH_MODULE(Block);
@@ -135,12 +181,16 @@ struct ForwardOptions {
   std::vector<std::unique_ptr<LayerCache>>* caches = nullptr;  // one per layer, for decoding
   const std::vector<torch::Tensor>* kv_sources = nullptr;      // per layer [B, S, d] (cross-attention)
   std::vector<torch::Tensor>* record_inputs = nullptr;         // out: per layer normed input [B, T, d]
+  bool want_routing = false;                                   // fill ForwardResult::routing (MoE models)
 };
 
 struct ForwardResult {
   torch::Tensor logits;                // [B, T, V]
   std::vector<torch::Tensor> display;  // per layer [B, H, T, S]
   std::vector<torch::Tensor> mask;     // per layer [H, T, S]
+  torch::Tensor aux_loss;              // scalar: sum over layers of the MoE load-balancing loss (0 for dense)
+  std::vector<torch::Tensor> routing;  // per layer [B, T, k] int64 chosen experts (MoE, when asked)
+  std::vector<torch::Tensor> routing_gates;  // per layer [B, T, k] their router probabilities
 };
 
 class GPTImpl : public torch::nn::Module {
@@ -161,7 +211,8 @@ class GPTImpl : public torch::nn::Module {
   torch::nn::ModuleList layers;  // one Block per layer: names layers.<l>.{norm1,attn,norm2,mlp}
   std::vector<RMSNorm> norm1, norm2;
   std::vector<std::shared_ptr<AttentionLayer>> attn;
-  std::vector<torch::nn::Sequential> mlp;
+  std::vector<torch::nn::Sequential> mlp;  // dense models: one per layer
+  std::vector<MoE> moe;                    // MoE models: one per layer (registered under the same name "mlp")
   RMSNorm norm_f{nullptr};
 };
 TORCH_MODULE(GPT);
@@ -171,7 +222,8 @@ TORCH_MODULE(GPT);
 // "converted from <variant>".
 std::string transfer_weights(GPTImpl& from, GPTImpl& to);
 
-// Mean next-character cross-entropy (nats) of tokens [B, T+1]'s predictions.
-torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens);
+// Mean next-character cross-entropy (nats) of tokens [B, T+1]'s predictions. aux (when given) receives the forward's
+// MoE load-balancing loss (a zero scalar for dense models).
+torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens, torch::Tensor* aux = nullptr);
 
 }  // namespace attnscope

@@ -151,13 +151,15 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
       break;
     }
     auto xb = batch_at(data, o.batch, C, o.seed, step).to(dev);  // [B, C + 1]
-    auto loss = lm_loss(net, xb);
+    torch::Tensor aux;                   // scalar MoE load-balancing loss (0 for dense models)
+    auto ce = lm_loss(net, xb, &aux);    // scalar cross-entropy, the loss reported
+    auto loss = cfg.moe_experts > 0 ? ce + o.moe_aux_weight * aux : ce;
     for (auto& p : opt.params) p.mutable_grad() = torch::Tensor();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(opt.params, o.clip);
     const double lr = schedule(o, step);
     opt.step(lr, o.weight_decay);
-    const double l = loss.item<double>();
+    const double l = ce.item<double>();
     ema = std::isnan(ema) ? l : 0.9 * ema + 0.1 * l;
     const bool last = step + 1 == o.steps;
     if ((step + 1) % o.eval_every == 0 || last) {
@@ -169,7 +171,8 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
     }
     const double e = elapsed(), done = double(step + 1 - start);
     const double tps = done * double(o.batch * C) / std::max(1e-9, e - prior_wall);
-    progress({step + 1, o.steps, ema, val, tps, e, (e - prior_wall) / done * double(o.steps - step - 1), lr});
+    progress({step + 1, o.steps, ema, val, tps, e, (e - prior_wall) / done * double(o.steps - step - 1), lr,
+              aux.item<double>()});
   }
   net.eval();
   const double wall = elapsed();
@@ -196,6 +199,10 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
                {"val_split", "last 10% of the corpus, non-overlapping context windows"},
                {"device", dev.str()},
                {"parameters", model->parameter_count()}};
+  if (cfg.moe_experts > 0) {
+    meta["moe_aux_weight"] = o.moe_aux_weight;
+    meta["moe_aux_loss"] = "Switch: E * sum_e f_e P_e per layer, summed over layers, added to the cross-entropy";
+  }
   model->set_meta(meta);
   model->save(o.out_dir, o.dtype);
   fs::remove(state_path, ec);

@@ -26,12 +26,14 @@ struct TrainOptions {
   bool resume = false;          // continue from out_dir/train_state.safetensors
   std::string command;          // the command line, recorded in config.json
   double max_minutes = 0;       // stop (and save) after this wall time; 0 = no limit
+  double moe_aux_weight = 0.01; // MoE models: weight of the load-balancing loss added to the cross-entropy
 };
 
 struct TrainProgress {
   int64_t step, steps;
   double loss, val_loss;  // val_loss NaN until the first validation
   double tokens_per_s, elapsed_s, eta_s, lr;
+  double aux_loss = 0;    // MoE load-balancing loss of this step (summed over layers; 0 for dense models)
 };
 
 struct TrainSummary {
