@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "cmd_advise.h"
+#include "cli_checks.h"
 #include "cmd_bench.h"
 #include "cmd_kv.h"
 #include "cmd_render.h"
@@ -30,7 +32,7 @@ namespace {
 
 // Options shared by the subcommands that run a model.
 struct ModelArgs {
-  std::string model, device = "auto", variant, unknown = "error";
+  std::string model, device = "auto", variant, unknown = "error", layer_variants, mask_file;
   std::vector<std::string> params;
 
   void add(CLI::App* c, bool with_variant = true) {
@@ -40,6 +42,11 @@ struct ModelArgs {
     if (with_variant) {
       c->add_option("--variant", variant, "attention variant on every layer (default: the checkpoint's own)");
       c->add_option("--param", params, "variant parameter NAME=VALUE (repeatable); see `attnscope variants`");
+      c->add_option("--layer-variants", layer_variants,
+                    "one variant per layer, comma-separated, each VARIANT or VARIANT:k=v (a further k=v continues "
+                    "it), e.g. \"sliding_window:window=32,sliding_window:window=32,mha,mha\"");
+      c->add_option("--mask-file", mask_file,
+                    "the painted mask of the custom variant: rows of 0/1 (row i = query i; '#' lines are comments)");
     }
     c->add_option("--unknown", unknown, "characters outside the vocabulary: error|skip|replace")
         ->check(CLI::IsMember({"error", "skip", "replace"}));
@@ -47,6 +54,20 @@ struct ModelArgs {
 
   std::shared_ptr<Model> load() const {
     auto m = Model::load(model.empty() ? default_model_dir() : model, device);
+    if (!layer_variants.empty()) {
+      if (!variant.empty() || !params.empty())
+        throw Error("give either --layer-variants or --variant/--param, not both");
+      return with_mask(*m, parse_layer_variants(layer_variants, m->config().n_layer));
+    }
+    if (variant == "custom" || (variant.empty() && !mask_file.empty())) {
+      if (variant.empty() && m->config().variant_summary() != "custom")
+        throw Error("--mask-file needs --variant custom (or custom entries in --layer-variants)");
+      if (!params.empty()) throw Error("the custom variant has no --param: its mask comes from --mask-file");
+      ModelConfig cfg = m->config();
+      cfg.set_all_layers("custom", {});
+      return with_mask(*m, cfg.layers);
+    }
+    if (!mask_file.empty()) throw Error("--mask-file needs --variant custom (or custom entries in --layer-variants)");
     if (variant.empty() && params.empty()) return m;
     std::string v = variant.empty() ? m->config().variant_summary() : variant;
     if (v == "mixed") throw Error("--param needs --variant: the checkpoint mixes variants across layers");
@@ -58,6 +79,20 @@ struct ModelArgs {
       given[p.first] = p.second;
     }
     return m->with_variant(v, given);
+  }
+  // The model under `layers`, the --mask-file painted on every custom layer.
+  std::shared_ptr<Model> with_mask(const Model& m, std::vector<LayerSpec> layers) const {
+    bool any_custom = false;
+    if (!mask_file.empty()) {
+      const CustomMask mask = parse_mask_text(read_text_file(mask_file, 64u << 20));
+      for (auto& l : layers)
+        if (l.variant == "custom") {
+          l.mask = mask;
+          any_custom = true;
+        }
+      if (!any_custom) throw Error("--mask-file: no layer uses the custom variant");
+    }
+    return m.with_layers(layers);
   }
   std::vector<int64_t> encode(const Model& m, const std::string& text) const {
     return m.tokenizer().encode_or_throw(text, parse_unknown_policy(unknown));
@@ -73,7 +108,14 @@ bool model_is_causal(const Model& m) {
 std::string variant_label(const Model& m) {
   const auto& l = m.config().layers[0];
   std::string s = m.config().variant_summary();
-  if (s == "mixed") return s;
+  if (s == "mixed") {
+    std::string per;
+    for (const auto& x : m.config().layers) per += (per.empty() ? "" : ",") + x.variant;
+    return "mixed (" + per + ")";
+  }
+  if (s == "custom" && !l.mask.empty())
+    return "custom (painted " + std::to_string(l.mask.n) + "x" + std::to_string(l.mask.n) + ", " +
+           std::to_string(l.mask.allowed_pairs()) + " pairs)";
   const VariantInfo& v = get_variant(s);
   std::string p;
   for (const auto& spec : v.params)
@@ -108,7 +150,30 @@ json variant_json(const VariantInfo& v) {
   }
   return {{"name", v.name},        {"family", v.family},         {"description", v.description},
           {"citation", v.citation}, {"causal", v.causal},         {"needs_kv_text", v.needs_kv_text},
-          {"signed_display", v.signed_display}, {"cache_per_token", v.cache_formula}, {"params", params}};
+          {"signed_display", v.signed_display}, {"cache_per_token", v.cache_formula}, {"params", params},
+          {"explain", {{"formula", v.explain.formula}, {"marked_params", v.explain.marked_params()},
+                       {"time", v.explain.time}, {"memory", v.explain.memory}, {"when", v.explain.when}}}};
+}
+
+int cmd_explain(const std::string& name, bool as_json) {
+  const VariantInfo& v = get_variant(name);
+  if (as_json) {
+    std::cout << variant_json(v).dump(2) << "\n";
+    return 0;
+  }
+  std::string sliders;
+  for (const auto& p : v.explain.marked_params()) sliders += (sliders.empty() ? "" : ", ") + p;
+  std::cout << v.name << "  [" << v.family << ", " << (v.causal ? "causal" : "NON-CAUSAL: sees future tokens") << "]\n"
+            << "  " << v.description << "\n  " << v.citation << "\n\n"
+            << "  formula  " << v.explain.formula << "\n"
+            << (sliders.empty() ? "" : "           {braces}: the sliders " + sliders + "\n")
+            << "  time     " << v.explain.time << "\n"
+            << "  memory   " << v.explain.memory << "\n"
+            << "  cache    " << v.cache_formula << " per token per layer (b = bytes per element)\n"
+            << "  when     " << v.explain.when << "\n";
+  for (const auto& p : v.params)
+    std::cout << "  {" << p.name << "} " << p.tooltip << " (default " << format_param(p, p.def) << ")\n";
+  return 0;
 }
 
 int cmd_variants(bool as_json) {
@@ -316,8 +381,11 @@ int cmd_train(TrainArgs a, const std::string& command) {
                  (long long)s.steps_done, a.o.out_dir.c_str());
     return 130;
   }
-  std::printf("trained %s for %lld steps in %s (%.0f tokens/s): validation loss %.4f nats/char (%.4f bits/char) -> %s\n",
-              a.variant.c_str(), (long long)s.steps_done, fmt_time(s.wall_s).c_str(), s.tokens_per_s, s.final_val_loss,
+  const std::string moe = a.o.model.moe_experts > 0 ? " + MoE (" + std::to_string(a.o.model.moe_experts) +
+                                                            " experts, top-" + std::to_string(a.o.model.moe_k) + ")"
+                                                      : "";
+  std::printf("trained %s%s for %lld steps in %s (%.0f tokens/s): validation loss %.4f nats/char (%.4f bits/char) -> %s\n",
+              a.variant.c_str(), moe.c_str(), (long long)s.steps_done, fmt_time(s.wall_s).c_str(), s.tokens_per_s, s.final_val_loss,
               s.final_val_loss / std::log(2.0), a.o.out_dir.c_str());
   return 0;
 }
@@ -326,11 +394,21 @@ int cmd_train(TrainArgs a, const std::string& command) {
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"attnscope: watch attention mechanisms work, live"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // none only with --scene (the window)
 
   bool variants_json = false;
   auto* variants = app.add_subcommand("variants", "list every attention variant with its parameters");
   variants->add_flag("--json", variants_json, "machine-readable output");
+
+  std::string explain_name;
+  bool explain_json = false;
+  auto* explain = app.add_subcommand("explain", "what a variant computes: formula, cost, cache, when to use it");
+  explain->add_option("variant", explain_name, "registry name (see `attnscope variants`)")->required();
+  explain->add_flag("--json", explain_json, "machine-readable output");
+
+  AdviseArgs ad;
+  auto* advise = app.add_subcommand("advise", "rank the variants for a scenario, with the reason for every place");
+  add_advise_options(advise, ad);
 
   AttendArgs at;
   auto* attend = app.add_subcommand("attend", "print the attention matrix of a text");
@@ -339,8 +417,8 @@ int run_cli(int argc, char** argv) {
   attend->add_option("--text-file", at.text_file, "read the text from a file");
   attend->add_option("--kv-text", at.kv_text, "second text: keys and values for cross-attention");
   attend->add_option("--kv-text-file", at.kv_text_file, "read the second text from a file");
-  attend->add_option("--layer", at.layer, "layer (default: all)")->check(CLI::NonNegativeNumber);
-  attend->add_option("--head", at.head, "head (default: all)")->check(CLI::NonNegativeNumber);
+  attend->add_option("--layer", at.layer, "layer (default: all)")->check(kNonNegative);
+  attend->add_option("--head", at.head, "head (default: all)")->check(kNonNegative);
   attend->add_option("--format", at.format, "csv|json|npy")->check(CLI::IsMember({"csv", "json", "npy"}));
   attend->add_option("--repeat", at.repeat, "run the forward N times and report the median time")
       ->check(CLI::Range(1, 1000));
@@ -352,7 +430,7 @@ int run_cli(int argc, char** argv) {
   generate->add_option("--prompt", ge.prompt, "the prompt")->required();
   generate->add_option("--tokens", ge.g.tokens, "characters to generate")->check(CLI::Range(0, 100000));
   generate->add_option("--temperature", ge.g.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
-  generate->add_option("--top-k", ge.g.top_k, "sample from the k most likely (0 = all)")->check(CLI::NonNegativeNumber);
+  generate->add_option("--top-k", ge.g.top_k, "sample from the k most likely (0 = all)")->check(kNonNegative);
   generate->add_option("--seed", ge.g.seed, "sampling seed");
 
   EvalArgs ev;
@@ -360,7 +438,7 @@ int run_cli(int argc, char** argv) {
   ev.m.add(eval);
   eval->add_option("--corpus", ev.corpus, "corpus file (default: the bundled Tiny Shakespeare)");
   eval->add_option("--max-windows", ev.max_windows, "evaluate only the first N context windows (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   eval->add_flag("--json", ev.as_json, "machine-readable output");
 
   TrainArgs tr;
@@ -373,8 +451,8 @@ int run_cli(int argc, char** argv) {
   trn->add_option("--batch", tr.o.batch, "sequences per step")->check(CLI::Range(1, 4096));
   trn->add_option("--lr", tr.o.lr, "peak learning rate")->check(CLI::Range(1e-6, 1.0));
   trn->add_option("--min-lr", tr.o.min_lr, "final learning rate of the cosine")->check(CLI::Range(0.0, 1.0));
-  trn->add_option("--warmup", tr.o.warmup, "warm-up steps")->check(CLI::NonNegativeNumber);
-  trn->add_option("--eval-every", tr.o.eval_every, "validate and save a resumable state every N steps")->check(CLI::PositiveNumber);
+  trn->add_option("--warmup", tr.o.warmup, "warm-up steps")->check(kNonNegative);
+  trn->add_option("--eval-every", tr.o.eval_every, "validate and save a resumable state every N steps")->check(kPositive);
   trn->add_option("--layers", tr.o.model.n_layer, "layers")->check(CLI::Range(1, 64));
   trn->add_option("--d-model", tr.o.model.d_model, "model width")->check(CLI::Range(2, 4096));
   trn->add_option("--heads", tr.o.model.n_head, "attention heads")->check(CLI::Range(1, 64));
@@ -386,8 +464,13 @@ int run_cli(int argc, char** argv) {
   trn->add_option("--dtype", tr.dtype, "checkpoint storage: fp16|bf16|fp32")->check(CLI::IsMember({"fp16", "bf16", "fp32"}));
   trn->add_option("--corpus", tr.o.corpus_path, "training text (default: the bundled Tiny Shakespeare)");
   trn->add_option("--device", tr.o.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  trn->add_option("--max-minutes", tr.o.max_minutes, "stop after this wall time with a resumable state")->check(CLI::NonNegativeNumber);
+  trn->add_option("--max-minutes", tr.o.max_minutes, "stop after this wall time with a resumable state")->check(kNonNegative);
   trn->add_flag("--resume", tr.o.resume, "continue from DIR/train_state.safetensors");
+  trn->add_option("--moe-experts", tr.o.model.moe_experts,
+                  "mixture-of-experts feed-forward with E experts (0 = the dense MLP); each expert is 1/E as wide")
+      ->check(CLI::Range(0, 64));
+  trn->add_option("--moe-k", tr.o.model.moe_k, "experts per token (top-k routing)")->check(CLI::Range(1, 64));
+  trn->add_option("--moe-aux-weight", tr.o.moe_aux_weight, "weight of the load-balancing loss")->check(CLI::Range(0.0, 10.0));
 
   KvArgs kv;
   auto* kvc = app.add_subcommand("kv", "KV-cache bytes of every attention family for published model shapes");
@@ -433,6 +516,8 @@ int run_cli(int argc, char** argv) {
   gui->add_option("--script", gu.script, "scripted input: a file, or commands separated by ';' (tests)");
   gui->add_option("--max-seconds", gu.max_seconds, "scripted runs: stop waiting for results after this")
       ->check(CLI::Range(1.0, 3600.0));
+  gui->add_option("--scene", gu.scene, "open a scene file (assets/scenes/*.json)");
+  app.add_option("--scene", gu.scene, "open a scene file in the window (attnscope --scene F = attnscope gui --scene F)");
 #endif
 
   try {
@@ -446,10 +531,19 @@ int run_cli(int argc, char** argv) {
     std::fprintf(stderr, "attnscope: %s (see --help)\n", msg.c_str());
     return 2;
   }
+  if (app.get_subcommands().empty()) {
+#if ATTNSCOPE_GUI
+    if (!gu.scene.empty()) return run_gui(gu);
+#endif
+    std::fprintf(stderr, "attnscope: A subcommand is required (see --help)\n");
+    return 2;
+  }
   std::string command = "attnscope";
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
   try {
     if (*variants) return cmd_variants(variants_json);
+    if (*explain) return cmd_explain(explain_name, explain_json);
+    if (*advise) return cmd_advise(ad);
     if (*attend) return cmd_attend(at);
     if (*generate) return cmd_generate(ge);
     if (*eval) return cmd_eval(ev);

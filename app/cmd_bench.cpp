@@ -1,5 +1,6 @@
 #include "cmd_bench.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -165,9 +166,24 @@ void write_plot(const BenchReport& r, const std::string& path) {
   write_loglog_png(spec, path);
 }
 
+// An output that cannot be written fails before the benchmark runs (minutes of work), not after it.
+void check_output_dir(const std::string& path) {
+  if (path.empty()) return;
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st {};
+  const bool exists = stat(dir.c_str(), &st) == 0;
+  if (!exists || !S_ISDIR(st.st_mode) || access(dir.c_str(), W_OK) != 0)
+    throw Error("cannot write '" + path + "': " +
+                (!exists                ? "directory '" + dir + "' does not exist"
+                 : !S_ISDIR(st.st_mode) ? "'" + dir + "' is not a directory"
+                                        : "directory '" + dir + "' is not writable"));
+}
+
 }  // namespace
 
 int cmd_bench(const BenchArgs& a) {
+  for (const std::string* out : {&a.json, &a.csv, &a.plot}) check_output_dir(*out);
   BenchOptions o = a.o;
   o.lengths = parse_lengths(a.lengths);
   if (a.variants.empty()) {

@@ -1,31 +1,25 @@
 #include "cmd_render.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <map>
 
+#include "cli_checks.h"
 #include "error.h"
 #include "registry.h"
-#include "render/canvas.h"
+#include "render/scene_figure.h"
 #include "safetensors.h"
 
 namespace attnscope {
 
 using render::Figure;
-using render::Panel;
 using render::PanelKind;
 
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 // The model a column runs: the checkpoint itself, or its weights under the column's variant.
 std::shared_ptr<Model> column_model(const Model& base, const SceneColumn& c) {
@@ -35,16 +29,6 @@ std::shared_ptr<Model> column_model(const Model& base, const SceneColumn& c) {
   if (own.variant == c.variant) given = own.params;  // start from the checkpoint's own values
   for (const auto& [k, v] : c.params) given[k] = v;
   return base.with_variant(c.variant, given);
-}
-
-std::string text_preview(const std::string& text) {
-  std::string s;
-  size_t n = 0;
-  for (uint32_t cp : render::utf8_decode(text)) {
-    if (++n > 60) return "\u201C" + s + "\u2026\u201D";
-    s += cp == '\n' ? std::string("\u21B5") : render::utf8_encode(cp);
-  }
-  return "\u201C" + s + "\u201D";
 }
 
 // --compare entries: "a,b:k=v,k=v,c" and repeated flags; a piece with '=' but no ':' is one more parameter of
@@ -82,9 +66,13 @@ void check_output(const std::string& path, bool force) {
   if (access(path.c_str(), F_OK) == 0 && !force) throw Error("'" + path + "' exists: add --force to overwrite it");
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  if (access(dir.c_str(), W_OK) != 0)
-    throw Error("cannot write '" + path + "': directory '" + dir + "' " +
-                (access(dir.c_str(), F_OK) == 0 ? "is not writable" : "does not exist"));
+  struct stat st {};
+  const bool exists = stat(dir.c_str(), &st) == 0;
+  if (!exists || !S_ISDIR(st.st_mode) || access(dir.c_str(), W_OK) != 0)
+    throw Error("cannot write '" + path + "': " +
+                (!exists                ? "directory '" + dir + "' does not exist"
+                 : !S_ISDIR(st.st_mode) ? "'" + dir + "' is not a directory"
+                                        : "directory '" + dir + "' is not writable"));
 }
 
 }  // namespace
@@ -118,103 +106,9 @@ Figure scene_figure(const Scene& s, const Model& base, const std::vector<int64_t
 
   std::vector<std::string> row_labels;
   for (int64_t id : ids) row_labels.push_back(render::char_label(uint8_t(base.tokenizer().symbol(id))));
-  const AttentionMaps& ref = runs.front().maps;
-  const std::string ref_label = column_label(*runs.front().col);
-  const int64_t T = ref.queries, S = ref.keys, L = ref.layers, H = ref.heads;
-
-  Figure f;
-  size_t per_column_max = 1;
-  for (const Run& r : runs)
-    per_column_max = std::max(per_column_max, size_t(r.col->layer < 0 ? L : 1) * size_t(r.col->head < 0 ? H : 1));
-  const bool single = runs.size() == 1;
-  for (const Run& r : runs) {
-    const SceneColumn& c = *r.col;
-    const AttentionMaps& m = r.maps;
-    const std::string label = column_label(c);
-    const int64_t l0 = c.layer < 0 ? 0 : c.layer, l1 = c.layer < 0 ? L : c.layer + 1;
-    const int64_t h0 = c.head < 0 ? 0 : c.head, h1 = c.head < 0 ? H : c.head + 1;
-    for (int64_t l = l0; l < l1; ++l)
-      for (int64_t h = h0; h < h1; ++h) {
-        Panel p;
-        p.kind = c.view;
-        p.rows = T;
-        p.cols = S;
-        p.row_labels = row_labels;
-        p.col_labels = row_labels;
-        const std::string where = "layer " + std::to_string(l) + " \u00B7 head " + std::to_string(h);
-        if (single && per_column_max > 1) {
-          p.title = where;
-        } else if (!single) {
-          p.title = c.view == PanelKind::Diff ? ref_label + " \u2212 " + label : label;
-          p.subtitle = where + (m.mode == "trained" ? "" : " \u00B7 " + m.mode);
-        }
-        const float* a = m.attn.data() + m.idx(l, h, 0, 0);
-        const uint8_t* mk = m.mask.data() + m.idx(l, h, 0, 0);
-        const size_t n = size_t(T * S);
-        if (c.view == PanelKind::Weights) {
-          p.values.assign(a, a + n);
-          p.mask.assign(mk, mk + n);
-          if (!std::isnan(m.loss) && !(single && per_column_max > 1))
-            p.caption = (single && m.mode != "trained" ? m.mode + " \u00B7 " : "") + "loss " + fmt("%.3f", m.loss) +
-                        " nats/char";
-        } else if (c.view == PanelKind::Mask) {
-          size_t kept = 0;
-          for (size_t i = 0; i < n; ++i) {
-            p.values.push_back(mk[i] ? 1.f : 0.f);
-            kept += mk[i] ? 1 : 0;
-          }
-          p.caption = std::to_string(kept) + " pairs computed, " +
-                      fmt("%.0f", 100.0 * double(kept) / (double(T) * double(T + 1) / 2)) + "% of causal";
-        } else {
-          const float* b = ref.attn.data() + ref.idx(l, h, 0, 0);
-          const uint8_t* bm = ref.mask.data() + ref.idx(l, h, 0, 0);
-          const bool signed_diff = s.colormap == render::Colormap::Diverging;
-          for (size_t i = 0; i < n; ++i) {
-            const float d = b[i] - a[i];
-            p.values.push_back(signed_diff ? d : std::fabs(d));
-            p.mask.push_back(mk[i] || bm[i]);
-          }
-          p.row_stat = render::kl_rows(b, a, T, S);
-          p.row_stat_label = "KL per row";
-          double mean = 0;
-          size_t worst = 0;
-          for (size_t i = 0; i < p.row_stat.size(); ++i) {
-            mean += p.row_stat[i];
-            if (p.row_stat[i] > p.row_stat[worst]) worst = i;
-          }
-          mean /= double(std::max<size_t>(p.row_stat.size(), 1));
-          p.caption = "KL(" + ref_label + " \u2016 " + label + ") per row: mean " + fmt("%.3g", mean) + ", max " +
-                      fmt("%.3g", p.row_stat[worst]) + " at query " + std::to_string(worst) + " (" +
-                      row_labels[worst] + ")";
-        }
-        f.panels.push_back(std::move(p));
-      }
-  }
-  f.grid_cols = per_column_max > 1 ? int(runs.front().col->head < 0 ? H : L) : 0;
-  if (single && per_column_max > 1) {
-    if (runs[0].col->layer < 0) f.data_shape.push_back(L);
-    if (runs[0].col->head < 0) f.data_shape.push_back(H);
-  } else if (f.panels.size() > 1) {
-    f.data_shape.push_back(int64_t(f.panels.size()));
-  }
-  f.data_shape.push_back(T);
-  f.data_shape.push_back(S);
-
-  if (!s.title.empty()) {
-    f.title = s.title;
-  } else if (single) {
-    const SceneColumn& c = *runs[0].col;
-    f.title = column_label(c);
-    if (c.layer >= 0) f.title += " \u2014 layer " + std::to_string(c.layer);
-    if (c.head >= 0) f.title += (c.layer >= 0 ? ", head " : " \u2014 head ") + std::to_string(c.head);
-    if (c.view == PanelKind::Mask) f.title += " (computed pairs)";
-  } else {
-    for (size_t i = 0; i < runs.size(); ++i)
-      if (i == 0 || runs[i].col->view != PanelKind::Diff)
-        f.title += (f.title.empty() ? "" : " vs ") + column_label(*runs[i].col);
-  }
-  f.subtitle = text_preview(base.tokenizer().decode(ids)) + " \u00B7 " + std::to_string(T) + " characters";
-  return f;
+  std::vector<render::ColumnMaps> cols;
+  for (const Run& r : runs) cols.push_back({r.col, &r.maps});
+  return render::figure_from_maps(s, cols, row_labels, row_labels, base.tokenizer().decode(ids));
 }
 
 void add_render_options(CLI::App* c, RenderArgs& a) {
@@ -226,8 +120,8 @@ void add_render_options(CLI::App* c, RenderArgs& a) {
   auto* text_file = c->add_option("--text-file", a.text_file, "read the text from a file");
   c->add_option("--unknown", a.unknown, "characters outside the vocabulary: error|skip|replace")
       ->check(CLI::IsMember({"error", "skip", "replace"}));
-  auto* layer = c->add_option("--layer", a.layer, "layer (default 0)")->check(CLI::NonNegativeNumber);
-  auto* head = c->add_option("--head", a.head, "head (default 0)")->check(CLI::NonNegativeNumber);
+  auto* layer = c->add_option("--layer", a.layer, "layer (default 0)")->check(kNonNegative);
+  auto* head = c->add_option("--head", a.head, "head (default 0)")->check(kNonNegative);
   auto* grid = c->add_flag("--grid", a.grid, "every layer x head of one variant");
   auto* compare = c->add_option("--compare", a.compare, "side by side: A,B,... each VARIANT or VARIANT:k=v,k=v (e.g. mha,gqa:groups=2,mqa)");
   auto* view = c->add_option("--view", a.view, "heatmap|mask|diff (diff: the first two --compare entries, A - B)")

@@ -2,10 +2,12 @@
 // otherwise a subcommand (see `attnscope --help`).
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <string>
 
 #include "cli.h"
@@ -35,8 +37,22 @@ static void prefer_jemalloc(char** argv) {
   execv(self, argv);  // returns only on failure: carry on with the default allocator
 }
 
+// Output that never reached standard output (a full disk, a closed pipe, /dev/full) is an error, not a success.
+static int check_stdout(int rc) {
+  std::cout.flush();
+  errno = 0;
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) || std::cout.fail();
+  if (failed && rc == 0) {
+    // errno is known when the bytes were still buffered; an earlier failed flush left only the error flag
+    std::fprintf(stderr, "attnscope: error: cannot write to standard output%s%s\n", errno ? ": " : "",
+                 errno ? std::strerror(errno) : " (disk full or closed?)");
+    return 1;
+  }
+  return rc;
+}
+
 int main(int argc, char** argv) {
   if (argc >= 2 && (std::string(argv[1]) == "train" || std::string(argv[1]) == "bench")) prefer_jemalloc(argv);
-  if (argc <= 1) return attnscope::run_demo();
-  return attnscope::run_cli(argc, argv);
+  if (argc <= 1) return check_stdout(attnscope::run_demo());
+  return check_stdout(attnscope::run_cli(argc, argv));
 }

@@ -1,6 +1,7 @@
 // Checkpoints, inference and sampling behind the torch-free facade in engine.h.
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -332,13 +333,29 @@ std::vector<float> Model::logits(const std::vector<int64_t>& tokens, bool decode
   return std::vector<float>(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
 }
 
+static void check_generate_options(const GenerateOptions& g) {
+  if (g.tokens < 0 || g.tokens > 100000) throw Error("--tokens must be 0..100000");
+  if (!(g.temperature >= 0) || g.temperature > 100) throw Error("--temperature must be 0..100");
+  if (g.top_k < 0) throw Error("--top-k must be >= 0");
+}
+
+// The next token from the newest logits [V]: greedy at temperature 0, else top-k filtered and seeded.
+static int64_t sample_token(const torch::Tensor& logits, const GenerateOptions& g, at::Generator& gen) {
+  auto lg = logits.to(torch::kCPU, torch::kFloat);  // [V]
+  if (g.temperature == 0) return lg.argmax().item<int64_t>();
+  lg = lg / g.temperature;
+  if (g.top_k > 0 && g.top_k < lg.size(0)) {
+    auto kth = std::get<0>(lg.topk(g.top_k)).min();
+    lg = lg.masked_fill(lg < kth, -std::numeric_limits<float>::infinity());
+  }
+  return torch::multinomial(torch::softmax(lg, 0), 1, false, gen).item<int64_t>();
+}
+
 std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, const GenerateOptions& g,
                                      const std::function<void(const DecodeStep&)>& on_step) const {
   if (prompt_in.empty()) throw Error("the prompt is empty: give at least one character");
   if (impl->net->has_cross()) throw Error("generate does not take a second text: cross-attention cannot generate here");
-  if (g.tokens < 0 || g.tokens > 100000) throw Error("--tokens must be 0..100000");
-  if (!(g.temperature >= 0) || g.temperature > 100) throw Error("--temperature must be 0..100");
-  if (g.top_k < 0) throw Error("--top-k must be >= 0");
+  check_generate_options(g);
   torch::NoGradGuard ng;
   GPTImpl& net = *impl->net;
   const int64_t C = config().context;
@@ -358,18 +375,7 @@ std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, cons
   prefill(static_cast<int64_t>(hist.size()));
   std::vector<int64_t> out;
   for (int64_t n = 0; n < g.tokens; ++n) {
-    auto lg = last.to(torch::kCPU, torch::kFloat);  // [V]
-    int64_t next;
-    if (g.temperature == 0) {
-      next = lg.argmax().item<int64_t>();
-    } else {
-      lg = lg / g.temperature;
-      if (g.top_k > 0 && g.top_k < lg.size(0)) {
-        auto kth = std::get<0>(lg.topk(g.top_k)).min();
-        lg = lg.masked_fill(lg < kth, -std::numeric_limits<float>::infinity());
-      }
-      next = torch::multinomial(torch::softmax(lg, 0), 1, false, gen).item<int64_t>();
-    }
+    const int64_t next = sample_token(last, g, gen);
     out.push_back(next);
     hist.push_back(next);
     if (caches[0]->seen >= C) {
@@ -401,5 +407,101 @@ int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, i
 }
 
 int64_t compute_threads() { return at::get_num_threads(); }
+
+// ---------------------------------------------------------------------------------------------- step-wise decoding
+
+int64_t DecodeFrame::bytes() const {
+  int64_t b = 0;
+  for (int64_t x : layer_bytes) b += x;
+  return b;
+}
+
+struct Decoder::State {
+  std::shared_ptr<const Model> model;
+  GenerateOptions options;
+  at::Generator gen;
+  std::vector<std::unique_ptr<LayerCache>> caches;  // one per layer, capacity = the context
+  torch::Tensor last;                               // [V] logits of the newest position
+  std::vector<int64_t> tokens;
+  int64_t prompt = 0, steps = 0;
+  bool display = true;  // every layer's cache keeps tokens, so the decode display maps onto its slots
+};
+
+Decoder::Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>& prompt, const GenerateOptions& o)
+    : s_(std::make_unique<State>()) {
+  if (prompt.empty()) throw Error("the prompt is empty: give at least one character");
+  if (model->impl->net->has_cross()) throw Error("cross-attention cannot generate: its keys come from a second text");
+  check_generate_options(o);
+  torch::NoGradGuard ng;
+  GPTImpl& net = *model->impl->net;
+  const int64_t C = net.config().context;
+  for (int64_t t : prompt)
+    if (t < 0 || t >= net.config().vocab_size) throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
+  s_->model = model;
+  s_->options = o;
+  s_->gen = at::detail::createCPUGenerator(o.seed);
+  s_->tokens.assign(prompt.end() - std::min<int64_t>(C - 1, static_cast<int64_t>(prompt.size())), prompt.end());
+  s_->prompt = static_cast<int64_t>(s_->tokens.size());
+  s_->caches = net.new_caches(1, C);  // throws Error for variants that cannot decode
+  for (const auto& c : s_->caches) s_->display = s_->display && c->layout().kind != "state";
+  ForwardOptions fo;
+  fo.caches = &s_->caches;
+  auto lg = net.forward(to_tensor(s_->tokens, model->impl->device), fo).logits;  // [1, P, V]
+  s_->last = lg[0][s_->prompt - 1];                                               // [V]
+}
+
+Decoder::~Decoder() = default;
+
+bool Decoder::full() const { return s_->caches[0]->seen >= s_->model->config().context; }
+int64_t Decoder::prompt_tokens() const { return s_->prompt; }
+const std::vector<int64_t>& Decoder::tokens() const { return s_->tokens; }
+
+DecodeFrame Decoder::step(int64_t token) {
+  if (full()) throw Error("the context (" + std::to_string(s_->model->config().context) + " tokens) is used up");
+  torch::NoGradGuard ng;
+  GPTImpl& net = *s_->model->impl->net;
+  const int64_t V = net.config().vocab_size;
+  if (token >= V) throw Error("token " + std::to_string(token) + " is outside the vocabulary");
+  DecodeFrame f;
+  f.step = s_->steps;
+  f.token = token >= 0 ? token : sample_token(s_->last, s_->options, s_->gen);
+  f.position = s_->caches[0]->seen;
+  f.probability = torch::softmax(s_->last.to(torch::kCPU, torch::kFloat), 0)[f.token].item<double>();
+  ForwardOptions fo;
+  fo.caches = &s_->caches;
+  fo.pos0 = f.position;
+  fo.want_display = s_->display;
+  ForwardResult r = net.forward(to_tensor({f.token}, s_->model->impl->device), fo);
+  s_->last = r.logits[0][0];  // [V]
+  s_->tokens.push_back(f.token);
+  ++s_->steps;
+  f.layers = static_cast<int64_t>(s_->caches.size());
+  f.heads = net.config().n_head;
+  for (size_t l = 0; l < s_->caches.size(); ++l) {
+    const LayerCache& c = *s_->caches[l];
+    f.layer_bytes.push_back(c.bytes());
+    f.layout.push_back(c.layout());
+    const std::vector<int64_t> slots = c.held_positions();  // the display's key columns, -1 = free slot
+    std::vector<size_t> order;                              // live slots by position
+    for (size_t k = 0; k < slots.size(); ++k)
+      if (slots[k] >= 0) order.push_back(k);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return slots[a] < slots[b]; });
+    std::vector<int64_t> held;
+    for (size_t k : order) held.push_back(slots[k]);
+    std::vector<float> row;  // [H, S_l]
+    if (s_->display) {
+      auto p = r.display[l][0].select(1, 0).to(torch::kCPU, torch::kFloat).contiguous();  // [H, slots]
+      if (p.size(1) != static_cast<int64_t>(slots.size()))
+        throw Error("internal: " + net.attn[l]->spec().variant + " decodes over " + std::to_string(p.size(1)) +
+                    " keys but its cache has " + std::to_string(slots.size()) + " slots");
+      const float* d = p.data_ptr<float>();
+      for (int64_t h = 0; h < f.heads; ++h)
+        for (size_t k : order) row.push_back(d[h * p.size(1) + static_cast<int64_t>(k)]);
+    }
+    f.held.push_back(std::move(held));
+    f.attn.push_back(std::move(row));
+  }
+  return f;
+}
 
 }  // namespace attnscope

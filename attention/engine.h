@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_layout.h"
 #include "config.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -129,5 +130,42 @@ TileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc);
 int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, int64_t elem_bytes = 4);
 // LibTorch's intra-op thread count (at::get_num_threads).
 int64_t compute_threads();
+
+// ---- step-wise decoding for the GUI's generation view (engine.cpp)
+// One decoding step: the token fed, the new query's attention over what each layer's cache holds, and its size.
+struct DecodeFrame {
+  int64_t step = 0;         // 0 = the first token after the prompt
+  int64_t token = 0;        // the token fed at this step (sampled, or given to step())
+  int64_t position = 0;     // its absolute position (the prompt holds 0 .. prompt_tokens - 1)
+  double probability = 0;   // this model's probability of the token (softmax of its logits at temperature 1)
+  int64_t layers = 0, heads = 0;              // L, H
+  std::vector<std::vector<int64_t>> held;     // [L][S_l] absolute positions layer l's cache holds, ascending
+  std::vector<std::vector<float>> attn;       // [L][H * S_l] the new query's weights on `held` (empty: a state)
+  std::vector<int64_t> layer_bytes;           // [L] LayerCache::bytes() after the step
+  std::vector<CacheLayout> layout;            // [L] what each cache keeps (cache_layout.h)
+  int64_t bytes() const;                      // all layers
+};
+
+// Token-by-token sampling with the KV caches, one step per call, within the model's context (no refill: the
+// frames stay comparable). Several decoders can be driven by one token stream (step(token)).
+class Decoder {
+ public:
+  // Prefills the prompt (its newest context - 1 tokens). o.tokens is not used: step() until full().
+  // Throws Error: empty prompt, cross-attention, a variant that cannot decode, options out of range.
+  Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>& prompt, const GenerateOptions& o);
+  ~Decoder();
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+  // Samples the next token (temperature, top-k, seeded), or feeds `token` when it is >= 0; then one cached step.
+  // Throws Error when full() or the token is outside the vocabulary.
+  DecodeFrame step(int64_t token = -1);
+  bool full() const;                          // the context is used up
+  int64_t prompt_tokens() const;              // tokens prefilled
+  const std::vector<int64_t>& tokens() const; // the prompt as prefilled, then every fed token
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
 
 }  // namespace attnscope

@@ -309,18 +309,25 @@ MoEOutput MoEImpl::forward(const torch::Tensor& x) {
   auto probs = torch::softmax(router(flat), -1);      // [N, E]
   auto top = probs.topk(k, -1);                       // most probable first
   auto gates = std::get<0>(top), idx = std::get<1>(top);  // [N, k] each
-  auto y = torch::zeros_like(flat);                   // [N, d]
-  for (int64_t e = 0; e < n_experts; ++e) {
-    auto hit = idx == e;                              // [N, k]
-    auto rows = hit.any(1).nonzero().squeeze(1);      // [n_e] tokens routed to expert e
-    if (rows.numel() == 0) continue;
-    auto g = (gates * hit).sum(1).index_select(0, rows).unsqueeze(1);  // [n_e, 1]
-    auto out = experts[static_cast<size_t>(e)]->as<torch::nn::SequentialImpl>()->forward(flat.index_select(0, rows));
-    y = y.index_add(0, rows, out * g);                // [N, d]
+  // combine[n, e] = p_e(x_n) when e is one of token n's k experts, else 0.
+  auto combine = torch::zeros_like(probs).scatter(1, idx, gates);  // [N, E]
+  // Every expert runs on every token as one wide matmul and unselected experts are weighted 0: with experts
+  // 1/E as wide as the dense MLP this costs exactly one dense MLP, and on the CPU it is much faster than
+  // gathering each expert's tokens. The result (and every gradient) is that of sparse top-k dispatch.
+  std::vector<torch::Tensor> w1, w2;
+  for (const auto& e : *experts) {
+    auto& seq = *e->as<torch::nn::SequentialImpl>();
+    w1.push_back(seq[0]->as<torch::nn::LinearImpl>()->weight);  // [h, d]
+    w2.push_back(seq[2]->as<torch::nn::LinearImpl>()->weight);  // [d, h]
   }
+  const int64_t h = w1[0].size(0);
+  auto hidden = torch::gelu(torch::matmul(flat, torch::cat(w1, 0).t()));        // [N, E h]
+  hidden = (hidden.view({N, n_experts, h}) * combine.unsqueeze(-1)).view({N, n_experts * h});  // [N, E h]
+  auto y = torch::matmul(hidden, torch::cat(w2, 1).t());                        // [N, d]
   // Switch Transformer: f_e = share of the N k assignments that went to e, P_e = mean router probability of e.
-  auto f = torch::one_hot(idx, n_experts).to(probs.scalar_type()).sum({0, 1}) / static_cast<double>(N * k);  // [E]
-  auto P = probs.mean(0);                                                                                    // [E]
+  auto assigned = torch::one_hot(idx, n_experts).to(probs.scalar_type());        // [N, k, E]
+  auto f = assigned.sum(torch::IntArrayRef{0, 1}) / static_cast<double>(N * k);  // [E]
+  auto P = probs.mean(0);                                                         // [E]
   MoEOutput o;
   o.y = y.view({B, T, d});
   o.aux = static_cast<double>(n_experts) * (f * P).sum();
@@ -331,6 +338,7 @@ MoEOutput MoEImpl::forward(const torch::Tensor& x) {
 
 GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
   cfg_.validate();
+  for (auto& l : cfg_.layers) causal_clip(l.mask);  // painted masks never reach the future (and save as used)
   positions = std::make_unique<Positions>(cfg_);
   const int64_t d = cfg_.d_model;
   tok = register_module("tok", torch::nn::Embedding(cfg_.vocab_size, d));

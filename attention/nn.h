@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_layout.h"
 #include "config.h"
 #include "registry.h"
 
@@ -41,13 +42,8 @@ struct LayerCache {
   // For the generation view: the absolute position each key slot holds, in the order of a decode step's attention
   // columns (-1: a free slot). Empty for a fixed-size state that keeps no tokens (the default).
   virtual std::vector<int64_t> held_positions() const { return {}; }
-  // What is kept: "kv" (keys and values per token), "latent" (MLA's c and k_R per token), "kv+queries" (MTA) or
-  // "state" (fixed size, the default). width: elements per held token and batch row (kv: 2 H_kv d_h; latent:
-  // d_c + d_R), or the whole state's elements per batch row; kv_heads: key/value heads per held token (kv kinds).
-  struct Layout {
-    std::string kind = "state";
-    int64_t width = 0, kv_heads = 0;
-  };
+  // What is kept (cache_layout.h); the default is a fixed-size state.
+  using Layout = CacheLayout;
   virtual Layout layout() const { return {}; }
 };
 

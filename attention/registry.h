@@ -10,6 +10,18 @@
 
 namespace attnscope {
 
+// The teaching text of a variant (`attnscope explain`, the GUI's explanation panel). In `formula`, a parameter's
+// name in braces ({window}) marks the symbol its slider controls, so the GUI can highlight it.
+struct Explanation {
+  std::string formula;  // readable math of the forward
+  std::string time;     // time complexity of a forward over n tokens, in n and the parameters
+  std::string memory;   // working memory of that forward (the KV cache per token is VariantInfo::cache_formula)
+  std::string when;     // 2-3 sentences: when to use it, when not
+  bool complete() const { return !formula.empty() && !time.empty() && !memory.empty() && !when.empty(); }
+  // The names inside {braces} of the formula, in order of appearance.
+  std::vector<std::string> marked_params() const;
+};
+
 struct VariantInfo {
   std::string name;         // lower_snake_case, stable
   std::string family;       // "exact", "masked", "kernel", ...
@@ -20,6 +32,7 @@ struct VariantInfo {
   bool needs_kv_text = false;  // cross-attention: keys/values come from a second text
   bool signed_display = false; // the displayed matrix can be negative (diverging colormap)
   std::string cache_formula;   // human-readable bytes per token per layer
+  Explanation explain;         // the teaching text (every registered variant has one; test_core checks)
   const ParamSpec* find_param(const std::string& n) const;
 };
 

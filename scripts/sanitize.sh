@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite again under AddressSanitizer + UndefinedBehaviorSanitizer (engine, CLI and their tests; the
-# GUI is covered by the main build's GUI tests). Run after scripts/setup.sh has installed the packages.
+# GUI is covered by the main build's GUI tests), then the GUI's worker thread under ThreadSanitizer.
+# Run after scripts/setup.sh has installed the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${ATTNSCOPE_ASAN_BUILD:-build-asan}
@@ -12,5 +13,18 @@ cmake --build "$build" -j"$(nproc)"
 # static singletons at exit are not ours.
 export ASAN_OPTIONS=detect_container_overflow=0:detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-cd "$build"
-ctest --output-on-failure -j"$(nproc)" -E '^(fuzz|gui)'
+(cd "$build" && ctest --output-on-failure -j"$(nproc)" -E '^(fuzz|gui)')
+echo "sanitize: ASan + UBSan stage done after ${SECONDS} s"
+
+# ThreadSanitizer on the GUI's worker thread (tests/test_worker.cpp: latest-wins requests while results are
+# consumed, reloads, shutdown while busy). Only that target is built: the engine and the worker, no window.
+# LibTorch, its OpenMP runtime and the BLAS are not instrumented; tests/tsan.supp silences reports from inside
+# them (and only them).
+tsan=${ATTNSCOPE_TSAN_BUILD:-build-tsan}
+mkdir -p "$tsan"
+cmake -S . -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_GUI=OFF -DATTNSCOPE_SANITIZE=thread \
+  > "$tsan/configure.log" 2>&1 || { cat "$tsan/configure.log"; exit 1; }
+cmake --build "$tsan" -j"$(nproc)" --target test_worker
+TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1:history_size=4" \
+  "$tsan/tests/test_worker"
+echo "sanitize: ThreadSanitizer stage done after ${SECONDS} s in all"

@@ -442,6 +442,101 @@ TEST(Checkpoint, GenerateIsSeededAndRunsPastTheContext) {
   EXPECT_NE(error_of([&] { m->generate({}, g); }).find("prompt is empty"), std::string::npos);
 }
 
+// Step-wise decoding (the GUI's generation view): every variant that can decode reports rows over exactly the
+// positions its cache holds, the measured bytes, and follows a forced token stream.
+TEST(Decoder, EveryDecodableVariantReportsItsCache) {
+  GenerateOptions g;
+  g.seed = 3;
+  g.top_k = 5;
+  for (const auto& v : variant_registry()) {
+    if (v.needs_kv_text) continue;
+    auto m = small_model(v.name);
+    std::unique_ptr<Decoder> d;
+    try {
+      d = std::make_unique<Decoder>(m, std::vector<int64_t>{1, 2, 3}, g);
+    } catch (const Error& e) {  // non-causal variants cannot decode, and say so
+      EXPECT_NE(std::string(e.what()).find("cannot"), std::string::npos) << v.name << ": " << e.what();
+      continue;
+    }
+    for (int s = 0; s < 12; ++s) {
+      DecodeFrame f = d->step();
+      ASSERT_EQ(f.position, 3 + s) << v.name;
+      ASSERT_EQ(f.layers, 2);
+      ASSERT_EQ(f.held.size(), 2u);
+      for (int64_t l = 0; l < 2; ++l) {
+        const auto& held = f.held[size_t(l)];
+        ASSERT_TRUE(std::is_sorted(held.begin(), held.end())) << v.name;
+        if (f.layout[size_t(l)].kind == "state") {
+          EXPECT_TRUE(held.empty() && f.attn[size_t(l)].empty()) << v.name;
+          EXPECT_GT(f.layout[size_t(l)].width, 0) << v.name;
+          continue;
+        }
+        ASSERT_FALSE(held.empty()) << v.name;
+        EXPECT_EQ(held.back(), f.position) << v.name;  // the new token is held
+        ASSERT_EQ(f.attn[size_t(l)].size(), size_t(4) * held.size()) << v.name;
+        for (float w : f.attn[size_t(l)]) EXPECT_TRUE(std::isfinite(w)) << v.name;
+      }
+      EXPECT_EQ(f.bytes(), f.layer_bytes[0] + f.layer_bytes[1]);
+    }
+  }
+}
+
+TEST(Decoder, CachesDifferAsTheirFormulasSay) {
+  GenerateOptions g;
+  g.temperature = 0;
+  const std::vector<int64_t> prompt = {1, 2, 3, 4};
+  auto mha = std::make_shared<Decoder>(small_model("mha"), prompt, g);
+  auto gqa = std::make_shared<Decoder>(small_model()->with_variant("gqa", {{"groups", 2}}), prompt, g);
+  auto win = std::make_shared<Decoder>(small_model()->with_variant("sliding_window", {{"window", 8}}), prompt, g);
+  auto mla = std::make_shared<Decoder>(small_model()->with_variant("mla", {{"rank", 16}, {"rope_dims", 2}}), prompt, g);
+  for (int s = 0; s < 20; ++s) {
+    DecodeFrame a = mha->step();
+    DecodeFrame b = gqa->step(a.token), c = win->step(a.token), e = mla->step(a.token);  // one token stream
+    ASSERT_EQ(b.token, a.token);
+    const int64_t t = a.position + 1;  // tokens consumed
+    EXPECT_EQ(a.layer_bytes[0], 2 * 4 * 8 * 4 * t);
+    EXPECT_EQ(a.layout[0].kind, "kv");
+    EXPECT_EQ(a.layout[0].kv_heads, 4);
+    EXPECT_EQ(b.layer_bytes[0], 2 * 2 * 8 * 4 * t);
+    EXPECT_EQ(b.layout[0].kv_heads, 2);
+    EXPECT_EQ(c.layer_bytes[0], 2 * 4 * 8 * 4 * std::min<int64_t>(t, 8));
+    ASSERT_EQ(c.held[0].size(), size_t(std::min<int64_t>(t, 8)));
+    EXPECT_EQ(c.held[0].front(), t - int64_t(c.held[0].size()));  // the window's oldest kept position
+    EXPECT_EQ(e.layout[0].kind, "latent");
+    EXPECT_EQ(e.layout[0].width, 18);
+    EXPECT_EQ(e.layer_bytes[0], 18 * 4 * t);
+    EXPECT_EQ(a.held[0].size(), size_t(t));
+    for (int64_t h = 0; h < 4; ++h) {  // MHA's rows are softmax rows over every held token
+      double sum = 0;
+      for (size_t j = 0; j < a.held[0].size(); ++j) sum += a.attn[0][size_t(h) * a.held[0].size() + j];
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+    }
+  }
+}
+
+TEST(Decoder, SeededStopsAtTheContextAndMatchesPrefill) {
+  auto m = small_model();
+  GenerateOptions g;
+  g.seed = 9;
+  Decoder a(m, {1, 2, 3}, g), b(m, {1, 2, 3}, g);
+  std::vector<int64_t> ta, tb;
+  while (!a.full()) ta.push_back(a.step().token);
+  while (!b.full()) tb.push_back(b.step().token);
+  EXPECT_EQ(ta, tb);
+  EXPECT_EQ(ta.size(), size_t(48 - 3));
+  EXPECT_NE(error_of([&] { a.step(); }).find("used up"), std::string::npos);
+  // The last frame's row of layer 0 equals the full forward's last row at the same tokens.
+  Decoder c(m, {1, 2, 3}, g);
+  DecodeFrame f;
+  for (int s = 0; s < 10; ++s) f = c.step();
+  auto maps = m->attend(c.tokens());
+  const int64_t T = maps.queries;
+  for (int64_t h = 0; h < 4; ++h)
+    for (int64_t j = 0; j < T; ++j) EXPECT_NEAR(f.attn[0][size_t(h * T + j)], maps.at(0, h, T - 1, j), 1e-5);
+  EXPECT_NE(error_of([&] { Decoder(m, {}, g); }).find("prompt is empty"), std::string::npos);
+  EXPECT_NE(error_of([&] { Decoder(small_model("cross"), {1}, g); }).find("cannot generate"), std::string::npos);
+}
+
 // The corrupt-checkpoint suite: each fault gives its own clear message.
 namespace {
 std::string load_error(const std::string& dir) {

@@ -15,6 +15,7 @@ struct GuiOptions {
   int frames = 0;                  // with --screenshot, or alone: render this many frames then exit
   std::string script;              // scripted input (tests): a file, or commands separated by ';'
   double max_seconds = 120;        // scripted/screenshot runs: give up waiting for results after this
+  std::string scene;               // open this scene file (--scene)
 };
 
 int run_gui(const GuiOptions& o);

@@ -104,6 +104,10 @@ void build_fonts(App& app, float size) {
 //   key left|right|up|down | view COL weights|mask | scale linear|log|row | colormap NAME | exclude_first 0|1
 //   link 0|1 | zoom COL FACTOR | diff A B [signed] | uiscale S | source typed|passage|generate
 //   expect_columns N | expect_results | print
+//   generate_start [PROMPT] | generate_step N | generate_play 0|1 | generate_stream shared|own
+//   generate_options TEMPERATURE TOP_K SEED | scrub K (-1: the newest step) | generate_close
+//   kv_calc PRESET TOKENS [BATCH [DTYPE]]
+//   export, export_dialog, scene_open, scene_save, present, page_down, scaling, ...: see studio.cpp
 // Scripted runs print every command and every heatmap update with a timestamp (t=SECONDS since start).
 // Mouse commands write io.MousePos / io.MouseDown after ImGui_ImplGlfw_NewFrame, like real input.
 struct Script {
@@ -160,6 +164,8 @@ void print_state(const App& app, FILE* f) {
                   "%zu cached models\n",
                app.frame, app.columns.size(), results, errors, app.tokens.ids.size(), app.tokens.start,
                app.tokens.len, app.worker->cached_models());
+  if (!app.worker->model_error().empty())  // the checkpoint could not be loaded (the window shows it too)
+    std::fprintf(f, "  model: error: %s\n", app.worker->model_error().c_str());
   std::fprintf(f, "  view: colormap %s, scale %d, exclude_first %d, link %d, ui_scale %.2f, diff %d (%d vs %d%s)\n",
                cmaps[int(app.view.colormap)], int(app.view.scale), int(app.view.exclude_first), int(app.view.link),
                double(app.view.ui_scale), int(app.view.show_diff), app.view.diff_a, app.view.diff_b,
@@ -193,6 +199,29 @@ void print_state(const App& app, FILE* f) {
                    c.shown->seq == c.seq ? "" : " (stale)");
     }
   }
+  const GenState& g = app.gen;
+  if (g.session) {
+    const DecodeState& st = g.state;
+    std::fprintf(f, "  generation: session %llu, %zu steps, cursor %d, stream %s (driver column %d), full %d%s%s\n",
+                 (unsigned long long)g.session, st.steps(), generation_cursor(app), st.shared_stream ? "shared" : "own",
+                 st.driver, int(st.full), st.error.empty() ? "" : ", error: ", st.error.c_str());
+    for (size_t i = 0; i < app.columns.size(); ++i) {
+      const DecodeTrack* t = generation_track(app, app.columns[i]);
+      if (!t) continue;
+      std::fprintf(f, "  gen column %zu: %s, %zu frames", i, t->variant.c_str(), t->frames.size());
+      const int k = generation_cursor(app);
+      if (!t->error.empty()) std::fprintf(f, ", error: %s", t->error.c_str());
+      else if (k >= 0 && k < int(t->frames.size())) {
+        const DecodeFrame& fr = *t->frames[size_t(k)];
+        std::fprintf(f, ", step %lld token %lld at position %lld, layer 0 %s holds %zu of %lld tokens, cache %lld B",
+                     (long long)fr.step, (long long)fr.token, (long long)fr.position, fr.layout[0].kind.c_str(),
+                     fr.held[0].size(), (long long)fr.position + 1, (long long)fr.bytes());
+      }
+      std::fprintf(f, "\n");
+    }
+  }
+  if (app.kv.open) std::fprintf(f, "  kv calculator: preset %d, %d tokens, batch %d, dtype %d\n", app.kv.preset,
+                                app.kv.tokens, app.kv.batch, app.kv.dtype);
   std::fflush(f);
 }
 
@@ -404,6 +433,16 @@ void step_script(App& app, Script& s, std::string* shot, double max_seconds) {
       next();
       continue;
     }
+    if (const ScriptStep st = studio_script_command(app, s.cmds.front(), s.phase); st != ScriptStep::Unknown) {
+      if (st == ScriptStep::Again) {  // waiting (an export being written, a sweep's points)
+        ++s.phase;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        break;
+      }
+      if (st == ScriptStep::Failed) ++s.failures;
+      next();
+      break;
+    }
     // semantic commands (state edits, as a user would make with the widgets)
     if (op == "add_column") {
       std::string v;
@@ -490,6 +529,54 @@ void step_script(App& app, Script& s, std::string* shot, double max_seconds) {
       in >> v;
       app.text.source = v == "generate" ? TextSource::Generated : v == "passage" ? TextSource::Passage : TextSource::Typed;
       if (app.text.source == TextSource::Passage) new_passage(app);
+    } else if (op == "generate_start") {  // [PROMPT] (\n for a newline)
+      std::string rest;
+      std::getline(in, rest);
+      if (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
+      for (size_t i = 0; (i = rest.find("\\n", i)) != std::string::npos;) rest.replace(i, 2, "\n");
+      if (!rest.empty()) app.gen.prompt = rest;
+      start_generation(app);
+    } else if (op == "generate_step") {
+      int n = 1;
+      in >> n;
+      app.gen.playing = false;
+      request_generation_steps(app, std::max(1, n));
+    } else if (op == "generate_play") {
+      int v = 1;
+      in >> v;
+      app.gen.playing = v != 0;
+      if (!app.gen.playing) app.worker->stop_decode();
+    } else if (op == "generate_stream") {
+      std::string v;
+      in >> v;
+      app.gen.shared_stream = v != "own";
+    } else if (op == "generate_options") {
+      in >> app.gen.temperature >> app.gen.top_k >> app.gen.seed;
+    } else if (op == "generate_close") {
+      app.gen.open = false;
+      app.gen.playing = false;
+    } else if (op == "scrub") {
+      int k = -1;
+      in >> k;
+      app.gen.cursor = k;
+      app.gen.playing = false;
+    } else if (op == "kv_calc") {  // PRESET TOKENS [BATCH [DTYPE]]
+      std::string key, dtype = "fp16";
+      int tokens = 4096, batch = 1;
+      in >> key >> tokens >> batch >> dtype;
+      app.kv.open = true;
+      app.kv.tokens = tokens;
+      app.kv.batch = batch;
+      try {
+        app.kv.dtype = int(parse_kv_dtype(dtype));
+        if (!select_kv_preset(app, key)) {
+          std::fprintf(stderr, "attnscope gui: script: no KV preset '%s'\n", key.c_str());
+          ++s.failures;
+        }
+      } catch (const Error& e) {
+        std::fprintf(stderr, "attnscope gui: script: %s\n", e.what());
+        ++s.failures;
+      }
     } else if (op == "text") {
       std::string rest;
       std::getline(in, rest);
@@ -559,7 +646,7 @@ int run_gui(const GuiOptions& opts_in) {
     app.log_events = scripted;
     load_settings(app, opts.columns.empty());
     if (opts.presentation) app.view.ui_scale = 1.5f;
-    build_fonts(app, 16.f * app.view.ui_scale);
+    build_fonts(app, font_pixels(app));
     if (!app.program.init(&app.program_error)) std::fprintf(stderr, "attnscope gui: %s\n", app.program_error.c_str());
     app.worker = std::make_unique<Worker>();
     app.model_dir = opts.model.empty() ? default_model_dir() : opts.model;
@@ -583,6 +670,10 @@ int run_gui(const GuiOptions& opts_in) {
       app.text.source = TextSource::Typed;
     } else {
       new_passage(app);
+    }
+    if (std::string why; !opts.scene.empty() && !open_scene(app, opts.scene, &why)) {
+      std::fprintf(stderr, "attnscope: %s\n", why.c_str());
+      rc = 2;
     }
 
     Script script;
@@ -635,13 +726,17 @@ int run_gui(const GuiOptions& opts_in) {
           }
         }
       }
+      update_scenes(app);
+      poll_export(app);
       update_tokens(app);
       submit_columns(app);
       poll_results(app);
+      update_generation(app);
 
+      apply_presentation(app);
       if (app.fonts_dirty) {
         app.fonts_dirty = false;
-        build_fonts(app, 16.f * app.view.ui_scale);
+        build_fonts(app, font_pixels(app));
         ImGui_ImplOpenGL3_DestroyFontsTexture();
         ImGui_ImplOpenGL3_CreateFontsTexture();
       }

@@ -15,6 +15,7 @@
 #include "imgui_stdlib.h"
 #include "registry.h"
 #include "state.h"
+#include "widgets.h"
 
 namespace attnscope::gui {
 
@@ -51,24 +52,9 @@ const Choice kUnknown[] = {  // index = TextState::unknown_policy
     {"as space", "characters the model has no token for become a space"},
 };
 
-const ImVec4 kRed(0.95f, 0.36f, 0.33f, 1), kAmber(0.98f, 0.72f, 0.28f, 1), kGreen(0.45f, 0.82f, 0.50f, 1),
-    kDim(0.62f, 0.64f, 0.70f, 1), kAccent(0.40f, 0.65f, 1.0f, 1);
+}  // namespace
 
-bool combo_from_table(const char* label, int* v, const Choice* items, int n) {
-  bool changed = false;
-  if (ImGui::BeginCombo(label, items[*v].label)) {
-    for (int i = 0; i < n; ++i) {
-      if (ImGui::Selectable(items[i].label, i == *v)) {
-        *v = i;
-        changed = true;
-      }
-      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", items[i].tooltip);
-    }
-    ImGui::EndCombo();
-  }
-  if (ImGui::IsItemHovered() && !ImGui::IsPopupOpen(label)) ImGui::SetTooltip("%s", items[*v].tooltip);
-  return changed;
-}
+// ------------------------------------------------------------------------------------------------ widgets.h
 
 void tooltip(const char* s) {
   if (ImGui::IsItemHovered()) {
@@ -78,20 +64,6 @@ void tooltip(const char* s) {
     ImGui::PopTextWrapPos();
     ImGui::EndTooltip();
   }
-}
-
-void badge(const char* text, ImVec4 col, const char* tip = nullptr) {
-  ImVec2 sz = ImGui::CalcTextSize(text);
-  ImVec2 p = ImGui::GetCursorScreenPos();
-  const float px = ImGui::GetFontSize() * 0.4f, py = ImGui::GetFontSize() * 0.12f;
-  ImDrawList* dl = ImGui::GetWindowDrawList();
-  ImVec4 bg = col;
-  bg.w = 0.20f;
-  dl->AddRectFilled(p, ImVec2(p.x + sz.x + 2 * px, p.y + sz.y + 2 * py), ImGui::GetColorU32(bg), sz.y * 0.5f);
-  dl->AddRect(p, ImVec2(p.x + sz.x + 2 * px, p.y + sz.y + 2 * py), ImGui::GetColorU32(col), sz.y * 0.5f);
-  dl->AddText(ImVec2(p.x + px, p.y + py), ImGui::GetColorU32(col), text);
-  ImGui::Dummy(ImVec2(sz.x + 2 * px, sz.y + 2 * py));
-  if (tip) tooltip(tip);
 }
 
 std::string human_bytes(double b) {
@@ -110,6 +82,50 @@ std::string glyph(char c) {
   if (static_cast<unsigned char>(c) < 32) return "?";
   return std::string(1, c);
 }
+
+// A row's title: small caps-like dim text over a thin rule.
+void section(const char* title) {
+  ImGui::Spacing();
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  const float w = ImGui::GetContentRegionAvail().x;
+  ImGui::TextColored(kAccent, "%s", title);
+  const float tw = ImGui::CalcTextSize(title).x;
+  const float y = p.y + ImGui::GetFontSize() * 0.55f;
+  ImGui::GetWindowDrawList()->AddLine(ImVec2(p.x + tw + 8, y), ImVec2(p.x + w, y), ImGui::GetColorU32(ImGuiCol_Separator));
+}
+
+namespace {
+
+bool combo_from_table(const char* label, int* v, const Choice* items, int n) {
+  bool changed = false;
+  if (ImGui::BeginCombo(label, items[*v].label)) {
+    for (int i = 0; i < n; ++i) {
+      if (ImGui::Selectable(items[i].label, i == *v)) {
+        *v = i;
+        changed = true;
+      }
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", items[i].tooltip);
+    }
+    ImGui::EndCombo();
+  }
+  if (ImGui::IsItemHovered() && !ImGui::IsPopupOpen(label)) ImGui::SetTooltip("%s", items[*v].tooltip);
+  return changed;
+}
+
+void badge(const char* text, ImVec4 col, const char* tip = nullptr) {
+  ImVec2 sz = ImGui::CalcTextSize(text);
+  ImVec2 p = ImGui::GetCursorScreenPos();
+  const float px = ImGui::GetFontSize() * 0.4f, py = ImGui::GetFontSize() * 0.12f;
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  ImVec4 bg = col;
+  bg.w = 0.20f;
+  dl->AddRectFilled(p, ImVec2(p.x + sz.x + 2 * px, p.y + sz.y + 2 * py), ImGui::GetColorU32(bg), sz.y * 0.5f);
+  dl->AddRect(p, ImVec2(p.x + sz.x + 2 * px, p.y + sz.y + 2 * py), ImGui::GetColorU32(col), sz.y * 0.5f);
+  dl->AddText(ImVec2(p.x + px, p.y + py), ImGui::GetColorU32(col), text);
+  ImGui::Dummy(ImVec2(sz.x + 2 * px, sz.y + 2 * py));
+  if (tip) tooltip(tip);
+}
+
 std::string quoted(char c) {
   if (c == '\n') return "'\\n'";
   if (c == ' ') return "' '";
@@ -364,10 +380,20 @@ void draw_toolbar(App& app) {
   ImGui::Checkbox("difference", &app.view.show_diff);
   mark_target(app, "diff");
   tooltip("a window comparing two columns: |A - B| or A - B, and KL(A || B) per query row");
+  ImGui::SameLine(0, ImGui::GetFontSize());
+  if (ImGui::Checkbox("generation", &app.gen.open) && !app.gen.open) app.gen.playing = false;
+  mark_target(app, "generation");
+  tooltip("every column's model writes from one prompt, token by token: the newest query's attention, what each "
+          "cache holds and its bytes, with play, step and a scrubber");
+  ImGui::SameLine(0, ImGui::GetFontSize());
+  ImGui::Checkbox("KV calculator", &app.kv.open);
+  mark_target(app, "kv_calc");
+  tooltip("cache bytes of published model shapes per attention family, and which GPUs they fit");
 }
 
 void draw_menu(App& app) {
   if (!ImGui::BeginMenuBar()) return;
+  draw_file_menu(app);
   if (ImGui::BeginMenu("View")) {
     if (ImGui::BeginMenu("UI scale")) {
       static const float scales[] = {0.75f, 1.0f, 1.25f, 1.5f, 1.75f, 2.0f};
@@ -387,6 +413,8 @@ void draw_menu(App& app) {
       ImGui::EndMenu();
     }
     ImGui::MenuItem("Difference window", nullptr, &app.view.show_diff);
+    ImGui::MenuItem("Generation view", nullptr, &app.gen.open);
+    ImGui::MenuItem("KV-cache calculator", nullptr, &app.kv.open);
     ImGui::MenuItem("Link layer/head across columns", nullptr, &app.view.link);
     ImGui::MenuItem("Exclude the first key from colour scales", nullptr, &app.view.exclude_first);
     ImGui::Separator();
@@ -887,17 +915,6 @@ void draw_colorbar(const HeatmapStyle& st, float vmax, ImVec2 pos, float w, floa
   dl->AddText(ImVec2(pos.x + w + 6, pos.y + h * 0.5f - ImGui::GetFontSize() * 0.5f), tc, hi);
 }
 
-// A row's title: small caps-like dim text over a thin rule.
-void section(const char* title) {
-  ImGui::Spacing();
-  const ImVec2 p = ImGui::GetCursorScreenPos();
-  const float w = ImGui::GetContentRegionAvail().x;
-  ImGui::TextColored(kAccent, "%s", title);
-  const float tw = ImGui::CalcTextSize(title).x;
-  const float y = p.y + ImGui::GetFontSize() * 0.55f;
-  ImGui::GetWindowDrawList()->AddLine(ImVec2(p.x + tw + 8, y), ImVec2(p.x + w, y), ImGui::GetColorU32(ImGuiCol_Separator));
-}
-
 HeatmapStyle style_for(const App& app, const Column& c, const VariantInfo* info) {
   HeatmapStyle st;
   st.colormap = app.view.colormap;
@@ -1277,6 +1294,8 @@ void draw_column_body(App& app, Column& c, int index) {
     draw_attention_row(app, c, index, *r, info, stale);
     if (stale) {
       ImGui::TextColored(kAmber, "computing the new inputs...");
+    } else if (app.scenes.present) {  // presentation: the heatmap alone, as large as the column allows
+      c.rows_h = ImGui::GetFontSize() * 0.5f;
     } else {
       const float y0 = ImGui::GetCursorPosY();
       draw_sparsity_row(app, c, *r);
@@ -1317,7 +1336,8 @@ void draw_columns(App& app, float height) {
     ImGui::TableNextRow();
     for (int i = 0; i < n; ++i) {
       ImGui::TableSetColumnIndex(i);
-      draw_column_controls(app, app.columns[size_t(i)], i, n, act);
+      if (app.scenes.present) draw_presentation_header(app.columns[size_t(i)]);
+      else draw_column_controls(app, app.columns[size_t(i)], i, n, act);
     }
     ImGui::TableNextRow();
     const float body = std::max(ImGui::GetFontSize() * 8, height - (ImGui::GetCursorScreenPos().y - top) -
@@ -1326,7 +1346,9 @@ void draw_columns(App& app, float height) {
       ImGui::TableSetColumnIndex(i);
       ImGui::PushID(app.columns[size_t(i)].id);
       ImGui::BeginChild("body", ImVec2(0, body), false);
-      draw_column_body(app, app.columns[size_t(i)], i);
+      if (app.gen.open) draw_generation_column(app, app.columns[size_t(i)], i);
+      else draw_column_body(app, app.columns[size_t(i)], i);
+      draw_column_export_menu(app, i);
       ImGui::EndChild();
       ImGui::PopID();
     }
@@ -1414,6 +1436,8 @@ void draw_diff_window(App& app) {
   pick("B", &app.view.diff_b);
   ImGui::SameLine();
   ImGui::Checkbox("signed A \xE2\x88\x92 B", &app.view.diff_signed);
+  ImGui::SameLine();
+  if (ImGui::Button("Export...")) open_export_dialog(app, ExportSource::Difference, 0);
   const int L = int(app.model->config().n_layer), H = int(app.model->config().n_head);
   ImGui::SetNextItemWidth(fs * 7);
   ImGui::SliderInt("##dlayer", &app.diff.layer, 0, L - 1, "layer %d");
@@ -1521,23 +1545,33 @@ void draw_ui(App& app) {
   const ImGuiViewport* vp = ImGui::GetMainViewport();
   ImGui::SetNextWindowPos(vp->WorkPos);
   ImGui::SetNextWindowSize(vp->WorkSize);
+  const bool present = app.scenes.present;  // presentation mode: no menus, toolbar, sidebar or status bar
   ImGuiWindowFlags wf = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
-                        ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_MenuBar;
+                        ImGuiWindowFlags_NoBringToFrontOnFocus | (present ? 0 : ImGuiWindowFlags_MenuBar);
   ImGui::Begin("attnscope", nullptr, wf);
   app.targets.clear();
-  draw_menu(app);
-  draw_toolbar(app);
-  ImGui::Separator();
-  const float status_h = ImGui::GetFrameHeightWithSpacing() + ImGui::GetStyle().ItemSpacing.y;
-  const float side = std::min(ImGui::GetFontSize() * 21.f, vp->WorkSize.x * 0.3f);
-  ImGui::BeginChild("sidebar", ImVec2(side, -status_h), true);
-  draw_text_panel(app);
-  ImGui::EndChild();
-  ImGui::SameLine();
-  ImGui::BeginChild("columns_area", ImVec2(0, -status_h), false);
-  draw_columns(app, ImGui::GetContentRegionAvail().y);
-  ImGui::EndChild();
-  draw_status_bar(app);
+  if (present) {
+    draw_presentation_title(app);
+    ImGui::BeginChild("columns_area", ImVec2(0, 0), false);
+    draw_columns(app, ImGui::GetContentRegionAvail().y);
+    ImGui::EndChild();
+  } else {
+    draw_menu(app);
+    draw_toolbar(app);
+    ImGui::Separator();
+    const float status_h = ImGui::GetFrameHeightWithSpacing() + ImGui::GetStyle().ItemSpacing.y;
+    const float side = std::min(ImGui::GetFontSize() * 21.f, vp->WorkSize.x * 0.3f);
+    ImGui::BeginChild("sidebar", ImVec2(side, -status_h), true);
+    if (app.gen.open) draw_generation_panel(app);
+    else draw_text_panel(app);
+    ImGui::EndChild();
+    ImGui::SameLine();
+    ImGui::BeginChild("columns_area", ImVec2(0, -status_h), false);
+    draw_columns(app, ImGui::GetContentRegionAvail().y);
+    ImGui::EndChild();
+    draw_status_bar(app);
+  }
+  handle_studio_keys(app);
   ImGuiIO& io = ImGui::GetIO();
   if (!io.WantTextInput && !ImGui::IsAnyItemActive()) {  // arrow keys: head (left/right) and layer (up/down)
     if (ImGui::IsKeyPressed(ImGui::GetKeyIndex(ImGuiKey_LeftArrow))) move_selection(app, 0, -1);
@@ -1547,6 +1581,10 @@ void draw_ui(App& app) {
   }
   ImGui::End();
   draw_diff_window(app);
+  draw_kv_calculator(app);
+  draw_scaling_window(app);
+  draw_scene_ui(app);
+  draw_export_dialog(app);
   if (app.view.show_demo) ImGui::ShowDemoWindow(&app.view.show_demo);
 }
 

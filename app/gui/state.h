@@ -12,6 +12,8 @@
 #include "gui.h"
 #include "heatmap.h"
 #include "imgui.h"
+#include "kv_calc.h"
+#include "studio.h"
 #include "worker.h"
 
 namespace attnscope::gui {
@@ -53,6 +55,35 @@ struct ViewState {
 };
 
 using Clock = std::chrono::steady_clock;
+
+// Step-wise generation in every column (a worker decode session; generation.cpp draws it).
+struct GenState {
+  bool open = false;               // the columns show generation instead of the text's heatmaps
+  std::string prompt = "ROMEO:\n";
+  float temperature = 0.8f;
+  int top_k = 20;
+  int seed = 1;
+  bool shared_stream = true;       // every column reads the first column's tokens (else each samples, same seed)
+  bool playing = false;
+  float speed = 8;                 // steps per second while playing
+  int cursor = -1;                 // the step shown; -1 follows the newest
+  uint64_t session = 0;            // the worker session on screen (0: none started)
+  std::vector<int> column_ids;     // the columns it was started with (Column::id), to spot edits since
+  Clock::time_point last_request;  // playing: when the last step was asked for
+  DecodeState state;               // the worker's snapshot, refreshed every frame
+};
+
+// The KV-cache calculator window (attention/kv_calc.h).
+struct KvCalcState {
+  bool open = false;
+  int preset = 1;                  // index into presets; presets.size() = custom
+  std::vector<ModelShape> presets;
+  std::string presets_error;       // the bundled model's shape could not be read
+  ModelShape custom;
+  int tokens = 32768;
+  int batch = 1;
+  int dtype = 1;                   // KvDType: fp32, fp16, bf16, fp8
+};
 
 // One variant column.
 struct Column {
@@ -126,6 +157,11 @@ struct App {
   int next_column_id = 1;
   std::shared_ptr<const Model> model;   // the loaded model once the worker has it
   DiffState diff;
+  GenState gen;
+  KvCalcState kv;
+  ExportState exporter;                 // studio.h: the export dialog and its background write
+  SceneUi scenes;                       // the scene on screen, scene messages, presentation mode
+  ScalingState scaling;                 // the scaling panel's sweep
   int active_column = 0;                // arrow keys act on it (or on every column when linked)
   Fonts fonts;
   bool fonts_dirty = false;
@@ -153,6 +189,17 @@ void mark_target(App& app, const char* name);  // remember the last item's recta
 void set_layer_head(App& app, int column, int layer, int head);  // all columns when linked
 void move_selection(App& app, int dlayer, int dhead);           // arrow keys
 double seconds_since_start(const App& app);
+
+// generation.cpp: the lockstep generation view and the KV-cache calculator window
+void start_generation(App& app);       // a new session with the current columns, prompt and options
+void update_generation(App& app);      // every frame: the worker's snapshot, and the next step while playing
+void request_generation_steps(App& app, int n);
+void draw_generation_panel(App& app);  // the sidebar while the view is open
+void draw_generation_column(App& app, Column& c, int index);
+void draw_kv_calculator(App& app);
+bool select_kv_preset(App& app, const std::string& key);  // by preset key or "custom"; false when unknown
+const DecodeTrack* generation_track(const App& app, const Column& c);  // this column's track in the session
+int generation_cursor(const App& app);  // the step shown (-1: no step yet)
 
 // settings.cpp: $XDG_CONFIG_HOME/attnscope or ~/.config/attnscope ("" when neither is set)
 std::string config_dir();

@@ -111,7 +111,11 @@ uint64_t Worker::start_generate(GenerateJob j) {
 void Worker::cancel_generate() {
   std::lock_guard<std::mutex> l(mu_);
   gen_cancel_ = true;
-  gen_pending_.reset();
+  if (gen_pending_) {  // never started (the worker was busy): nothing else would ever mark it finished
+    gen_pending_.reset();
+    gen_.running = false;
+    gen_.done = true;
+  }
 }
 
 GenerateState Worker::generate_state() const {
@@ -119,10 +123,48 @@ GenerateState Worker::generate_state() const {
   return gen_;
 }
 
+uint64_t Worker::start_decode(DecodeJob j) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    id = decode_.session + 1;
+    decode_ = DecodeState{};
+    decode_.session = id;
+    decode_.preparing = true;
+    decode_.shared_stream = j.shared_stream;
+    decode_pending_ = std::make_unique<DecodeJob>(std::move(j));
+  }
+  cv_.notify_all();
+  return id;
+}
+
+void Worker::request_steps(int64_t n) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (decode_.session == 0 || decode_.full) return;
+    decode_.requested += n;
+  }
+  cv_.notify_all();
+}
+
+void Worker::stop_decode() {
+  std::lock_guard<std::mutex> l(mu_);
+  decode_.requested = std::min<int64_t>(decode_.requested, int64_t(decode_.steps()));
+}
+
+DecodeState Worker::decode_state() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return decode_;
+}
+
+bool Worker::decode_wanted() const {
+  return !decode_.preparing && !decode_.full && decode_.driver >= 0 && int64_t(decode_.steps()) < decode_.requested;
+}
+
 bool Worker::busy() const {
   std::lock_guard<std::mutex> l(mu_);
   return running_ || load_pending_ || !pending_.empty() || gen_pending_ != nullptr || gen_.running ||
-         (model_ && timing_candidate() >= 0);
+         decode_pending_ != nullptr || decode_wanted() || (model_ && timing_candidate() >= 0);
 }
 
 int64_t Worker::threads() const {
@@ -296,6 +338,80 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
   return res;
 }
 
+void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t session) {
+  std::vector<std::unique_ptr<Decoder>> decoders;
+  std::vector<DecodeTrack> tracks;
+  for (const DecodeColumn& c : job.columns) {
+    DecodeTrack t;
+    t.column = c.column;
+    t.variant = c.variant;
+    std::unique_ptr<Decoder> d;
+    try {
+      ColumnResult origin;  // where the model comes from (unused here)
+      const ParamValues p = resolve_params(get_variant(c.variant).params, c.variant, c.params);
+      d = std::make_unique<Decoder>(model_for(base, c.variant, p, origin), job.prompt, job.options);
+      t.prompt = d->tokens();
+    } catch (const Error& e) {
+      t.error = e.what();
+    } catch (const std::exception& e) {
+      t.error = std::string("internal error: ") + e.what();
+    }
+    decoders.push_back(std::move(d));
+    tracks.push_back(std::move(t));
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (decode_.session != session) return;  // superseded while preparing
+  decoders_ = std::move(decoders);
+  decode_.tracks = std::move(tracks);
+  decode_.preparing = false;
+  for (size_t i = 0; i < decoders_.size() && decode_.driver < 0; ++i)
+    if (decoders_[i]) decode_.driver = int(i);
+  if (decode_.driver < 0) decode_.error = "no column can generate (see each column's message)";
+}
+
+void Worker::decode_step() {
+  uint64_t session;
+  int driver;
+  bool shared;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    session = decode_.session;
+    driver = decode_.driver;
+    shared = decode_.shared_stream;
+  }
+  // The driver first: in a shared stream everyone else is fed its token.
+  std::vector<size_t> order = {size_t(driver)};
+  for (size_t i = 0; i < decoders_.size(); ++i)
+    if (int(i) != driver) order.push_back(i);
+  std::vector<std::shared_ptr<const DecodeFrame>> frames(decoders_.size());
+  std::vector<std::string> errors(decoders_.size());
+  int64_t token = -1;
+  bool full = false;
+  for (size_t i : order) {
+    if (!decoders_[i]) continue;
+    try {
+      frames[i] = std::make_shared<const DecodeFrame>(decoders_[i]->step(shared && int(i) != driver ? token : -1));
+      if (int(i) == driver) token = frames[i]->token;
+      full = full || decoders_[i]->full();
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+      decoders_[i].reset();
+    }
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  if (decode_.session != session) return;
+  for (size_t i = 0; i < decoders_.size(); ++i) {
+    if (frames[i]) decode_.tracks[i].frames.push_back(frames[i]);
+    if (!errors[i].empty()) decode_.tracks[i].error = errors[i];
+  }
+  decode_.full = full;
+  if (!decoders_[size_t(driver)]) {  // the driver failed: the next live column drives
+    decode_.driver = -1;
+    for (size_t i = 0; i < decoders_.size() && decode_.driver < 0; ++i)
+      if (decoders_[i]) decode_.driver = int(i);
+  }
+}
+
 namespace {
 struct Cancelled {};
 }  // namespace
@@ -304,7 +420,8 @@ void Worker::loop() {
   for (;;) {
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [&] {
-      return stop_ || load_pending_ || gen_pending_ || !pending_.empty() || (model_ && timing_candidate() >= 0);
+      return stop_ || load_pending_ || gen_pending_ || decode_pending_ || decode_wanted() || !pending_.empty() ||
+             (model_ && timing_candidate() >= 0);
     });
     if (stop_) return;
     if (load_pending_) {
@@ -317,6 +434,8 @@ void Worker::loop() {
       shipped_.clear();
       timed_.clear();
       base_loss_.clear();
+      decoders_.clear();  // of the previous model: the session's frames stay, no further steps
+      decode_.driver = -1;
       l.unlock();
       std::shared_ptr<const Model> m;
       std::string err;
@@ -343,6 +462,30 @@ void Worker::loop() {
         gen_.done = true;
         gen_.error = model_error_.empty() ? "no model loaded" : model_error_;
       }
+      if (decode_pending_) {
+        decode_pending_.reset();
+        decode_.preparing = false;
+        decode_.error = model_error_.empty() ? "no model loaded" : model_error_;
+      }
+      continue;
+    }
+    if (decode_pending_) {  // a new generation session: build every column's model and decoder
+      DecodeJob job = std::move(*decode_pending_);
+      decode_pending_.reset();
+      const uint64_t session = decode_.session;
+      running_ = true;
+      l.unlock();
+      prepare_decode(*base, job, session);
+      l.lock();
+      running_ = false;
+      continue;
+    }
+    if (decode_wanted()) {  // one lockstep step (decoders_ changes on this thread only)
+      running_ = true;
+      l.unlock();
+      decode_step();
+      l.lock();
+      running_ = false;
       continue;
     }
     if (gen_pending_) {

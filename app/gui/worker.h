@@ -1,6 +1,7 @@
 #pragma once
 // The one thread that runs LibTorch for the window. The UI thread never waits on it: it submits the LATEST
 // request of each column (older pending ones are dropped), and polls immutable results every frame.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -64,6 +65,44 @@ struct GenerateState {
   std::string error;
 };
 
+// Generation in lockstep: every column's model decodes the same prompt with the same options, one step each
+// per lockstep step. shared_stream: the columns after the first are fed the first column's tokens (the caches are
+// compared on one text); otherwise each samples its own (same seed).
+struct DecodeColumn {
+  int column = 0;  // Column::id
+  std::string variant;
+  ParamValues params;
+};
+struct DecodeJob {
+  std::vector<DecodeColumn> columns;
+  std::vector<int64_t> prompt;
+  GenerateOptions options;
+  bool shared_stream = true;
+};
+// One column's decoding so far. Frames are immutable and shared with the UI (at most the context of them).
+struct DecodeTrack {
+  int column = 0;
+  std::string variant;
+  std::string error;                     // the model could not be built or cannot decode (no frames then)
+  std::vector<int64_t> prompt;           // as prefilled (positions 0 .. prompt.size() - 1)
+  std::vector<std::shared_ptr<const DecodeFrame>> frames;
+};
+struct DecodeState {
+  uint64_t session = 0;  // 0: never started
+  bool preparing = false;  // building the models and prefilling
+  bool full = false;       // a decoder used up the context: no more steps
+  bool shared_stream = true;
+  int driver = -1;         // index into tracks of the column whose tokens everyone is fed (shared stream)
+  int64_t requested = 0;   // lockstep steps asked for so far
+  std::string error;
+  std::vector<DecodeTrack> tracks;
+  size_t steps() const {  // lockstep steps done
+    size_t n = 0;
+    for (const auto& t : tracks) n = std::max(n, t.frames.size());
+    return n;
+  }
+};
+
 class Worker {
  public:
   Worker();
@@ -86,18 +125,26 @@ class Worker {
   void cancel_generate();
   GenerateState generate_state() const;
 
+  uint64_t start_decode(DecodeJob j);  // replaces a previous session; returns the session id
+  void request_steps(int64_t n);        // n more lockstep steps (stops at the context)
+  void stop_decode();                   // no further steps (pending ones dropped); the frames stay
+  DecodeState decode_state() const;     // a snapshot (frames shared, not copied)
+
   bool busy() const;  // a job running or pending (timing repeats included)
   int64_t threads() const;  // LibTorch's intra-op threads (0 until the model is loaded)
   size_t cached_models() const;
 
  private:
   void loop();
+  void prepare_decode(const Model& base, const DecodeJob& job, uint64_t session);  // lock not held
+  void decode_step();                                                                // lock not held
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
                                          ColumnResult& res);
   std::shared_ptr<const Model> shipped_model(const Model& base, const std::string& variant);
   std::shared_ptr<const ColumnResult> compute(const Model& base, const ColumnRequest& r,
                                               std::shared_ptr<const Model>* used);
   int timing_candidate() const;  // a column whose timing is incomplete, or -1 (lock held)
+  bool decode_wanted() const;    // lockstep steps asked for and possible (lock held)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -125,6 +172,11 @@ class Worker {
   std::unique_ptr<GenerateJob> gen_pending_;
   GenerateState gen_;
   std::atomic<bool> gen_cancel_{false};
+  // Lockstep generation: the job to prepare, its decoders (worker thread only; index = tracks) and the published
+  // state.
+  std::unique_ptr<DecodeJob> decode_pending_;
+  std::vector<std::unique_ptr<Decoder>> decoders_;
+  DecodeState decode_;
   // Converted models by (variant, parameters that change the weights), and the final models by all parameters.
   std::map<std::string, std::shared_ptr<const Model>> weight_cache_, full_cache_;
   std::vector<std::string> full_order_;

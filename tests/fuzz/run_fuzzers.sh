@@ -14,7 +14,7 @@ cxx=${FUZZ_CXX:-clang++}
 command -v "$cxx" > /dev/null || { echo "fuzz: $cxx not found (apt-get install clang)"; exit 1; }
 mkdir -p "$out/obj"
 flags=(-std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -I"$src/attention")
-core=(params registry tokenizer config safetensors npy masked_registry kernel_registry)
+core=(params registry tokenizer config safetensors npy masked_registry kernel_registry custom_mask)
 objs=()
 for c in "${core[@]}"; do
   [ -f "$src/attention/$c.cpp" ] || continue

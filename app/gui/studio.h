@@ -1,0 +1,145 @@
+#pragma once
+// Figures out of the window: the export dialog (PNG/SVG/CSV/NPY/JSON through the same render::figure_from_maps
+// as `attnscope render`), scene files (File > Open/Save scene, --scene), presentation mode (F11, Page Up/Down
+// through a folder of scenes) and the scaling panel (the `attnscope bench` sweep of the columns' variants, live).
+// export.cpp, scenes.cpp and scaling.cpp implement it; studio.cpp has the File menu and the script commands.
+#include <atomic>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench.h"
+#include "render/figure.h"
+#include "scene.h"
+
+namespace attnscope::gui {
+
+struct App;
+struct Column;
+
+// What an export draws: the whole comparison, one column's heatmap or sparsity mask, or the difference window.
+enum class ExportSource { Comparison = 0, Heatmap = 1, Sparsity = 2, Difference = 3 };
+enum class ExportFormat { Png = 0, Svg = 1, Csv = 2, Npy = 3, Json = 4 };
+
+struct ExportState {
+  bool open = false;                  // the dialog is showing
+  bool want_open = false;             // open it next frame (ImGui popups open from the frame's window stack)
+  ExportSource source = ExportSource::Comparison;
+  int column = 0;                     // Heatmap / Sparsity: the column's index
+  std::string path;                   // the file to write
+  ExportFormat format = ExportFormat::Png;
+  int png_scale = 1;                  // 1..4
+  bool confirm_overwrite = false;     // the "replace it?" popup is showing
+  struct Written {
+    bool ok = false;
+    std::string message;              // "wrote PATH (...)" or why not
+  };
+  std::future<Written> job;           // the background encode and write
+  std::string job_path;
+  std::string message;                // the last result, shown in the dialog and logged
+  bool message_error = false;
+};
+
+// The scene the window came from, scene messages, and presentation mode.
+struct SceneUi {
+  std::string path;                   // the scene file last opened or saved ("" = none)
+  std::string title;                  // its title (presentation mode shows it)
+  double zoom = 1;                    // the scene's figure zoom (exports use it; the GUI's zoom is per column)
+  std::vector<std::string> messages;  // what loading skipped or changed (a dismissable list)
+  std::string messages_origin;
+  bool open_dialog = false, save_dialog = false;
+  std::string dialog_path;
+  std::string dialog_error;
+  Scene pending;                      // opened before the model was loaded: applied once it is
+  bool has_pending = false;
+  bool present = false;               // presentation mode (F11)
+  bool fullscreen = false;            // the window is on the monitor (follows `present`)
+  int windowed[4] = {0, 0, 0, 0};     // x, y, width, height to return to
+};
+
+// One background sweep of the bench library: every (length, variant) a separate run_bench, so points arrive live.
+class ScalingRun {
+ public:
+  ScalingRun(std::vector<std::string> variants, std::vector<int64_t> lengths, int repeats);
+  ~ScalingRun();  // cancels and waits for the point being measured
+  ScalingRun(const ScalingRun&) = delete;
+  ScalingRun& operator=(const ScalingRun&) = delete;
+
+  void cancel() { cancel_ = true; }
+  bool running() const { return !finished_; }
+  bool cancelled() const { return cancel_; }
+  std::vector<BenchPoint> points() const;  // measured so far, in the order measured
+  std::string error() const;
+  std::string current() const;             // the point being measured ("" when finished)
+  int total() const { return int(variants_.size() * lengths_.size()); }
+  const std::vector<std::string>& variants() const { return variants_; }
+  const std::vector<int64_t>& lengths() const { return lengths_; }
+  std::string device() const;
+
+ private:
+  void loop();
+  std::vector<std::string> variants_;
+  std::vector<int64_t> lengths_;
+  int repeats_;
+  mutable std::mutex mu_;
+  std::vector<BenchPoint> points_;
+  std::string error_, current_, device_;
+  std::atomic<bool> cancel_{false}, finished_{false};
+  std::thread thread_;
+};
+
+struct ScalingState {
+  bool open = false;
+  int min_exp = 7, max_exp = 12;      // lengths 2^min_exp .. 2^max_exp
+  int repeats = 2;
+  std::unique_ptr<ScalingRun> run;
+};
+
+// export.cpp
+void open_export_dialog(App& app, ExportSource source, int column);
+void draw_export_dialog(App& app);
+// The figure an export of `source` draws, as `attnscope render` would draw the same scene; false with *why when the
+// results it needs are missing or do not fit together.
+bool export_figure(const App& app, ExportSource source, int column, render::Figure* f, render::Style* style,
+                   std::string* why);
+// Starts writing the figure in the background. False with *why (nothing written) when the file exists and
+// `overwrite` is false, the directory cannot be written, or the figure cannot be made.
+bool start_export(App& app, const std::string& path, ExportFormat format, int png_scale, bool overwrite,
+                  std::string* why);
+bool export_running(const App& app);
+void draw_column_export_menu(App& app, int column);  // right-click in a column: export its heatmap or mask
+void poll_export(App& app);  // every frame: the finished job's message
+const char* export_extension(ExportFormat f);
+
+// scenes.cpp
+SceneColumn scene_column(const Column& c);  // the parameters that differ from the variant's defaults
+Scene scene_from_app(const App& app, std::vector<std::string>* notes);  // the whole view as a scene
+void apply_scene(App& app, const Scene& s, std::vector<std::string>* skipped);  // needs the model
+bool open_scene(App& app, const std::string& path, std::string* why);  // messages go to app.scenes
+bool save_scene_file(App& app, const std::string& path, std::string* why);
+void update_scenes(App& app);       // every frame, before the columns are submitted: a pending scene
+void draw_scene_ui(App& app);       // the open/save dialogs and the messages list
+void set_presentation(App& app, bool on);
+void apply_presentation(App& app);  // every frame, outside ImGui's frame: fullscreen and fonts follow `present`
+bool step_scene(App& app, int delta);  // Page Down / Page Up: the next or previous scene of the folder
+std::string scene_folder(const App& app);
+float font_pixels(const App& app);  // the UI font size (presentation mode: large, built at that size)
+void draw_presentation_title(App& app);
+void draw_presentation_header(const Column& c);  // a column's label in place of its controls
+
+// scaling.cpp
+void draw_scaling_window(App& app);
+void start_scaling(App& app);
+
+// studio.cpp
+void draw_file_menu(App& app);
+void handle_studio_keys(App& app);  // F11, Page Up/Down
+// Script commands of these features (see gui_main.cpp); `phase` counts the frames a command has waited.
+enum class ScriptStep { Unknown, Done, Again, Failed };
+ScriptStep studio_script_command(App& app, const std::string& command, int phase);
+
+}  // namespace attnscope::gui

@@ -1,0 +1,294 @@
+// The GUI's worker thread (app/gui/worker.cpp) without a window: the UI thread's side of the protocol, hammered.
+// Many latest-wins requests per column while results are consumed; a result is never for stale or other inputs,
+// and the last request of every column is the one that ends up shown; forgotten columns get nothing; generation
+// jobs replace each other; a model reload mid-stream; shutdown while busy returns promptly. Built into the suite
+// and, under ThreadSanitizer, by scripts/sanitize.sh (LibTorch is not instrumented: tests/tsan.supp).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include "engine.h"
+#include "registry.h"
+#include "worker.h"
+
+using namespace attnscope;
+using namespace attnscope::gui;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const char* kVocab = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+// A tiny checkpoint of our own (1 layer, 2 heads, context 32), written once per process.
+const std::string& tiny_model_dir() {
+  static const std::string dir = [] {
+    const std::string d = (std::filesystem::temp_directory_path() / ("attnscope_test_worker_" + std::to_string(getpid()))).string();
+    ModelConfig cfg;
+    cfg.vocab_size = 65;
+    cfg.n_layer = 1;
+    cfg.d_model = 32;
+    cfg.n_head = 2;
+    cfg.context = 32;
+    cfg.set_all_layers("mha", {});
+    Model::create(cfg, Tokenizer(kVocab), "cpu", 7)->save(d, DType::F32);
+    return d;
+  }();
+  return dir;
+}
+
+struct Cleanup {
+  ~Cleanup() {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("attnscope_test_worker_" + std::to_string(getpid())), ec);
+  }
+} cleanup;
+
+// The inputs of request `seq` of `column`: its own tokens (1..32 of them), so a result can be traced to them.
+std::vector<int64_t> tokens_for(int column, uint64_t seq) {
+  std::vector<int64_t> t(1 + (seq * 7 + uint64_t(column)) % 32);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = int64_t((seq * 31 + uint64_t(column) * 5 + i * 3) % 65);
+  return t;
+}
+
+ColumnRequest request_for(int column, uint64_t seq) {
+  ColumnRequest r;
+  r.seq = seq;
+  // a few variants and parameters, so the model caches and conversions are exercised too
+  switch (seq % 4) {
+    case 0: r.variant = "mha"; break;
+    case 1: r.variant = "gqa"; r.params["groups"] = 1; break;
+    case 2: r.variant = "sliding_window"; r.params["window"] = double(1 + seq % 8); break;
+    default: r.variant = "mqa"; break;
+  }
+  r.tokens = tokens_for(column, seq);
+  return r;
+}
+
+bool wait_until(const std::function<bool()>& done, double seconds) {
+  const auto end = Clock::now() + std::chrono::milliseconds(int64_t(seconds * 1000));
+  while (!done()) {
+    if (Clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+void wait_for_model(Worker& w) {
+  ASSERT_TRUE(wait_until([&] { return w.model() != nullptr || !w.model_error().empty(); }, 120));
+  ASSERT_EQ(w.model_error(), "");
+}
+
+// A result must be exactly what its request asked for.
+void expect_matches(const ColumnResult& r, int column) {
+  EXPECT_TRUE(r.ok) << "column " << column << " seq " << r.seq << ": " << r.error;
+  EXPECT_EQ(r.tokens, tokens_for(column, r.seq)) << "column " << column << ": result of seq " << r.seq
+                                                  << " carries other tokens";
+  if (r.ok) {
+    EXPECT_EQ(r.maps.queries, int64_t(r.tokens.size()));
+    EXPECT_EQ(r.maps.layers, 1);
+    EXPECT_EQ(r.maps.attn.size(), size_t(r.maps.layers * r.maps.heads * r.maps.queries * r.maps.keys));
+  }
+}
+
+}  // namespace
+
+// The UI thread submits thousands of edits (a slider being dragged) to several columns while polling results like
+// the frame loop does. Results only move forward, always match their request, and the last request wins.
+TEST(Worker, LatestWinsUnderLoad) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  constexpr int kColumns = 3;
+  const int kRequests = std::getenv("ATTNSCOPE_WORKER_REQUESTS") ? std::atoi(std::getenv("ATTNSCOPE_WORKER_REQUESTS")) : 1500;
+  std::vector<uint64_t> seen(kColumns, 0), last(kColumns, 0);
+  std::vector<std::shared_ptr<const ColumnResult>> shown(kColumns);
+  size_t observed = 0;
+  std::mt19937 rng(12345);
+  auto poll = [&] {
+    for (int c = 0; c < kColumns; ++c) {
+      auto r = w.result(c);
+      if (!r || r == shown[size_t(c)]) continue;
+      EXPECT_GE(r->seq, seen[size_t(c)]) << "column " << c << ": a result went back in time";
+      EXPECT_LE(r->seq, last[size_t(c)]) << "column " << c << ": a result for a request never made";
+      expect_matches(*r, c);
+      seen[size_t(c)] = r->seq;
+      shown[size_t(c)] = r;
+      ++observed;
+      (void)w.timing(c);  // read like the timing row does
+    }
+  };
+  for (int i = 0; i < kRequests; ++i) {
+    const int c = int(rng() % kColumns);
+    last[size_t(c)] += 1;
+    w.submit(c, request_for(c, last[size_t(c)]));
+    if (rng() % 4 == 0) poll();
+    if (rng() % 64 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a frame
+    (void)w.busy();
+    (void)w.cached_models();
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        poll();
+        bool all = true;
+        for (int c = 0; c < kColumns; ++c) all = all && seen[size_t(c)] == last[size_t(c)];
+        return all;
+      },
+      300))
+      << "the latest requests were not all computed";
+  for (int c = 0; c < kColumns; ++c) {
+    auto r = w.result(c);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->seq, last[size_t(c)]) << "column " << c << ": the last request did not win";
+    expect_matches(*r, c);
+  }
+  EXPECT_TRUE(wait_until([&] { return !w.busy(); }, 120)) << "still busy after the timing repeats";
+  std::printf("[ worker   ] %d requests, %zu distinct results seen by the UI thread, %zu cached models\n", kRequests,
+              observed, w.cached_models());
+}
+
+// Removed columns get no result, even when their request was already running.
+TEST(Worker, ForgottenColumnsStayEmpty) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  for (int c = 10; c < 40; ++c) {
+    w.submit(c, request_for(c, 1));
+    if (c % 2 == 0) std::this_thread::sleep_for(std::chrono::microseconds(300));
+    w.forget(c);
+  }
+  w.submit(99, request_for(99, 1));
+  ASSERT_TRUE(wait_until([&] { return w.result(99) != nullptr && !w.busy(); }, 120));
+  for (int c = 10; c < 40; ++c) EXPECT_EQ(w.result(c), nullptr) << "forgotten column " << c << " has a result";
+  expect_matches(*w.result(99), 99);
+}
+
+// An impossible parameter is an error in its column, and the next good request replaces it.
+TEST(Worker, ErrorsAreResultsToo) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  ColumnRequest bad = request_for(0, 1);
+  bad.variant = "gqa";
+  bad.params["groups"] = 3;  // does not divide 2 heads
+  w.submit(0, bad);
+  ASSERT_TRUE(wait_until([&] { return w.result(0) != nullptr; }, 120));
+  EXPECT_FALSE(w.result(0)->ok);
+  EXPECT_NE(w.result(0)->error.find("groups = 3 does not divide"), std::string::npos) << w.result(0)->error;
+  ColumnRequest empty = request_for(0, 2);
+  empty.tokens.clear();
+  w.submit(0, empty);
+  ASSERT_TRUE(wait_until([&] { auto r = w.result(0); return r && r->seq == 2; }, 120));
+  EXPECT_EQ(w.result(0)->error, "the text is empty: type at least one character");
+  w.submit(0, request_for(0, 3));
+  ASSERT_TRUE(wait_until([&] { auto r = w.result(0); return r && r->seq == 3; }, 120));
+  expect_matches(*w.result(0), 0);
+}
+
+// Generation jobs replace each other: the state always belongs to the newest job, which finishes.
+TEST(Worker, GenerationLatestWins) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  uint64_t id = 0;
+  for (int i = 0; i < 40; ++i) {
+    GenerateJob j;
+    j.prompt = {1, 2, 3, int64_t(i % 65)};
+    j.options.tokens = 20;
+    j.options.seed = uint64_t(i);
+    id = w.start_generate(j);
+    GenerateState g = w.generate_state();
+    EXPECT_EQ(g.job, id);
+    if (i % 3 == 0) w.submit(i % 2, request_for(i % 2, uint64_t(i + 1)));  // column work in between
+    if (i % 5 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(wait_until([&] { return w.generate_state().done; }, 120));
+  GenerateState g = w.generate_state();
+  EXPECT_EQ(g.job, id);
+  EXPECT_FALSE(g.running);
+  EXPECT_EQ(g.error, "");
+  EXPECT_EQ(g.text.size(), 20u);
+  // a cancelled job stops
+  GenerateJob j;
+  j.prompt = {1, 2, 3};
+  j.options.tokens = 100000;
+  w.start_generate(j);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  w.cancel_generate();
+  EXPECT_TRUE(wait_until([&] { return !w.generate_state().running; }, 60)) << "cancel did not stop generation";
+}
+
+// Stop pressed before the worker picked the job up (it was busy with columns): generation is not left "running"
+// forever (which would also keep busy() true).
+TEST(Worker, CancelBeforeStart) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 8; ++i) w.submit(i % 2, request_for(i % 2, uint64_t(round * 8 + i + 1)));
+    GenerateJob j;
+    j.prompt = {1, 2, 3};
+    j.options.tokens = 50;
+    w.start_generate(j);
+    if (round % 2) w.start_generate(j);  // a second job replacing the first, then Stop
+    w.cancel_generate();
+    ASSERT_TRUE(wait_until([&] { return !w.generate_state().running; }, 60))
+        << "round " << round << ": generation still running after Stop";
+    ASSERT_TRUE(wait_until([&] { return !w.busy(); }, 120)) << "round " << round << ": worker busy forever";
+  }
+}
+
+// Reloading the model while requests are in flight: afterwards every column computes on the new model.
+TEST(Worker, ReloadWhileComputing) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  uint64_t seq = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 50; ++i) w.submit(i % 2, request_for(i % 2, ++seq));
+    w.load_model(tiny_model_dir());
+    for (int i = 0; i < 50; ++i) {
+      w.submit(i % 2, request_for(i % 2, ++seq));
+      (void)w.loading();
+      (void)w.model();
+    }
+  }
+  wait_for_model(w);
+  // the UI resubmits after a load (requests made while loading are dropped): do the same
+  w.submit(0, request_for(0, ++seq));
+  w.submit(1, request_for(1, ++seq));
+  ASSERT_TRUE(wait_until([&] {
+    auto a = w.result(0), b = w.result(1);
+    return a && b && a->seq == seq - 1 && b->seq == seq;
+  }, 120));
+  expect_matches(*w.result(0), 0);
+  expect_matches(*w.result(1), 1);
+}
+
+// The window closes while the worker is busy: the destructor stops it promptly and cleanly (no hang, no crash).
+TEST(Worker, ShutdownWhileBusy) {
+  for (int round = 0; round < 5; ++round) {
+    auto w = std::make_unique<Worker>();
+    w->load_model(tiny_model_dir());
+    if (round > 0) wait_for_model(*w);  // round 0: shut down while the model is still loading
+    for (int i = 0; i < 200; ++i) w->submit(i % 4, request_for(i % 4, uint64_t(i + 1)));
+    GenerateJob j;
+    j.prompt = {1, 2, 3};
+    j.options.tokens = 100000;
+    w->start_generate(j);
+    if (round % 2) std::this_thread::sleep_for(std::chrono::milliseconds(5 * round));
+    const auto t0 = Clock::now();
+    auto done = std::async(std::launch::async, [&] { w.reset(); });
+    ASSERT_EQ(done.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "shutdown hangs";
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    EXPECT_LT(s, 30.0) << "shutdown took " << s << " s";
+  }
+}
