@@ -166,7 +166,7 @@ int cmd_explain(const std::string& name, bool as_json) {
   std::cout << v.name << "  [" << v.family << ", " << (v.causal ? "causal" : "NON-CAUSAL: sees future tokens") << "]\n"
             << "  " << v.description << "\n  " << v.citation << "\n\n"
             << "  formula  " << v.explain.formula << "\n"
-            << (sliders.empty() ? "" : "           {braces}: the sliders " + sliders + "\n")
+            << (sliders.empty() ? "" : "           sliders in {braces}: " + sliders + "\n")
             << "  time     " << v.explain.time << "\n"
             << "  memory   " << v.explain.memory << "\n"
             << "  cache    " << v.cache_formula << " per token per layer (b = bytes per element)\n"
