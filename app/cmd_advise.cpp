@@ -141,12 +141,8 @@ int cmd_advise(const AdviseArgs& a) {
           c.val_loss = shipped[v.name].first;
           c.loss_source = "checkpoint " + shipped[v.name].second;
         } else if (std::isfinite(base_eval)) {
-          const double d = m->evaluate(valid, a.eval_windows).loss - base_eval;
-          c.val_loss = base_loss + d;
-          char b[160];
-          std::snprintf(b, sizeof b, "%s weights, %+.3f vs %s on %lld windows", base_variant.c_str(), d,
-                        base_variant.c_str(), (long long)a.eval_windows);
-          c.loss_source = b;
+          c.val_loss = base_loss + m->evaluate(valid, a.eval_windows).loss - base_eval;
+          c.loss_source = base_variant + " weights, " + std::to_string(a.eval_windows) + " windows";
         }
       } catch (const Error& e) {
         c.loss_source = std::string("not runnable on the base model: ") + e.what();

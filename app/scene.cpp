@@ -99,6 +99,23 @@ bool read_column(const json& j, const std::string& where, SceneColumn* out, std:
       int& dst = key == "layer" ? c.layer : c.head;
       if (!read_int(v, -1, 4096, &dst))
         skipped->push_back(where + ": \"" + key + "\": " + v.dump() + " is not -1 (all) or an index: using 0");
+    } else if (key == "mask") {
+      try {
+        if (c.variant != "custom") throw Error("only the custom variant takes a painted mask");
+        c.mask = mask_from_rows(v.get<std::vector<std::string>>());
+      } catch (const std::exception& e) {
+        skipped->push_back(where + ": skipped \"mask\": " + e.what());
+      }
+    } else if (key == "layers") {
+      std::vector<LayerSpec> layers;
+      bool ok = v.is_array() && !v.empty();
+      for (size_t l = 0; ok && l < v.size(); ++l) {
+        SceneColumn lc;
+        ok = read_column(v[l], where + " layer " + std::to_string(l), &lc, skipped);
+        if (ok) layers.push_back({lc.variant, resolve_params(get_variant(lc.variant).params, lc.variant, lc.params), lc.mask});
+      }
+      if (ok) c.layers = std::move(layers);
+      else skipped->push_back(where + ": skipped \"layers\": expected an array of layer objects with \"variant\"");
     } else if (key == "view") {
       if (!v.is_string() || !render::parse_panel_kind(v.get<std::string>(), &c.view))
         skipped->push_back(where + ": \"view\": " + v.dump() + " is not heatmap, mask or diff: using heatmap");
@@ -221,6 +238,23 @@ SceneLoad load_scene(const std::string& path) {
   return parse_scene(text, "'" + path + "'");
 }
 
+namespace {
+
+ordered_json params_json(const std::string& variant, const ParamValues& p) {
+  const VariantInfo* info = find_variant(variant);
+  ordered_json params = ordered_json::object();
+  for (const auto& [name, v] : p) {
+    const ParamSpec* spec = info ? info->find_param(name) : nullptr;
+    if (spec && spec->type == ParamType::Choice) params[name] = format_param(*spec, v);
+    else if (spec && spec->type == ParamType::Bool) params[name] = v != 0;
+    else if (spec && spec->type == ParamType::Int) params[name] = int64_t(std::llround(v));
+    else params[name] = v;
+  }
+  return params;
+}
+
+}  // namespace
+
 std::string scene_json(const Scene& s) {
   ordered_json j = {{"format", "attnscope-scene"}, {"version", kSceneVersion}};
   if (!s.title.empty()) j["title"] = s.title;
@@ -232,16 +266,17 @@ std::string scene_json(const Scene& s) {
   j["columns"] = ordered_json::array();
   for (const SceneColumn& c : s.columns) {
     ordered_json cj = {{"variant", c.variant}};
-    const VariantInfo* info = find_variant(c.variant);
-    ordered_json params = ordered_json::object();
-    for (const auto& [name, v] : c.params) {
-      const ParamSpec* spec = info ? info->find_param(name) : nullptr;
-      if (spec && spec->type == ParamType::Choice) params[name] = format_param(*spec, v);
-      else if (spec && spec->type == ParamType::Bool) params[name] = v != 0;
-      else if (spec && spec->type == ParamType::Int) params[name] = int64_t(std::llround(v));
-      else params[name] = v;
-    }
+    const ordered_json params = params_json(c.variant, c.params);
     if (!params.empty()) cj["params"] = params;
+    if (!c.mask.empty()) cj["mask"] = mask_rows(c.mask);
+    if (!c.layers.empty()) {
+      cj["layers"] = ordered_json::array();
+      for (const LayerSpec& l : c.layers) {
+        ordered_json lj = {{"variant", l.variant}, {"params", params_json(l.variant, l.params)}};
+        if (!l.mask.empty()) lj["mask"] = mask_rows(l.mask);
+        cj["layers"].push_back(lj);
+      }
+    }
     cj["layer"] = c.layer;
     cj["head"] = c.head;
     cj["view"] = render::panel_kind_name(c.view);
@@ -255,8 +290,13 @@ void save_scene(const std::string& path, const Scene& s) { write_file_atomic(pat
 void fit_scene_to_model(Scene& s, int64_t layers, int64_t heads, std::vector<std::string>* skipped) {
   std::vector<SceneColumn> kept;
   for (size_t i = 0; i < s.columns.size(); ++i) {
-    const SceneColumn& c = s.columns[i];
+    SceneColumn c = s.columns[i];
     const std::string where = "column " + std::to_string(i + 1) + " (" + column_label(c) + ")";
+    if (!c.layers.empty() && int64_t(c.layers.size()) != layers) {
+      skipped->push_back(where + ": its " + std::to_string(c.layers.size()) + " per-layer variants do not fit a model "
+                         "of " + std::to_string(layers) + " layers: " + c.variant + " on every layer");
+      c.layers.clear();
+    }
     if (c.layer >= layers) {
       skipped->push_back(where + ": skipped: layer " + std::to_string(c.layer) + ", the model has " +
                          std::to_string(layers) + " (0.." + std::to_string(layers - 1) + ")");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "params.h"
 #include "render/colormap.h"
 #include "render/figure.h"
@@ -23,6 +24,10 @@ struct SceneColumn {
   int layer = 0;        // -1: every layer
   int head = 0;         // -1: every head
   render::PanelKind view = render::PanelKind::Weights;  // Diff: the scene's first column minus this one
+  CustomMask mask;      // `custom`: the painted mask ("mask": rows of 0/1; empty = causal)
+  // A variant per layer ("layers": objects like a column's, with variant, params and mask; empty = `variant` on
+  // every layer). Added within version 1: older readers skip the field and show `variant` on every layer.
+  std::vector<LayerSpec> layers;
 };
 
 struct Scene {

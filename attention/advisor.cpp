@@ -178,10 +178,14 @@ Timing timing_at(const std::vector<BenchSample>& samples, const std::string& var
 std::vector<Ranked> rank_variants(const AdviceRequest& r) {
   const Weights w = weights_of(r.scenario);
   const double MiB = 1024.0 * 1024.0;
-  // Total memory a decoder of this variant needs at seq: one layer's prefill peak + the cache + the weights.
+  // Total memory a decoder of this variant needs at seq: one layer's prefill peak + the cache + the weights. A
+  // variant without a measured peak is counted with the largest measured one (none measured: 0).
+  double worst_peak = 0;
+  for (const auto& c : r.candidates)
+    if (std::isfinite(c.timing.peak_mib)) worst_peak = std::max(worst_peak, c.timing.peak_mib);
   auto need = [&](const Candidate& c) {
-    return (std::isfinite(c.timing.peak_mib) ? c.timing.peak_mib * MiB : 0.0) + double(std::max<int64_t>(c.cache_bytes, 0)) +
-           double(c.weight_bytes);
+    return (std::isfinite(c.timing.peak_mib) ? c.timing.peak_mib : worst_peak) * MiB +
+           double(std::max<int64_t>(c.cache_bytes, 0)) + double(c.weight_bytes);
   };
   std::vector<Ranked> out, excluded;
   std::vector<const Candidate*> ok;
@@ -191,8 +195,9 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
     if (!c.causal) x.reason = "excluded: sees future tokens (non-causal), so it cannot train or run as a decoder";
     else if (c.needs_kv_text) x.reason = "excluded: needs a second text for its keys and values (cross-attention)";
     else if (r.memory_bytes > 0 && need(c) > r.memory_bytes)
-      x.reason = "excluded: needs " + bytes_text(need(c)) + " (prefill peak + cache + weights) > budget " +
-                 bytes_text(r.memory_bytes);
+      x.reason = "excluded: needs " + bytes_text(need(c)) + " (prefill peak" +
+                 (std::isfinite(c.timing.peak_mib) ? "" : " not measured: the largest measured") +
+                 " + cache + weights) > budget " + bytes_text(r.memory_bytes);
     if (!x.reason.empty()) excluded.push_back(x);
     else ok.push_back(&c);
   }
@@ -244,7 +249,9 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
     if (r.scenario == Scenario::MemoryLimited || r.memory_bytes > 0)
       parts.push_back("needs " + bytes_text(need(*c)) +
                       (r.memory_bytes > 0 ? " of " + bytes_text(r.memory_bytes) : std::string()) +
-                      (std::isfinite(c->timing.peak_mib) ? "" : " (no prefill peak measured)"));
+                      (std::isfinite(c->timing.peak_mib) ? ""
+                       : worst_peak > 0               ? " (prefill peak not measured: counted as the largest)"
+                                                      : " (no prefill peak measured)"));
     // quality
     if (!any_loss) {
       parts.push_back("no validation loss known");

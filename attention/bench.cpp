@@ -140,8 +140,15 @@ ChildResult in_child(const std::function<ChildResult()>& f) {
 }
 
 // The 2048 x 2048 float matmul (the BLAS's GEMM through LibTorch): 2 n^3 FLOPs, median of 5 after a warm-up.
-ChildResult measure_gemm(const std::string& device) {
+// With gemm false only the device is resolved (callers that sweep point by point skip the calibration).
+ChildResult measure_gemm(const std::string& device, bool gemm) {
   const torch::Device dev = resolve_device(device);
+  ChildResult out;
+  set_text(out.device, sizeof out.device, dev.str());
+  if (!gemm) {
+    out.value = kNaN;
+    return out;
+  }
   const Clock clock{dev};
   const int64_t n = 2048;
   auto a = torch::randn({n, n}, torch::TensorOptions().device(dev));  // [n, n]
@@ -149,9 +156,7 @@ ChildResult measure_gemm(const std::string& device) {
   torch::Tensor c = torch::matmul(a, b);                              // [n, n] warm-up
   std::vector<double> ms;
   for (int r = 0; r < 5; ++r) ms.push_back(clock.ms([&] { c = torch::matmul(a, b); }));
-  ChildResult out;
   out.value = 2.0 * double(n) * double(n) * double(n) / (quantile(ms, 0.5) * 1e-3) / 1e9;
-  set_text(out.device, sizeof out.device, dev.str());
   return out;
 }
 
@@ -256,7 +261,7 @@ BenchReport run_bench(const BenchOptions& o, const std::function<void(const Benc
   const double avail = mem_available_bytes();
   rep.memory_budget_mib = o.memory_fraction * avail / (1024.0 * 1024.0);
 
-  ChildResult g = in_child([&] { return measure_gemm(o.device); });
+  ChildResult g = in_child([&] { return measure_gemm(o.device, o.measure_gemm); });
   if (g.status != 0) throw Error(std::string("bench: ") + g.note);
   rep.device = g.device;
   rep.gemm_gflops = g.value;

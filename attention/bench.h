@@ -20,6 +20,7 @@ struct BenchOptions {
   int repeats = 5;                    // timed prefill runs (after one warm-up run)
   int64_t decode_tokens = 16;         // timed single-token decoding steps after a cached prefill of T tokens
   double memory_fraction = 0.6;       // skip a point whose estimated need exceeds this share of MemAvailable
+  bool measure_gemm = true;           // calibrate with a 2048^2 GEMM first (seconds; off for point-by-point sweeps)
 };
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

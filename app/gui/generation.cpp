@@ -329,7 +329,7 @@ void start_generation(App& app) {
   DecodeJob j;
   g.column_ids.clear();
   for (const Column& c : app.columns) {
-    j.columns.push_back({c.id, c.variant, c.params});
+    j.columns.push_back({c.id, c.variant, c.params, column_layers(c, app.model->config().n_layer)});
     g.column_ids.push_back(c.id);
   }
   j.prompt = e.ids;

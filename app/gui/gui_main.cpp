@@ -107,6 +107,9 @@ void build_fonts(App& app, float size) {
 //   generate_start [PROMPT] | generate_step N | generate_play 0|1 | generate_stream shared|own
 //   generate_options TEMPERATURE TOP_K SEED | scrub K (-1: the newest step) | generate_close
 //   kv_calc PRESET TOKENS [BATCH [DTYPE]]
+//   explain COL 0|1 | per_layer COL 0|1 | layer_variant COL LAYER VARIANT | layer_param COL LAYER NAME VALUE
+//   mask COL clear|causal|clip|band LO HI|rect I0 J0 I1 J1|brush I J R [erase] (the custom mask of the column's
+//   selected layer) | mask_edit COL 0|1 (the painting tools on the sparsity row)
 //   export, export_dialog, scene_open, scene_save, present, page_down, scaling, ...: see studio.cpp
 // Scripted runs print every command and every heatmap update with a timestamp (t=SECONDS since start).
 // Mouse commands write io.MousePos / io.MouseDown after ImGui_ImplGlfw_NewFrame, like real input.
@@ -180,8 +183,13 @@ void print_state(const App& app, FILE* f) {
     const VariantInfo* info = find_variant(c.variant);
     if (info)
       for (const auto& s : info->params) p += (p.empty() ? "" : ",") + s.name + "=" + format_param(s, c.params.at(s.name));
-    std::fprintf(f, "  column %zu: %s(%s) layer %d head %d zoom %.2f: ", i, c.variant.c_str(), p.c_str(), c.layer,
-                 c.head, double(c.zoom));
+    std::string layers;  // per-layer columns: every layer's variant; painted masks: the cells allowed
+    for (const LayerSpec& l : c.per_layer ? c.layers : std::vector<LayerSpec>{})
+      layers += (layers.empty() ? "" : ",") + l.variant;
+    const CustomMask& mask = c.per_layer && c.layer < int(c.layers.size()) ? c.layers[size_t(c.layer)].mask : c.mask;
+    std::fprintf(f, "  column %zu: %s(%s)%s%s%s layer %d head %d zoom %.2f%s: ", i, c.variant.c_str(), p.c_str(),
+                 layers.empty() ? "" : " layers [", layers.c_str(), layers.empty() ? "" : "]", c.layer, c.head,
+                 double(c.zoom), mask.empty() ? "" : (", painted " + std::to_string(mask.allowed_pairs()) + " cells").c_str());
     if (!c.shown) std::fprintf(f, "no result\n");
     else if (!c.shown->ok) std::fprintf(f, "error: %s\n", c.shown->error.c_str());
     else {
@@ -190,13 +198,13 @@ void print_state(const App& app, FILE* f) {
       int64_t cache = 0;
       for (int64_t b : c.shown->maps.cache_formula_bytes) cache += b;
       std::fprintf(f, "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
-                      "computed %.1f%%, cache %lld B, %zu tile maps%s\n",
+                      "computed %.1f%%, cache %lld B, %zu tile maps%s%s\n",
                    c.shown->maps.mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps.queries,
                    (long long)c.shown->maps.keys, c.shown->maps.loss, c.shown->base_loss, c.shown->maps.forward_ms,
                    ms.size(), ms.empty() ? 0.0 : ms[ms.size() / 2], 100 * c.shown->computed_fraction, (long long)cache,
                    size_t(std::count_if(c.shown->pattern.begin(), c.shown->pattern.end(),
                                         [](const PatternSummary& s) { return !s.tiles.empty(); })),
-                   c.shown->seq == c.seq ? "" : " (stale)");
+                   c.shown->seq == c.seq ? "" : " (stale)", c.explain_open ? ", explanation open" : "");
     }
   }
   const GenState& g = app.gen;
@@ -476,6 +484,57 @@ void step_script(App& app, Script& s, std::string* shot, double max_seconds) {
         int l = 0;
         in >> l;
         set_layer_head(app, c, l, app.columns[size_t(c)].head);
+      }
+    } else if (op == "explain" || op == "per_layer" || op == "mask_edit" || op == "layer_variant" ||
+               op == "layer_param" || op == "mask") {
+      const int c = column_arg(app, in);
+      Column* col = c < 0 ? nullptr : &app.columns[size_t(c)];
+      std::string what;
+      int v = 0;
+      if (!col) {
+        what = "bad column";
+      } else if (op == "explain" || op == "per_layer" || op == "mask_edit") {
+        in >> v;
+        if (op == "explain") col->explain_open = v != 0, col->explain_scroll = v ? kScrollFrames : 0;
+        else if (op == "mask_edit") col->mask_edit.open = v != 0, col->mask_edit.scroll = v ? kScrollFrames : 0;
+        else if (set_per_layer(app, *col, v != 0); col->per_layer != (v != 0)) what = "no model yet";
+      } else if (op == "layer_variant" || op == "layer_param") {
+        int l = -1;
+        std::string name;
+        in >> l >> name;
+        if (!col->per_layer || l < 0 || l >= int(col->layers.size())) {
+          what = "not a layer of a per-layer column";
+        } else if (op == "layer_variant") {
+          if (const VariantInfo* info = find_variant(name))
+            col->layers[size_t(l)] = LayerSpec{name, resolve_params(info->params, name, {}), {}};
+          else what = "unknown variant " + name;
+        } else {
+          double x = 0;
+          in >> x;
+          col->layers[size_t(l)].params[name] = x;
+        }
+      } else if (CustomMask* m = edited_mask(app, *col)) {
+        std::string tool;
+        in >> tool;
+        std::vector<int64_t> a;
+        for (int64_t x; in >> x;) a.push_back(x);
+        in.clear();
+        std::string erase;
+        in >> erase;
+        const bool value = erase != "erase";
+        if (tool == "clear") clear(*m);
+        else if (tool == "causal") *m = causal_mask(m->n);
+        else if (tool == "clip") causal_clip(*m);
+        else if (tool == "band" && a.size() == 2) paint_band(*m, a[0], a[1], value);
+        else if (tool == "rect" && a.size() == 4) paint_rect(*m, a[0], a[1], a[2], a[3], value);
+        else if (tool == "brush" && a.size() == 3) paint_brush(*m, a[0], a[1], a[2], value);
+        else what = "unknown mask edit";
+      } else {
+        what = "the selected layer is not the custom variant";
+      }
+      if (!what.empty()) {
+        std::fprintf(stderr, "attnscope gui: script: %s in '%s'\n", what.c_str(), s.cmds.front().c_str());
+        ++s.failures;
       }
     } else if (op == "key") {  // held for one frame, like a key press
       std::string k;

@@ -257,23 +257,57 @@ void update_tokens(App& app) {
   app.text.window_start = t.start;
 }
 
+std::vector<LayerSpec> column_layers(const Column& c, int64_t n_layer) {
+  if (c.per_layer) return c.layers;
+  if (c.variant == "custom" && !c.mask.empty()) return std::vector<LayerSpec>(size_t(n_layer), {c.variant, c.params, c.mask});
+  return {};
+}
+
+const VariantInfo* layer_variant(const Column& c, int layer) {
+  if (c.per_layer && layer >= 0 && layer < int(c.layers.size())) return find_variant(c.layers[size_t(layer)].variant);
+  return find_variant(c.variant);
+}
+
+void set_per_layer(App& app, Column& c, bool on) {
+  c.per_layer = on && app.model;
+  if (c.per_layer && c.layers.size() != size_t(app.model->config().n_layer))
+    c.layers.assign(size_t(app.model->config().n_layer), LayerSpec{c.variant, c.params, c.mask});
+}
+
+CustomMask* edited_mask(App& app, Column& c) {
+  CustomMask* m = nullptr;
+  if (c.per_layer) {
+    if (c.layer >= 0 && c.layer < int(c.layers.size()) && c.layers[size_t(c.layer)].variant == "custom")
+      m = &c.layers[size_t(c.layer)].mask;
+  } else if (c.variant == "custom") {
+    m = &c.mask;
+  }
+  if (m && m->empty() && app.model) *m = causal_mask(app.model->config().context);  // paint over plain causal
+  return m;
+}
+
 void submit_columns(App& app) {
   if (!app.model) return;
   const std::vector<int64_t> win = app.tokens.window();
   const uint64_t h = fnv(win, win.size());
   for (Column& c : app.columns) {
-    const VariantInfo* info = find_variant(c.variant);
-    const bool kv = info && info->needs_kv_text;
-    const std::string key = model_key(c.variant, c.params, false) + "#" + std::to_string(h) +
-                            (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "");
+    ColumnRequest r;
+    r.variant = c.variant;
+    r.params = c.params;
+    r.layers = column_layers(c, app.model->config().n_layer);
+    bool kv = false;
+    try {
+      kv = r.needs_kv_text();
+    } catch (const Error&) {
+      kv = false;  // an unknown variant: the worker reports it
+    }
+    const std::string key = (r.layers.empty() ? model_key(c.variant, c.params, false) : layers_key(r.layers)) + "#" +
+                            std::to_string(h) + (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "");
     if (key == c.submitted_key) continue;
     c.submitted_key = key;
     c.submitted_at = Clock::now();
     c.latency_logged = false;
-    ColumnRequest r;
     r.seq = ++c.seq;
-    r.variant = c.variant;
-    r.params = c.params;
     r.tokens = win;
     if (kv) r.kv_tokens = app.tokens.kv_ids;
     app.worker->submit(c.id, std::move(r));
@@ -486,6 +520,63 @@ void draw_text_preview(App& app, float height) {
   ImGui::EndChild();
 }
 
+// MoE models: which expert each character of the window goes to (the router's first choice), one strip per layer,
+// from the active column's result; hovering a cell names every chosen expert and its gate.
+void draw_routing_strip(App& app) {
+  if (app.columns.empty()) return;
+  const int ci = std::clamp(app.active_column, 0, int(app.columns.size()) - 1);
+  const Column& c = app.columns[size_t(ci)];
+  if (!c.shown || !c.shown->ok || c.shown->maps.experts <= 0 || c.shown->maps.routing.empty()) return;
+  const AttentionMaps& m = c.shown->maps;
+  const float fs = ImGui::GetFontSize();
+  ImGui::PushTextWrapPos(0);
+  ImGui::TextColored(kDim, "Experts per character (column %d, %s): first choice", ci + 1, c.variant.c_str());
+  ImGui::PopTextWrapPos();
+  tooltip("the MoE feed-forward's router: each cell is one character of the window, its colour the expert it goes to "
+          "first; one strip per layer. Hover a cell for every expert it uses and the gates.");
+  auto colour = [&](int32_t e) {
+    float r, g, b;
+    ImGui::ColorConvertHSVtoRGB(float(e) / float(m.experts), 0.65f, 0.95f, r, g, b);
+    return ImGui::GetColorU32(ImVec4(r, g, b, 1));
+  };
+  const float lw = ImGui::CalcTextSize("L00").x + 4, strip = fs * 0.7f;
+  const float cw = (ImGui::GetContentRegionAvail().x - lw) / float(std::max<int64_t>(1, m.queries));
+  const ImVec2 o = ImGui::GetCursorScreenPos();
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const ImVec2 mouse = ImGui::GetIO().MousePos;
+  for (int64_t l = 0; l < m.layers; ++l) {
+    const float y = o.y + float(l) * (strip + 2);
+    dl->AddText(ImVec2(o.x, y + (strip - fs) * 0.5f), ImGui::GetColorU32(kDim), ("L" + std::to_string(l)).c_str());
+    for (int64_t t = 0; t < m.queries; ++t) {
+      const ImVec2 a(o.x + lw + cw * float(t), y), b(o.x + lw + cw * float(t + 1), y + strip);
+      dl->AddRectFilled(a, b, colour(m.expert(l, t, 0)));
+      if (ImGui::IsWindowHovered() && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y) {
+        const TokenView& tv = app.tokens;
+        const size_t at = size_t(tv.start + t) < tv.offsets.size() ? tv.offsets[size_t(tv.start + t)] : 0;
+        std::string tip = "character " + std::to_string(t) + " '" +
+                          (at < app.text.text.size() ? glyph(app.text.text[at]) : std::string("?")) + "', layer " +
+                          std::to_string(l) + ":";
+        for (int64_t k = 0; k < m.top_k; ++k) {
+          char g[48];
+          std::snprintf(g, sizeof g, " expert %d (gate %.2f)", m.expert(l, t, k),
+                        double(m.routing_gate[size_t((l * m.queries + t) * m.top_k + k)]));
+          tip += g;
+        }
+        ImGui::SetTooltip("%s", tip.c_str());
+      }
+    }
+  }
+  ImGui::Dummy(ImVec2(1, float(m.layers) * (strip + 2)));
+  for (int32_t e = 0; e < int32_t(m.experts); ++e) {  // the legend
+    if (e) ImGui::SameLine(0, fs * 0.3f);
+    const ImVec2 p = ImGui::GetCursorScreenPos();
+    dl->AddRectFilled(p, ImVec2(p.x + fs * 0.8f, p.y + fs), colour(e));
+    ImGui::Dummy(ImVec2(fs * 0.8f, fs));
+    ImGui::SameLine(0, 2);
+    ImGui::TextColored(kDim, "%d", e);
+  }
+}
+
 void draw_text_panel(App& app) {
   TextState& ts = app.text;
   ImGui::PushFont(app.fonts.title);
@@ -605,7 +696,12 @@ void draw_text_panel(App& app) {
   }
   ImGui::Spacing();
   const float foot = ImGui::GetTextLineHeightWithSpacing() * 3.3f;
-  draw_text_preview(app, std::max(fs * 4, ImGui::GetContentRegionAvail().y - foot));
+  const Column* active = app.columns.empty() ? nullptr
+                         : &app.columns[size_t(std::clamp(app.active_column, 0, int(app.columns.size()) - 1))];
+  const bool moe = active && active->shown && active->shown->ok && active->shown->maps.experts > 0;
+  const float routing = moe ? float(active->shown->maps.layers) * (fs * 0.7f + 2) + fs * 4.5f : 0;
+  draw_text_preview(app, std::max(fs * 4, ImGui::GetContentRegionAvail().y - foot - routing));
+  draw_routing_strip(app);
   ImGui::PushTextWrapPos(0);
   ImGui::TextColored(kDim, "Rows are queries (each character), columns the keys it attends to. Hover a heatmap to "
                            "read a weight; click a head in the grid to open it.");
@@ -618,9 +714,18 @@ struct ColumnActions {
   int remove = -1, left = -1, right = -1;
 };
 
-void draw_param(App& app, Column& c, const ParamSpec& s, int col_index) {
-  double& v = c.params[s.name];
-  const char* name = s.name.c_str();
+// The colour of a parameter's slider label and of its symbol in the explanation's formula.
+ImVec4 param_colour(size_t i) {
+  static const ImVec4 c[] = {{0.98f, 0.72f, 0.28f, 1}, {0.45f, 0.82f, 0.50f, 1}, {0.93f, 0.47f, 0.76f, 1},
+                             {0.36f, 0.80f, 0.90f, 1}, {0.95f, 0.46f, 0.36f, 1}, {0.72f, 0.62f, 1.00f, 1}};
+  return c[i % 6];
+}
+
+// One parameter's widget, its label in the parameter's colour. Returns true when the value changed.
+bool draw_param(App& app, ParamValues& params, const ParamSpec& s, size_t index, const std::string& target) {
+  double& v = params[s.name];
+  const std::string id = "##" + s.name;
+  const char* name = id.c_str();
   bool changed = false;
   ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x * 0.55f);
   switch (s.type) {
@@ -675,7 +780,11 @@ void draw_param(App& app, Column& c, const ParamSpec& s, int col_index) {
                                                      "converts the model (cached afterwards)."
                                                    : "");
   tooltip(tip.c_str());
-  mark_target(app, ("col" + std::to_string(col_index) + ".param." + s.name).c_str());
+  mark_target(app, target.c_str());
+  ImGui::SameLine(0, ImGui::GetStyle().ItemInnerSpacing.x);
+  ImGui::TextColored(param_colour(index), "%s", s.name.c_str());
+  tooltip(tip.c_str());
+  return changed;
 }
 
 std::string short_dir(const std::string& dir) {  // the last two path components: "models/gqa"
@@ -685,12 +794,148 @@ std::string short_dir(const std::string& dir) {  // the last two path components
   return b == std::string::npos ? dir : dir.substr(b + 1);
 }
 
-void draw_column_controls(App& app, Column& c, int index, int count, ColumnActions& act) {
-  ImGui::PushID(c.id);
-  const float bw = ImGui::GetFrameHeight();
-  const float spacing = ImGui::GetStyle().ItemSpacing.x * 0.5f;
-  ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x - 3 * (bw + spacing));
-  if (ImGui::BeginCombo("##variant", c.variant.c_str(), ImGuiComboFlags_HeightLarge)) {
+// Text in coloured runs, word-wrapped to the available width.
+struct Run {
+  std::string text;
+  ImU32 colour;
+};
+void rich_text(const std::vector<Run>& runs) {
+  ImFont* f = ImGui::GetFont();
+  const float fs = ImGui::GetFontSize(), line = ImGui::GetTextLineHeight();
+  const ImVec2 o = ImGui::GetCursorScreenPos();
+  const float width = std::max(fs * 4, ImGui::GetContentRegionAvail().x);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  float x = 0, y = 0;
+  for (const Run& r : runs)
+    for (size_t a = 0; a < r.text.size();) {
+      size_t b = r.text.find(' ', a);
+      b = b == std::string::npos ? r.text.size() : b + 1;  // a word with its trailing space
+      const std::string w = r.text.substr(a, b - a);
+      const float ww = f->CalcTextSizeA(fs, FLT_MAX, 0, w.c_str()).x;
+      if (x > 0 && x + ww > width) {
+        x = 0;
+        y += line;
+      }
+      dl->AddText(f, fs, ImVec2(o.x + x, o.y + y), r.colour, w.c_str());
+      x += ww;
+      a = b;
+    }
+  ImGui::Dummy(ImVec2(width, y + line));
+}
+
+// The formula with each {param} in its slider's colour (the braces dropped).
+std::vector<Run> formula_runs(const VariantInfo& v) {
+  std::vector<Run> runs;
+  const std::string& f = v.explain.formula;
+  const ImU32 plain = ImGui::GetColorU32(ImGuiCol_Text);
+  size_t at = 0;
+  while (at < f.size()) {
+    const size_t open = f.find('{', at), close = open == std::string::npos ? open : f.find('}', open);
+    if (close == std::string::npos) {
+      runs.push_back({f.substr(at), plain});
+      break;
+    }
+    const std::string name = f.substr(open + 1, close - open - 1);
+    size_t k = 0;
+    while (k < v.params.size() && v.params[k].name != name) ++k;
+    runs.push_back({f.substr(at, open - at), plain});
+    runs.push_back({name, k < v.params.size() ? ImGui::GetColorU32(param_colour(k)) : plain});
+    at = close + 1;
+  }
+  return runs;
+}
+
+// A label and its value in one wrapped line.
+void fact(const char* label, const std::string& value) {
+  rich_text({{std::string(label) + "  ", ImGui::GetColorU32(kDim)}, {value, ImGui::GetColorU32(ImGuiCol_Text)}});
+}
+
+// The explanation of the selected layer's variant (registry.h's Explanation), beside this column's measurements;
+// below the column's rows, in its scrolling body.
+void draw_explanation(App& app, Column& c, int index) {
+  const VariantInfo* v = layer_variant(c, c.layer);
+  if (!v) return;
+  ImGui::SetNextItemOpen(c.explain_open);
+  if (!c.explain_open) return;
+  if (c.explain_scroll > 0) {  // just opened: bring it into view (the heatmap keeps its size above)
+    ImGui::SetScrollHereY(0);
+    --c.explain_scroll;
+  }
+  const std::string title = "Explanation: " + v->name + (c.per_layer ? " (layer " + std::to_string(c.layer) + ")" : "");
+  section(title.c_str());
+  mark_target(app, ("col" + std::to_string(index) + ".explanation").c_str());
+  const float fs = ImGui::GetFontSize();
+  ImGui::Indent(fs * 0.4f);
+  ImGui::PushTextWrapPos(0);
+  ImGui::TextColored(kDim, "%s", v->description.c_str());
+  ImGui::PopTextWrapPos();
+  ImGui::PushFont(app.fonts.mono);
+  rich_text(formula_runs(*v));
+  ImGui::PopFont();
+  const ParamValues& p = c.per_layer && c.layer < int(c.layers.size()) ? c.layers[size_t(c.layer)].params : c.params;
+  if (!v->params.empty()) {  // the symbols' current values, in their colours
+    std::vector<Run> legend;
+    for (size_t k = 0; k < v->params.size(); ++k) {
+      auto it = p.find(v->params[k].name);
+      legend.push_back({v->params[k].name + " = " + (it == p.end() ? "?" : format_param(v->params[k], it->second)) +
+                            (k + 1 < v->params.size() ? ",  " : ""),
+                        ImGui::GetColorU32(param_colour(k))});
+    }
+    rich_text(legend);
+  }
+  ImGui::PushTextWrapPos(0);
+  ImGui::TextColored(kDim, "%s", v->citation.c_str());
+  ImGui::PopTextWrapPos();
+  fact("time", v->explain.time);
+  fact("memory", v->explain.memory);
+  fact("KV cache / token / layer", v->cache_formula + " bytes (b: bytes per element)");
+  fact("causal", v->causal ? "yes: a character sees only itself and earlier ones"
+                           : "no: characters see later ones too (cannot write text left to right)");
+  ImGui::PushTextWrapPos(0);
+  ImGui::TextUnformatted(v->explain.when.c_str());
+  ImGui::PopTextWrapPos();
+  // measured: this column's forward (all layers) and the scaling panel's single-layer bench of the variant
+  std::vector<double> ms = c.timing.ms;
+  std::sort(ms.begin(), ms.end());
+  const auto& r = c.shown;
+  std::string here = ms.size() < 3 ? "measuring..." : "";
+  if (ms.size() >= 3 && r && r->ok) {
+    char b[96];
+    std::snprintf(b, sizeof b, "median %.2f ms for %lld chars, %lld layers", ms[ms.size() / 2],
+                  (long long)r->maps.queries, (long long)r->maps.layers);
+    here = b;
+  }
+  if (r && r->ok && c.layer < int(r->maps.cache_formula_bytes.size()) && r->maps.queries > 0)
+    here += ";  cache " + human_bytes(double(r->maps.cache_formula_bytes[size_t(c.layer)]) / double(r->maps.queries)) +
+            " / token in layer " + std::to_string(c.layer);
+  ImGui::TextColored(kAccent, "measured");
+  fact("this column", here);
+  std::string bench;
+  if (app.scaling.run) {
+    std::vector<std::pair<int64_t, double>> pts;
+    for (const BenchPoint& b : app.scaling.run->points())
+      if (b.variant == v->name && b.status == "ok") pts.push_back({b.length, b.median_ms});
+    std::sort(pts.begin(), pts.end());
+    for (const auto& [len, m] : pts) {
+      char b[48];
+      std::snprintf(b, sizeof b, "%s%lld: %.2f ms", bench.empty() ? "" : ",  ", (long long)len, m);
+      bench += b;
+    }
+    if (pts.size() >= 2 && pts.front().second > 0 && pts.back().second > 0) {
+      char b[64];
+      std::snprintf(b, sizeof b, "  (slope %.2f)", std::log(pts.back().second / pts.front().second) /
+                                                      std::log(double(pts.back().first) / double(pts.front().first)));
+      bench += b;
+    }
+  }
+  fact("bench, one layer", bench.empty() ? "none yet: File > Scaling panel measures it" : bench);
+  ImGui::Unindent(fs * 0.4f);
+}
+
+// The variant picker, grouped by family. Returns true when another variant was picked.
+bool variant_combo(const char* id, std::string& variant) {
+  bool changed = false;
+  if (ImGui::BeginCombo(id, variant.c_str(), ImGuiComboFlags_HeightLarge)) {
     std::string family;
     for (const auto& v : variant_registry()) {
       if (v.family != family) {
@@ -698,18 +943,33 @@ void draw_column_controls(App& app, Column& c, int index, int count, ColumnActio
         ImGui::TextColored(kDim, "%s", family.c_str());
       }
       std::string label = "  " + v.name + (v.causal ? "" : "  (non-causal)");
-      if (ImGui::Selectable(label.c_str(), v.name == c.variant)) {
-        c.variant = v.name;
-        c.params = default_params(v.name, app);
+      if (ImGui::Selectable(label.c_str(), v.name == variant) && v.name != variant) {
+        variant = v.name;
+        changed = true;
       }
       tooltip((v.description + "\n" + v.citation).c_str());
     }
     ImGui::EndCombo();
   }
-  mark_target(app, ("col" + std::to_string(index) + ".variant").c_str());
+  return changed;
+}
+
+void draw_column_controls(App& app, Column& c, int index, int count, ColumnActions& act) {
+  ImGui::PushID(c.id);
+  const float bw = ImGui::GetFrameHeight();
+  const float spacing = ImGui::GetStyle().ItemSpacing.x * 0.5f;
+  const std::string col = "col" + std::to_string(index);
+  ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x - 3 * (bw + spacing));
+  if (variant_combo("##variant", c.variant)) {
+    c.params = default_params(c.variant, app);
+    c.mask = CustomMask{};
+    if (c.per_layer) c.layers.assign(c.layers.size(), LayerSpec{c.variant, c.params, {}});  // every layer
+  }
+  mark_target(app, (col + ".variant").c_str());
   const VariantInfo* info = find_variant(c.variant);
   if (info && ImGui::IsItemHovered() && !ImGui::IsPopupOpen("##variant"))
-    ImGui::SetTooltip("%s\n%s", info->description.c_str(), info->citation.c_str());
+    ImGui::SetTooltip("%s\n%s%s", info->description.c_str(), info->citation.c_str(),
+                      c.per_layer ? "\n\nper-layer column: picking a variant here sets every layer" : "");
   ImGui::SameLine(0, spacing);
   ImGui::BeginDisabled(index == 0);
   if (ImGui::Button("\xE2\x97\x80", ImVec2(bw, 0))) act.left = index;  // ◀
@@ -753,8 +1013,44 @@ void draw_column_controls(App& app, Column& c, int index, int count, ColumnActio
   if (!current) ImGui::TextColored(kAmber, "computing...");
   else ImGui::Dummy(ImVec2(1, ImGui::GetFontSize() * 1.24f));  // keep the badge row's height
 
-  if (info)
-    for (const auto& s : info->params) draw_param(app, c, s, index);
+  bool per = c.per_layer;
+  ImGui::BeginDisabled(!app.model);
+  if (ImGui::Checkbox("per-layer", &per)) set_per_layer(app, c, per);
+  ImGui::EndDisabled();
+  mark_target(app, (col + ".per_layer").c_str());
+  tooltip("a variant per layer (e.g. windows in the lower layers, full attention in the top one), built from the "
+          "base model's weights; the heatmap and sparsity rows follow the selected layer");
+  ImGui::SameLine(0, ImGui::GetFontSize());
+  if (ImGui::Checkbox("explain", &c.explain_open)) c.explain_scroll = c.explain_open ? kScrollFrames : 0;
+  mark_target(app, (col + ".explain").c_str());
+  tooltip("the selected layer's variant explained: formula (parameters in their sliders' colours), cost, cache, "
+          "when to use it, and what this column measures; shown below the rows (the column scrolls to it)");
+  if (c.per_layer) {
+    const float lw = ImGui::CalcTextSize("L00").x;
+    for (size_t l = 0; l < c.layers.size(); ++l) {
+      LayerSpec& ls = c.layers[l];
+      ImGui::PushID(int(l));
+      ImGui::AlignTextToFramePadding();
+      ImGui::TextColored(int(l) == c.layer ? kAccent : kDim, "L%zu", l);
+      ImGui::SameLine();
+      ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x);
+      if (variant_combo("##lvariant", ls.variant)) {
+        ls.params = default_params(ls.variant, app);
+        ls.mask = CustomMask{};
+      }
+      mark_target(app, (col + ".L" + std::to_string(l) + ".variant").c_str());
+      if (const VariantInfo* li = find_variant(ls.variant))
+        for (size_t k = 0; k < li->params.size(); ++k) {
+          ImGui::Indent(lw + ImGui::GetStyle().ItemSpacing.x);
+          draw_param(app, ls.params, li->params[k], k, col + ".L" + std::to_string(l) + ".param." + li->params[k].name);
+          ImGui::Unindent(lw + ImGui::GetStyle().ItemSpacing.x);
+        }
+      ImGui::PopID();
+    }
+  } else if (info) {
+    for (size_t k = 0; k < info->params.size(); ++k)
+      draw_param(app, c.params, info->params[k], k, col + ".param." + info->params[k].name);
+  }
 
   // layer, head, view
   const int L = r && r->ok ? int(r->maps.layers) : app.model ? int(app.model->config().n_layer) : 1;
@@ -992,7 +1288,9 @@ void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, c
     // characters on the axes when a cell is at least about a character wide, else position ticks
     float size = width - digit * 4 - 6;
     Window w{c.x0, c.y0, float(S) / c.zoom, float(T) / c.zoom};
-    const float cell = (width - digit * 2) / std::max(w.cols, w.rows);
+    // the cell size the heatmap gets: the column's width, or less when the rows below leave less height
+    const float room0 = ImGui::GetWindowHeight() - (start.y - ImGui::GetWindowPos().y) - c.rows_h;
+    const float cell = (std::max(fs * 8, std::min(width, room0)) - digit * 2) / std::max(w.cols, w.rows);
     Labels labels = Labels::None;
     if (app.view.labels) labels = cell >= digit * 1.05f ? Labels::Chars : Labels::Ticks;
     const float lw = labels == Labels::Chars ? digit * 1.4f + 4 : labels == Labels::Ticks ? digit * 4 + 6 : 0;
@@ -1082,7 +1380,133 @@ void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, c
 
 // Row 2: which pairs are computed (the forward's mask of this layer and head), the share kept, the FLOPs
 // against dense causal attention, and the tile map where tiling applies.
-void draw_sparsity_row(App& app, Column& c, const ColumnResult& r) {
+// The `custom` variant's painted mask, edited on a large square (queries down, keys across) with the helpers of
+// custom_mask.h; every edit changes the column's request, so the trained model recomputes under it at once.
+bool paints_mask(const Column& c) {
+  const VariantInfo* v = layer_variant(c, c.layer);
+  return v && v->name == "custom";
+}
+
+// The editor's switch, in the sparsity row.
+void draw_mask_toggle(App& app, Column& c, int index) {
+  if (!paints_mask(c)) return;
+  if (ImGui::Checkbox("paint the mask", &c.mask_edit.open)) c.mask_edit.scroll = c.mask_edit.open ? kScrollFrames : 0;
+  mark_target(app, ("col" + std::to_string(index) + ".mask.paint").c_str());
+  tooltip("edit which (query, key) pairs the custom variant may compute: brush, rectangle or diagonal band, "
+          "with the same trained weights (the future stays hidden: cells above the diagonal cannot be set); "
+          "the editor opens below the rows (the column scrolls to it)");
+}
+
+// The editor itself, below the column's rows in its scrolling body.
+void draw_mask_editor(App& app, Column& c, int T, int index) {
+  MaskEdit& e = c.mask_edit;
+  if (!e.open || !paints_mask(c) || T <= 0) return;
+  CustomMask* mk = edited_mask(app, c);  // starts from plain causal the first time
+  if (!mk) return;
+  if (e.scroll > 0) {  // just opened: bring it into view
+    ImGui::SetScrollHereY(0);
+    --e.scroll;
+  }
+  const std::string col = "col" + std::to_string(index) + ".mask.";
+  const float fs = ImGui::GetFontSize();
+  section(("Painted mask" + (c.per_layer ? " (layer " + std::to_string(c.layer) + ")" : std::string())).c_str());
+  int tool = int(e.tool);
+  ImGui::RadioButton("brush", &tool, int(MaskTool::Brush));
+  ImGui::SameLine();
+  ImGui::RadioButton("rectangle", &tool, int(MaskTool::Rect));
+  ImGui::SameLine();
+  ImGui::RadioButton("band", &tool, int(MaskTool::Band));
+  tooltip("drag from one diagonal to another: every cell with i - j between them");
+  e.tool = MaskTool(tool);
+  ImGui::SameLine(0, fs);
+  ImGui::Checkbox("erase", &e.erase);
+  if (e.tool == MaskTool::Brush) {
+    ImGui::SetNextItemWidth(fs * 6);
+    ImGui::SliderInt("radius", &e.radius, 0, 8, "radius %d");
+  } else if (e.tool == MaskTool::Band) {
+    ImGui::SetNextItemWidth(fs * 4.5f);
+    ImGui::InputInt("##lo", &e.band_lo, 0);
+    ImGui::SameLine();
+    ImGui::TextUnformatted("\xE2\x89\xA4 i - j \xE2\x89\xA4");  // ≤ i - j ≤
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(fs * 4.5f);
+    ImGui::InputInt("##hi", &e.band_hi, 0);
+    ImGui::SameLine();
+    if (ImGui::Button(e.erase ? "erase band" : "paint band")) paint_band(*mk, e.band_lo, e.band_hi, !e.erase);
+    mark_target(app, (col + "band").c_str());
+  }
+  if (ImGui::Button("clear")) clear(*mk);
+  tooltip("no pair allowed: every row of the painted square attends nothing (outputs zeros)");
+  ImGui::SameLine();
+  if (ImGui::Button("causal")) *mk = causal_mask(mk->n);
+  tooltip("back to plain causal attention: every j <= i");
+  ImGui::SameLine();
+  if (ImGui::Button("causal clip")) {
+    const int64_t n = causal_clip(*mk);
+    app.log.push_back("causal clip: " + std::to_string(n) + " cells above the diagonal cleared");
+  }
+  tooltip("clear every cell above the diagonal (the editing tools never set them; a loaded mask might)");
+  // the canvas: the first T x T cells of the mask, the window's queries and keys
+  const float side = std::min(ImGui::GetContentRegionAvail().x, fs * 24), cs = side / float(T);
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  ImGui::InvisibleButton("canvas", ImVec2(side, side));
+  mark_target(app, (col + "canvas").c_str());
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  dl->AddRectFilled(p, ImVec2(p.x + side, p.y + side), IM_COL32(24, 26, 32, 255));
+  const int n = int(std::min<int64_t>(T, mk->n));
+  const ImU32 on = IM_COL32(250, 199, 77, 255);
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j <= i;) {  // runs of allowed cells per row
+      if (!mk->at(i, j)) {
+        ++j;
+        continue;
+      }
+      int k = j;
+      while (k <= i && mk->at(i, k)) ++k;
+      dl->AddRectFilled(ImVec2(p.x + cs * float(j), p.y + cs * float(i)), ImVec2(p.x + cs * float(k), p.y + cs * float(i + 1)), on);
+      j = k;
+    }
+  dl->AddLine(p, ImVec2(p.x + side, p.y + side), IM_COL32(120, 124, 136, 160));  // the diagonal
+  const ImVec2 mp = ImGui::GetIO().MousePos;
+  const int mi = std::clamp(int((mp.y - p.y) / cs), 0, T - 1), mj = std::clamp(int((mp.x - p.x) / cs), 0, T - 1);
+  if (ImGui::IsItemActivated()) {
+    e.dragging = true;
+    e.drag_i = mi;
+    e.drag_j = mj;
+  }
+  if (e.dragging && e.tool == MaskTool::Brush && ImGui::IsItemActive()) paint_brush(*mk, mi, mj, e.radius, !e.erase);
+  if (e.dragging && e.tool != MaskTool::Brush) {
+    const ImU32 preview = e.erase ? IM_COL32(240, 90, 80, 200) : IM_COL32(100, 170, 255, 220);
+    if (e.tool == MaskTool::Rect) {
+      dl->AddRect(ImVec2(p.x + cs * float(std::min(e.drag_j, mj)), p.y + cs * float(std::min(e.drag_i, mi))),
+                  ImVec2(p.x + cs * float(std::max(e.drag_j, mj) + 1), p.y + cs * float(std::max(e.drag_i, mi) + 1)),
+                  preview, 0, 0, 2);
+    } else {
+      for (int d : {e.drag_i - e.drag_j, mi - mj})
+        dl->AddLine(ImVec2(p.x + cs * float(std::max(0, -d)), p.y + cs * float(std::max(0, d))),
+                    ImVec2(p.x + side - cs * float(std::max(0, d)), p.y + side - cs * float(std::max(0, -d))), preview, 2);
+    }
+  }
+  if (e.dragging && !ImGui::IsItemActive()) {
+    e.dragging = false;
+    if (e.tool == MaskTool::Rect) paint_rect(*mk, e.drag_i, e.drag_j, mi, mj, !e.erase);
+    if (e.tool == MaskTool::Band) {
+      e.band_lo = std::min(e.drag_i - e.drag_j, mi - mj);
+      e.band_hi = std::max(e.drag_i - e.drag_j, mi - mj);
+      paint_band(*mk, e.band_lo, e.band_hi, !e.erase);
+    }
+  }
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("query %d (row) \xC2\xB7 key %d (column): %s", mi, mj,
+                      mj > mi ? "the future (never)" : mk->at(mi, mj) ? "allowed" : "not allowed");
+  int64_t allowed = 0;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j <= i; ++j) allowed += mk->at(i, j);
+  ImGui::TextColored(kDim, "painted: %lld of %lld causal pairs allowed in these %d characters", (long long)allowed,
+                     (long long)n * (n + 1) / 2, T);
+}
+
+void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r) {
   const float fs = ImGui::GetFontSize();
   const AttentionMaps& m = r.maps;
   const int L = int(m.layers), H = int(m.heads), T = int(m.queries), S = int(m.keys);
@@ -1141,18 +1565,26 @@ void draw_sparsity_row(App& app, Column& c, const ColumnResult& r) {
     tooltip(("tile map: " + std::to_string(ps->tile_h) + "x" + std::to_string(ps->tile_w) + " tiles computed in full "
              "(gold), in part (dark gold) or skipped; " + std::to_string(ps->tiles_vs_causal).substr(0, 4) +
              "x the tiles a causal tiled kernel computes").c_str());
+  draw_mask_toggle(app, c, index);
 }
 
 // Row 3: KV cache bytes now, and against the length up to the context, with MHA as the reference line.
-void draw_cache_row(App& app, const ColumnResult& r, const VariantInfo* info) {
+void draw_cache_row(App& app, const ColumnResult& r) {
   const float fs = ImGui::GetFontSize();
   section("KV cache");
   int64_t now = 0;
   for (int64_t b : r.maps.cache_formula_bytes) now += b;
   const int T = int(r.maps.queries);
   ImGui::Text("%s at %d chars", human_bytes(double(now)).c_str(), T);
-  tooltip(("bytes a decoder caches after these characters, all layers, fp32, by the layers' formulas; per token "
-           "per layer: " + (info ? info->cache_formula : std::string("?"))).c_str());
+  std::string per_layer;  // each layer's formula and bytes now (a mixed column sums different formulas)
+  for (size_t l = 0; l < r.maps.layer_variant.size() && l < r.maps.cache_formula_bytes.size(); ++l) {
+    const VariantInfo* v = find_variant(r.maps.layer_variant[l]);
+    per_layer += "\n  layer " + std::to_string(l) + " " + r.maps.layer_variant[l] + ": " +
+                 (v ? v->cache_formula : std::string("?")) + " per token = " +
+                 human_bytes(double(r.maps.cache_formula_bytes[l]));
+  }
+  tooltip(("bytes a decoder caches after these characters, all layers, fp32, by the layers' formulas:" + per_layer)
+              .c_str());
   if (!r.base_curve.empty() && r.base_curve.back() > 0) {
     ImGui::SameLine(0, fs);
     const double ratio = double(r.cache_curve.back()) / double(r.base_curve.back());
@@ -1275,7 +1707,7 @@ void log_latency(App& app, Column& c, int index) {
 void draw_column_body(App& app, Column& c, int index) {
   ImGui::PushID(c.id);
   const auto& r = c.shown;
-  const VariantInfo* info = find_variant(c.variant);
+  const VariantInfo* info = layer_variant(c, c.layer);
   if (!r) {
     ImGui::TextColored(kDim, "computing the first result...");
   } else if (!r->ok) {
@@ -1298,11 +1730,14 @@ void draw_column_body(App& app, Column& c, int index) {
       c.rows_h = ImGui::GetFontSize() * 0.5f;
     } else {
       const float y0 = ImGui::GetCursorPosY();
-      draw_sparsity_row(app, c, *r);
-      draw_cache_row(app, *r, info);
+      draw_sparsity_row(app, c, index, *r);
+      draw_cache_row(app, *r);
       draw_timing_row(app, c);
       draw_quality_row(c, *r);
       c.rows_h = ImGui::GetCursorPosY() - y0;
+      // below the rows (the heatmap's size ignores them): the body scrolls down to them
+      draw_mask_editor(app, c, int(r->maps.queries), index);
+      draw_explanation(app, c, index);
     }
   }
   log_latency(app, c, index);

@@ -34,6 +34,7 @@ void ScalingRun::loop() {
       o.lengths = {T};
       o.repeats = repeats_;
       o.decode_tokens = 0;  // prefill latency only
+      o.measure_gemm = false;  // no calibration per point
       try {
         BenchReport r = run_bench(o);
         std::lock_guard<std::mutex> lk(mu_);

@@ -74,6 +74,8 @@ SceneColumn scene_column(const Column& c) {
     }
   s.layer = c.head < 0 ? -1 : c.layer;
   s.head = c.head;
+  s.mask = c.mask;
+  if (c.per_layer) s.layers = c.layers;
   s.view = c.view == View::Mask ? render::PanelKind::Mask : render::PanelKind::Weights;
   return s;
 }
@@ -152,6 +154,15 @@ void apply_scene(App& app, const Scene& scene, std::vector<std::string>* skipped
       continue;
     }
     c.variant = sc.variant;
+    c.mask = sc.mask;
+    try {
+      for (const LayerSpec& l : sc.layers)
+        c.layers.push_back({l.variant, resolve_params(get_variant(l.variant).params, l.variant, l.params), l.mask});
+      c.per_layer = !c.layers.empty();
+    } catch (const Error& e) {
+      skipped->push_back(where + "per-layer variants: " + e.what() + ": " + sc.variant + " on every layer");
+      c.layers.clear();
+    }
     if (sc.layer < 0 || sc.head < 0) {
       c.layer = std::max(0, sc.layer);
       c.head = -1;

@@ -13,6 +13,9 @@
 #include "heatmap.h"
 #include "imgui.h"
 #include "kv_calc.h"
+#include "registry.h"
+#include "config.h"
+#include "custom_mask.h"
 #include "studio.h"
 #include "worker.h"
 
@@ -85,11 +88,34 @@ struct KvCalcState {
   int dtype = 1;                   // KvDType: fp32, fp16, bf16, fp8
 };
 
+// Scrolling a column's body to what was just opened takes two frames: ImGui clamps the scroll to the content
+// size of the previous frame, which does not hold the new section yet.
+constexpr int kScrollFrames = 2;
+
+// Painting the `custom` variant's mask on the sparsity view (custom_mask.h).
+enum class MaskTool { Brush = 0, Rect = 1, Band = 2 };
+struct MaskEdit {
+  bool open = false;                 // the sparsity view is the editor (large, takes the mouse)
+  MaskTool tool = MaskTool::Brush;
+  bool erase = false;                // the tools clear cells instead of setting them
+  int radius = 1;                    // brush radius in cells
+  int band_lo = 0, band_hi = 7;      // band: lo <= i - j <= hi
+  int scroll = 0;                    // frames left to scroll the column's body to the editor (kScrollFrames)
+  bool dragging = false;
+  int drag_i = 0, drag_j = 0;        // rectangle: the corner where the drag started
+};
+
 // One variant column.
 struct Column {
   int id = 0;                        // stable (worker slot); never reused
   std::string variant = "mha";
   ParamValues params;                // resolved values, every parameter present
+  CustomMask mask;                   // `custom` on every layer: the painted mask (empty: causal)
+  bool per_layer = false;            // a variant per layer (`layers`) instead of `variant` on every layer
+  std::vector<LayerSpec> layers;     // per_layer: one per model layer, params resolved
+  MaskEdit mask_edit;
+  bool explain_open = false;         // the explanation is shown below the rows
+  int explain_scroll = 0;            // frames left to scroll the column's body to it (kScrollFrames)
   int layer = 0;
   int head = 0;                      // -1: every layer x head as a grid
   View view = View::Weights;
@@ -185,6 +211,15 @@ void poll_results(App& app);
 void draw_ui(App& app);
 void add_column(App& app, const std::string& variant);
 bool columns_settled(const App& app);  // every column shows the result of its latest request
+// What a request builds with Model::with_layers: one spec per layer for per-layer columns and painted masks, else
+// empty (the column's variant on every layer).
+std::vector<LayerSpec> column_layers(const Column& c, int64_t n_layer);
+// The variant column c runs at `layer` (per-layer columns: that layer's; null when unknown).
+const VariantInfo* layer_variant(const Column& c, int layer);
+// Per-layer mode on or off; turning it on starts every layer at the column's variant.
+void set_per_layer(App& app, Column& c, bool on);
+// The mask painting acts on at the column's selected layer (null: that layer is not `custom`).
+CustomMask* edited_mask(App& app, Column& c);
 void mark_target(App& app, const char* name);  // remember the last item's rectangle
 void set_layer_head(App& app, int column, int layer, int head);  // all columns when linked
 void move_selection(App& app, int dlayer, int dhead);           // arrow keys

@@ -20,6 +20,24 @@ std::string model_key(const std::string& variant, const ParamValues& p, bool wei
   return k + "]";
 }
 
+std::string layers_key(const std::vector<LayerSpec>& layers) {
+  std::string k = "layers:";
+  for (const LayerSpec& l : layers) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint8_t b : l.mask.cells) h = (h ^ b) * 1099511628211ull;
+    k += model_key(l.variant, l.params, false) + (l.mask.empty() ? "" : "{" + std::to_string(l.mask.n) + ":" +
+                                                                           std::to_string(h) + "}") + ";";
+  }
+  return k;
+}
+
+bool ColumnRequest::needs_kv_text() const {
+  if (layers.empty()) return get_variant(variant).needs_kv_text;
+  for (const LayerSpec& l : layers)
+    if (get_variant(l.variant).needs_kv_text) return true;
+  return false;
+}
+
 Worker::Worker() { thread_ = std::thread([this] { loop(); }); }
 
 Worker::~Worker() {
@@ -210,7 +228,10 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   std::shared_ptr<const Model> shipped;
   bool base_is_variant = true;
   for (const LayerSpec& s : base.config().layers) base_is_variant = base_is_variant && s.variant == variant;
-  res.model_dir = load_dir_;
+  {
+    std::lock_guard<std::mutex> l(mu_);  // load_model() writes it on the UI thread
+    res.model_dir = load_dir_;
+  }
   if (!base_is_variant && (shipped = shipped_model(base, variant))) {
     const ParamValues& trained = shipped->config().layers[0].params;
     bool same_shapes = true;
@@ -248,12 +269,42 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
     m = weights->with_variant(variant, p);  // same shapes: a cheap copy with other non-weight parameters
   }
   std::lock_guard<std::mutex> l(mu_);
-  full_cache_[full] = m;
-  full_order_.push_back(full);
+  cache_full(full, m);
+  return m;
+}
+
+void Worker::cache_full(const std::string& key, std::shared_ptr<const Model> m) {
+  full_cache_[key] = std::move(m);
+  full_order_.push_back(key);
   while (full_order_.size() > 24) {  // a few models per column and slider position are plenty
     full_cache_.erase(full_order_.front());
     full_order_.erase(full_order_.begin());
   }
+}
+
+// A model with a variant per layer (or painted masks): the base model's weights under the layers' variants
+// (converted where shapes differ). Worker thread only.
+std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std::vector<LayerSpec>& layers,
+                                                   ColumnResult& res) {
+  {
+    std::lock_guard<std::mutex> l(mu_);  // load_model() writes it on the UI thread
+    res.model_dir = load_dir_;
+  }
+  bool same = layers.size() == base.config().layers.size();
+  for (size_t l = 0; same && l < layers.size(); ++l) same = layers[l].variant == base.config().layers[l].variant;
+  res.shipped = same;
+  const std::string key = "base:" + layers_key(layers);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = full_cache_.find(key);
+    if (it != full_cache_.end()) {
+      res.model_cached = true;
+      return it->second;
+    }
+  }
+  std::shared_ptr<const Model> m = base.with_layers(layers);  // may throw Error (impossible parameters)
+  std::lock_guard<std::mutex> l(mu_);
+  cache_full(key, m);
   return m;
 }
 
@@ -267,9 +318,12 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
     auto t0 = std::chrono::steady_clock::now();
     const VariantInfo& info = get_variant(r.variant);
     ParamValues p = resolve_params(info.params, r.variant, r.params);
-    auto m = model_for(base, r.variant, p, *res);
+    std::vector<LayerSpec> specs = r.layers;  // what each layer runs (for the sparsity row)
+    for (LayerSpec& s : specs) s.params = resolve_params(get_variant(s.variant).params, s.variant, s.params);
+    auto m = specs.empty() ? model_for(base, r.variant, p, *res) : layered_model(base, specs, *res);
+    if (specs.empty()) specs.assign(size_t(m->config().n_layer), LayerSpec{r.variant, p, {}});
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    const std::vector<int64_t> kv = info.needs_kv_text ? r.kv_tokens : std::vector<int64_t>{};
+    const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
     res->maps = m->attend(r.tokens, kv);
     const AttentionMaps& mp = res->maps;
     const size_t per_layer = size_t(mp.heads * mp.queries * mp.keys);
@@ -309,9 +363,10 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
     // sparsity: the pattern's description and tile map per layer
     const int64_t T = res->maps.queries;
     for (int64_t l = 0; l < res->maps.layers; ++l) {
-      PatternSummary ps = summarize_pattern(r.variant, p, m->config().n_head, ctx, T, l);
-      if (r.variant == "tiled") {
-        const TileMap t = tile_map(T, T, int64_t(p.at("br")), int64_t(p.at("bc")));
+      const LayerSpec& s = specs[size_t(l)];
+      PatternSummary ps = summarize_pattern(s.variant, s.params, m->config().n_head, ctx, T, l);
+      if (s.variant == "tiled") {
+        const TileMap t = tile_map(T, T, int64_t(s.params.at("br")), int64_t(s.params.at("bc")));
         ps.tile_rows = int(t.rows);
         ps.tile_cols = int(t.cols);
         ps.tile_h = int(t.br);
@@ -322,7 +377,11 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
       res->pattern.push_back(std::move(ps));
     }
     // approximations: the exact softmax on the same queries and keys
-    if (info.family != "exact" && info.family != "masked" && !info.needs_kv_text) {
+    const bool approximates = std::any_of(specs.begin(), specs.end(), [](const LayerSpec& s) {
+      const VariantInfo& v = get_variant(s.variant);
+      return v.family != "exact" && v.family != "masked";
+    });
+    if (approximates && kv.empty()) {
       res->reference = reference_maps(*m, r.tokens);
       if (std::find(res->reference.available.begin(), res->reference.available.end(), 1) ==
           res->reference.available.end())
@@ -349,7 +408,9 @@ void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t se
     try {
       ColumnResult origin;  // where the model comes from (unused here)
       const ParamValues p = resolve_params(get_variant(c.variant).params, c.variant, c.params);
-      d = std::make_unique<Decoder>(model_for(base, c.variant, p, origin), job.prompt, job.options);
+      d = std::make_unique<Decoder>(c.layers.empty() ? model_for(base, c.variant, p, origin)
+                                                     : layered_model(base, c.layers, origin),
+                                    job.prompt, job.options);
       t.prompt = d->tokens();
     } catch (const Error& e) {
       t.error = e.what();
@@ -555,7 +616,7 @@ void Worker::loop() {
       Timed& t = timed_[column];
       t.model = used;  // null after an error: nothing to time
       t.tokens = req.tokens;
-      t.kv_tokens = res->ok && get_variant(req.variant).needs_kv_text ? req.kv_tokens : std::vector<int64_t>{};
+      t.kv_tokens = res->ok && req.needs_kv_text() ? req.kv_tokens : std::vector<int64_t>{};
       t.timing = ColumnTiming{res->seq, {}};
     }
   }

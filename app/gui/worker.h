@@ -23,7 +23,11 @@ struct ColumnRequest {
   uint64_t seq = 0;  // increasing per column; results carry it back
   std::string variant;
   ParamValues params;
+  // Set for per-layer columns and painted masks: one spec per layer, built with Model::with_layers (variant and
+  // params then only name the column).
+  std::vector<LayerSpec> layers;
   std::vector<int64_t> tokens, kv_tokens;
+  bool needs_kv_text() const;  // some layer is cross-attention
 };
 
 struct ColumnResult {
@@ -72,6 +76,7 @@ struct DecodeColumn {
   int column = 0;  // Column::id
   std::string variant;
   ParamValues params;
+  std::vector<LayerSpec> layers;  // as ColumnRequest::layers
 };
 struct DecodeJob {
   std::vector<DecodeColumn> columns;
@@ -141,6 +146,9 @@ class Worker {
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
                                          ColumnResult& res);
   std::shared_ptr<const Model> shipped_model(const Model& base, const std::string& variant);
+  std::shared_ptr<const Model> layered_model(const Model& base, const std::vector<LayerSpec>& layers,
+                                             ColumnResult& res);
+  void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
   std::shared_ptr<const ColumnResult> compute(const Model& base, const ColumnRequest& r,
                                               std::shared_ptr<const Model>* used);
   int timing_candidate() const;  // a column whose timing is incomplete, or -1 (lock held)
@@ -187,5 +195,7 @@ class Worker {
 
 // "gqa[groups=2]" for the cache keys: only the parameters with changes_weights, or all of them.
 std::string model_key(const std::string& variant, const ParamValues& p, bool weights_only);
+// Every layer's model_key, and a hash of each painted mask: the key of a with_layers model.
+std::string layers_key(const std::vector<LayerSpec>& layers);
 
 }  // namespace attnscope::gui
