@@ -89,7 +89,18 @@ check "bench: a non-causal variant reports n/a for decode" 'python3 -c "import j
 "$bin" bench --variants nosuch --lengths 64 2> "$tmp/be"; s=$?
 check "bench: unknown variant, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/be")" -eq 1 ]'
 
-for c in variants attend generate eval train kv bench; do
+# teaching layer: explanations, per-layer mixing, painted masks
+"$bin" explain sliding_window > "$tmp/x.txt"; check "explain prints the formula with its sliders" 'grep -q "sliders in {braces}: window" "$tmp/x.txt" && grep -q "^  when" "$tmp/x.txt"'
+"$bin" explain nope 2> "$tmp/x.err" > /dev/null; s=$?; check "explain unknown variant" '[ $s -ne 0 ] && grep -q "unknown variant .nope." "$tmp/x.err"'
+"$bin" attend --layer-variants "sliding_window:window=4,sliding_window:window=4,mha,mha" --text "$text" --layer 0 --head 0 > "$tmp/lv.csv" 2>/dev/null
+check "per-layer mixing: layer 0 is a window of 4" 'awk -F, "{n=0; for(i=1;i<=NF;i++) if(\$i>0) n++; if(n>4) bad=1} END{exit bad}" "$tmp/lv.csv"'
+"$bin" attend --layer-variants "mha,mha" --text "$text" 2> "$tmp/lv.err" > /dev/null; s=$?
+check "per-layer mixing needs one entry per layer" '[ $s -eq 1 ] && grep -qi "layer" "$tmp/lv.err"'
+printf '1\n11\n011\n0011\n' > "$tmp/mask.txt"
+"$bin" attend --variant custom --mask-file "$tmp/mask.txt" --text "abcd" --layer 0 --head 0 > "$tmp/cm.csv" 2>/dev/null
+check "painted mask from a file" '[ "$(sed -n 4p "$tmp/cm.csv" | cut -d, -f1-2)" = "0,0" ]'
+
+for c in variants attend generate eval train kv bench explain advise render; do
   "$bin" $c --help > /dev/null 2>&1 || fail "$c --help"
 done
 echo "$fails failure(s)"

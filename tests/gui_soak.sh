@@ -76,7 +76,8 @@ def act():
         cols.append(rng.choice(names))
         lines.extend(["add_column " + cols[-1], "expect_columns %d" % len(cols)])
     elif r < 0.66 and len(cols) > 1:
-        lines.extend(["click @col%d.remove" % c, "wait 3", "move -10 -10"])
+        # settled first: a result arriving moves the header's buttons between frames, and the click would miss
+        lines.extend(["idle", "wait 2", "click @col%d.remove" % c, "wait 3", "move -10 -10"])
         del cols[c]
         lines.append("expect_columns %d" % len(cols))
     elif r < 0.69: lines.append("view %d %s" % (c, rng.choice(["weights", "mask"])))
@@ -85,9 +86,7 @@ def act():
     elif r < 0.77: lines.append("exclude_first %d" % rng.randint(0, 1))
     elif r < 0.79: lines.append("link %d" % rng.randint(0, 1))
     elif r < 0.82: lines.append("zoom %d %.2f" % (c, rng.choice([1, 1, 1.5, 2, 4, 8])))
-    elif r < 0.85:
-        a, b = rng.randrange(len(cols)), rng.randrange(len(cols))
-        lines.append("diff %d %d%s" % (a, b, rng.choice(["", " signed"])))
+    elif r < 0.85: lines.append("zoom %d 1" % c)  # (the diff window would cover the column buttons: at the end)
     elif r < 0.90: lines.extend(["move 5 5", "key " + rng.choice(["left", "right", "up", "down"]), "move -10 -10"])
     elif r < 0.92: lines.append("source passage")
     elif r < 0.93: lines.append("uiscale %.2f" % rng.choice([0.9, 1.0, 1.0, 1.25]))
@@ -100,6 +99,7 @@ for i in range(n):
 # the end: every column valid again, on a valid text
 lines.append("text ROMEO: But, soft! what light through yonder window breaks")
 for c in range(len(cols)): lines.extend(["variant %d %s" % (c, rng.choice(["mha", "mqa", "sliding_window"])), "layer %d 1" % c])
+lines.append("diff 0 %d signed" % (len(cols) - 1))
 lines.extend(["idle", "expect_columns %d" % len(cols), "expect_results", "print"])
 open(out, "w").write("\n".join(lines) + "\n")
 PY

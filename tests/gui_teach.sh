@@ -52,4 +52,11 @@ gui "$work/reopen.out" --scene "$work/layers.json" --script "idle; print"
 grep -q "layers \[sliding_window,mha\]" "$work/reopen.out" || { cat "$work/reopen.out"; fail "per-layer scene not restored"; }
 gui "$work/reopen_mask.out" --scene "$work/mask.json" --script "idle; print"
 grep -q "$after" "$work/reopen_mask.out" || { cat "$work/reopen_mask.out"; fail "painted scene not restored ($after)"; }
+# 5. an MoE checkpoint: the routing strip under the text (which expert each character goes to, per layer)
+moe="${ATTNSCOPE_ASSETS:-}/models/mha_moe"
+if [ -f "$moe/model.safetensors" ]; then
+  run_x "$bin" gui --model "$moe" --width 1400 --height 900 --max-seconds 120 --column mha \
+    --script "idle; wait 2; idle; print; shot $work/moe.png" >"$work/moe.out" 2>&1 || { cat "$work/moe.out"; fail "moe run"; }
+  grep -q "routing [0-9]* experts top-[0-9]" "$work/moe.out" || { cat "$work/moe.out"; fail "no routing from the MoE model"; }
+fi
 echo "PASS: gui teach (explanations, per-layer column, painted mask, scenes; screenshots in $work)"

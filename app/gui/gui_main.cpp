@@ -198,13 +198,15 @@ void print_state(const App& app, FILE* f) {
       int64_t cache = 0;
       for (int64_t b : c.shown->maps.cache_formula_bytes) cache += b;
       std::fprintf(f, "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
-                      "computed %.1f%%, cache %lld B, %zu tile maps%s%s\n",
+                      "computed %.1f%%, cache %lld B, %zu tile maps%s%s%s\n",
                    c.shown->maps.mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps.queries,
                    (long long)c.shown->maps.keys, c.shown->maps.loss, c.shown->base_loss, c.shown->maps.forward_ms,
                    ms.size(), ms.empty() ? 0.0 : ms[ms.size() / 2], 100 * c.shown->computed_fraction, (long long)cache,
                    size_t(std::count_if(c.shown->pattern.begin(), c.shown->pattern.end(),
                                         [](const PatternSummary& s) { return !s.tiles.empty(); })),
-                   c.shown->seq == c.seq ? "" : " (stale)", c.explain_open ? ", explanation open" : "");
+                   c.shown->seq == c.seq ? "" : " (stale)", c.explain_open ? ", explanation open" : "",
+                   c.shown->maps.experts > 0 ? (", routing " + std::to_string(c.shown->maps.experts) + " experts top-" +
+                                                std::to_string(c.shown->maps.top_k)).c_str() : "");
     }
   }
   const GenState& g = app.gen;
@@ -495,9 +497,13 @@ void step_script(App& app, Script& s, std::string* shot, double max_seconds) {
         what = "bad column";
       } else if (op == "explain" || op == "per_layer" || op == "mask_edit") {
         in >> v;
-        if (op == "explain") col->explain_open = v != 0, col->explain_scroll = v ? kScrollFrames : 0;
-        else if (op == "mask_edit") col->mask_edit.open = v != 0, col->mask_edit.scroll = v ? kScrollFrames : 0;
-        else if (set_per_layer(app, *col, v != 0); col->per_layer != (v != 0)) what = "no model yet";
+        if (op == "explain") {
+          col->explain_open = v != 0;
+          col->explain_scroll = v ? kScrollFrames : 0;
+        } else if (op == "mask_edit") {
+          col->mask_edit.open = v != 0;
+          col->mask_edit.scroll = v ? kScrollFrames : 0;
+        } else if (set_per_layer(app, *col, v != 0); col->per_layer != (v != 0)) what = "no model yet";
       } else if (op == "layer_variant" || op == "layer_param") {
         int l = -1;
         std::string name;

@@ -552,10 +552,12 @@ void draw_routing_strip(App& app) {
       dl->AddRectFilled(a, b, colour(m.expert(l, t, 0)));
       if (ImGui::IsWindowHovered() && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y) {
         const TokenView& tv = app.tokens;
-        const size_t at = size_t(tv.start + t) < tv.offsets.size() ? tv.offsets[size_t(tv.start + t)] : 0;
-        std::string tip = "character " + std::to_string(t) + " '" +
-                          (at < app.text.text.size() ? glyph(app.text.text[at]) : std::string("?")) + "', layer " +
-                          std::to_string(l) + ":";
+        const std::string& text = app.text.text;
+        const size_t at = size_t(tv.start + t) < tv.offsets.size() ? tv.offsets[size_t(tv.start + t)] : text.size();
+        const unsigned char b0 = at < text.size() ? static_cast<unsigned char>(text[at]) : 0;
+        const size_t n = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 1;
+        const std::string ch = at >= text.size() ? "?" : b0 < 0x80 ? glyph(char(b0)) : text.substr(at, n);
+        std::string tip = "character " + std::to_string(t) + " '" + ch + "', layer " + std::to_string(l) + ":";
         for (int64_t k = 0; k < m.top_k; ++k) {
           char g[48];
           std::snprintf(g, sizeof g, " expert %d (gate %.2f)", m.expert(l, t, k),
@@ -1288,15 +1290,17 @@ void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, c
     // characters on the axes when a cell is at least about a character wide, else position ticks
     float size = width - digit * 4 - 6;
     Window w{c.x0, c.y0, float(S) / c.zoom, float(T) / c.zoom};
-    // the cell size the heatmap gets: the column's width, or less when the rows below leave less height
-    const float room0 = ImGui::GetWindowHeight() - (start.y - ImGui::GetWindowPos().y) - c.rows_h;
+    // the cell size the heatmap gets: the column's width, or less when the rows below leave less height (measured
+    // from the body's top, not from where it is scrolled to: the size must not follow the scroll)
+    const float top = start.y - ImGui::GetWindowPos().y + ImGui::GetScrollY();
+    const float room0 = ImGui::GetWindowHeight() - top - c.rows_h;
     const float cell = (std::max(fs * 8, std::min(width, room0)) - digit * 2) / std::max(w.cols, w.rows);
     Labels labels = Labels::None;
     if (app.view.labels) labels = cell >= digit * 1.05f ? Labels::Chars : Labels::Ticks;
     const float lw = labels == Labels::Chars ? digit * 1.4f + 4 : labels == Labels::Ticks ? digit * 4 + 6 : 0;
     const float lh = labels == Labels::None ? 0 : lf->FontSize + 4;
     // as large as the column allows while the rows below (their height last frame) still fit
-    const float room = ImGui::GetWindowHeight() - (start.y - ImGui::GetWindowPos().y) - lh - c.rows_h;
+    const float room = room0 - lh;
     size = std::max(fs * 8, std::min(width - lw, room));
     const ImVec2 p(start.x + lw + std::max(0.f, (width - lw - size) * 0.5f), start.y + lh);
     ImGui::SetCursorScreenPos(p);
