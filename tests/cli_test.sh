@@ -96,7 +96,7 @@ check "bench: unknown variant, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/be"
 check "per-layer mixing: layer 0 is a window of 4" 'awk -F, "{n=0; for(i=1;i<=NF;i++) if(\$i>0) n++; if(n>4) bad=1} END{exit bad}" "$tmp/lv.csv"'
 "$bin" attend --layer-variants "mha,mha" --text "$text" 2> "$tmp/lv.err" > /dev/null; s=$?
 check "per-layer mixing needs one entry per layer" '[ $s -eq 1 ] && grep -qi "layer" "$tmp/lv.err"'
-printf '1\n11\n011\n0011\n' > "$tmp/mask.txt"
+printf '1000\n1100\n0110\n0011\n' > "$tmp/mask.txt"
 "$bin" attend --variant custom --mask-file "$tmp/mask.txt" --text "abcd" --layer 0 --head 0 > "$tmp/cm.csv" 2>/dev/null
 check "painted mask from a file" '[ "$(sed -n 4p "$tmp/cm.csv" | cut -d, -f1-2)" = "0,0" ]'
 
