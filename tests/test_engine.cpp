@@ -92,6 +92,9 @@ struct LayerRig {
   }
 };
 
+// ctest lists each case by its name, not by gtest's byte dump of the struct.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class Universal : public ::testing::TestWithParam<Case> {};
 
 }  // namespace
