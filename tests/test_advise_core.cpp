@@ -10,19 +10,11 @@
 #include "custom_mask.h"
 #include "error.h"
 #include "registry.h"
+#include "test_util.h"
 
 using namespace attnscope;
+using testing_util::error_of;
 
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-}  // namespace
 
 // ------------------------------------------------------------------------------------------ explanations
 

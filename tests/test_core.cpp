@@ -11,17 +11,10 @@
 #include "npy.h"
 #include "registry.h"
 #include "tokenizer.h"
+#include "test_util.h"
 
 using namespace attnscope;
-
-static std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing_util::error_of;
 
 TEST(Registry, NamesAreStableSnakeCaseAndUnique) {
   std::set<std::string> seen;

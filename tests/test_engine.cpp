@@ -10,40 +10,20 @@
 #include "error.h"
 #include "nn.h"
 #include "variant_oracles.h"
+#include "torch_test_util.h"
 
 using namespace attnscope;
+using testing_util::max_abs_diff;
+using testing_util::error_of;
+using testing_util::small_config;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-// A small model so every test is fast: 2 layers, d 32, 4 heads (d_h 8), context 48.
-ModelConfig small_config(const std::string& variant, const ParamValues& p = {}, PosKind pos = PosKind::Rope) {
-  ModelConfig c;
-  c.n_layer = 2;
-  c.d_model = 32;
-  c.n_head = 4;
-  c.context = 48;
-  c.vocab_size = 20;
-  c.position = pos;
-  c.set_all_layers(variant, p);
-  return c;
-}
 
 torch::Tensor random_tokens(int64_t T, int64_t V, uint64_t seed) {
   torch::manual_seed(seed);
   return torch::randint(0, V, {1, T}, torch::kLong);  // [1, T]
 }
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 // Every (variant, parameter point) the sweep visits: each parameter at min, default and max.
 struct Case {

@@ -7,36 +7,15 @@
 #include "engine_impl.h"
 #include "error.h"
 #include "kernel.h"
+#include "torch_test_util.h"
 
 using namespace attnscope;
+using testing_util::max_abs_diff;
+using testing_util::error_of;
+using testing_util::small_config;
 namespace F = torch::nn::functional;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-// 2 layers, d 32, 4 heads (d_h 8), context 48, as in test_engine.cpp.
-ModelConfig config(const std::string& variant, const ParamValues& p = {}, PosKind pos = PosKind::Rope,
-                   int64_t context = 48) {
-  ModelConfig c;
-  c.n_layer = 2;
-  c.d_model = 32;
-  c.n_head = 4;
-  c.context = context;
-  c.vocab_size = 20;
-  c.position = pos;
-  c.set_all_layers(variant, p);
-  return c;
-}
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 torch::Tensor tokens(int64_t T, uint64_t seed) {
   torch::manual_seed(seed);
@@ -47,7 +26,7 @@ torch::Tensor tokens(int64_t T, uint64_t seed) {
 std::pair<GPT, GPT> converted(const std::string& va, const ParamValues& pa, const std::string& vb, const ParamValues& pb,
                               PosKind pos = PosKind::Rope) {
   torch::manual_seed(11);
-  GPT a(config(va, pa, pos)), b(config(vb, pb, pos));
+  GPT a(small_config(va, pa, pos)), b(small_config(vb, pb, pos));
   a->eval();
   b->eval();
   transfer_weights(*a, *b);
@@ -107,7 +86,7 @@ TEST(Linear, ReluRowsWithZeroDenominatorShowAndOutputZeros) {
 TEST(Linear, ReluLayerRowsSumToDenominatorOverDenominatorPlusEps) {
   torch::NoGradGuard ng;
   torch::manual_seed(2);
-  auto cfg = config("linear", {{"feature_map", 1}}, PosKind::None);
+  auto cfg = small_config("linear", {{"feature_map", 1}}, PosKind::None);
   Positions pos(cfg);
   FeatureMapAttention a(cfg, cfg.layers[0], &pos);
   AttnCall c;
@@ -170,7 +149,7 @@ TEST(Performer, ErrorAgainstSoftmaxFallsWithFeatures) {
 
 TEST(Performer, StabiliserIsAConstantAndKeyFeaturesStayBounded) {
   torch::manual_seed(5);
-  auto cfg = config("performer", {{"features", 64}});
+  auto cfg = small_config("performer", {{"features", 64}});
   Positions pos(cfg);
   FeatureMapAttention a(cfg, cfg.layers[0], &pos);
   auto x = torch::randn({1, 4, 30, 8}) * 5;  // [B, H, T, d_h] large keys
@@ -182,14 +161,14 @@ TEST(Performer, StabiliserIsAConstantAndKeyFeaturesStayBounded) {
 }
 
 TEST(Cosformer, RejectsAHorizonBelowTheContext) {
-  auto msg = error_of([] { GPT g(config("cosformer", {{"m", 255}}, PosKind::Rope, 300)); });
+  auto msg = error_of([] { GPT g(small_config("cosformer", {{"m", 255}}, PosKind::Rope, 300)); });
   EXPECT_NE(msg.find("below context - 1 = 299"), std::string::npos) << msg;
 }
 
 TEST(Cosformer, WeightsAreReluTimesCosineOfTheDistance) {
   torch::NoGradGuard ng;
   torch::manual_seed(6);
-  auto cfg = config("cosformer", {{"m", 300}}, PosKind::None);
+  auto cfg = small_config("cosformer", {{"m", 300}}, PosKind::None);
   Positions pos(cfg);
   FeatureMapAttention a(cfg, cfg.layers[0], &pos);
   AttnCall c;
@@ -211,7 +190,7 @@ TEST(Linformer, IdentityProjectionsWithKEqualNIsFullSoftmax) {
   const int64_t n = 48;
   for (bool causal : {false, true}) {
     const std::string v = causal ? "linformer_causal" : "linformer";
-    auto cfg = config(v, {{"k", n}}, PosKind::None, n);
+    auto cfg = small_config(v, {{"k", n}}, PosKind::None, n);
     Positions pos(cfg);
     torch::manual_seed(7);
     LinformerAttention a(cfg, cfg.layers[0], &pos, causal);
@@ -238,17 +217,17 @@ TEST(Linformer, FlaggedNonCausalAndRefusesToDecode) {
   EXPECT_FALSE(get_variant("nystrom").causal);
   EXPECT_TRUE(get_variant("linformer_causal").causal);
   EXPECT_TRUE(get_variant("linformer").signed_display);
-  GPT g(config("linformer"));
+  GPT g(small_config("linformer"));
   auto msg = error_of([&] { g->new_caches(1, 48); });
   EXPECT_NE(msg.find("non-causal: sees future tokens"), std::string::npos) << msg;
-  GPT n(config("nystrom"));
+  GPT n(small_config("nystrom"));
   EXPECT_NE(error_of([&] { n->new_caches(1, 48); }).find("non-causal: sees future tokens"), std::string::npos);
 }
 
 TEST(Nystrom, LandmarksEqualTokensWithExactPinvIsSoftmax) {
   torch::NoGradGuard ng;
   const int64_t n = 24;
-  auto cfg = config("nystrom", {{"landmarks", n}, {"exact_pinv", 1}}, PosKind::None);
+  auto cfg = small_config("nystrom", {{"landmarks", n}, {"exact_pinv", 1}}, PosKind::None);
   Positions pos(cfg);
   torch::manual_seed(8);
   NystromAttention a(cfg, cfg.layers[0], &pos);
@@ -276,7 +255,7 @@ TEST(Nystrom, IterativePinvConvergesToThePseudoInverse) {
 TEST(Mla, AbsorbedEqualsNaiveInPrefillAndDecode) {
   torch::NoGradGuard ng;
   for (PosKind p : {PosKind::Rope, PosKind::Alibi}) {
-    auto cfg = config("mla", {{"rank", 24}, {"rope_dims", 4}, {"q_rank", 40}, {"content_rope", 0}}, p);
+    auto cfg = small_config("mla", {{"rank", 24}, {"rope_dims", 4}, {"q_rank", 40}, {"content_rope", 0}}, p);
     Positions pos(cfg);
     torch::manual_seed(10);
     MlaAttention a(cfg, cfg.layers[0], &pos);
@@ -308,8 +287,8 @@ TEST(Mla, AbsorbedEqualsNaiveInPrefillAndDecode) {
 TEST(Mla, IdentityDownProjectionsWithoutRopeDimsIsMha) {
   torch::NoGradGuard ng;
   for (PosKind p : {PosKind::Rope, PosKind::None}) {
-    auto cfg = config("mla", {{"rank", 32}, {"rope_dims", 0}, {"q_rank", 32}}, p);
-    auto mcfg = config("mha", {}, p);
+    auto cfg = small_config("mla", {{"rank", 32}, {"rope_dims", 0}, {"q_rank", 32}}, p);
+    auto mcfg = small_config("mha", {}, p);
     Positions pos(cfg);
     torch::manual_seed(12);
     MlaAttention a(cfg, cfg.layers[0], &pos);
@@ -344,7 +323,7 @@ TEST(Mla, SvdConversionAtFullRankReproducesMhaLogits) {
 
 TEST(Mla, ConvertedModelSaysSoAndLatentNormRefusesConversion) {
   Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
-  auto m = Model::create(config("mha"), tok, "cpu", 3);
+  auto m = Model::create(small_config("mha"), tok, "cpu", 3);
   auto r = m->with_variant("mla", {{"rank", 16}});
   EXPECT_EQ(r->mode(), "converted from mha");
   auto msg = error_of([&] { m->with_variant("mla", {{"latent_norm", 1}}); });
@@ -370,7 +349,7 @@ TEST(Mta, AFreshModelStartsFromIdentityKernels) {
   // Training from scratch starts where conversion does: the random initialisation leaves the kernels at identity.
   torch::NoGradGuard ng;
   torch::manual_seed(3);
-  GPT g(config("mta", {{"c_q", 3}, {"c_k", 5}}));
+  GPT g(small_config("mta", {{"c_q", 3}, {"c_k", 5}}));
   auto& m = dynamic_cast<MtaAttention&>(*g->attn[0]);
   auto id = torch::zeros_like(m.kernel);  // [H, 1, c_q, c_k]
   id.select(2, 2).select(2, 2).fill_(1.0);
@@ -379,7 +358,7 @@ TEST(Mta, AFreshModelStartsFromIdentityKernels) {
 
 TEST(Mta, ConvolutionIsPastOnlyOverQueriesAndCentredOverKeys) {
   torch::NoGradGuard ng;
-  auto cfg = config("mta", {{"c_q", 2}, {"c_k", 3}}, PosKind::None);
+  auto cfg = small_config("mta", {{"c_q", 2}, {"c_k", 3}}, PosKind::None);
   Positions pos(cfg);
   torch::manual_seed(15);
   MtaAttention a(cfg, cfg.layers[0], &pos);
@@ -471,7 +450,7 @@ TEST(Tiled, LayerEqualsMhaAndTileMapIsCausal) {
 
 TEST(Differential, LambdaZeroIsMhaWithHalfTheHeads) {
   torch::NoGradGuard ng;
-  auto cfg = config("differential", {{"lambda", 0.0}}, PosKind::None);
+  auto cfg = small_config("differential", {{"lambda", 0.0}}, PosKind::None);
   Positions pos(cfg);
   torch::manual_seed(19);
   DifferentialAttention a(cfg, cfg.layers[0], &pos);
@@ -495,7 +474,7 @@ TEST(Differential, ShowsTheSignedDifferenceWithRowsSummingToOneMinusLambda) {
   torch::NoGradGuard ng;
   EXPECT_TRUE(get_variant("differential").signed_display);
   torch::manual_seed(20);
-  GPT g(config("differential", {{"lambda", 0.8}}));
+  GPT g(small_config("differential", {{"lambda", 0.8}}));
   for (auto& l : g->attn) sharpen(dynamic_cast<StandardAttention&>(*l), 6);
   ForwardOptions o;
   o.want_display = true;
@@ -528,7 +507,7 @@ TEST(KernelCaches, FormulasMatchTheReferenceNumbers) {
 
 TEST(KernelFacade, ReferenceMapsReportTheApproximationError) {
   Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
-  auto mha = Model::create(config("mha"), tok, "cpu", 4);
+  auto mha = Model::create(small_config("mha"), tok, "cpu", 4);
   std::vector<int64_t> text = {1, 5, 2, 8, 3, 0, 7, 7, 4, 4, 12, 9};
   auto tiled = reference_maps(*mha->with_variant("tiled", {}), text);
   ASSERT_EQ(tiled.available, (std::vector<uint8_t>{1, 1}));

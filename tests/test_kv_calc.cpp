@@ -6,8 +6,10 @@
 
 #include "error.h"
 #include "kv_calc.h"
+#include "test_util.h"
 
 using namespace attnscope;
+using testing_util::error_of;
 
 namespace {
 
@@ -17,15 +19,6 @@ const KvRow& row(const KvTable& t, const std::string& family) {
   for (const auto& r : t.rows)
     if (r.family == family) return r;
   throw Error("no row " + family);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

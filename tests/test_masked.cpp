@@ -10,45 +10,25 @@
 #include "masked.h"
 #include "nn.h"
 #include "variant_oracles.h"
+#include "torch_test_util.h"
 
 using namespace attnscope;
+using testing_util::max_abs_diff;
+using testing_util::error_of;
+using testing_util::small_config;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-ModelConfig config(const std::string& variant, const ParamValues& p = {}, PosKind pos = PosKind::Rope,
-                   int64_t context = 48) {
-  ModelConfig c;
-  c.n_layer = 2;
-  c.d_model = 32;
-  c.n_head = 4;
-  c.context = context;
-  c.vocab_size = 20;
-  c.position = pos;
-  c.set_all_layers(variant, p);
-  return c;
-}
 
 torch::Tensor tokens(int64_t T, uint64_t seed) {
   torch::manual_seed(seed);
   return torch::randint(0, 20, {1, T}, torch::kLong);  // [1, T]
 }
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
-
 // Two models with the same weights (b's attention copied from a's MHA-shaped layers).
 std::pair<GPT, GPT> pair_of(const std::string& va, const ParamValues& pa, const std::string& vb, const ParamValues& pb,
                             PosKind pos = PosKind::Rope) {
   torch::manual_seed(31);
-  GPT a(config(va, pa, pos)), b(config(vb, pb, pos));
+  GPT a(small_config(va, pa, pos)), b(small_config(vb, pb, pos));
   a->eval();
   b->eval();
   transfer_weights(*a, *b);
@@ -69,7 +49,7 @@ struct OneLayer {
   std::unique_ptr<Positions> pos;
   std::shared_ptr<AttentionLayer> layer;
   OneLayer(const std::string& variant, const ParamValues& p, PosKind k = PosKind::Rope, int64_t context = 256) {
-    cfg = config(variant, p, k, context);
+    cfg = small_config(variant, p, k, context);
     pos = std::make_unique<Positions>(cfg);
     torch::manual_seed(51);
     layer = make_attention(cfg, cfg.layers[0], pos.get());
@@ -151,9 +131,9 @@ TEST(MaskedOracle, BigBirdRandomBlocksAreFixedPerLayerHeadAndQueryBlock) {
   torch::NoGradGuard ng;
   const ParamValues p = {{"block", 8}, {"window_blocks", 0}, {"global_blocks", 0}, {"random_blocks", 2}, {"seed", 3}};
   torch::manual_seed(1);
-  GPT a(config("bigbird", p, PosKind::Rope, 256));
+  GPT a(small_config("bigbird", p, PosKind::Rope, 256));
   torch::manual_seed(2);
-  GPT b(config("bigbird", p, PosKind::Rope, 256));
+  GPT b(small_config("bigbird", p, PosKind::Rope, 256));
   auto x = tokens(200, 5);
   ForwardOptions o;
   o.want_display = true;
@@ -216,7 +196,7 @@ TEST(MaskedDecode, CacheBytesEqualTheFormulaAtEveryStep) {
       {"lsh", {}},                           {"softcap", {}}};
   for (const auto& [v, p] : cases) {
     torch::manual_seed(61);
-    GPT net(config(v, p));
+    GPT net(small_config(v, p));
     net->eval();
     auto x = tokens(46, 62);
     auto full = net->forward(x).logits[0];  // [T, V]
@@ -234,10 +214,10 @@ TEST(MaskedDecode, CacheBytesEqualTheFormulaAtEveryStep) {
     EXPECT_LT(worst, 2e-5) << v << ": decoding differs from the full forward";
   }
   // The window's cache is a ring of W tokens: 2 H d_h b W at most.
-  GPT w(config("sliding_window", {{"window", 5}}));
+  GPT w(small_config("sliding_window", {{"window", 5}}));
   EXPECT_EQ(w->attn[0]->cache_formula_bytes(1000, 4), 2 * 4 * 8 * 4 * 5);
   // VARIANTS.md section 5: d = 256, H = 8, W = 64 caps at 131,072 B per layer.
-  ModelConfig big = config("sliding_window", {{"window", 64}}, PosKind::Rope, 256);
+  ModelConfig big = small_config("sliding_window", {{"window", 64}}, PosKind::Rope, 256);
   big.d_model = 256;
   big.n_head = 8;
   GPT b(big);
@@ -249,7 +229,7 @@ TEST(MaskedDecode, PrefillThroughTheCacheThenDecode) {
   torch::NoGradGuard ng;
   for (const std::string v : {"sliding_window", "sinks", "bigbird", "fixed", "lsh"}) {
     torch::manual_seed(71);
-    GPT net(config(v, v == "sliding_window" ? ParamValues{{"window", 6}} : ParamValues{}));
+    GPT net(small_config(v, v == "sliding_window" ? ParamValues{{"window", 6}} : ParamValues{}));
     net->eval();
     auto x = tokens(40, 72);
     auto full = net->forward(x).logits[0];  // [T, V]
@@ -394,7 +374,7 @@ TEST(MaskedPattern, TileMapMarksFullPartialAndSkippedTiles) {
 }
 
 TEST(MaskedPattern, InvalidOrNoOpParametersSayWhy) {
-  EXPECT_NE(error_of([] { GPT g(config("lsh", {{"buckets", 3}})); }).find("buckets must be even"), std::string::npos);
+  EXPECT_NE(error_of([] { GPT g(small_config("lsh", {{"buckets", 3}})); }).find("buckets must be even"), std::string::npos);
   PatternView f = describe_pattern("fixed", {{"stride", 16}, {"c", 12}}, 4, 256, 64);
   ASSERT_EQ(f.notes.size(), 1u);
   EXPECT_NE(f.notes[0].find("clamped to 8"), std::string::npos) << f.notes[0];
@@ -405,7 +385,7 @@ TEST(MaskedPattern, InvalidOrNoOpParametersSayWhy) {
             std::string::npos);
   EXPECT_TRUE(describe_pattern("lsh", {}, 4, 256, 8).data_dependent);
   EXPECT_NE(error_of([] { describe_pattern("mha", {}, 4, 48, 8); }).find("not a masked variant"), std::string::npos);
-  EXPECT_NE(error_of([] { GPT g(config("bigbird")); g->new_caches(1, 100); }).find("within the context"),
+  EXPECT_NE(error_of([] { GPT g(small_config("bigbird")); g->new_caches(1, 100); }).find("within the context"),
             std::string::npos);
 }
 
@@ -423,9 +403,9 @@ TEST(MaskedPositions, RopeAndXposScoresAreShiftInvariant) {
 TEST(MaskedPositions, XposWithScaleOneIsRope) {
   torch::NoGradGuard ng;
   torch::manual_seed(81);
-  ModelConfig xc = config("mha", {}, PosKind::XPos);
+  ModelConfig xc = small_config("mha", {}, PosKind::XPos);
   xc.xpos_scale_base = 1e300;  // zeta^((p - c) / B) = 1
-  GPT rope(config("mha", {}, PosKind::Rope)), xpos(xc), xpos512(config("mha", {}, PosKind::XPos));
+  GPT rope(small_config("mha", {}, PosKind::Rope)), xpos(xc), xpos512(small_config("mha", {}, PosKind::XPos));
   transfer_weights(*rope, *xpos);
   transfer_weights(*rope, *xpos512);
   auto x = tokens(40, 82);
@@ -434,7 +414,7 @@ TEST(MaskedPositions, XposWithScaleOneIsRope) {
 }
 
 TEST(MaskedPositions, XposScalesQueriesUpAndKeysDownAroundTheCentre) {
-  ModelConfig c = config("mha", {}, PosKind::XPos);  // context 48: centre 24, B = 512, d_h 8 (r/2 = 4)
+  ModelConfig c = small_config("mha", {}, PosKind::XPos);  // context 48: centre 24, B = 512, d_h 8 (r/2 = 4)
   Positions pos(c);
   auto ones = torch::ones({1, 1, 1, 8});
   auto p = torch::tensor({124}, torch::kLong);  // (p - c) / B = 100 / 512
@@ -452,7 +432,7 @@ TEST(MaskedPositions, XposDecodesLikeItsPrefill) {
   torch::NoGradGuard ng;
   for (const std::string v : {"mha", "sliding_window", "sinks"}) {
     torch::manual_seed(83);
-    GPT net(config(v, v == "sinks" ? ParamValues{{"sinks", 2}, {"window", 16}} : ParamValues{}, PosKind::XPos));
+    GPT net(small_config(v, v == "sinks" ? ParamValues{{"sinks", 2}, {"window", 16}} : ParamValues{}, PosKind::XPos));
     net->eval();
     auto x = tokens(40, 84);
     auto full = net->forward(x).logits[0];
@@ -472,7 +452,7 @@ TEST(MaskedPositions, EveryVariantIsFiniteUnderXpos) {
   torch::NoGradGuard ng;
   for (const auto& info : variant_registry()) {
     torch::manual_seed(85);
-    GPT net(config(info.name, {}, PosKind::XPos));
+    GPT net(small_config(info.name, {}, PosKind::XPos));
     net->eval();
     auto src = info.needs_kv_text ? net->kv_sources(tokens(11, 86)) : std::vector<torch::Tensor>{};
     ForwardOptions o;
@@ -488,7 +468,7 @@ TEST(MaskedPositions, AlibiWithZeroSlopesIsPlainAttention) {
   for (const std::string v : {"mha", "sliding_window", "sinks"}) {
     auto [a, b] = pair_of(v, {}, v, {}, PosKind::Alibi);
     torch::manual_seed(91);
-    GPT none(config(v, {}, PosKind::None));
+    GPT none(small_config(v, {}, PosKind::None));
     none->eval();
     transfer_weights(*a, *none);
     auto x = tokens(40, 92);
@@ -501,9 +481,9 @@ TEST(MaskedPositions, AlibiWithZeroSlopesIsPlainAttention) {
 TEST(MaskedSoftcap, LargeCapIsPlainAttentionAndSmallCapBoundsScores) {
   torch::NoGradGuard ng;
   torch::manual_seed(93);
-  ModelConfig c = config("softcap");
+  ModelConfig c = small_config("softcap");
   for (auto& l : c.layers) l.params["cap"] = 1e9;  // c -> infinity (beyond the slider, set directly)
-  GPT mha(config("mha")), capped(c);
+  GPT mha(small_config("mha")), capped(c);
   mha->eval();
   capped->eval();
   transfer_weights(*mha, *capped);
