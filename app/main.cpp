@@ -53,6 +53,14 @@ static int check_stdout(int rc) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && (std::string(argv[1]) == "train" || std::string(argv[1]) == "bench")) prefer_jemalloc(argv);
-  if (argc <= 1) return check_stdout(attnscope::run_demo());
+  if (argc <= 1) {
+#if ATTNSCOPE_GUI
+    char gui[] = "gui";  // no arguments: the window on the bundled model
+    char* args[] = {argv[0], gui, nullptr};
+    return check_stdout(attnscope::run_cli(2, args));
+#else
+    return check_stdout(attnscope::run_demo());
+#endif
+  }
   return check_stdout(attnscope::run_cli(argc, argv));
 }
