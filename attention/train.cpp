@@ -183,6 +183,8 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
     return s;
   }
   s.final_val_loss = model->evaluate(valid_ids).loss;
+  // The regression slice the tests re-evaluate: the first 20,000 predictions' worth of the validation split.
+  const double slice_loss = model->evaluate(valid_ids, kRegressionChars / C).loss;
   json meta = {{"command", o.command},
                {"seed", o.seed},
                {"steps", o.steps},
@@ -196,6 +198,7 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
                {"tokens_per_s", tps},
                {"final_val_loss", s.final_val_loss},
                {"final_val_bits", s.final_val_loss / std::log(2.0)},
+               {"val_loss_20k", slice_loss},
                {"val_split", "last 10% of the corpus, non-overlapping context windows"},
                {"device", dev.str()},
                {"parameters", model->parameter_count()}};

@@ -8,6 +8,10 @@
 
 namespace attnscope {
 
+// Characters of the validation split whose loss every checkpoint records ("val_loss_20k") and the tests
+// re-evaluate: first floor(20,000 / context) non-overlapping context windows.
+constexpr int64_t kRegressionChars = 20000;
+
 struct TrainOptions {
   ModelConfig model;            // layers set to the variant being trained
   std::string corpus_path;      // the text; split 90% train / 10% validation

@@ -9,6 +9,7 @@
 #include "engine_impl.h"
 #include "error.h"
 #include "nn.h"
+#include "train.h"
 #include "variant_oracles.h"
 #include "torch_test_util.h"
 
@@ -659,4 +660,23 @@ TEST(Bundled, MhaCheckpointLoadsAndPredicts) {
   const std::string text = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
   auto maps = m->attend(m->tokenizer().encode_or_throw(text, UnknownPolicy::Error));
   EXPECT_LT(maps.loss, 2.5);  // an untrained model scores ~4.2 nats/char
+}
+
+// Every shipped checkpoint still scores what it recorded on the fixed validation slice (catches silent breakage of
+// any variant, position scheme, MoE layer or of the loader).
+TEST(Shipped, EveryCheckpointMatchesItsRecordedLoss) {
+  const std::string text = read_text_file(default_corpus_path());
+  int checked = 0;
+  for (const auto& dir : fs::directory_iterator(assets_dir() + "/models")) {
+    if (!fs::exists(dir.path() / "config.json")) continue;
+    auto m = Model::load(dir.path().string(), "cpu");
+    ASSERT_TRUE(m->meta().contains("val_loss_20k")) << dir.path() << ": config.json records no val_loss_20k";
+    const double want = m->meta()["val_loss_20k"].get<double>();
+    auto valid = m->tokenizer().encode_or_throw(split_corpus(text).valid, UnknownPolicy::Error);
+    EvalResult r = m->evaluate(valid, kRegressionChars / m->config().context);
+    EXPECT_NEAR(r.loss, want, 0.02) << dir.path();
+    EXPECT_EQ(r.characters, (kRegressionChars / m->config().context) * m->config().context);
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);
 }
