@@ -361,7 +361,8 @@ expect "--device tpu" 2 "attnscope: --device: tpu not in {auto,cpu,cuda} (see --
 [ -z "$(ls -A "$out")" ] && pass "no output file left in the export folder" || { fail "files left: $(ls "$out")"; }
 
 # --------------------------------------------------------------------------------- the window
-if "$bin" gui --help >/dev/null 2>&1 && command -v xvfb-run >/dev/null 2>&1; then
+# (a build without the GUI has no `gui` subcommand: its --help would be the main help, without --screenshot)
+if "$bin" gui --help 2>/dev/null | grep -q -- "--screenshot" && command -v xvfb-run >/dev/null 2>&1; then
   gui() {  # gui NAME ARGS...: a scripted run; its output in $work/gui_NAME.out
     local name=$1
     shift
