@@ -1,4 +1,5 @@
 #include "cmd_bench.h"
+#include "cli_checks.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -164,20 +165,6 @@ void write_plot(const BenchReport& r, const std::string& path) {
     if (!s.x.empty()) spec.series.push_back(s);
   }
   write_loglog_png(spec, path);
-}
-
-// An output that cannot be written fails before the benchmark runs (minutes of work), not after it.
-void check_output_dir(const std::string& path) {
-  if (path.empty()) return;
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  struct stat st {};
-  const bool exists = stat(dir.c_str(), &st) == 0;
-  if (!exists || !S_ISDIR(st.st_mode) || access(dir.c_str(), W_OK) != 0)
-    throw Error("cannot write '" + path + "': " +
-                (!exists                ? "directory '" + dir + "' does not exist"
-                 : !S_ISDIR(st.st_mode) ? "'" + dir + "' is not a directory"
-                                        : "directory '" + dir + "' is not writable"));
 }
 
 }  // namespace

@@ -64,15 +64,7 @@ std::string output_kind(const std::string& path) {
 // Fails early (before the forward) for outputs that cannot be written.
 void check_output(const std::string& path, bool force) {
   if (access(path.c_str(), F_OK) == 0 && !force) throw Error("'" + path + "' exists: add --force to overwrite it");
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  struct stat st {};
-  const bool exists = stat(dir.c_str(), &st) == 0;
-  if (!exists || !S_ISDIR(st.st_mode) || access(dir.c_str(), W_OK) != 0)
-    throw Error("cannot write '" + path + "': " +
-                (!exists                ? "directory '" + dir + "' does not exist"
-                 : !S_ISDIR(st.st_mode) ? "'" + dir + "' is not a directory"
-                                        : "directory '" + dir + "' is not writable"));
+  check_output_dir(path);
 }
 
 }  // namespace

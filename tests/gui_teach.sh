@@ -6,20 +6,14 @@ set -eu
 bin=$1
 work=${2:-$(mktemp -d)}
 mkdir -p "$work"
-fail() { echo "FAIL: $*"; exit 1; }
-run_x() {
-  if [ -n "${DISPLAY:-}" ]; then "$@"; else xvfb-run -a -s "-screen 0 1400x900x24" "$@"; fi
-}
+. "$(dirname "$0")/gui_lib.sh"
 model="$work/model"
-if [ ! -f "$model/model.safetensors" ]; then
-  "$bin" train --out "$model" --steps 2 --layers 2 --d-model 32 --heads 4 --context 64 --batch 2 \
-    --eval-every 1000 >"$work/train.log" 2>&1 || { cat "$work/train.log"; exit 1; }
-fi
+tiny_model "$model"
 export XDG_CONFIG_HOME="$work/config"
 rm -rf "$XDG_CONFIG_HOME"
 gui() {
   out=$1; shift
-  run_x "$bin" gui --model "$model" --width 1400 --height 900 --max-seconds 120 "$@" >"$out" 2>&1 ||
+  run_x 1400x900 "$bin" gui --model "$model" --width 1400 --height 900 --max-seconds 120 "$@" >"$out" 2>&1 ||
     { cat "$out"; fail "$out: exited with an error"; }
   ! grep -q "internal error" "$out" || { cat "$out"; fail "$out: internal error"; }
 }
@@ -55,7 +49,7 @@ grep -q "$after" "$work/reopen_mask.out" || { cat "$work/reopen_mask.out"; fail 
 # 5. an MoE checkpoint: the routing strip under the text (which expert each character goes to, per layer)
 moe="${ATTNSCOPE_ASSETS:-}/models/mha_moe"
 if [ -f "$moe/model.safetensors" ]; then
-  run_x "$bin" gui --model "$moe" --width 1400 --height 900 --max-seconds 120 --column mha \
+  run_x 1400x900 "$bin" gui --model "$moe" --width 1400 --height 900 --max-seconds 120 --column mha \
     --script "idle; wait 2; idle; print; shot $work/moe.png" >"$work/moe.out" 2>&1 || { cat "$work/moe.out"; fail "moe run"; }
   grep -q "routing [0-9]* experts top-[0-9]" "$work/moe.out" || { cat "$work/moe.out"; fail "no routing from the MoE model"; }
 fi

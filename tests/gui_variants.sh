@@ -6,15 +6,9 @@ set -eu
 bin=$1
 work=${2:-$(mktemp -d)}
 mkdir -p "$work"
-fail() { echo "FAIL: $*"; exit 1; }
-run_x() {
-  if [ -n "${DISPLAY:-}" ]; then "$@"; else xvfb-run -a -s "-screen 0 1280x800x24" "$@"; fi
-}
+. "$(dirname "$0")/gui_lib.sh"
 model="$work/model"
-if [ ! -f "$model/model.safetensors" ]; then
-  "$bin" train --out "$model" --steps 2 --layers 2 --d-model 32 --heads 4 --context 64 --batch 2 \
-    --eval-every 1000 >"$work/train.log" 2>&1 || { cat "$work/train.log"; exit 1; }
-fi
+tiny_model "$model"
 export XDG_CONFIG_HOME="$work/config"
 names=$("$bin" variants --json | sed -n 's/^    "name": "\(.*\)",*$/\1/p')
 [ -n "$names" ] || fail "no variant names from 'attnscope variants --json'"
@@ -28,7 +22,7 @@ while [ $# -gt 0 ]; do
   while [ $# -gt 0 ] && [ $n -lt 4 ]; do script="$script add_column $1; variant $n $1;"; shift; n=$((n + 1)); done
   rm -rf "$XDG_CONFIG_HOME"
   out="$work/batch$batch.out"
-  run_x "$bin" gui --model "$model" --width 1280 --height 800 --column "$first" \
+  run_x 1280x800 "$bin" gui --model "$model" --width 1280 --height 800 --column "$first" \
     --script "$script idle; wait 5; head 0 -1; wait 3; head 0 0; view 0 mask; wait 3; shot $work/batch$batch.png" \
     --max-seconds 120 >"$out" 2>&1 || { cat "$out"; fail "batch $batch ($first ...) exited with an error"; }
   grep -q "internal error" "$out" && { cat "$out"; fail "internal error in batch $batch"; }
