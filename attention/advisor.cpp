@@ -231,21 +231,21 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
     } else {
       const bool known = std::isfinite(c->timing.prefill_ms);
       const double ms = known ? c->timing.prefill_ms : worst_ms;
-      score += w.speed * log2_ratio(ms, best_ms);
+      x.speed = w.speed * log2_ratio(ms, best_ms);
       parts.push_back(known ? "prefill " + fixed(ms, 2) + " ms (" + fixed(ms / best_ms, 1) + "x fastest, " +
                                   c->timing.how + ")"
                             : "prefill not measured (counted as the slowest)");
     }
     // cache
     if (c->cache_bytes >= 0) {
-      if (w.cache > 0 && any_cache) score += w.cache * log2_ratio(double(std::max<int64_t>(c->cache_bytes, 1)), best_cache);
+      if (w.cache > 0 && any_cache) x.cache = w.cache * log2_ratio(double(std::max<int64_t>(c->cache_bytes, 1)), best_cache);
       parts.push_back("cache " + bytes_text(double(c->cache_bytes)) + (c->cache_constant ? " (constant)" : " (grows)"));
     } else if (w.cache > 0 && any_cache) {
-      score += w.cache * log2_ratio(worst_cache, best_cache);
+      x.cache = w.cache * log2_ratio(worst_cache, best_cache);
       parts.push_back("cache unknown (counted as the largest)");
     }
     // memory
-    if (w.memory > 0) score += w.memory * log2_ratio(need(*c), best_need);
+    if (w.memory > 0) x.memory = w.memory * log2_ratio(need(*c), best_need);
     if (r.scenario == Scenario::MemoryLimited || r.memory_bytes > 0)
       parts.push_back("needs " + bytes_text(need(*c)) +
                       (r.memory_bytes > 0 ? " of " + bytes_text(r.memory_bytes) : std::string()) +
@@ -256,13 +256,14 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
     if (!any_loss) {
       parts.push_back("no validation loss known");
     } else if (std::isfinite(c->val_loss)) {
-      score += w.quality * (c->val_loss - best_loss);
+      x.quality = w.quality * (c->val_loss - best_loss);
       parts.push_back("loss " + fixed(c->val_loss, 3) + " (+" + fixed(c->val_loss - best_loss, 3) + ", " +
                       c->loss_source + ")");
     } else {
-      score += w.quality * (worst_loss - best_loss);
+      x.quality = w.quality * (worst_loss - best_loss);
       parts.push_back("loss unknown (counted as the worst, " + fixed(worst_loss, 3) + ")");
     }
+    score = x.speed + x.cache + x.memory + x.quality;
     x.score = score;
     x.reason = "score " + fixed(score, 2) + ": ";
     for (size_t i = 0; i < parts.size(); ++i) x.reason += (i ? " | " : "") + parts[i];

@@ -64,6 +64,8 @@ struct Ranked {
   int rank = 0;          // 1 = best; 0 = excluded
   double score = 0;      // lower is better (weighted log2 ratios and loss differences; see scenario_goal)
   std::string reason;    // one line: the terms that placed it, or why it is excluded
+  // The score's terms (they sum to score): speed, cache, memory, quality; 0 where the scenario does not weigh it.
+  double speed = 0, cache = 0, memory = 0, quality = 0;
 };
 
 // Eligible variants by ascending score (ties by name), then the excluded ones. Deterministic.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The teaching layer in the window: the explanation panel of three variants, a per-layer column (a window in
 # layer 0, MHA in layer 1), a band painted on a custom column (its computed share must change) and a scene
-# round trip of both. Screenshots stay in WORK_DIR. Usage: gui_teach.sh ATTNSCOPE_BINARY [WORK_DIR]
+# round trip of both, and the scenario advisor for two scenarios. Screenshots stay in WORK_DIR. Usage: gui_teach.sh ATTNSCOPE_BINARY [WORK_DIR]
 set -eu
 bin=$1
 work=${2:-$(mktemp -d)}
@@ -53,4 +53,14 @@ if [ -f "$moe/model.safetensors" ]; then
     --script "idle; wait 2; idle; print; shot $work/moe.png" >"$work/moe.out" 2>&1 || { cat "$work/moe.out"; fail "moe run"; }
   grep -q "routing [0-9]* experts top-[0-9]" "$work/moe.out" || { cat "$work/moe.out"; fail "no routing from the MoE model"; }
 fi
+# 6. the scenario advisor: measured at 128 tokens for long-context inference, then re-ranked for memory-limited
+#    decoding under a tiny budget without measuring again (the same timings, variants excluded for the budget)
+gui "$work/advisor.out" --column mha --column sliding_window:window=8 \
+  --script "idle; advisor long-context 128 2GB; advisor_wait 300; wait 1; shot $work/advisor_long.png;
+            advisor_set memory-limited 2MiB; wait 1; shot $work/advisor_memory.png"
+grep -q "advisor: long-context inference at 128 tokens, budget 2GB" "$work/advisor.out" || { cat "$work/advisor.out"; fail "no long-context ranking"; }
+grep -q "advisor: memory-limited decoding at 128 tokens, budget 2MiB" "$work/advisor.out" || { cat "$work/advisor.out"; fail "no memory-limited ranking"; }
+grep -q "advisor: 1 [a-z_]* score [0-9.]*: prefill [0-9.]* ms" "$work/advisor.out" || { cat "$work/advisor.out"; fail "no measured first place"; }
+grep -q "advisor: - linformer excluded: sees future tokens" "$work/advisor.out" || fail "linformer not excluded"
+grep -q "advisor: - [a-z_]* excluded: needs .* > budget 2.0 MiB" "$work/advisor.out" || { cat "$work/advisor.out"; fail "the budget excluded nothing"; }
 echo "PASS: gui teach (explanations, per-layer column, painted mask, scenes; screenshots in $work)"

@@ -239,3 +239,22 @@ TEST(Advisor, ScenarioAndMemoryParsing) {
   EXPECT_NE(error_of([] { parse_memory_size("lots"); }).find("is not a size"), std::string::npos);
   EXPECT_NE(error_of([] { parse_memory_size("3 parsecs"); }).find("unknown unit"), std::string::npos);
 }
+
+TEST(Advisor, TermsSumToTheScoreAndFollowTheWeights) {
+  AdviceRequest r;
+  r.seq = 1024;
+  r.candidates = fixture();
+  for (Scenario s : {Scenario::Training, Scenario::LongContext, Scenario::MemoryLimited, Scenario::Quality}) {
+    r.scenario = s;
+    for (const Ranked& x : rank_variants(r)) {
+      if (x.rank == 0) continue;
+      EXPECT_NEAR(x.speed + x.cache + x.memory + x.quality, x.score, 1e-12) << x.variant;
+      for (double t : {x.speed, x.cache, x.memory, x.quality}) EXPECT_GE(t, 0) << x.variant;  // 0 = the best
+    }
+  }
+  r.scenario = Scenario::Quality;  // weighs no cache and no memory
+  for (const Ranked& x : rank_variants(r)) EXPECT_EQ(x.cache + x.memory, 0.0) << x.variant;
+  r.scenario = Scenario::LongContext;  // mha's cache: 32 MiB against linear's 64 KiB = 9 doublings, weight 1
+  for (const Ranked& x : rank_variants(r))
+    if (x.variant == "mha") EXPECT_NEAR(x.cache, 9.0, 1e-9);
+}

@@ -1,15 +1,21 @@
 // Engine tests of issue 11 (LibTorch): per-layer mixing, painted masks on the trained weights, the MoE feed-forward.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
+#include "advise_run.h"
 #include "custom_mask.h"
 #include "engine_impl.h"
 #include "error.h"
 #include "nn.h"
+#include "registry.h"
+#include "test_util.h"
 
 using namespace attnscope;
+using attnscope::testing_util::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -198,4 +204,80 @@ TEST(MoE, TinyModelLearns) {
     last = ce.item<double>();
   }
   EXPECT_LT(last, 0.5 * first) << "cross-entropy " << first << " -> " << last;
+}
+
+// ------------------------------------------------------------------------------------------ the advisor's inputs
+
+TEST(AdviseGather, CandidatesFromTheModelAndTheGivenTimings) {
+  std::shared_ptr<Model> base = model();
+  base->set_meta({{"final_val_loss", 2.5}});
+  AdviseSetup s;
+  s.scenario = Scenario::LongContext;
+  s.seq = 40;
+  s.measure_missing = false;
+  s.eval_windows = 1;
+  s.samples = {{"mha", 40, 8.0, 30.0, 100}, {"sliding_window", 40, 2.0, 5.0, 400}};
+  s.timing_source = "fixed";
+  int last_done = -1, total = 0;
+  const AdviceReport rep = gather_advice(base, s, [&](const AdviseProgress& p) {
+    EXPECT_GE(p.done, last_done);
+    last_done = p.done;
+    total = p.total;
+  });
+  EXPECT_EQ(last_done, total);  // the last report: everything done
+  EXPECT_EQ(rep.timing_source, "fixed");
+  EXPECT_EQ(rep.base_variant, "mha");
+  EXPECT_EQ(rep.ranked.size(), variant_registry().size());
+  const Candidate* mha = rep.candidate("mha");
+  const Candidate* win = rep.candidate("sliding_window");
+  ASSERT_TRUE(mha && win);
+  EXPECT_EQ(mha->timing.how, "measured at 40");
+  EXPECT_EQ(mha->cache_bytes, cache_formula_bytes(*base, 40, 40, 4));
+  EXPECT_FALSE(mha->cache_constant);
+  EXPECT_EQ(mha->weight_bytes, base->parameter_count() * 4);
+  // the shipped checkpoints are another model size: no loss from them, every loss is the base's loss + the change
+  // the variant makes on its weights (none for the base's own variant)
+  EXPECT_NEAR(mha->val_loss, 2.5, 1e-9);
+  EXPECT_EQ(mha->loss_source, "mha weights, 1 windows");
+  const Candidate* block = rep.candidate("block_local");
+  EXPECT_TRUE(std::isfinite(block->val_loss));
+  EXPECT_EQ(block->loss_source, "mha weights, 1 windows");
+  EXPECT_EQ(win->timing.how, "measured at 40");
+  EXPECT_FALSE(rep.candidate("linformer")->causal);
+  EXPECT_FALSE(rep.candidate("tiled")->timing.found);  // not given, not measured
+  for (const Ranked& r : rep.ranked)
+    if (r.variant == "linformer") EXPECT_EQ(r.rank, 0);
+}
+
+TEST(AdviseGather, ShippedLossesOnlyFromCheckpointsOfTheSameSize) {
+  const auto all = shipped_losses();
+  ASSERT_TRUE(all.count("mha"));  // the bundled assets/models/mha
+  EXPECT_EQ(all.at("mha").second, "assets/models/mha");
+  std::shared_ptr<Model> bundled = Model::load(default_model_dir(), "cpu");
+  EXPECT_TRUE(shipped_losses(&bundled->config()).count("mha"));
+  EXPECT_TRUE(shipped_losses(&model()->config()).empty());  // d 32: nothing shipped of that size
+}
+
+TEST(AdviseGather, MeasuresOnlyWhatIsMissingAndStopsWhenCancelled) {
+  std::shared_ptr<Model> base = model();
+  AdviseSetup s;
+  s.seq = 64;
+  s.eval_windows = 0;
+  // every decodable variant measured around 64 except tiled: only tiled is to be measured
+  for (const auto& v : variant_registry())
+    if (v.causal && !v.needs_kv_text && v.name != "tiled")
+      s.samples.push_back({v.name, v.name == "mha" ? 32 : 64, 1.0, 1.0, 1.0}), s.samples.push_back({v.name, 128, 2.0, 2.0, 1.0});
+  std::atomic<bool> cancel{true};  // cancelled before the first step: nothing measured
+  int total = -1;
+  const AdviceReport rep = gather_advice(base, s, [&](const AdviseProgress& p) { total = p.total; }, &cancel);
+  EXPECT_EQ(total, 1);
+  EXPECT_NE(rep.timing_source.find("cancelled: 1 variants not measured"), std::string::npos) << rep.timing_source;
+  EXPECT_EQ(rep.candidate("mha")->timing.how, "interpolated 32-128");
+  EXPECT_FALSE(rep.candidate("tiled")->timing.found);
+  EXPECT_NE(error_of([&] {
+              AdviseSetup bad = s;
+              bad.seq = 1;
+              gather_advice(base, bad);
+            }).find("at least 2 tokens"),
+            std::string::npos);
 }

@@ -188,6 +188,7 @@ struct App {
   ExportState exporter;                 // studio.h: the export dialog and its background write
   SceneUi scenes;                       // the scene on screen, scene messages, presentation mode
   ScalingState scaling;                 // the scaling panel's sweep
+  AdvisorState advisor;                 // the scenario advisor panel
   int active_column = 0;                // arrow keys act on it (or on every column when linked)
   Fonts fonts;
   bool fonts_dirty = false;

@@ -36,6 +36,7 @@ void draw_file_menu(App& app) {
   ImGui::Separator();
   if (ImGui::MenuItem("Presentation mode", "F11", app.scenes.present)) set_presentation(app, !app.scenes.present);
   ImGui::MenuItem("Scaling panel", nullptr, &app.scaling.open);
+  ImGui::MenuItem("Scenario advisor", nullptr, &app.advisor.open);
   ImGui::EndMenu();
 }
 
@@ -71,6 +72,7 @@ bool parse_source(std::istringstream& in, ExportSource* s, int* column) {
 // present on|off | page_down | page_up | print_scene
 // scaling FROM TO REPEATS: the panel, measuring lengths FROM..TO (powers of two) | scaling_cancel
 // scaling_wait N SECONDS: until every variant has N measured points (a failure after SECONDS or an early end)
+// advisor ..., advisor_set ..., advisor_wait ...: the scenario advisor (see advisor.cpp)
 ScriptStep studio_script_command(App& app, const std::string& command, int phase) {
   std::istringstream in(command);
   std::string op;
@@ -186,6 +188,7 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
     if (std::chrono::duration<double>(Clock::now() - since).count() > seconds) return fail("too few points in time");
     return ScriptStep::Again;
   }
+  if (op.rfind("advisor", 0) == 0) return advisor_script_command(app, command, phase);
   return ScriptStep::Unknown;
 }
 

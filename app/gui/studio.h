@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "advise_run.h"
 #include "bench.h"
 #include "render/figure.h"
 #include "scene.h"
@@ -98,6 +99,58 @@ struct ScalingState {
   int repeats = 2;
   std::unique_ptr<ScalingRun> run;
 };
+
+// The scenario advisor's gathering (attention/advise_run.h: bench points for the variants not yet measured at the
+// target length, cache formulas, losses) on a background thread; the ranking itself is redone on the UI thread
+// whenever the scenario or the budget changes (it only needs the gathered numbers).
+class AdviseRun {
+ public:
+  AdviseRun(std::shared_ptr<const Model> base, AdviseSetup setup);
+  ~AdviseRun();  // cancels and waits for the step running
+  AdviseRun(const AdviseRun&) = delete;
+  AdviseRun& operator=(const AdviseRun&) = delete;
+
+  void cancel() { cancel_ = true; }
+  bool running() const { return !finished_; }
+  bool cancelled() const { return cancel_; }
+  AdviseProgress progress() const;
+  std::string error() const;
+  std::shared_ptr<const AdviceReport> report() const;  // null until finished (or after an error)
+  const AdviseSetup& setup() const { return setup_; }
+
+ private:
+  std::shared_ptr<const Model> base_;
+  AdviseSetup setup_;
+  mutable std::mutex mu_;
+  AdviseProgress progress_;
+  std::string error_;
+  std::shared_ptr<const AdviceReport> report_;
+  std::atomic<bool> cancel_{false}, finished_{false};
+  std::thread thread_;
+};
+
+struct AdvisorState {
+  bool open = false;
+  int scenario = 0;                   // Scenario, in the order of kScenarios (advisor.cpp)
+  int64_t seq = 1024;                 // target sequence length
+  std::string memory = "2GB";         // budget as typed ("" = none)
+  int repeats = 3;                    // measuring: timed runs per variant
+  int eval_windows = 4;               // losses of variants without a checkpoint: validation windows
+  std::string bench_path;             // a `bench --json` file to take timings from ("" = none)
+  std::string message;                // the last load / run problem
+  std::vector<BenchSample> samples;   // timings known so far (bench file, scaling panel, earlier runs)
+  std::unique_ptr<AdviseRun> run;
+  std::shared_ptr<const AdviceReport> report;  // the last finished gathering
+  std::vector<Ranked> ranked;         // its ranking under the scenario and budget on screen
+  std::string ranked_key;             // (report, scenario, budget) the ranking belongs to
+};
+
+// advisor.cpp
+void draw_advisor_window(App& app);
+void start_advice(App& app);          // gathers for the panel's target length on the base model
+bool load_advisor_bench(App& app, const std::string& path, std::string* why);  // adds a bench file's timings
+enum class ScriptStep;
+ScriptStep advisor_script_command(App& app, const std::string& command, int phase);
 
 // export.cpp
 void open_export_dialog(App& app, ExportSource source, int column);

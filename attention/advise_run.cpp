@@ -1,0 +1,168 @@
+// Gathers the advisor's inputs on this machine: see advise_run.h.
+#include "advise_run.h"
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "bench.h"
+#include "engine.h"
+#include "error.h"
+#include "registry.h"
+
+namespace attnscope {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const Candidate* AdviceReport::candidate(const std::string& variant) const {
+  for (const Candidate& c : request.candidates)
+    if (c.variant == variant) return &c;
+  return nullptr;
+}
+
+std::map<std::string, std::pair<double, std::string>> shipped_losses(const ModelConfig* like) {
+  std::map<std::string, std::pair<double, std::string>> out;
+  std::error_code ec;
+  const fs::path root = fs::path(assets_dir()) / "models";
+  if (!fs::is_directory(root, ec)) return out;
+  for (const auto& d : fs::directory_iterator(root, ec)) {
+    const fs::path cfg = d.path() / "config.json";
+    if (!fs::is_regular_file(cfg, ec)) continue;
+    try {
+      json j = json::parse(read_text_file(cfg.string(), 16u << 20));
+      const json& m = j.at("model");
+      if (m.value("moe_experts", 0) != 0 || !j.contains("training") || !j["training"].contains("final_val_loss")) continue;
+      if (like && (m.value("n_layer", int64_t(-1)) != like->n_layer || m.value("d_model", int64_t(-1)) != like->d_model ||
+                   m.value("n_head", int64_t(-1)) != like->n_head || m.value("context", int64_t(-1)) != like->context))
+        continue;  // another model size: its loss says nothing about variants of this one
+      std::string v;
+      for (const auto& l : m.at("layers")) {
+        const std::string lv = l.at("variant").get<std::string>();
+        v = v.empty() || v == lv ? lv : "mixed";
+      }
+      const double loss = j["training"]["final_val_loss"].get<double>();
+      if (v.empty() || v == "mixed" || !std::isfinite(loss)) continue;
+      const std::string where = "assets/models/" + d.path().filename().string();
+      if (!out.count(v) || loss < out[v].first) out[v] = {loss, where};
+    } catch (const std::exception&) {
+      continue;  // not a readable checkpoint config: no loss from it
+    }
+  }
+  return out;
+}
+
+AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const AdviseSetup& s,
+                           const std::function<void(const AdviseProgress&)>& progress,
+                           const std::atomic<bool>* cancel) {
+  if (!base) throw Error("advise: no base model");
+  if (s.seq < 2) throw Error("advise: the sequence length must be at least 2 tokens (got " + std::to_string(s.seq) + ")");
+  if (s.memory_bytes < 0) throw Error("advise: the memory budget cannot be negative");
+  auto cancelled = [&] { return cancel && cancel->load(); };
+
+  AdviceReport rep;
+  rep.request.scenario = s.scenario;
+  rep.request.seq = s.seq;
+  rep.request.memory_bytes = s.memory_bytes;
+  rep.samples = s.samples;
+  rep.base_variant = base->config().variant_summary();
+  rep.context = base->config().context;
+
+  // What is to be done: a bench point for every decodable variant without a sample, then a loss evaluation for
+  // every decodable variant without a shipped checkpoint.
+  std::vector<std::string> decodable, to_measure;
+  for (const auto& v : variant_registry()) {
+    if (!v.causal || v.needs_kv_text) continue;
+    decodable.push_back(v.name);
+    // measured at seq, or interpolated between two lengths around it: good enough; else measure at seq
+    const Timing t = timing_at(s.samples, v.name, s.seq);
+    const bool have = t.found && (t.how.rfind("measured", 0) == 0 || t.how.rfind("interpolated", 0) == 0);
+    if (!have && s.measure_missing) to_measure.push_back(v.name);
+  }
+  const auto shipped = shipped_losses(&base->config());
+  const double base_loss = base->meta().value("final_val_loss", NAN);
+  const bool eval_losses = s.eval_windows > 0 && std::isfinite(base_loss);
+  int to_eval = 0;
+  if (eval_losses)
+    for (const std::string& v : decodable) to_eval += shipped.count(v) ? 0 : 1;
+  AdviseProgress p;
+  p.total = int(to_measure.size()) + to_eval + (eval_losses ? 1 : 0);
+  auto step = [&](const std::string& what) {
+    p.what = what;
+    if (progress) progress(p);
+  };
+
+  // Timings: one bench point per missing variant (each in its own child process, so cancelling waits for one).
+  std::string device;
+  int measured = 0;
+  for (const std::string& v : to_measure) {
+    if (cancelled()) break;
+    step("measuring " + v + " at " + std::to_string(s.seq) + " tokens");
+    BenchOptions o;
+    o.variants = {v};
+    o.lengths = {s.seq};
+    o.repeats = s.repeats;
+    o.decode_tokens = 8;
+    o.measure_gemm = false;
+    BenchReport r = run_bench(o);
+    device = r.device;
+    for (const BenchPoint& b : r.points)
+      if (b.status == "ok") rep.samples.push_back({b.variant, b.length, b.median_ms, b.peak_mib, b.decode_tokens_per_s});
+    ++measured;
+    ++p.done;
+  }
+  std::string src = s.timing_source;
+  if (measured > 0)
+    src += (src.empty() ? "" : "; ") + std::string("measured now (") + device + ", " + std::to_string(s.repeats) +
+           " runs at " + std::to_string(s.seq) + " tokens, one layer d_model 128, 8 heads) for " +
+           std::to_string(measured) + " variant" + (measured == 1 ? "" : "s");
+  if (src.empty()) src = "timings missing: give bench results (`attnscope bench --json F`) or measure now";
+  if (measured < int(to_measure.size())) src += " (cancelled: " + std::to_string(to_measure.size() - measured) +
+                                              " variants not measured)";
+  rep.timing_source = src;
+
+  // Losses: the shipped checkpoint, else the base checkpoint's loss plus the change the variant makes.
+  std::vector<int64_t> valid;
+  double base_eval = NAN;
+  if (eval_losses && !cancelled()) {
+    step("loss of " + rep.base_variant + " (the base)");
+    valid = base->tokenizer().encode_or_throw(split_corpus(read_text_file(default_corpus_path())).valid,
+                                              UnknownPolicy::Skip);
+    base_eval = base->evaluate(valid, s.eval_windows).loss;
+    ++p.done;
+  }
+  for (const auto& v : variant_registry()) {
+    Candidate c;
+    c.variant = v.name;
+    c.causal = v.causal;
+    c.needs_kv_text = v.needs_kv_text;
+    c.timing = timing_at(rep.samples, v.name, s.seq);
+    if (v.causal && !v.needs_kv_text) {
+      try {
+        std::shared_ptr<const Model> m = base;
+        if (v.name != rep.base_variant) m = base->with_variant(v.name, {});
+        c.cache_bytes = cache_formula_bytes(*m, s.seq, s.seq, 4);
+        c.cache_constant = cache_formula_bytes(*m, 2 * s.seq, 2 * s.seq, 4) == c.cache_bytes;
+        c.weight_bytes = m->parameter_count() * 4;
+        if (shipped.count(v.name)) {
+          c.val_loss = shipped.at(v.name).first;
+          c.loss_source = "checkpoint " + shipped.at(v.name).second;
+        } else if (std::isfinite(base_eval) && !cancelled()) {
+          step("loss of " + v.name + " on " + rep.base_variant + "'s weights");
+          c.val_loss = base_loss + m->evaluate(valid, s.eval_windows).loss - base_eval;
+          c.loss_source = rep.base_variant + " weights, " + std::to_string(s.eval_windows) + " windows";
+          ++p.done;
+        }
+      } catch (const Error& e) {
+        c.loss_source = std::string("not runnable on the base model: ") + e.what();
+      }
+    }
+    rep.request.candidates.push_back(c);
+  }
+  rep.ranked = rank_variants(rep.request);
+  p.what.clear();
+  if (progress) progress(p);
+  return rep;
+}
+
+}  // namespace attnscope

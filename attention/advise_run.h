@@ -1,0 +1,60 @@
+#pragma once
+// The scenario advisor's inputs, gathered on this machine (no LibTorch in this header): timings from bench
+// samples given by the caller (a `bench --json` file, an earlier measurement) or measured now by the bench library,
+// cache bytes from every layer's formula, weights, and validation losses (a shipped checkpoint trained with the
+// variant, else the base checkpoint's loss plus the change the variant makes to its weights on a few validation
+// windows). `attnscope advise` prints the result; the GUI's advisor panel runs it on a background thread.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "advisor.h"
+#include "config.h"
+
+namespace attnscope {
+
+class Model;
+
+struct AdviseSetup {
+  Scenario scenario = Scenario::Quality;
+  int64_t seq = 1024;
+  double memory_bytes = 0;            // budget (0 = none)
+  std::vector<BenchSample> samples;   // timings already known (any lengths; used by log-log interpolation)
+  bool measure_missing = true;        // bench now every decodable variant not measured at seq or around it
+  int repeats = 3;                    // measuring now: timed runs per variant
+  int64_t eval_windows = 4;           // losses under the base weights: validation windows (0 = checkpoints only)
+  std::string timing_source;          // where `samples` came from ("bench results F.json"), for the report
+};
+
+struct AdviceReport {
+  AdviceRequest request;              // the candidates, with everything known about each
+  std::vector<Ranked> ranked;         // rank_variants(request)
+  std::vector<BenchSample> samples;   // the given samples plus those measured now
+  std::string timing_source;          // one line: given, measured now (device, runs), or missing
+  std::string base_variant;           // the base checkpoint's variant summary
+  int64_t context = 0;                // its context (the windows the losses were measured on)
+  const Candidate* candidate(const std::string& variant) const;  // nullptr when not a candidate
+};
+
+struct AdviseProgress {
+  int done = 0, total = 0;  // steps finished / all (bench points, then loss evaluations)
+  std::string what;         // the step starting now ("measuring gqa at 1024", "loss of linear")
+};
+
+// Validation losses of the checkpoints under assets/models trained with one variant on every layer and a dense
+// MLP: variant -> (loss, "assets/models/NAME"). The lowest loss wins when several exist. `like`: only checkpoints
+// of that model's size (layers, width, heads, context), the ones comparable with variants of it.
+std::map<std::string, std::pair<double, std::string>> shipped_losses(const ModelConfig* like = nullptr);
+
+// Throws Error (bad setup, bench failure). `cancel` (optional) stops between steps: the report then holds what
+// was gathered so far and `timing_source` says it was cancelled.
+AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const AdviseSetup& setup,
+                           const std::function<void(const AdviseProgress&)>& progress = {},
+                           const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace attnscope
