@@ -496,6 +496,16 @@ int run_cli(int argc, char** argv) {
   bench->add_option("--json", be.json, "write the results as JSON");
   bench->add_option("--csv", be.csv, "write the results as CSV");
   bench->add_option("--plot", be.plot, "write a log-log PNG of latency over length");
+  bench->add_flag("--interactive", be.interactive,
+                  "time the window's recompute instead: every column's forward with all its maps, one after another");
+  bench->add_option("--column", be.columns, "--interactive: a column like the window's (repeatable; default: "
+                                            "mha, gqa:groups=2, mqa, sliding_window:window=32, linear, mla)");
+  bench->add_option("--chars", be.chars, "--interactive: characters of held-out text")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+  bench->add_option("--model", be.model, "--interactive: checkpoint (default: the bundled assets/models/mha)");
+  bench->add_option("--torch-threads", be.torch_threads, "--interactive: LibTorch intra-op threads (0: as the window)")
+      ->check(CLI::Range(0, 256));
+  bench->add_option("--blas-threads", be.blas_threads, "--interactive: OpenBLAS threads (0: as the window)")
+      ->check(CLI::Range(0, 256));
 
   RenderArgs re;
   auto* render = app.add_subcommand("render", "attention heatmaps to PNG, SVG, CSV, NPY or JSON (no display needed)");

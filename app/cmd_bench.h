@@ -12,6 +12,14 @@ struct BenchArgs {
   std::string lengths = "128,256,512,1024,2048,4096,8192,16384";
   BenchOptions o;
   std::string json, csv, plot;  // output files (empty: not written)
+  // --interactive: the GUI's recompute instead of the sweep: every column's full forward with its maps (all
+  // layers and heads) over `chars` characters of the held-out text on the model, one after another as the worker
+  // runs them; repeats = o.repeats.
+  bool interactive = false;
+  std::vector<std::string> columns;  // column specs like the GUI's --column (empty: six defaults)
+  int64_t chars = 256;
+  std::string model;                 // checkpoint (empty: the bundled assets/models/mha)
+  int torch_threads = 0, blas_threads = 0;  // 0: as the window runs it (see gui worker); else these
 };
 int cmd_bench(const BenchArgs& a);  // throws Error for bad input
 

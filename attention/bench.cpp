@@ -14,6 +14,7 @@
 #include <fstream>
 #include <set>
 
+#include "engine.h"
 #include "error.h"
 #include "nn.h"
 #include "registry.h"
@@ -102,6 +103,7 @@ ChildResult in_child(const std::function<ChildResult()>& f) {
   if (pid < 0) throw Error("bench: fork() failed");
   if (pid == 0) {
     close(fd[0]);
+    restore_compute_threads();  // forked from the window: measure with the process's defaults, as the CLI does
     ChildResult r;
     try {
       r = f();

@@ -1,4 +1,5 @@
 // Checkpoints, inference and sampling behind the torch-free facade in engine.h.
+#include <dlfcn.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <mutex>
 
 #include "engine_impl.h"
 #include "error.h"
@@ -407,6 +409,42 @@ int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, i
 }
 
 int64_t compute_threads() { return at::get_num_threads(); }
+
+namespace {
+// OpenBLAS (libopenblas0-pthread provides libblas.so.3) exports these; the reference BLAS does not.
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+SetThreads blas_set() { return reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
+GetThreads blas_get() { return reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads")); }
+// The process's own settings, recorded before the first change.
+std::once_flag g_recorded;
+int g_torch_threads = 1, g_blas_threads = 0;
+void record_threads() {
+  std::call_once(g_recorded, [] {
+    g_torch_threads = at::get_num_threads();
+    if (auto* get = blas_get()) g_blas_threads = get();
+  });
+}
+}  // namespace
+
+bool set_compute_threads(int64_t torch_threads, int64_t blas_threads) {
+  record_threads();
+  if (torch_threads > 0) at::set_num_threads(static_cast<int>(torch_threads));
+  if (blas_threads <= 0) return true;
+  auto* set = blas_set();
+  if (!set) return false;
+  set(static_cast<int>(blas_threads));
+  return true;
+}
+
+void use_interactive_threads() { set_compute_threads(1, 1); }
+
+void restore_compute_threads() {
+  record_threads();
+  at::set_num_threads(g_torch_threads);
+  if (g_blas_threads > 0)
+    if (auto* set = blas_set()) set(g_blas_threads);
+}
 
 // ---------------------------------------------------------------------------------------------- step-wise decoding
 

@@ -30,11 +30,6 @@ torch::Tensor positions(int64_t from, int64_t n, const torch::Tensor& like) {
 torch::Tensor causal_allow(const torch::Tensor& qpos /*[T]*/, const torch::Tensor& kpos /*[S]*/) {
   return kpos.unsqueeze(0) <= qpos.unsqueeze(1);  // [T, S] j <= i
 }
-// Softmax over the last dim where `allow` holds; a row with nothing allowed gives zeros instead of NaN.
-torch::Tensor masked_softmax(const torch::Tensor& s /*[.., T, S]*/, const torch::Tensor& allow /*broadcastable bool*/) {
-  auto p = torch::softmax(s.masked_fill(allow.logical_not(), -kInf), -1);  // [.., T, S]
-  return p.masked_fill(allow.logical_not(), 0.0);
-}
 torch::Tensor rms(const torch::Tensor& x /*[.., e]*/, const torch::Tensor& w /*[e]*/, double eps) {
   return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * w;  // [.., e]
 }
@@ -101,7 +96,7 @@ AttnResult finish(const torch::nn::Linear& wo, const torch::Tensor& heads /*[B, 
 
 torch::Tensor causal_softmax(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& qpos,
                              const torch::Tensor& kpos, const torch::Tensor& bias, double scale) {
-  auto s = torch::matmul(q, k.transpose(-2, -1)) * scale;  // [B, H, T, S]
+  auto s = torch::matmul(q * scale, k.transpose(-2, -1));  // [B, H, T, S]
   if (bias.defined()) s = s + bias;
   return masked_softmax(s, causal_allow(qpos, kpos));
 }

@@ -336,11 +336,6 @@ struct PatternCache : LayerCache {
   Layout layout() const override { return {"kv", 2 * k.size(1) * k.size(3), k.size(1)}; }
 };
 
-// Softmax over keys where `allow` holds ([1 or H or B x H, T, S] broadcast); rows with nothing allowed give zeros.
-torch::Tensor masked_softmax(const torch::Tensor& scores /*[B, H, T, S]*/, const torch::Tensor& allow) {
-  auto p = torch::softmax(scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity()), -1);
-  return p.masked_fill(allow.logical_not(), 0.0);  // [B, H, T, S]
-}
 
 class MaskedAttention : public StandardAttention {
  public:
@@ -399,7 +394,7 @@ MaskedAttention::Scored MaskedAttention::attend(const torch::Tensor& q, const to
                                                 const Keys& keys) const {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   auto kt = keys.k.transpose(-2, -1);             // [B, H, d_h, S]
-  auto s = torch::matmul(q, kt) * scale;          // [B, H, T, S]
+  auto s = torch::matmul(q * scale, kt);          // [B, H, T, S]
   if (pattern.kind == Kind::Softcap) s = pattern.cap * torch::tanh(s / pattern.cap);
   auto bias = pos_->score_bias(qpos, keys.pos);   // [H, T, S] or undefined
   if (bias.defined()) s = s + bias;

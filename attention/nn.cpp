@@ -124,10 +124,15 @@ void AttentionLayer::convert_from(const AttentionLayer& trained) {
 }
 
 // Softmax over keys where `allow` holds; a row with nothing allowed gives zeros instead of NaN.
-static torch::Tensor masked_softmax(const torch::Tensor& scores /*[B, H, T, S]*/, const torch::Tensor& allow /*[T|H.., S]*/) {
-  auto s = scores.masked_fill(allow.logical_not(), -std::numeric_limits<float>::infinity());
-  auto p = torch::softmax(s, -1);                           // [B, H, T, S]
-  return p.masked_fill(allow.logical_not(), 0.0);           // rows that were all -inf: NaN -> 0
+torch::Tensor masked_softmax(torch::Tensor s /*[.., T, S]*/, const torch::Tensor& allow /*[.., T, S] bool*/) {
+  const bool grad = torch::GradMode::is_enabled();
+  const auto blocked = allow.logical_not();  // [.., T, S], usually the small [T, S] or [H, T, S]
+  const double inf = std::numeric_limits<double>::infinity();
+  s = grad ? s.masked_fill(blocked, -inf) : s.masked_fill_(blocked, -inf);
+  auto p = torch::softmax(s, -1);  // [.., T, S]
+  // Rows that were all -inf are NaN: zero them. Elsewhere blocked entries are exactly 0 already (exp(-inf)).
+  if (allow.any(-1).all().item<bool>()) return p;
+  return grad ? p.masked_fill(blocked, 0.0) : p.masked_fill_(blocked, 0.0);
 }
 
 StandardAttention::StandardAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos, int64_t kvh)
@@ -204,7 +209,8 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
     o = std::get<0>(r);
     p = std::get<1>(r);
   } else {
-    auto s = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim));  // [B, H, T, S]
+    // scaled on the queries ([B, H, T, d_h]) rather than on the scores ([B, H, T, S]): fewer elements to touch
+    auto s = torch::matmul(q * (1.0 / std::sqrt(static_cast<double>(head_dim))), k.transpose(-2, -1));  // [B, H, T, S]
     if (bias.defined()) s = s + bias;
     p = masked_softmax(s, allow);
     o = torch::matmul(p, v);

@@ -222,4 +222,10 @@ std::string transfer_weights(GPTImpl& from, GPTImpl& to);
 // MoE load-balancing loss (a zero scalar for dense models).
 torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens, torch::Tensor* aux = nullptr);
 
+// Softmax over the last dim where `allow` (bool, broadcastable to the scores) holds; a row with nothing allowed gives
+// zeros instead of NaN. Every softmax attention uses this one. Without autograd the scores' storage is reused
+// (callers pass scores they do not read again) and the zeroing pass runs only when some row has nothing allowed:
+// the display forward touches each [B, H, T, S] matrix as few times as possible.
+torch::Tensor masked_softmax(torch::Tensor scores /*[.., T, S]*/, const torch::Tensor& allow);
+
 }  // namespace attnscope

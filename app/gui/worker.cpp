@@ -478,6 +478,7 @@ struct Cancelled {};
 }  // namespace
 
 void Worker::loop() {
+  use_interactive_threads();  // small display forwards: OpenBLAS on one thread (engine.h)
   for (;;) {
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [&] {
