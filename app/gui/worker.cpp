@@ -195,8 +195,8 @@ size_t Worker::cached_models() const {
   return weight_cache_.size() + full_cache_.size();
 }
 
-// The checkpoint trained with `variant` on every layer, when one is shipped (assets/models/VARIANT) and reads the
-// base model's characters over at least its context. Worker thread only.
+// The checkpoint trained with `variant` on every layer, when one is shipped (assets/models/VARIANT), has the base
+// model's size (layers, width, heads) and reads its characters over at least its context. Worker thread only.
 std::shared_ptr<const Model> Worker::shipped_model(const Model& base, const std::string& variant) {
   auto it = shipped_.find(variant);
   if (it != shipped_.end()) return it->second;
@@ -208,7 +208,9 @@ std::shared_ptr<const Model> Worker::shipped_model(const Model& base, const std:
       const ModelConfig cfg = config_from_json(nlohmann::json::parse(read_text_file(dir + "/config.json"))["model"]);
       bool same = !cfg.layers.empty();
       for (const LayerSpec& s : cfg.layers) same = same && s.variant == variant;
-      if (same && cfg.vocab_size == base.config().vocab_size && cfg.context >= base.config().context)
+      const ModelConfig& b = base.config();  // the same model size: columns compare variants, not model sizes
+      if (same && cfg.vocab_size == b.vocab_size && cfg.context >= b.context && cfg.n_layer == b.n_layer &&
+          cfg.d_model == b.d_model && cfg.n_head == b.n_head)
         m = Model::load(dir, "auto");
     } catch (const std::exception&) {
       m = nullptr;  // unreadable or incompatible: the base model, converted, stands in
