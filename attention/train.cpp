@@ -21,6 +21,7 @@ using nlohmann::json;
 static std::atomic<bool> g_stop{false};
 static void on_sigint(int) { g_stop = true; }
 void install_interrupt_handler() { std::signal(SIGINT, on_sigint); }
+void request_training_stop() { g_stop = true; }
 
 namespace {
 
@@ -80,6 +81,7 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
   if (o.steps < 1 || o.batch < 1 || o.warmup < 0 || o.eval_every < 1 || !(o.lr > 0))
     throw Error("train: steps, batch and eval_every must be >= 1, lr > 0");
   if (o.out_dir.empty()) throw Error("train: --out is required");
+  g_stop = false;  // a stop asked for before this run (an earlier run's Ctrl-C) does not stop this one
   const std::string text = read_text_file(o.corpus_path);
   Tokenizer tok = Tokenizer::from_corpus(text);
   ModelConfig cfg = o.model;

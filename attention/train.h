@@ -51,5 +51,8 @@ struct TrainSummary {
 TrainSummary train(const TrainOptions& o, const std::function<void(const TrainProgress&)>& progress);
 // Installs a SIGINT handler that asks train() to stop at the next step and save a resumable state.
 void install_interrupt_handler();
+// The same request without a signal (tests; a GUI): the running train() stops before its next step. Every train()
+// call starts with no request pending.
+void request_training_stop();
 
 }  // namespace attnscope
