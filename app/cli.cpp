@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "engine.h"
 #include "error.h"
 #include "npy.h"
+#include "plot.h"
 #include "registry.h"
 #include "train.h"
 #if ATTNSCOPE_GUI
@@ -320,9 +323,123 @@ struct EvalArgs {
   std::string corpus;
   int64_t max_windows = 0;
   bool as_json = false;
+  bool all = false;       // every checkpoint under assets/models (or --models DIR)
+  std::string models;     // --all: the folder of checkpoints
+  bool markdown = false;  // --all: the table as Markdown (the README's)
+  std::string plot;       // --all: a PNG of every checkpoint's validation-loss curve (loss.csv)
 };
 
+// The shipped comparison's order (issue 5), then any other checkpoint by name.
+int shipped_order(const std::string& name) {
+  static const char* const order[] = {"mha", "mha_budget", "mha_alibi", "mha_learned", "mqa", "gqa", "mla",
+                                      "sliding_window", "strided", "bigbird", "lsh", "linear", "performer",
+                                      "cosformer", "linformer_causal", "mta", "differential", "mha_moe"};
+  for (size_t i = 0; i < std::size(order); ++i)
+    if (name == order[i]) return int(i);
+  return 1000;
+}
+
+// (step, validation loss) rows of DIR/loss.csv ("step,train_loss,val_loss,lr,elapsed_s"); empty when unreadable.
+std::vector<std::pair<double, double>> val_curve(const std::string& dir) {
+  std::vector<std::pair<double, double>> out;
+  std::ifstream in(dir + "/loss.csv");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    double step = 0, train = 0, val = 0;
+    if (std::sscanf(line.c_str(), "%lf,%lf,%lf", &step, &train, &val) == 3 && std::isfinite(val)) out.push_back({step, val});
+  }
+  return out;
+}
+
+std::string fmt_time(double s);
+
+// `eval --all`: every shipped checkpoint evaluated now on the held-out split, next to what its training recorded.
+int cmd_eval_all(const EvalArgs& a) {
+  if (!a.m.model.empty() || !a.m.variant.empty() || !a.m.params.empty() || !a.m.layer_variants.empty())
+    throw Error("eval --all evaluates every checkpoint under --models: no --model, --variant, --param or --layer-variants");
+  const std::string root = a.models.empty() ? assets_dir() + "/models" : a.models;
+  std::vector<std::string> dirs;
+  std::error_code ec;
+  for (const auto& d : std::filesystem::directory_iterator(root, ec))
+    if (std::filesystem::is_regular_file(d.path() / "config.json", ec)) dirs.push_back(d.path().filename().string());
+  if (ec) throw Error(root + ": cannot list the folder (" + ec.message() + ")");
+  if (dirs.empty()) throw Error(root + ": no checkpoints (folders with config.json)");
+  std::sort(dirs.begin(), dirs.end(), [](const std::string& x, const std::string& y) {
+    return shipped_order(x) != shipped_order(y) ? shipped_order(x) < shipped_order(y) : x < y;
+  });
+  if (!a.plot.empty()) check_output_dir(a.plot);
+  const std::string text = read_text_file(a.corpus.empty() ? default_corpus_path() : a.corpus);
+  const std::string valid_text = split_corpus(text).valid;
+  json rows = json::array();
+  PlotSpec plot;
+  plot.title = "Validation loss while training (4 layers, d_model 128, 8 heads, context 256, batch 32)";
+  plot.x_label = "training step";
+  plot.y_label = "validation loss, nats/char";
+  plot.log_x = plot.log_y = false;
+  for (const std::string& name : dirs) {
+    const std::string dir = root + "/" + name;
+    auto model = Model::load(dir, a.m.device);
+    auto valid = model->tokenizer().encode_or_throw(valid_text, parse_unknown_policy(a.m.unknown));
+    const EvalResult r = model->evaluate(valid, a.max_windows);
+    const json& t = model->meta();
+    auto num = [&](const char* k) { return t.contains(k) && t[k].is_number() ? t[k].get<double>() : NAN; };
+    std::string label = variant_label(*model);
+    if (model->config().position != PosKind::Rope) label += ", " + std::string(pos_kind_name(model->config().position));
+    if (model->config().moe_experts > 0)
+      label += ", MoE " + std::to_string(model->config().moe_experts) + " experts top-" + std::to_string(model->config().moe_k);
+    rows.push_back({{"name", name}, {"variant", label}, {"parameters", model->parameter_count()},
+                    {"steps", t.value("steps", int64_t(0))}, {"val_loss", r.loss}, {"bits_per_char", r.bits},
+                    {"characters", r.characters}, {"recorded_val_loss", num("final_val_loss")},
+                    {"tokens_per_s", num("tokens_per_s")}, {"wall_time_s", num("wall_time_s")},
+                    {"causal", model_is_causal(*model)}});
+    PlotSeries ps;
+    ps.label = name;
+    for (const auto& [step, val] : val_curve(dir)) ps.x.push_back(step), ps.y.push_back(val);
+    if (!ps.x.empty()) plot.series.push_back(ps);
+    std::fprintf(stderr, "eval --all: %s %.4f nats/char\n", name.c_str(), r.loss);
+  }
+  auto fixed = [](double v, int d) {
+    if (!std::isfinite(v)) return std::string("-");
+    char b[32];
+    std::snprintf(b, sizeof b, "%.*f", d, v);
+    return std::string(b);
+  };
+  if (a.as_json) {
+    std::cout << json({{"models", root}, {"checkpoints", rows}}).dump(2) << "\n";
+  } else if (a.markdown) {
+    std::printf("| checkpoint | variant | parameters | steps | val loss (nats/char) | bits/char | train tokens/s | wall time |\n"
+                "|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for (const json& r : rows)
+      std::printf("| `%s` | %s | %lld | %lld | %s | %s | %s | %s |\n", r["name"].get<std::string>().c_str(),
+                  r["variant"].get<std::string>().c_str(), (long long)r["parameters"].get<int64_t>(),
+                  (long long)r["steps"].get<int64_t>(), fixed(r["val_loss"], 4).c_str(), fixed(r["bits_per_char"], 4).c_str(),
+                  fixed(r["tokens_per_s"].is_number() ? r["tokens_per_s"].get<double>() : NAN, 0).c_str(),
+                  fmt_time(r["wall_time_s"].is_number() ? r["wall_time_s"].get<double>() : NAN).c_str());
+  } else {
+    std::printf("%-17s %-44s %9s %6s %9s %9s %9s %8s %8s\n", "checkpoint", "variant", "params", "steps", "val loss",
+                "bits/char", "recorded", "tok/s", "wall");
+    for (const json& r : rows) {
+      auto d = [&](const char* k) { return r[k].is_number() ? r[k].get<double>() : NAN; };
+      std::printf("%-17s %-44s %9lld %6lld %9s %9s %9s %8s %8s\n", r["name"].get<std::string>().c_str(),
+                  r["variant"].get<std::string>().substr(0, 44).c_str(), (long long)r["parameters"].get<int64_t>(),
+                  (long long)r["steps"].get<int64_t>(), fixed(d("val_loss"), 4).c_str(), fixed(d("bits_per_char"), 4).c_str(),
+                  fixed(d("recorded_val_loss"), 4).c_str(), fixed(d("tokens_per_s"), 0).c_str(), fmt_time(d("wall_time_s")).c_str());
+    }
+    std::printf("val loss: evaluated now on %s of the held-out 10%%; recorded: at the end of training\n",
+                a.max_windows > 0 ? ("the first " + std::to_string(a.max_windows) + " windows").c_str() : "all");
+  }
+  if (!a.plot.empty()) {
+    if (plot.series.empty()) throw Error("eval --all --plot: no checkpoint has a loss.csv with validation losses");
+    write_loglog_png(plot, a.plot);
+    std::fprintf(stderr, "eval --all: wrote %s (%zu curves)\n", a.plot.c_str(), plot.series.size());
+  }
+  return 0;
+}
+
 int cmd_eval(const EvalArgs& a) {
+  if (a.all) return cmd_eval_all(a);
+  if (a.markdown || !a.plot.empty() || !a.models.empty()) throw Error("--markdown, --plot and --models go with --all");
   auto model = a.m.load();
   const std::string text = read_text_file(a.corpus.empty() ? default_corpus_path() : a.corpus);
   auto valid = model->tokenizer().encode_or_throw(split_corpus(text).valid, parse_unknown_policy(a.m.unknown));
@@ -440,6 +557,10 @@ int run_cli(int argc, char** argv) {
   eval->add_option("--max-windows", ev.max_windows, "evaluate only the first N context windows (0 = all)")
       ->check(kNonNegative);
   eval->add_flag("--json", ev.as_json, "machine-readable output");
+  eval->add_flag("--all", ev.all, "every checkpoint under --models: the comparison table (evaluated now)");
+  eval->add_option("--models", ev.models, "--all: folder of checkpoints (default: the bundled assets/models)");
+  eval->add_flag("--markdown", ev.markdown, "--all: the table as Markdown");
+  eval->add_option("--plot", ev.plot, "--all: write a PNG of every checkpoint's validation-loss curve");
 
   TrainArgs tr;
   auto* trn = app.add_subcommand("train", "train a character GPT on the corpus and write a checkpoint");

@@ -156,19 +156,34 @@ std::string tick_text(double v) {
   return b;
 }
 
+// About `want` round ticks (1, 2 or 5 times a power of ten apart) covering [lo, hi].
+std::vector<double> linear_ticks(double lo, double hi, int want) {
+  const double raw = (hi - lo) / std::max(1, want);
+  const double p = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = p;
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * p >= raw) {
+      step = m * p;
+      break;
+    }
+  std::vector<double> t;
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step) t.push_back(std::abs(v) < 1e-12 ? 0 : v);
+  return t;
+}
+
 }  // namespace
 
 void write_loglog_png(const PlotSpec& spec, const std::string& path) {
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
   for (const auto& s : spec.series)
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
-      if (s.x[i] > 0 && s.y[i] > 0 && std::isfinite(s.y[i])) {
+      if ((!spec.log_x || s.x[i] > 0) && (!spec.log_y || s.y[i] > 0) && std::isfinite(s.x[i]) && std::isfinite(s.y[i])) {
         xmin = std::min(xmin, s.x[i]);
         xmax = std::max(xmax, s.x[i]);
         ymin = std::min(ymin, s.y[i]);
         ymax = std::max(ymax, s.y[i]);
       }
-  if (!(xmin <= xmax)) throw Error("plot: nothing to draw (no series has a positive point)");
+  if (!(xmin <= xmax)) throw Error("plot: nothing to draw (no series has a point on these axes)");
   for (double t : spec.x_ticks) {
     xmin = std::min(xmin, t);
     xmax = std::max(xmax, t);
@@ -182,28 +197,49 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
   for (const auto& s : spec.series) legend_w = std::max(legend_w, font.width(s.label, 15));
   legend_w += 70;
   const int left = 90, right = spec.width - int(legend_w) - 30, top = 60, bottom = spec.height - 70;
-  // Log axes: x padded by 8% of its span in log space, y to whole decades.
-  const double lx0 = std::log10(xmin), lx1 = std::log10(xmax), padx = std::max(0.08 * (lx1 - lx0), 0.05);
+  // Log axes: x padded by 8% of its span in log space, y to whole decades. Linear axes: padded by 4%, 1-2-5 ticks.
+  auto fx = [&](double v) { return spec.log_x ? std::log10(v) : v; };
+  auto fy = [&](double v) { return spec.log_y ? std::log10(v) : v; };
+  const double lx0 = fx(xmin), lx1 = fx(xmax);
+  const double padx = spec.log_x ? std::max(0.08 * (lx1 - lx0), 0.05) : lx1 > lx0 ? 0.04 * (lx1 - lx0) : 0.5;
   const double ax0 = lx0 - padx, ax1 = lx1 + padx;
-  const double ay0 = std::floor(std::log10(ymin)), ay1 = std::max(std::ceil(std::log10(ymax)), ay0 + 1);
-  auto X = [&](double v) { return left + (std::log10(v) - ax0) / (ax1 - ax0) * (right - left); };
-  auto Y = [&](double v) { return bottom - (std::log10(v) - ay0) / (ay1 - ay0) * (bottom - top); };
+  double ay0, ay1;
+  if (spec.log_y) {
+    ay0 = std::floor(std::log10(ymin));
+    ay1 = std::max(std::ceil(std::log10(ymax)), ay0 + 1);
+  } else {
+    const double pad = ymax > ymin ? 0.04 * (ymax - ymin) : 0.5;
+    ay0 = ymin - pad;
+    ay1 = ymax + pad;
+  }
+  auto X = [&](double v) { return left + (fx(v) - ax0) / (ax1 - ax0) * (right - left); };
+  auto Y = [&](double v) { return bottom - (fy(v) - ay0) / (ay1 - ay0) * (bottom - top); };
 
-  // y grid: decades labelled; 2..9 minor, and 2 and 5 labelled when the axis spans at most two decades.
-  const bool label_25 = ay1 - ay0 <= 2;
-  for (int e = int(ay0); e <= int(ay1); ++e)
-    for (int m = 1; m <= 9; ++m) {
-      const double v = m * std::pow(10.0, e);
-      if (std::log10(v) > ay1 + 1e-9) break;
-      const double y = Y(v);
-      cv.line(left, y, right, y, 1, m == 1 ? grid : minor);
-      if (m == 1 || (label_25 && (m == 2 || m == 5))) {
-        cv.line(left - 6, y, left, y, 1, ink);
-        font.draw(cv, left - 10, y + 5, tick_text(v), 14, ink, 1.0);
+  if (spec.log_y) {
+    // y grid: decades labelled; 2..9 minor, and 2 and 5 labelled when the axis spans at most two decades.
+    const bool label_25 = ay1 - ay0 <= 2;
+    for (int e = int(ay0); e <= int(ay1); ++e)
+      for (int m = 1; m <= 9; ++m) {
+        const double v = m * std::pow(10.0, e);
+        if (std::log10(v) > ay1 + 1e-9) break;
+        const double y = Y(v);
+        cv.line(left, y, right, y, 1, m == 1 ? grid : minor);
+        if (m == 1 || (label_25 && (m == 2 || m == 5))) {
+          cv.line(left - 6, y, left, y, 1, ink);
+          font.draw(cv, left - 10, y + 5, tick_text(v), 14, ink, 1.0);
+        }
       }
+  } else {
+    for (double v : linear_ticks(ay0, ay1, 8)) {
+      const double y = Y(v);
+      cv.line(left, y, right, y, 1, grid);
+      cv.line(left - 6, y, left, y, 1, ink);
+      font.draw(cv, left - 10, y + 5, tick_text(v), 14, ink, 1.0);
     }
-  // x grid: the given ticks, or decades.
+  }
+  // x grid: the given ticks, or decades (linear: 1-2-5 ticks).
   std::vector<double> xt = spec.x_ticks;
+  if (xt.empty() && !spec.log_x) xt = linear_ticks(ax0, ax1, 10);
   if (xt.empty())
     for (int e = int(std::ceil(ax0)); e <= int(std::floor(ax1)); ++e) xt.push_back(std::pow(10.0, e));
   for (double v : xt) {
@@ -221,6 +257,9 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
   font.draw(cv, (left + right) / 2.0, spec.height - 22, spec.x_label, 16, ink, 0.5);
   font.draw(cv, 28, (top + bottom) / 2.0 + font.width(spec.y_label, 16) / 2, spec.y_label, 16, ink, 0, true);
 
+  auto drawable = [&](double x, double y) {
+    return std::isfinite(x) && std::isfinite(y) && (!spec.log_x || x > 0) && (!spec.log_y || y > 0);
+  };
   // Series: colour from the palette, then solid / dashed / dotted with circle / square / diamond markers.
   const double dash_on[] = {0, 10, 3}, dash_off[] = {0, 6, 4};
   for (size_t si = 0; si < spec.series.size(); ++si) {
@@ -232,7 +271,7 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
     bool have_prev = false;
     double px = 0, py = 0;
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
-      if (!(s.x[i] > 0 && s.y[i] > 0 && std::isfinite(s.y[i]))) continue;
+      if (!drawable(s.x[i], s.y[i])) continue;
       const double x = X(s.x[i]), y = Y(s.y[i]);
       if (have_prev) cv.dashed(px, py, x, y, 2.2, c, dash_on[style], dash_off[style], phase);
       px = x;
@@ -240,7 +279,7 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
       have_prev = true;
     }
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
-      if (s.x[i] > 0 && s.y[i] > 0 && std::isfinite(s.y[i])) cv.marker(X(s.x[i]), Y(s.y[i]), 3.5, mk, c);
+      if (drawable(s.x[i], s.y[i])) cv.marker(X(s.x[i]), Y(s.y[i]), 3.5, mk, c);
     // legend entry
     const double ly = top + 12 + 22.0 * si, lx = right + 24;
     double lphase = 0;

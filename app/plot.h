@@ -1,5 +1,5 @@
 #pragma once
-// A small self-contained CPU plotter: log-log line charts written as PNG (anti-aliased lines and markers, axes
+// A small self-contained CPU plotter: line charts (log-log by default, either axis linear) written as PNG (anti-aliased lines and markers, axes
 // with decade ticks, a legend, DejaVu Sans text through stb_truetype, stb_image_write for the file). No LibTorch.
 #include <string>
 #include <vector>
@@ -16,9 +16,10 @@ struct PlotSpec {
   std::vector<PlotSeries> series;
   std::vector<double> x_ticks;  // labelled x positions (e.g. the measured lengths); empty: decades
   int width = 1400, height = 860;
+  bool log_x = true, log_y = true;  // false: a linear axis with 1-2-5 ticks (values may then be <= 0)
 };
 
-// Writes the chart as an RGB PNG. Throws Error when no series has a positive point, when the font
+// Writes the chart as an RGB PNG. Throws Error when no series has a point to draw (positive on log axes), when the font
 // (/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf, package fonts-dejavu-core) is missing, or the file cannot be
 // written.
 void write_loglog_png(const PlotSpec& spec, const std::string& path);

@@ -66,6 +66,11 @@ check "generate reports the cache" 'grep -q "KV cache [0-9]* bytes" "$tmp/gen.er
 "$bin" train --out "$tmp/tiny" --steps 30 --eval-every 10 --layers 1 --d-model 32 --heads 2 --context 32 --batch 4 > "$tmp/tr.txt" 2>&1
 check "train writes a checkpoint" '[ -f "$tmp/tiny/model.safetensors" ] && [ -f "$tmp/tiny/config.json" ] && [ -f "$tmp/tiny/loss.csv" ] && ! ls "$tmp/tiny" | grep -q tmp'
 "$bin" attend --model "$tmp/tiny" --text "to be" --layer 0 --head 1 > /dev/null 2>&1; check "attend on the new checkpoint" '[ $? -eq 0 ]'
+mkdir -p "$tmp/models" && cp -r "$tmp/tiny" "$tmp/models/tiny"
+"$bin" eval --all --models "$tmp/models" --max-windows 4 --markdown --plot "$tmp/curves.png" > "$tmp/all.md" 2> "$tmp/all.err"
+check "eval --all: a Markdown row per checkpoint and the loss curves" 'grep -q "^| \`tiny\` | mha (impl=naive) | [0-9]* | 30 | [0-9.]* | [0-9.]* | [0-9]* | 0m[0-9]*s |$" "$tmp/all.md" && head -c 8 "$tmp/curves.png" | od -c | grep -q "P   N   G"'
+"$bin" eval --all --models "$tmp/nothing_here" > /dev/null 2> "$tmp/alle"; s=$?
+check "eval --all: a missing folder is one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/alle")" -eq 1 ]'
 
 # kv: the KV-cache calculator
 "$bin" kv --preset llama-3-8b --seq 131072 > "$tmp/kv.txt"
