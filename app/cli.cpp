@@ -487,8 +487,10 @@ int cmd_train(TrainArgs a, const std::string& command) {
   const bool tty = isatty(fileno(stderr));
   auto s = train(a.o, [&](const TrainProgress& p) {
     if (!tty && p.step % 10 != 0 && p.step != p.steps) return;
-    std::fprintf(stderr, "%sstep %lld/%lld | loss %.4f | val %.4f | lr %.2e | %.0f tok/s | %s elapsed | ETA %s%s",
-                 tty ? "\r" : "", (long long)p.step, (long long)p.steps, p.loss, p.val_loss, p.lr, p.tokens_per_s,
+    char val[32] = "-     ";  // before the first validation
+    if (std::isfinite(p.val_loss)) std::snprintf(val, sizeof val, "%.4f", p.val_loss);
+    std::fprintf(stderr, "%sstep %lld/%lld | loss %.4f | val %s | lr %.2e | %.0f tok/s | %s elapsed | ETA %s%s",
+                 tty ? "\r" : "", (long long)p.step, (long long)p.steps, p.loss, val, p.lr, p.tokens_per_s,
                  fmt_time(p.elapsed_s).c_str(), fmt_time(p.eta_s).c_str(), tty ? "   " : "\n");
     std::fflush(stderr);
   });

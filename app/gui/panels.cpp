@@ -1027,28 +1027,44 @@ void draw_column_controls(App& app, Column& c, int index, int count, ColumnActio
   mark_target(app, (col + ".explain").c_str());
   tooltip("the selected layer's variant explained: formula (parameters in their sliders' colours), cost, cache, "
           "when to use it, and what this column measures; shown below the rows (the column scrolls to it)");
-  if (c.per_layer) {
-    const float lw = ImGui::CalcTextSize("L00").x;
+  if (c.per_layer && !c.layers.empty()) {
+    // One tab per layer (its variant in the tooltip; the selected one highlighted: the heatmap and sparsity rows show
+    // it), then only the selected layer's variant and sliders: the column stays as tall for 12 layers as for 2.
+    const int sel = std::clamp(c.layer, 0, int(c.layers.size()) - 1);
+    const float fs = ImGui::GetFontSize();
     for (size_t l = 0; l < c.layers.size(); ++l) {
-      LayerSpec& ls = c.layers[l];
+      const LayerSpec& ls = c.layers[l];
       ImGui::PushID(int(l));
-      ImGui::AlignTextToFramePadding();
-      ImGui::TextColored(int(l) == c.layer ? kAccent : kDim, "L%zu", l);
-      ImGui::SameLine();
-      ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x);
-      if (variant_combo("##lvariant", ls.variant)) {
-        ls.params = default_params(ls.variant, app);
-        ls.mask = CustomMask{};
-      }
-      mark_target(app, (col + ".L" + std::to_string(l) + ".variant").c_str());
+      if (l) ImGui::SameLine(0, fs * 0.25f);
+      const bool on = int(l) == sel;
+      const bool differs = ls.variant != c.variant || ls.params != c.params;  // not the column's own variant
+      ImGui::PushStyleColor(ImGuiCol_Button, on ? ImVec4(0.26f, 0.45f, 0.78f, 1) : ImGui::GetStyleColorVec4(ImGuiCol_FrameBg));
+      const std::string tab = "L" + std::to_string(l) + (differs ? "*" : "");
+      if (ImGui::Button(tab.c_str(), ImVec2(fs * 2.4f, 0))) set_layer_head(app, index, int(l), c.head);
+      ImGui::PopStyleColor();
+      mark_target(app, (col + ".L" + std::to_string(l)).c_str());
+      std::string tip = "layer " + std::to_string(l) + ": " + ls.variant;
       if (const VariantInfo* li = find_variant(ls.variant))
-        for (size_t k = 0; k < li->params.size(); ++k) {
-          ImGui::Indent(lw + ImGui::GetStyle().ItemSpacing.x);
-          draw_param(app, ls.params, li->params[k], k, col + ".L" + std::to_string(l) + ".param." + li->params[k].name);
-          ImGui::Unindent(lw + ImGui::GetStyle().ItemSpacing.x);
-        }
+        for (const ParamSpec& ps : li->params)
+          if (ls.params.count(ps.name)) tip += " " + ps.name + "=" + format_param(ps, ls.params.at(ps.name));
+      tooltip((tip + (differs ? "\n* not the column's " + c.variant : std::string()) + "\nclick: edit and show this layer").c_str());
       ImGui::PopID();
     }
+    LayerSpec& ls = c.layers[size_t(sel)];
+    ImGui::PushID(sel);
+    ImGui::AlignTextToFramePadding();
+    ImGui::TextColored(kAccent, "L%d", sel);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x);
+    if (variant_combo("##lvariant", ls.variant)) {
+      ls.params = default_params(ls.variant, app);
+      ls.mask = CustomMask{};
+    }
+    mark_target(app, (col + ".L" + std::to_string(sel) + ".variant").c_str());
+    if (const VariantInfo* li = find_variant(ls.variant))
+      for (size_t k = 0; k < li->params.size(); ++k)
+        draw_param(app, ls.params, li->params[k], k, col + ".L" + std::to_string(sel) + ".param." + li->params[k].name);
+    ImGui::PopID();
   } else if (info) {
     for (size_t k = 0; k < info->params.size(); ++k)
       draw_param(app, c.params, info->params[k], k, col + ".param." + info->params[k].name);
