@@ -21,14 +21,31 @@ using render::PanelKind;
 
 namespace {
 
-// The model a column runs: the checkpoint itself, or its weights under the column's variant.
+// The model a column runs, as the window picks it: the checkpoint itself when it was trained with the column's
+// variant; else the shipped checkpoint of the variant (engine.h: shipped_checkpoint) when the parameters that
+// shape its weights match; else the checkpoint's weights under the column's variant.
 std::shared_ptr<Model> column_model(const Model& base, const SceneColumn& c) {
-  const LayerSpec& own = base.config().layers[0];
-  if (base.config().variant_summary() == c.variant && c.params.empty()) return std::make_shared<Model>(base);
+  const Model* start = &base;
+  std::shared_ptr<Model> shipped;
+  if (base.config().variant_summary() != c.variant && c.layers.empty() && c.mask.empty()) {
+    const std::string dir = shipped_checkpoint(base.config(), c.variant);
+    if (!dir.empty()) {
+      shipped = Model::load(dir, base.device_name().rfind("cuda", 0) == 0 ? "cuda" : "cpu");
+      const ParamValues& trained = shipped->config().layers[0].params;
+      bool same_shapes = true;
+      for (const ParamSpec& s : get_variant(c.variant).params) {
+        const double want = c.params.count(s.name) ? c.params.at(s.name) : s.def;
+        if (s.changes_weights && (!trained.count(s.name) || trained.at(s.name) != want)) same_shapes = false;
+      }
+      if (same_shapes) start = shipped.get();
+    }
+  }
+  const LayerSpec& own = start->config().layers[0];
+  if (start->config().variant_summary() == c.variant && c.params.empty()) return std::make_shared<Model>(*start);
   ParamValues given;
   if (own.variant == c.variant) given = own.params;  // start from the checkpoint's own values
   for (const auto& [k, v] : c.params) given[k] = v;
-  return base.with_variant(c.variant, given);
+  return start->with_variant(c.variant, given);
 }
 
 // --compare entries: "a,b:k=v,k=v,c" and repeated flags; a piece with '=' but no ':' is one more parameter of

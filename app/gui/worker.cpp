@@ -201,19 +201,12 @@ std::shared_ptr<const Model> Worker::shipped_model(const Model& base, const std:
   auto it = shipped_.find(variant);
   if (it != shipped_.end()) return it->second;
   std::shared_ptr<const Model> m;
-  const std::string dir = assets_dir() + "/models/" + variant;
-  std::error_code ec;
-  if (std::filesystem::exists(dir + "/config.json", ec)) {
+  const std::string dir = shipped_checkpoint(base.config(), variant);
+  if (!dir.empty()) {
     try {
-      const ModelConfig cfg = config_from_json(nlohmann::json::parse(read_text_file(dir + "/config.json"))["model"]);
-      bool same = !cfg.layers.empty();
-      for (const LayerSpec& s : cfg.layers) same = same && s.variant == variant;
-      const ModelConfig& b = base.config();  // the same model size: columns compare variants, not model sizes
-      if (same && cfg.vocab_size == b.vocab_size && cfg.context >= b.context && cfg.n_layer == b.n_layer &&
-          cfg.d_model == b.d_model && cfg.n_head == b.n_head)
-        m = Model::load(dir, "auto");
+      m = Model::load(dir, "auto");
     } catch (const std::exception&) {
-      m = nullptr;  // unreadable or incompatible: the base model, converted, stands in
+      m = nullptr;  // unreadable: the base model, converted, stands in
     }
   }
   shipped_[variant] = m;
