@@ -202,7 +202,12 @@ int cmd_render(const RenderArgs& a) {
 
   const bool lenient = !a.scene.empty();
   fit_scene_to_model(scene, cfg.n_layer, cfg.n_head, &skipped);
-  if (!lenient && !skipped.empty()) throw Error(skipped.front());
+  if (!lenient && !skipped.empty()) {  // strict: nothing is skipped, the command stops; say so without "skipped"
+    std::string m = skipped.front();
+    const size_t at = m.find(": skipped: ");
+    if (at != std::string::npos) m.replace(at, 11, ": ");
+    throw Error(m + " (nothing written)");
+  }
   if (scene.columns.empty()) throw Error("scene '" + a.scene + "': no column fits this model");
   std::vector<int64_t> ids = base->tokenizer().encode_or_throw(
       scene.text, lenient ? UnknownPolicy::Replace : parse_unknown_policy(a.unknown));

@@ -110,6 +110,16 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
   double prior_wall = 0;
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
+  // Before any step: a file in the way or a folder that cannot be written fails now, not after the training.
+  std::error_code is_dir_ec;
+  if (!fs::is_directory(o.out_dir, is_dir_ec))
+    throw Error("cannot create checkpoint directory '" + o.out_dir + "': " +
+                (fs::exists(o.out_dir, is_dir_ec) ? std::string("a file is in the way") : ec.message()));
+  {
+    const std::string probe = o.out_dir + "/.attnscope_write_test";
+    const bool ok = bool(std::ofstream(probe)) && fs::remove(probe, is_dir_ec);
+    if (!ok) throw Error("cannot write into checkpoint directory '" + o.out_dir + "'");
+  }
   if (o.resume) {
     if (!fs::exists(state_path))
       throw Error("--resume: no training state at '" + state_path + "' (the run finished or never started)");

@@ -277,18 +277,21 @@ expect "generate: negative --top-k" 2 "attnscope: --top-k: -3 is out of range: g
   "$bin" generate "${M[@]}" --prompt hi --top-k -3
 expect "render: --zoom" 2 "attnscope: --zoom: Value 100 not in range 0.250000 to 8.000000 (see --help)" --file "$out/z.png" -- \
   "$bin" render "${M[@]}" --text hi --zoom 100 -o "$out/z.png"
-expect "render: --layer past the model" 1 "column 1 (mha): skipped: layer 5, the model has 1 (0..0)" --file "$out/z.png" -- \
+expect "render: --layer past the model" 1 "column 1 (mha): layer 5, the model has 1 (0..0) (nothing written)" --file "$out/z.png" -- \
   "$bin" render "${M[@]}" --text hi --layer 5 -o "$out/z.png"
 expect "render: --png-scale" 2 "attnscope: --png-scale: Value 9 not in range 1 to 4 (see --help)" --file "$out/z.png" -- \
   "$bin" render "${M[@]}" --text hi --png-scale 9 -o "$out/z.png"
 expect "render: output kind" 1 "attnscope: error: -o $out/z.gif: the file name must end in .png, .svg, .csv, .npy or .json" \
   --file "$out/z.gif" -- "$bin" render "${M[@]}" --text hi -o "$out/z.gif"
+: >"$work/afile_train"   # a regular file where train's output folder should go
 expect "train: --steps 0" 2 "attnscope: --steps: Value 0 not in range 1 to 10000000 (see --help)" --file "$out/tr" -- \
   "$bin" train --out "$out/tr" --steps 0
 expect "train: heads that do not divide the width" 1 "attnscope: error: model config: d_model (32) must be divisible by n_head (3)" \
   --file "$out/tr" -- "$bin" train --out "$out/tr" --steps 1 --d-model 32 --heads 3
 expect "train: a non-causal variant" 1 "attnscope: error: variant 'linformer' sees future tokens: it cannot be trained as a decoder" \
   --file "$out/tr" -- "$bin" train --out "$out/tr" --steps 1 --variant linformer
+expect "train: a file where --out should be" 1 "attnscope: error: cannot create checkpoint directory '$work/afile_train': a file is in the way" \
+  -- "$bin" train --out "$work/afile_train" --steps 1 --layers 1 --d-model 32 --heads 2 --context 32 --batch 2
 expect "kv: --seq 0" 1 "attnscope: error: --seq must be 1..1048576 tokens (got 0)" -- "$bin" kv --preset llama-2-7b --seq 0
 expect "kv: --batch 0" 1 "attnscope: error: --batch must be 1..4096 (got 0)" -- "$bin" kv --preset llama-2-7b --seq 10 --batch 0
 expect "bench: --lengths 0" 1 "attnscope: error: --lengths: 0 is outside 2..1048576" -- "$bin" bench --variants mha --lengths 0
