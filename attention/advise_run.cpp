@@ -22,10 +22,15 @@ const Candidate* AdviceReport::candidate(const std::string& variant) const {
 }
 
 std::map<std::string, std::pair<double, std::string>> shipped_losses(const ModelConfig* like) {
-  std::map<std::string, std::pair<double, std::string>> out;
+  struct Found {
+    std::string variant, where;
+    double loss;
+    int64_t steps;
+  };
+  std::vector<Found> found;
   std::error_code ec;
   const fs::path root = fs::path(assets_dir()) / "models";
-  if (!fs::is_directory(root, ec)) return out;
+  if (!fs::is_directory(root, ec)) return {};
   for (const auto& d : fs::directory_iterator(root, ec)) {
     const fs::path cfg = d.path() / "config.json";
     if (!fs::is_regular_file(cfg, ec)) continue;
@@ -34,8 +39,9 @@ std::map<std::string, std::pair<double, std::string>> shipped_losses(const Model
       const json& m = j.at("model");
       if (m.value("moe_experts", 0) != 0 || !j.contains("training") || !j["training"].contains("final_val_loss")) continue;
       if (like && (m.value("n_layer", int64_t(-1)) != like->n_layer || m.value("d_model", int64_t(-1)) != like->d_model ||
-                   m.value("n_head", int64_t(-1)) != like->n_head || m.value("context", int64_t(-1)) != like->context))
-        continue;  // another model size: its loss says nothing about variants of this one
+                   m.value("n_head", int64_t(-1)) != like->n_head || m.value("context", int64_t(-1)) != like->context ||
+                   m.value("position", std::string()) != pos_kind_name(like->position)))
+        continue;  // another model size or position scheme: its loss says nothing about variants of this one
       std::string v;
       for (const auto& l : m.at("layers")) {
         const std::string lv = l.at("variant").get<std::string>();
@@ -43,10 +49,29 @@ std::map<std::string, std::pair<double, std::string>> shipped_losses(const Model
       }
       const double loss = j["training"]["final_val_loss"].get<double>();
       if (v.empty() || v == "mixed" || !std::isfinite(loss)) continue;
-      const std::string where = "assets/models/" + d.path().filename().string();
-      if (!out.count(v) || loss < out[v].first) out[v] = {loss, where};
+      found.push_back({v, "assets/models/" + d.path().filename().string(), loss, j["training"].value("steps", int64_t(0))});
     } catch (const std::exception&) {
       continue;  // not a readable checkpoint config: no loss from it
+    }
+  }
+  // A fair comparison: where a variant has several checkpoints, the one trained with the budget most of them share
+  // (the bundled mha has 1000 steps, the comparison 300); then the lowest loss.
+  std::map<int64_t, int> budgets;
+  for (const Found& f : found) ++budgets[f.steps];
+  int64_t common = 0;
+  int most = 0;
+  for (const auto& [steps, n] : budgets)
+    if (n > most) common = steps, most = n;
+  std::map<std::string, std::pair<double, std::string>> out;
+  std::map<std::string, bool> at_common;
+  for (const Found& f : found) {
+    const bool c = f.steps == common;
+    auto it = out.find(f.variant);
+    const bool better = it == out.end() || (c && !at_common[f.variant]) ||
+                        (c == at_common[f.variant] && f.loss < it->second.first);
+    if (better) {
+      out[f.variant] = {f.loss, f.where};
+      at_common[f.variant] = c;
     }
   }
   return out;

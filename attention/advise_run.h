@@ -47,8 +47,9 @@ struct AdviseProgress {
 };
 
 // Validation losses of the checkpoints under assets/models trained with one variant on every layer and a dense
-// MLP: variant -> (loss, "assets/models/NAME"). The lowest loss wins when several exist. `like`: only checkpoints
-// of that model's size (layers, width, heads, context), the ones comparable with variants of it.
+// MLP: variant -> (loss, "assets/models/NAME"). Where a variant has several, the one trained with the step budget
+// most checkpoints share wins (a fair comparison), then the lowest loss. `like`: only checkpoints of that model's
+// size (layers, width, heads, context) and position scheme, the ones comparable with variants of it.
 std::map<std::string, std::pair<double, std::string>> shipped_losses(const ModelConfig* like = nullptr);
 
 // Throws Error (bad setup, bench failure). `cancel` (optional) stops between steps: the report then holds what
