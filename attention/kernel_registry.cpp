@@ -44,8 +44,9 @@ void add_kernel_variants(std::vector<VariantInfo>& r) {
                "cosFormer: relu features re-weighted by cos(pi/2 (i - j) / M), split into sin/cos terms so it stays "
                "an RNN.",
                "Qin et al., cosFormer: Rethinking Softmax in Attention (2022)",
-               {{"m", P::Int, 255, 4096, 256, 1,
-                 "M: the re-weighting horizon; must be at least context - 1 (weights turn negative past M)"}},
+               {{"m", P::Int, 255, 1 << 20, 256, 1,
+                 "M: the re-weighting horizon; must be at least context - 1 (weights turn negative past M)", false, {},
+                 true}},
                true, false, false, "H (2 d_h d_v + 2 d_h) b state, constant",
                {"phi = relu; A_ij proportional to phi(q_i) . phi(k_j) cos(pi/2 (i - j) / {m}), split into sin/cos "
                 "terms so it runs as an RNN",
