@@ -263,7 +263,9 @@ struct Pattern {
       case Kind::Sinks: return j < first || j >= t - window;
       case Kind::BigBird: {
         const int64_t jb = j / block, qmin = (t - 1) / block;
-        return jb >= qmin - wb || jb < gb || last_random_use[static_cast<size_t>(jb)] >= qmin;
+        // past the context there is no random pattern (a cache formula can be asked about any length)
+        const bool random = static_cast<size_t>(jb) < last_random_use.size() && last_random_use[static_cast<size_t>(jb)] >= qmin;
+        return jb >= qmin - wb || jb < gb || random;
       }
       case Kind::Strided:
       case Kind::Lsh:
