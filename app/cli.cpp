@@ -352,7 +352,12 @@ std::vector<std::pair<double, double>> val_curve(const std::string& dir) {
   return out;
 }
 
-std::string fmt_time(double s);
+std::string fmt_time(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  char b[32];
+  std::snprintf(b, sizeof b, "%dm%02ds", int(s) / 60, int(s) % 60);
+  return b;
+}
 
 // `eval --all`: every shipped checkpoint evaluated now on the held-out split, next to what its training recorded.
 int cmd_eval_all(const EvalArgs& a) {
@@ -465,12 +470,6 @@ struct TrainArgs {
   std::vector<std::string> params;
 };
 
-std::string fmt_time(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  char b[32];
-  std::snprintf(b, sizeof b, "%dm%02ds", int(s) / 60, int(s) % 60);
-  return b;
-}
 
 int cmd_train(TrainArgs a, const std::string& command) {
   const VariantInfo& info = get_variant(a.variant);

@@ -42,7 +42,11 @@ int cmd_advise(const AdviseArgs& a) {
   AdviseSetup setup;
   setup.scenario = parse_scenario(a.scenario);
   setup.seq = a.seq;
-  setup.memory_bytes = a.memory.empty() ? 0 : parse_memory_size(a.memory);
+  try {
+    setup.memory_bytes = a.memory.empty() ? 0 : parse_memory_size(a.memory);
+  } catch (const Error& e) {
+    throw Error(std::string("--memory: ") + e.what());
+  }
   setup.repeats = a.repeats;
   setup.eval_windows = a.eval_windows;
   std::shared_ptr<const Model> base = Model::load(a.model.empty() ? default_model_dir() : a.model, "cpu");

@@ -31,13 +31,7 @@ std::shared_ptr<Model> column_model(const Model& base, const SceneColumn& c) {
     const std::string dir = shipped_checkpoint(base.config(), c.variant);
     if (!dir.empty()) {
       shipped = Model::load(dir, base.device_name().rfind("cuda", 0) == 0 ? "cuda" : "cpu");
-      const ParamValues& trained = shipped->config().layers[0].params;
-      bool same_shapes = true;
-      for (const ParamSpec& s : get_variant(c.variant).params) {
-        const double want = c.params.count(s.name) ? c.params.at(s.name) : s.def;
-        if (s.changes_weights && (!trained.count(s.name) || trained.at(s.name) != want)) same_shapes = false;
-      }
-      if (same_shapes) start = shipped.get();
+      if (same_weight_shapes(c.variant, shipped->config().layers[0].params, c.params)) start = shipped.get();
     }
   }
   const LayerSpec& own = start->config().layers[0];

@@ -30,26 +30,19 @@ std::map<std::string, std::pair<double, std::string>> shipped_losses(const Model
   std::vector<Found> found;
   std::error_code ec;
   const fs::path root = fs::path(assets_dir()) / "models";
-  if (!fs::is_directory(root, ec)) return {};
   for (const auto& d : fs::directory_iterator(root, ec)) {
-    const fs::path cfg = d.path() / "config.json";
-    if (!fs::is_regular_file(cfg, ec)) continue;
+    const fs::path cfg_path = d.path() / "config.json";
+    if (!fs::is_regular_file(cfg_path, ec)) continue;
     try {
-      json j = json::parse(read_text_file(cfg.string(), 16u << 20));
-      const json& m = j.at("model");
-      if (m.value("moe_experts", 0) != 0 || !j.contains("training") || !j["training"].contains("final_val_loss")) continue;
-      if (like && (m.value("n_layer", int64_t(-1)) != like->n_layer || m.value("d_model", int64_t(-1)) != like->d_model ||
-                   m.value("n_head", int64_t(-1)) != like->n_head || m.value("context", int64_t(-1)) != like->context ||
-                   m.value("position", std::string()) != pos_kind_name(like->position)))
-        continue;  // another model size or position scheme: its loss says nothing about variants of this one
-      std::string v;
-      for (const auto& l : m.at("layers")) {
-        const std::string lv = l.at("variant").get<std::string>();
-        v = v.empty() || v == lv ? lv : "mixed";
-      }
-      const double loss = j["training"]["final_val_loss"].get<double>();
-      if (v.empty() || v == "mixed" || !std::isfinite(loss)) continue;
-      found.push_back({v, "assets/models/" + d.path().filename().string(), loss, j["training"].value("steps", int64_t(0))});
+      const json j = json::parse(read_text_file(cfg_path.string(), 16u << 20));
+      const ModelConfig m = config_from_json(j.at("model"));
+      const json& t = j.value("training", json::object());
+      const double loss = t.value("final_val_loss", NAN);
+      const std::string v = m.variant_summary();
+      if (m.moe_experts != 0 || v == "mixed" || !std::isfinite(loss)) continue;
+      // another model size or position scheme: its loss says nothing about variants of this one
+      if (like && (!m.same_size(*like) || m.context != like->context || m.position != like->position)) continue;
+      found.push_back({v, "assets/models/" + d.path().filename().string(), loss, t.value("steps", int64_t(0))});
     } catch (const std::exception&) {
       continue;  // not a readable checkpoint config: no loss from it
     }
@@ -62,18 +55,12 @@ std::map<std::string, std::pair<double, std::string>> shipped_losses(const Model
   int most = 0;
   for (const auto& [steps, n] : budgets)
     if (n > most) common = steps, most = n;
+  auto rank = [&](const Found& f) { return std::make_pair(f.steps != common, f.loss); };  // lower is preferred
+  std::map<std::string, const Found*> best;
+  for (const Found& f : found)
+    if (!best.count(f.variant) || rank(f) < rank(*best[f.variant])) best[f.variant] = &f;
   std::map<std::string, std::pair<double, std::string>> out;
-  std::map<std::string, bool> at_common;
-  for (const Found& f : found) {
-    const bool c = f.steps == common;
-    auto it = out.find(f.variant);
-    const bool better = it == out.end() || (c && !at_common[f.variant]) ||
-                        (c == at_common[f.variant] && f.loss < it->second.first);
-    if (better) {
-      out[f.variant] = {f.loss, f.where};
-      at_common[f.variant] = c;
-    }
-  }
+  for (const auto& [v, f] : best) out[v] = {f->loss, f->where};
   return out;
 }
 
@@ -105,7 +92,11 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
     if (!have && s.measure_missing) to_measure.push_back(v.name);
   }
   const auto shipped = shipped_losses(&base->config());
-  const double base_loss = base->meta().value("final_val_loss", NAN);
+  // Converted variants: the change they make to the base weights, added to the base variant's loss at the
+  // comparison's budget (its shipped checkpoint, e.g. mha_budget) so that they sit on the same scale as the
+  // checkpoints trained with their own variant; without one, the base checkpoint's own loss.
+  const bool base_shipped = shipped.count(rep.base_variant) > 0;
+  const double base_loss = base_shipped ? shipped.at(rep.base_variant).first : base->meta().value("final_val_loss", NAN);
   const bool eval_losses = s.eval_windows > 0 && std::isfinite(base_loss);
   int to_eval = 0;
   if (eval_losses)
@@ -175,7 +166,8 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
         } else if (std::isfinite(base_eval) && !cancelled()) {
           step("loss of " + v.name + " on " + rep.base_variant + "'s weights");
           c.val_loss = base_loss + m->evaluate(valid, s.eval_windows).loss - base_eval;
-          c.loss_source = rep.base_variant + " weights, " + std::to_string(s.eval_windows) + " windows";
+          c.loss_source = rep.base_variant + " weights, " + std::to_string(s.eval_windows) + " windows" +
+                          (base_shipped ? " on " + shipped.at(rep.base_variant).second + "'s loss" : "");
           ++p.done;
         }
       } catch (const Error& e) {

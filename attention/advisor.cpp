@@ -99,7 +99,7 @@ double parse_memory_size(const std::string& text) {
   try {
     v = std::stod(s, &used);
   } catch (const std::exception&) {
-    throw Error("--memory: '" + text + "' is not a size (e.g. 2GB, 512MiB)");
+    throw Error("'" + text + "' is not a size (e.g. 2GB, 512MiB)");
   }
   std::string unit = s.substr(used);
   if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();  // GB -> G
@@ -110,8 +110,8 @@ double parse_memory_size(const std::string& text) {
   else if (unit == "M") scale = 1024.0 * 1024;
   else if (unit == "G") scale = 1024.0 * 1024 * 1024;
   else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
-  else throw Error("--memory: unknown unit in '" + text + "' (use B, KB, MB, GB or TB)");
-  if (!(v > 0) || !std::isfinite(v)) throw Error("--memory must be positive, got '" + text + "'");
+  else throw Error("unknown unit in '" + text + "' (use B, KB, MB, GB or TB)");
+  if (!(v > 0) || !std::isfinite(v)) throw Error("a memory size must be positive, got '" + text + "'");
   return v * scale;
 }
 

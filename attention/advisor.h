@@ -15,7 +15,7 @@ Scenario parse_scenario(const std::string& s);  // training|long-context|memory-
 const char* scenario_name(Scenario s);
 std::string scenario_goal(Scenario s);          // one line: what the ranking weighs
 // "2GB", "1.5 GiB", "512M", "4096" (bytes): binary units (1 GB = 2^30 bytes here, as the bench reports MiB).
-double parse_memory_size(const std::string& s);  // bytes; throws Error
+double parse_memory_size(const std::string& s);  // bytes; throws Error (the message names no flag)
 
 // One measured (variant, length) of `attnscope bench` (status ok only).
 struct BenchSample {

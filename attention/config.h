@@ -46,6 +46,8 @@ struct ModelConfig {
   void set_all_layers(const std::string& variant, const ParamValues& params);
   // "mha" when all layers share one variant, else "mixed".
   std::string variant_summary() const;
+  // The same layers, width and heads: variants of the two are comparable (checkpoints stand in for each other).
+  bool same_size(const ModelConfig& o) const { return n_layer == o.n_layer && d_model == o.d_model && n_head == o.n_head; }
 };
 
 // `--layer-variants`: one entry per layer, "VARIANT" or "VARIANT:k=v", separated by commas; a "k=v" item without a

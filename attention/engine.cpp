@@ -416,8 +416,7 @@ std::string shipped_checkpoint(const ModelConfig& b, const std::string& variant)
     const ModelConfig cfg = config_from_json(nlohmann::json::parse(read_text_file(dir + "/config.json"))["model"]);
     bool same = !cfg.layers.empty();
     for (const LayerSpec& s : cfg.layers) same = same && s.variant == variant;
-    if (same && cfg.vocab_size == b.vocab_size && cfg.context >= b.context && cfg.n_layer == b.n_layer &&
-        cfg.d_model == b.d_model && cfg.n_head == b.n_head && cfg.moe_experts == 0)
+    if (same && cfg.same_size(b) && cfg.vocab_size == b.vocab_size && cfg.context >= b.context && cfg.moe_experts == 0)
       return dir;
   } catch (const std::exception&) {
   }

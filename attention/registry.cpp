@@ -107,4 +107,13 @@ const VariantInfo& get_variant(const std::string& name) {
   throw Error("unknown variant '" + name + "' (known: " + known + ")");
 }
 
+bool same_weight_shapes(const std::string& variant, const ParamValues& trained, const ParamValues& wanted) {
+  for (const ParamSpec& s : get_variant(variant).params) {
+    if (!s.changes_weights) continue;
+    const double want = wanted.count(s.name) ? wanted.at(s.name) : s.def;
+    if (!trained.count(s.name) || trained.at(s.name) != want) return false;
+  }
+  return true;
+}
+
 }  // namespace attnscope

@@ -43,5 +43,8 @@ void add_kernel_variants(std::vector<VariantInfo>& r);  // kernel_registry.cpp
 const VariantInfo* find_variant(const std::string& name);
 // find_variant or throw Error listing the known names.
 const VariantInfo& get_variant(const std::string& name);
+// Whether weights trained with `trained` fit `variant` at `wanted` unchanged: every parameter that shapes the weights
+// (ParamSpec::changes_weights) has the same value (a value missing from `wanted` is its default).
+bool same_weight_shapes(const std::string& variant, const ParamValues& trained, const ParamValues& wanted);
 
 }  // namespace attnscope

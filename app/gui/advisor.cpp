@@ -55,10 +55,7 @@ bool budget_bytes(const std::string& text, double* bytes, std::string* why) {
     *bytes = parse_memory_size(text);
     return true;
   } catch (const Error& e) {
-    std::string m = e.what();  // the CLI's message, without the flag's name
-    for (const char* flag : {"--memory: ", "--memory "})
-      if (m.rfind(flag, 0) == 0) m = m.substr(std::string(flag).size());
-    *why = m;
+    *why = e.what();
     return false;
   }
 }

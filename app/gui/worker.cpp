@@ -218,7 +218,7 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   // Called on the worker thread only; the caches are touched under the lock because cached_models() reads them.
   // The start: the base model when it was trained with this variant; else the shipped checkpoint of the variant
   // when its weight-shaping parameters match; else the base model, converted.
-  const VariantInfo& info = get_variant(variant);
+  get_variant(variant);  // an unknown name fails here, before any cache lookup
   const Model* start = &base;
   std::shared_ptr<const Model> shipped;
   bool base_is_variant = true;
@@ -228,11 +228,7 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
     res.model_dir = load_dir_;
   }
   if (!base_is_variant && (shipped = shipped_model(base, variant))) {
-    const ParamValues& trained = shipped->config().layers[0].params;
-    bool same_shapes = true;
-    for (const auto& s : info.params)
-      if (s.changes_weights && (!trained.count(s.name) || trained.at(s.name) != p.at(s.name))) same_shapes = false;
-    if (same_shapes) {
+    if (same_weight_shapes(variant, shipped->config().layers[0].params, p)) {
       start = shipped.get();
       res.model_dir = assets_dir() + "/models/" + variant;
     }
