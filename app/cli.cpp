@@ -575,6 +575,9 @@ int run_cli(int argc, char** argv) {
   trn->add_option("--min-lr", tr.o.min_lr, "final learning rate of the cosine")->check(CLI::Range(0.0, 1.0));
   trn->add_option("--warmup", tr.o.warmup, "warm-up steps")->check(kNonNegative);
   trn->add_option("--eval-every", tr.o.eval_every, "validate and save a resumable state every N steps")->check(kPositive);
+  trn->add_option("--eval-windows", tr.o.eval_windows,
+                  "context windows of the held-out split in each periodic validation (0: the whole split)")
+      ->check(kNonNegative);
   trn->add_option("--layers", tr.o.model.n_layer, "layers")->check(CLI::Range(1, 64));
   trn->add_option("--d-model", tr.o.model.d_model, "model width")->check(CLI::Range(2, 4096));
   trn->add_option("--heads", tr.o.model.n_head, "attention heads")->check(CLI::Range(1, 64));

@@ -178,21 +178,27 @@ torch::Tensor draw_random_features(int64_t heads, int64_t m, int64_t dh, bool or
   return torch::stack(per_head).to(torch::kFloat);  // [H, m, d_h]
 }
 
+uint64_t performer_draw_seed(uint64_t seed, int64_t layer_index) {
+  return splitmix64(seed) ^ static_cast<uint64_t>(layer_index);
+}
+
 torch::Tensor favor_features(const torch::Tensor& x, const torch::Tensor& w, double stabiliser) {
   auto proj = torch::matmul(x, w.transpose(-2, -1));  // [B, H, T, m] w_r . x
   auto sq = x.pow(2).sum(-1, true) * 0.5;              // [B, H, T, 1] |x|^2 / 2
   return torch::exp(proj - sq - stabiliser) / std::sqrt(static_cast<double>(w.size(-2)));  // [B, H, T, m]
 }
 
-FeatureMapAttention::FeatureMapAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos)
+FeatureMapAttention::FeatureMapAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos,
+                                         int64_t layer_index)
     : StandardAttention(cfg, std::move(spec), pos, cfg.n_head) {
   const std::string& n = spec_.variant;
   if (n == "linear") {
     kind = param("feature_map") == 0 ? FeatureKind::EluPlusOne : FeatureKind::Relu;
   } else if (n == "performer") {
     kind = FeatureKind::Favor;
+    // One draw per layer, from (seed, layer) as BigBird's and LSH's: layers never share their features.
     auto w = draw_random_features(n_head, static_cast<int64_t>(param("features")), head_dim, param("orthogonal") != 0,
-                                  static_cast<uint64_t>(param("seed")));  // [H, m, d_h]
+                                  performer_draw_seed(static_cast<uint64_t>(param("seed")), layer_index));  // [H, m, d_h]
     // w.x - |x|^2/2 <= |w|^2/2, so subtracting max_r |w_r|^2 / 2 bounds every key feature by 1/sqrt(m): a constant
     // fixed by the draw (never a max over the sequence, which would leak the future).
     stabiliser = w.pow(2).sum(-1).max().item<double>() * 0.5;
@@ -754,7 +760,8 @@ AttnResult DifferentialAttention::forward(const AttnCall& c) {
 
 std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
   const std::string& n = spec.variant;
-  if (n == "linear" || n == "performer" || n == "cosformer") return std::make_shared<FeatureMapAttention>(cfg, spec, pos);
+  if (n == "linear" || n == "performer" || n == "cosformer")
+    return std::make_shared<FeatureMapAttention>(cfg, spec, pos, layer_index_of(cfg, spec));
   if (n == "tiled") return std::make_shared<TiledAttention>(cfg, spec, pos);
   if (n == "linformer") return std::make_shared<LinformerAttention>(cfg, spec, pos, false);
   if (n == "linformer_causal") return std::make_shared<LinformerAttention>(cfg, spec, pos, true);

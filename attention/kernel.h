@@ -59,6 +59,8 @@ torch::Tensor causal_linear_attention(const torch::Tensor& phi_q, const torch::T
 // Performer random features [H, m, d_h] drawn from `seed`: orthogonal blocks (QR with the sign fix, rows rescaled to
 // chi(d_h)-distributed norms) or i.i.d. N(0, 1).
 torch::Tensor draw_random_features(int64_t heads, int64_t m, int64_t head_dim, bool orthogonal, uint64_t seed);
+// The seed of layer `layer_index`'s performer draw: splitmix64(seed) ^ layer (every layer its own features).
+uint64_t performer_draw_seed(uint64_t seed, int64_t layer_index);
 // FAVOR+ positive features of x [B, H, T, d_h] (already divided by d_h^(1/4)) for w [H, m, d_h]:
 // exp(w_r . x - |x|^2 / 2 - stabiliser) / sqrt(m) -> [B, H, T, m].
 torch::Tensor favor_features(const torch::Tensor& x, const torch::Tensor& w, double stabiliser);
@@ -68,7 +70,8 @@ enum class FeatureKind { EluPlusOne, Relu, Favor, Cos };
 // linear, performer, cosformer: the MHA weights with phi(q) . phi(k) in place of exp(q . k / sqrt(d_h)).
 class FeatureMapAttention : public StandardAttention, public SoftmaxReference {
  public:
-  FeatureMapAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos);
+  // layer_index: the layer's place in the model (performer draws its features from (seed, layer)).
+  FeatureMapAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos, int64_t layer_index = 0);
   AttnResult forward(const AttnCall& call) override;
   std::unique_ptr<LayerCache> new_cache(int64_t batch, int64_t capacity, torch::Device dev) const override;
   int64_t cache_formula_bytes(int64_t tokens, int64_t elem_bytes) const override;

@@ -49,12 +49,6 @@ int64_t iparam(const ParamValues& p, const std::string& variant, const std::stri
   return static_cast<int64_t>(std::llround(it->second));
 }
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // One layer's pattern, resolved from its parameters. Positions are absolute token positions; every rule is
 // causal (j <= i) and always allows the diagonal, so no row is empty.
@@ -528,11 +522,7 @@ std::unique_ptr<LayerCache> MaskedAttention::new_cache(int64_t batch, int64_t ca
 
 std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
   if (!kind_of(spec.variant, nullptr)) return nullptr;
-  // The layer index, for per-layer random draws: the GPT passes the entries of its own config's layer list.
-  int64_t layer = 0;
-  for (size_t l = 0; l < cfg.layers.size(); ++l)
-    if (&cfg.layers[l] == &spec) layer = static_cast<int64_t>(l);
-  return std::make_shared<MaskedAttention>(cfg, spec, pos, layer);
+  return std::make_shared<MaskedAttention>(cfg, spec, pos, layer_index_of(cfg, spec));
 }
 
 // ---------------------------------------------------------------------------------------------- display API

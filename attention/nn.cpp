@@ -278,6 +278,20 @@ torch::Tensor CustomMaskAttention::allowed(const torch::Tensor& qpos, const torc
   return torch::where(inside, rows & causal, causal);                                                // [T, S]
 }
 
+int64_t layer_index_of(const ModelConfig& cfg, const LayerSpec& spec) {
+  // The GPT passes the entries of its own config's layer list; a spec from elsewhere is layer 0.
+  for (size_t l = 0; l < cfg.layers.size(); ++l)
+    if (&cfg.layers[l] == &spec) return static_cast<int64_t>(l);
+  return 0;
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 std::shared_ptr<AttentionLayer> make_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
   const std::string& n = spec.variant;
   if (n == "mha" || n == "cross") return std::make_shared<StandardAttention>(cfg, spec, pos, cfg.n_head);

@@ -132,6 +132,11 @@ class CustomMaskAttention : public StandardAttention {
   torch::Tensor painted_;  // [n, n] bool, the spec's mask (undefined when nothing is painted)
 };
 
+// Seeded draws per layer (BigBird's blocks, LSH's rotations, Performer's features): the layer's index in the
+// model (the GPT passes the entries of its own config's layer list; any other spec is layer 0), and a mixer.
+int64_t layer_index_of(const ModelConfig& cfg, const LayerSpec& spec);
+uint64_t splitmix64(uint64_t x);
+
 // The families' factories (masked.cpp, kernel.cpp): nullptr when the name is not theirs.
 std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
 std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);

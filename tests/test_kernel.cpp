@@ -147,6 +147,20 @@ TEST(Performer, ErrorAgainstSoftmaxFallsWithFeatures) {
   for (size_t i = 0; i < orth.size(); ++i) EXPECT_LT(orth[i], iid[i]) << "orthogonal features should beat i.i.d.";
 }
 
+TEST(Performer, EachLayerDrawsItsOwnFeatures) {
+  // What the seed's tooltip says: the draw is fixed per layer, from (seed, layer), as BigBird's and LSH's are.
+  GPT g(small_config("performer", {{"features", 32}, {"seed", 7}}));
+  std::vector<torch::Tensor> w;
+  for (int64_t l = 0; l < 2; ++l) {
+    auto& f = dynamic_cast<FeatureMapAttention&>(*g->attn[size_t(l)]);
+    w.push_back(f.favor_w);  // [H, m, d_h]
+    EXPECT_EQ(max_abs_diff(f.favor_w, draw_random_features(4, 32, 8, true, performer_draw_seed(7, l))), 0.0);
+  }
+  EXPECT_GT(max_abs_diff(w[0], w[1]), 1e-3);
+  GPT again(small_config("performer", {{"features", 32}, {"seed", 7}}));  // the same model draws the same features
+  EXPECT_EQ(max_abs_diff(dynamic_cast<FeatureMapAttention&>(*again->attn[1]).favor_w, w[1]), 0.0);
+}
+
 TEST(Performer, StabiliserIsAConstantAndKeyFeaturesStayBounded) {
   torch::manual_seed(5);
   auto cfg = small_config("performer", {{"features", 64}});
