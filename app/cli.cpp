@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "model_policy.h"
 #include "error.h"
 #include "npy.h"
 #include "plot.h"
@@ -37,6 +38,7 @@ namespace {
 struct ModelArgs {
   std::string model, device = "auto", variant, unknown = "error", layer_variants, mask_file;
   std::vector<std::string> params;
+  bool convert = false;
 
   void add(CLI::App* c, bool with_variant = true) {
     c->add_option("--model", model, "checkpoint directory (default: the bundled assets/models/mha)");
@@ -45,6 +47,9 @@ struct ModelArgs {
     if (with_variant) {
       c->add_option("--variant", variant, "attention variant on every layer (default: the checkpoint's own)");
       c->add_option("--param", params, "variant parameter NAME=VALUE (repeatable); see `attnscope variants`");
+      c->add_flag("--convert", convert,
+                  "convert the --model checkpoint to --variant even when a checkpoint trained with that variant is "
+                  "shipped (by default the trained one runs, as in the window)");
       c->add_option("--layer-variants", layer_variants,
                     "one variant per layer, comma-separated, each VARIANT or VARIANT:k=v (a further k=v continues "
                     "it), e.g. \"sliding_window:window=32,sliding_window:window=32,mha,mha\"");
@@ -76,12 +81,13 @@ struct ModelArgs {
     if (v == "mixed") throw Error("--param needs --variant: the checkpoint mixes variants across layers");
     const VariantInfo& info = get_variant(v);
     ParamValues given;
-    if (v == m->config().layers[0].variant) given = m->config().layers[0].params;  // start from the checkpoint's
     for (const auto& kv : params) {
       auto p = parse_param(info.params, v, kv);
       given[p.first] = p.second;
     }
-    return m->with_variant(v, given);
+    // The one model policy (model_policy.h): the checkpoint trained with the variant when one is shipped, else
+    // this one converted; the same choice as the window's column and `render`.
+    return session::column_model(*m, v, given, convert);
   }
   // The model under `layers`, the --mask-file painted on every custom layer.
   std::shared_ptr<Model> with_mask(const Model& m, std::vector<LayerSpec> layers) const {

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "registry.h"
 #include "render/scene_figure.h"
+#include "model_policy.h"
 #include "safetensors.h"
 
 namespace attnscope {
@@ -21,25 +22,17 @@ using render::PanelKind;
 
 namespace {
 
-// The model a column runs, as the window picks it: the checkpoint itself when it was trained with the column's
-// variant; else the shipped checkpoint of the variant (engine.h: shipped_checkpoint) when the parameters that
-// shape its weights match; else the checkpoint's weights under the column's variant.
+// The model a column runs, as the window picks it (model_policy.h). Per-layer columns and painted masks run in
+// the base checkpoint's weights.
 std::shared_ptr<Model> column_model(const Model& base, const SceneColumn& c) {
-  const Model* start = &base;
-  std::shared_ptr<Model> shipped;
-  if (base.config().variant_summary() != c.variant && c.layers.empty() && c.mask.empty()) {
-    const std::string dir = shipped_checkpoint(base.config(), c.variant);
-    if (!dir.empty()) {
-      shipped = Model::load(dir, base.device_name().rfind("cuda", 0) == 0 ? "cuda" : "cpu");
-      if (same_weight_shapes(c.variant, shipped->config().layers[0].params, c.params)) start = shipped.get();
-    }
+  if (!c.layers.empty() || !c.mask.empty()) {
+    std::vector<LayerSpec> layers = c.layers;
+    if (layers.empty())
+      layers.assign(size_t(base.config().n_layer),
+                    LayerSpec{c.variant, resolve_params(get_variant(c.variant).params, c.variant, c.params), c.mask});
+    return base.with_layers(layers);
   }
-  const LayerSpec& own = start->config().layers[0];
-  if (start->config().variant_summary() == c.variant && c.params.empty()) return std::make_shared<Model>(*start);
-  ParamValues given;
-  if (own.variant == c.variant) given = own.params;  // start from the checkpoint's own values
-  for (const auto& [k, v] : c.params) given[k] = v;
-  return start->with_variant(c.variant, given);
+  return session::column_model(base, c.variant, c.params, c.convert);
 }
 
 // --compare entries: "a,b:k=v,k=v,c" and repeated flags; a piece with '=' but no ':' is one more parameter of

@@ -116,6 +116,9 @@ bool read_column(const json& j, const std::string& where, SceneColumn* out, std:
       }
       if (ok) c.layers = std::move(layers);
       else skipped->push_back(where + ": skipped \"layers\": expected an array of layer objects with \"variant\"");
+    } else if (key == "convert") {
+      if (v.is_boolean()) c.convert = v.get<bool>();
+      else skipped->push_back(where + ": \"convert\": " + v.dump() + " is not true or false: using false");
     } else if (key == "view") {
       if (!v.is_string() || !render::parse_panel_kind(v.get<std::string>(), &c.view))
         skipped->push_back(where + ": \"view\": " + v.dump() + " is not heatmap, mask or diff: using heatmap");
@@ -151,7 +154,8 @@ std::string column_label(const SceneColumn& c) {
       auto it = c.params.find(s.name);
       if (it != c.params.end()) p += (p.empty() ? "" : ", ") + s.name + "=" + format_param(s, it->second);
     }
-  return p.empty() ? c.variant : c.variant + " (" + p + ")";
+  const std::string label = p.empty() ? c.variant : c.variant + " (" + p + ")";
+  return c.convert ? label + " [converted]" : label;
 }
 
 SceneLoad parse_scene(const std::string& text, const std::string& origin) {
@@ -269,6 +273,7 @@ std::string scene_json(const Scene& s) {
     const ordered_json params = params_json(c.variant, c.params);
     if (!params.empty()) cj["params"] = params;
     if (!c.mask.empty()) cj["mask"] = mask_rows(c.mask);
+    if (c.convert) cj["convert"] = true;
     if (!c.layers.empty()) {
       cj["layers"] = ordered_json::array();
       for (const LayerSpec& l : c.layers) {

@@ -28,6 +28,9 @@ struct SceneColumn {
   // A variant per layer ("layers": objects like a column's, with variant, params and mask; empty = `variant` on
   // every layer). Added within version 1: older readers skip the field and show `variant` on every layer.
   std::vector<LayerSpec> layers;
+  // "convert": true runs the scene's model converted to the variant even when a checkpoint trained with it is
+  // shipped (model_policy.h): the conversion lesson, converted next to trained. Added within version 1.
+  bool convert = false;
 };
 
 struct Scene {

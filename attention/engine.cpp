@@ -159,8 +159,11 @@ std::shared_ptr<Model> Model::load(const std::string& dir, const std::string& de
   m->impl->net->eval();
   m->impl->net->to(dev);
   m->impl->device = dev;
+  m->impl->source_dir = dir;
   return m;
 }
+
+const std::string& Model::source_dir() const { return impl->source_dir; }
 
 std::shared_ptr<Model> Model::create(const ModelConfig& cfg, const Tokenizer& tok, const std::string& device,
                                      uint64_t seed) {

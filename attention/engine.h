@@ -71,6 +71,9 @@ class Model {
   std::string mode() const;            // "trained" or "converted from <variant>"
   std::string device_name() const;
   int64_t parameter_count() const;
+  // The checkpoint folder the weights came from (Model::load's DIR, kept by with_variant / with_layers; "" for
+  // a model made by create).
+  const std::string& source_dir() const;
 
   // The same weights under another variant on every layer (converted when shapes differ). Throws Error.
   std::shared_ptr<Model> with_variant(const std::string& variant, const ParamValues& params) const;

@@ -11,6 +11,7 @@ struct Model::Impl {
   nlohmann::json meta = nlohmann::json::object();
   std::string mode = "trained";
   torch::Device device = torch::kCPU;
+  std::string source_dir;  // the checkpoint folder the weights were loaded from ("" for a new model)
 };
 
 torch::Tensor to_tensor(const std::vector<int64_t>& ids, torch::Device dev);  // [1, T]

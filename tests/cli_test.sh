@@ -28,7 +28,11 @@ check "attend npy holds [4, 8, T, T]" 'python3 -c "import sys; b=open(sys.argv[1
 "$bin" attend --text "$text" --layer 3 --format json -o "$tmp/a.json" 2>/dev/null
 check "attend json of one layer" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"shape\"]==[8,$n,$n] and len(d[\"layers\"][0])==8" "$tmp/a.json"'
 "$bin" attend --variant gqa --param groups=2 --text "$text" --layer 0 --head 7 > /dev/null 2> "$tmp/g.err"
-check "gqa converted from the mha checkpoint" 'grep -q "gqa (groups=2) \[converted from mha\]" "$tmp/g.err"'
+check "gqa runs in its trained checkpoint, as in the window" 'grep -q "gqa (groups=2) \[trained\]" "$tmp/g.err"'
+"$bin" attend --variant gqa --param groups=2 --convert --text "$text" --layer 0 --head 7 > /dev/null 2> "$tmp/g.err"
+check "--convert: gqa converted from the mha checkpoint" 'grep -q "gqa (groups=2) \[converted from mha\]" "$tmp/g.err"'
+"$bin" attend --variant gqa --param groups=4 --text "$text" --layer 0 --head 7 > /dev/null 2> "$tmp/g.err"
+check "gqa with other groups than trained converts" 'grep -q "gqa (groups=4) \[converted from mha\]" "$tmp/g.err"'
 "$bin" attend --variant cross --text "$text" --kv-text "O Romeo, Romeo" --layer 1 --head 0 > "$tmp/c.csv" 2>/dev/null
 check "cross attends the second text" '[ "$(head -1 "$tmp/c.csv" | tr , "\n" | wc -l)" -eq 14 ]'
 

@@ -21,7 +21,7 @@
 #include "worker.h"
 
 using namespace attnscope;
-using namespace attnscope::gui;
+using namespace attnscope::session;
 using Clock = std::chrono::steady_clock;
 
 namespace {

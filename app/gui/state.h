@@ -21,6 +21,8 @@
 
 namespace attnscope::gui {
 
+using namespace attnscope::session;  // the window is a front end over the session layer (app/session)
+
 constexpr int kMaxColumns = 6;
 
 enum class TextSource { Typed = 0, Passage = 1, Generated = 2 };

@@ -7,7 +7,7 @@
 #include "error.h"
 #include "registry.h"
 
-namespace attnscope::gui {
+namespace attnscope::session {
 
 std::string model_key(const std::string& variant, const ParamValues& p, bool weights_only) {
   std::string k = variant + "[";
@@ -195,45 +195,31 @@ size_t Worker::cached_models() const {
   return weight_cache_.size() + full_cache_.size();
 }
 
-// The checkpoint trained with `variant` on every layer, when one is shipped (assets/models/VARIANT), has the base
-// model's size (layers, width, heads) and reads its characters over at least its context. Worker thread only.
-std::shared_ptr<const Model> Worker::shipped_model(const Model& base, const std::string& variant) {
-  auto it = shipped_.find(variant);
-  if (it != shipped_.end()) return it->second;
+// A checkpoint by folder, loaded on first use (null: unreadable). Worker thread only.
+std::shared_ptr<const Model> Worker::checkpoint(const std::string& dir) {
+  auto it = checkpoints_.find(dir);
+  if (it != checkpoints_.end()) return it->second;
   std::shared_ptr<const Model> m;
-  const std::string dir = shipped_checkpoint(base.config(), variant);
-  if (!dir.empty()) {
-    try {
-      m = Model::load(dir, "auto");
-    } catch (const std::exception&) {
-      m = nullptr;  // unreadable: the base model, converted, stands in
-    }
+  try {
+    m = Model::load(dir, "auto");
+  } catch (const std::exception&) {
+    m = nullptr;  // unreadable: the caller falls back to the base model
   }
-  shipped_[variant] = m;
-  return m;
+  return checkpoints_[dir] = m;
 }
 
 std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::string& variant, const ParamValues& p,
-                                               ColumnResult& res) {
+                                               bool convert, ColumnResult& res) {
   // Called on the worker thread only; the caches are touched under the lock because cached_models() reads them.
-  // The start: the base model when it was trained with this variant; else the shipped checkpoint of the variant
-  // when its weight-shaping parameters match; else the base model, converted.
-  get_variant(variant);  // an unknown name fails here, before any cache lookup
-  const Model* start = &base;
-  std::shared_ptr<const Model> shipped;
-  bool base_is_variant = true;
-  for (const LayerSpec& s : base.config().layers) base_is_variant = base_is_variant && s.variant == variant;
-  {
-    std::lock_guard<std::mutex> l(mu_);  // load_model() writes it on the UI thread
-    res.model_dir = load_dir_;
-  }
-  if (!base_is_variant && (shipped = shipped_model(base, variant))) {
-    if (same_weight_shapes(variant, shipped->config().layers[0].params, p)) {
-      start = shipped.get();
-      res.model_dir = assets_dir() + "/models/" + variant;
-    }
-  }
-  res.shipped = base_is_variant || start != &base;
+  // Which checkpoint: the one model policy (model_policy.h), as `render` and the CLI choose.
+  const std::string& base_dir = base.source_dir();
+  ModelSource src = column_source(base, variant, p, convert);
+  std::shared_ptr<const Model> shipped = src.shipped ? checkpoint(src.dir) : nullptr;
+  if (src.shipped && !shipped) src = {base_dir, false, false};  // unreadable: the base, converted, stands in
+  const Model* start = shipped ? shipped.get() : &base;
+  res.model_dir = src.dir;
+  res.shipped = src.trained;
+  res.comparison = comparison_for(src);
   const std::string origin = start == &base ? "base:" : "shipped:";
   const std::string full = origin + model_key(variant, p, false), wkey = origin + model_key(variant, p, true);
   {
@@ -284,6 +270,7 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
   bool same = layers.size() == base.config().layers.size();
   for (size_t l = 0; same && l < layers.size(); ++l) same = layers[l].variant == base.config().layers[l].variant;
   res.shipped = same;
+  res.comparison = comparison_for(ModelSource{res.model_dir, same, false});  // converted: against the base
   const std::string key = "base:" + layers_key(layers);
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -299,6 +286,25 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
   return m;
 }
 
+// The loss of the comparison checkpoint `dir` (the base model when it is the base's folder) on the request's text,
+// cached by (dir, text). NaN when there is no comparison. Worker thread only.
+double Worker::comparison_loss(const Model& base, const std::string& dir, const ColumnRequest& r) {
+  if (dir.empty()) return std::nan("");
+  auto tokens_key = std::make_pair(dir, r.tokens);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = comparison_loss_.find(tokens_key);
+    if (it != comparison_loss_.end()) return it->second;
+  }
+  std::shared_ptr<const Model> other = dir == base.source_dir() ? nullptr : checkpoint(dir);
+  const Model& m = other ? *other : base;
+  const bool kv = get_variant(m.config().layers[0].variant).needs_kv_text;
+  const double loss = m.attend(r.tokens, kv ? r.kv_tokens : std::vector<int64_t>{}).loss;
+  std::lock_guard<std::mutex> l(mu_);
+  if (comparison_loss_.size() > 64) comparison_loss_.clear();
+  return comparison_loss_[tokens_key] = loss;
+}
+
 std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const ColumnRequest& r,
                                                     std::shared_ptr<const Model>* used) {
   auto res = std::make_shared<ColumnResult>();
@@ -311,7 +317,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
     ParamValues p = resolve_params(info.params, r.variant, r.params);
     std::vector<LayerSpec> specs = r.layers;  // what each layer runs (for the sparsity row)
     for (LayerSpec& s : specs) s.params = resolve_params(get_variant(s.variant).params, s.variant, s.params);
-    auto m = specs.empty() ? model_for(base, r.variant, p, *res) : layered_model(base, specs, *res);
+    auto m = specs.empty() ? model_for(base, r.variant, p, r.convert, *res) : layered_model(base, specs, *res);
     if (specs.empty()) specs.assign(size_t(m->config().n_layer), LayerSpec{r.variant, p, {}});
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
@@ -329,20 +335,8 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
       on += size_t(pairs);
     }
     res->computed_fraction = mp.layers == 0 ? 1.0 : double(on) / double(per_layer * size_t(mp.layers));
-    // the base model's loss on this text, once per text
-    bool known = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      auto it = base_loss_.find(r.tokens);
-      if ((known = it != base_loss_.end())) res->base_loss = it->second;
-    }
-    if (!known) {
-      const bool base_kv = get_variant(base.config().layers[0].variant).needs_kv_text;
-      res->base_loss = base.attend(r.tokens, base_kv ? r.kv_tokens : std::vector<int64_t>{}).loss;
-      std::lock_guard<std::mutex> l(mu_);
-      if (base_loss_.size() > 64) base_loss_.clear();
-      base_loss_[r.tokens] = res->base_loss;
-    }
+    // the comparison model's loss on this text (model_policy.h: comparison_for), once per (model, text)
+    res->base_loss = comparison_loss(base, res->comparison.dir, r);
     // KV cache against the length, up to the context
     const int64_t ctx = m->config().context, kv_len = std::max<int64_t>(1, int64_t(r.kv_tokens.size()));
     for (int k = 1; k <= 32; ++k) {
@@ -399,7 +393,7 @@ void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t se
     try {
       ColumnResult origin;  // where the model comes from (unused here)
       const ParamValues p = resolve_params(get_variant(c.variant).params, c.variant, c.params);
-      d = std::make_unique<Decoder>(c.layers.empty() ? model_for(base, c.variant, p, origin)
+      d = std::make_unique<Decoder>(c.layers.empty() ? model_for(base, c.variant, p, false, origin)
                                                      : layered_model(base, c.layers, origin),
                                     job.prompt, job.options);
       t.prompt = d->tokens();
@@ -484,9 +478,9 @@ void Worker::loop() {
       weight_cache_.clear();
       full_cache_.clear();
       full_order_.clear();
-      shipped_.clear();
+      checkpoints_.clear();
       timed_.clear();
-      base_loss_.clear();
+      comparison_loss_.clear();
       decoders_.clear();  // of the previous model: the session's frames stay, no further steps
       decode_.driver = -1;
       l.unlock();
@@ -614,4 +608,4 @@ void Worker::loop() {
   }
 }
 
-}  // namespace attnscope::gui
+}  // namespace attnscope::session

@@ -15,9 +15,10 @@
 
 #include "engine.h"
 #include "params.h"
+#include "model_policy.h"
 #include "pattern.h"
 
-namespace attnscope::gui {
+namespace attnscope::session {
 
 struct ColumnRequest {
   uint64_t seq = 0;  // increasing per column; results carry it back
@@ -27,6 +28,7 @@ struct ColumnRequest {
   // params then only name the column).
   std::vector<LayerSpec> layers;
   std::vector<int64_t> tokens, kv_tokens;
+  bool convert = false;  // run the base checkpoint converted even when one trained with the variant is shipped
   bool needs_kv_text() const;  // some layer is cross-attention
 };
 
@@ -42,7 +44,8 @@ struct ColumnResult {
   std::vector<int64_t> layer_pairs;  // [L] pairs computed by each layer, all heads
   std::string model_dir;    // the checkpoint the column's model comes from
   bool shipped = false;     // model_dir is the checkpoint trained with this variant (else the base, converted)
-  double base_loss = 0;     // the base (MHA) model's loss on the same tokens
+  Comparison comparison;    // what the loss is compared with (model_policy.h: like for like)
+  double base_loss = 0;     // the comparison model's loss on the same tokens (NaN: none)
   // KV cache by the layers' formulas (fp32) at curve_tokens lengths: this column, and the base (MHA) model
   std::vector<int64_t> curve_tokens, cache_curve, base_curve;
   std::vector<PatternSummary> pattern;  // [L] masked variants' patterns and tile maps; the tiled kernel's tiles
@@ -144,8 +147,9 @@ class Worker {
   void prepare_decode(const Model& base, const DecodeJob& job, uint64_t session);  // lock not held
   void decode_step();                                                                // lock not held
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
-                                         ColumnResult& res);
-  std::shared_ptr<const Model> shipped_model(const Model& base, const std::string& variant);
+                                         bool convert, ColumnResult& res);
+  std::shared_ptr<const Model> checkpoint(const std::string& dir);
+  double comparison_loss(const Model& base, const std::string& dir, const ColumnRequest& r);
   std::shared_ptr<const Model> layered_model(const Model& base, const std::vector<LayerSpec>& layers,
                                              ColumnResult& res);
   void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
@@ -174,8 +178,8 @@ class Worker {
   };
   std::map<int, Timed> timed_;
   std::set<int> forgotten_;  // removed columns (ids are never reused)
-  // The base model's loss by text (tokens), computed once per text.
-  std::map<std::vector<int64_t>, double> base_loss_;
+  // The comparison models' losses by (checkpoint folder, text), computed once each.
+  std::map<std::pair<std::string, std::vector<int64_t>>, double> comparison_loss_;
   bool running_ = false;
   std::unique_ptr<GenerateJob> gen_pending_;
   GenerateState gen_;
@@ -188,8 +192,8 @@ class Worker {
   // Converted models by (variant, parameters that change the weights), and the final models by all parameters.
   std::map<std::string, std::shared_ptr<const Model>> weight_cache_, full_cache_;
   std::vector<std::string> full_order_;
-  // Shipped checkpoints by variant (null: none usable), loaded on first use.
-  std::map<std::string, std::shared_ptr<const Model>> shipped_;
+  // Checkpoints other than the base (shipped variants, comparison models) by folder (null: unreadable).
+  std::map<std::string, std::shared_ptr<const Model>> checkpoints_;
   std::thread thread_;
 };
 
@@ -198,4 +202,4 @@ std::string model_key(const std::string& variant, const ParamValues& p, bool wei
 // Every layer's model_key, and a hash of each painted mask: the key of a with_layers model.
 std::string layers_key(const std::vector<LayerSpec>& layers);
 
-}  // namespace attnscope::gui
+}  // namespace attnscope::session

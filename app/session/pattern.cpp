@@ -5,7 +5,7 @@
 #include "masked.h"
 #include "registry.h"
 
-namespace attnscope::gui {
+namespace attnscope::session {
 
 PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head,
                                  int64_t context, int64_t n, int64_t layer) {
@@ -33,4 +33,4 @@ PatternSummary summarize_pattern(const std::string& variant, const ParamValues& 
   return s;
 }
 
-}  // namespace attnscope::gui
+}  // namespace attnscope::session

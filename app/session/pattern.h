@@ -8,7 +8,7 @@
 
 #include "params.h"
 
-namespace attnscope::gui {
+namespace attnscope::session {
 
 struct PatternSummary {
   bool described = false;          // a masked variant with a fixed pattern (else: read the forward's mask)
@@ -29,4 +29,4 @@ constexpr int kPatternTile = 16;
 PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head,
                                  int64_t context, int64_t n, int64_t layer);
 
-}  // namespace attnscope::gui
+}  // namespace attnscope::session
