@@ -292,3 +292,48 @@ TEST(Worker, ShutdownWhileBusy) {
     EXPECT_LT(s, 30.0) << "shutdown took " << s << " s";
   }
 }
+
+TEST(LruCache, EvictsTheLeastRecentlyUsedWithinTheBudget) {
+  LruCache<int> c(100);
+  c.put("a", 1, 40);
+  c.put("b", 2, 40);
+  ASSERT_NE(c.find("a"), nullptr);  // a is now the most recent: b goes first
+  c.put("c", 3, 40);
+  EXPECT_EQ(c.find("b"), nullptr);
+  EXPECT_EQ(*c.find("a"), 1);
+  EXPECT_EQ(*c.find("c"), 3);
+  EXPECT_EQ(c.bytes(), 80u);
+  c.put("a", 4, 10);  // replacing frees the old entry's bytes
+  EXPECT_EQ(c.bytes(), 50u);
+  c.put("big", 5, 500);  // larger than the budget: kept alone
+  EXPECT_EQ(c.size(), 1u);
+  EXPECT_EQ(*c.find("big"), 5);
+}
+
+// Slider play over a weight-changing parameter (every position a new converted model): the model caches stay
+// within their bound, and going back to a recent position is served from the cache.
+TEST(Worker, ModelCachesStayBoundedUnderSliderPlay) {
+  const size_t bound = 4 * model_bytes(*Model::load(tiny_model_dir(), "cpu"));
+  Worker w(bound);
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  uint64_t seq = 0;
+  auto run = [&](double groups_or_rank, const std::string& variant) {
+    ColumnRequest r;
+    r.seq = ++seq;
+    r.variant = variant;
+    r.params[variant == "mla" ? "rank" : "groups"] = groups_or_rank;
+    r.tokens = tokens_for(0, 1);
+    w.submit(0, r);
+    EXPECT_TRUE(wait_until([&] { auto res = w.result(0); return res && res->seq == seq; }, 60));
+    return w.result(0);
+  };
+  for (int rank = 16; rank < 32; ++rank) {  // the slider's range starts at 16
+    auto res = run(rank, "mla");
+    ASSERT_TRUE(res->ok) << res->error;
+    EXPECT_LE(w.cached_model_bytes(), 2 * bound) << "after rank " << rank;
+  }
+  EXPECT_LE(w.cached_models(), 8u);
+  EXPECT_TRUE(run(31, "mla")->model_cached);   // the last position: still cached
+  EXPECT_FALSE(run(16, "mla")->model_cached);  // the first: evicted long ago
+}

@@ -9,6 +9,10 @@
 
 namespace attnscope::session {
 
+size_t model_bytes(const Model& m) {
+  return size_t(m.parameter_count()) * sizeof(float);  // fp32 weights in memory (buffers are small beside them)
+}
+
 std::string model_key(const std::string& variant, const ParamValues& p, bool weights_only) {
   std::string k = variant + "[";
   const VariantInfo* info = find_variant(variant);
@@ -38,7 +42,9 @@ bool ColumnRequest::needs_kv_text() const {
   return false;
 }
 
-Worker::Worker() { thread_ = std::thread([this] { loop(); }); }
+Worker::Worker(size_t model_cache_bytes) : weight_cache_(model_cache_bytes), full_cache_(model_cache_bytes) {
+  thread_ = std::thread([this] { loop(); });
+}
 
 Worker::~Worker() {
   {
@@ -195,6 +201,11 @@ size_t Worker::cached_models() const {
   return weight_cache_.size() + full_cache_.size();
 }
 
+size_t Worker::cached_model_bytes() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return weight_cache_.bytes() + full_cache_.bytes();
+}
+
 // A checkpoint by folder, loaded on first use (null: unreadable). Worker thread only.
 std::shared_ptr<const Model> Worker::checkpoint(const std::string& dir) {
   auto it = checkpoints_.find(dir);
@@ -224,24 +235,22 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   const std::string full = origin + model_key(variant, p, false), wkey = origin + model_key(variant, p, true);
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = full_cache_.find(full);
-    if (it != full_cache_.end()) {
+    if (const auto* hit = full_cache_.find(full)) {
       res.model_cached = true;
-      return it->second;
+      return *hit;
     }
   }
   std::shared_ptr<const Model> weights;
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = weight_cache_.find(wkey);
-    if (it != weight_cache_.end()) weights = it->second;
+    if (const auto* hit = weight_cache_.find(wkey)) weights = *hit;
   }
   res.model_cached = weights != nullptr;
   std::shared_ptr<const Model> m;
   if (!weights) {
     m = start->with_variant(variant, p);  // converts the weights when their shapes differ (may throw Error)
     std::lock_guard<std::mutex> l(mu_);
-    weight_cache_[wkey] = m;
+    weight_cache_.put(wkey, m, model_bytes(*m));
   } else {
     m = weights->with_variant(variant, p);  // same shapes: a cheap copy with other non-weight parameters
   }
@@ -251,12 +260,8 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
 }
 
 void Worker::cache_full(const std::string& key, std::shared_ptr<const Model> m) {
-  full_cache_[key] = std::move(m);
-  full_order_.push_back(key);
-  while (full_order_.size() > 24) {  // a few models per column and slider position are plenty
-    full_cache_.erase(full_order_.front());
-    full_order_.erase(full_order_.begin());
-  }
+  const size_t bytes = model_bytes(*m);
+  full_cache_.put(key, std::move(m), bytes);
 }
 
 // A model with a variant per layer (or painted masks): the base model's weights under the layers' variants
@@ -274,10 +279,9 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
   const std::string key = "base:" + layers_key(layers);
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = full_cache_.find(key);
-    if (it != full_cache_.end()) {
+    if (const auto* hit = full_cache_.find(key)) {
       res.model_cached = true;
-      return it->second;
+      return *hit;
     }
   }
   std::shared_ptr<const Model> m = base.with_layers(layers);  // may throw Error (impossible parameters)
@@ -477,7 +481,6 @@ void Worker::loop() {
       loading_ = true;
       weight_cache_.clear();
       full_cache_.clear();
-      full_order_.clear();
       checkpoints_.clear();
       timed_.clear();
       comparison_loss_.clear();

@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "params.h"
+#include "lru_cache.h"
 #include "model_policy.h"
 #include "pattern.h"
 
@@ -58,6 +59,8 @@ struct ColumnTiming {
   std::vector<double> ms;   // forward wall times, device synchronised
 };
 constexpr size_t kTimingRuns = 9;
+constexpr size_t kModelCacheBytes = size_t(64) << 20;  // per model cache (converted weights; final models)
+size_t model_bytes(const Model& m);                     // what a cached model holds
 
 struct GenerateJob {
   std::vector<int64_t> prompt;
@@ -113,7 +116,8 @@ struct DecodeState {
 
 class Worker {
  public:
-  Worker();
+  // model_cache_bytes: the bound of each model cache (tests use a small one).
+  explicit Worker(size_t model_cache_bytes = kModelCacheBytes);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -141,6 +145,7 @@ class Worker {
   bool busy() const;  // a job running or pending (timing repeats included)
   int64_t threads() const;  // LibTorch's intra-op threads (0 until the model is loaded)
   size_t cached_models() const;
+  size_t cached_model_bytes() const;  // what the model caches hold (each bounded: kModelCacheBytes)
 
  private:
   void loop();
@@ -189,9 +194,10 @@ class Worker {
   std::unique_ptr<DecodeJob> decode_pending_;
   std::vector<std::unique_ptr<Decoder>> decoders_;
   DecodeState decode_;
-  // Converted models by (variant, parameters that change the weights), and the final models by all parameters.
-  std::map<std::string, std::shared_ptr<const Model>> weight_cache_, full_cache_;
-  std::vector<std::string> full_order_;
+  // Converted models by (variant, parameters that change the weights), and the final models by all parameters:
+  // least recently used first out, each within kModelCacheBytes (going back to a setting is instant; hours of
+  // slider play do not grow the process).
+  LruCache<std::shared_ptr<const Model>> weight_cache_, full_cache_;
   // Checkpoints other than the base (shipped variants, comparison models) by folder (null: unreadable).
   std::map<std::string, std::shared_ptr<const Model>> checkpoints_;
   std::thread thread_;
