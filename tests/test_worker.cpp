@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "registry.h"
+#include "job.h"
 #include "worker.h"
 
 using namespace attnscope;
@@ -336,4 +337,50 @@ TEST(Worker, ModelCachesStayBoundedUnderSliderPlay) {
   EXPECT_LE(w.cached_models(), 8u);
   EXPECT_TRUE(run(31, "mla")->model_cached);   // the last position: still cached
   EXPECT_FALSE(run(16, "mla")->model_cached);  // the first: evicted long ago
+}
+
+TEST(Job, PublishesProgressAndPartialResultsAndStopsWhenCancelled) {
+  std::atomic<int> steps{0};
+  Job<std::vector<int>> j([&](Job<std::vector<int>>::Control& c) {
+    for (int i = 0; !c.cancelled(); ++i) {
+      c.progress(i, 0, "step " + std::to_string(i));
+      c.update([&](std::vector<int>& v) { v.push_back(i); });
+      ++steps;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  ASSERT_TRUE(wait_until([&] { return j.snapshot().size() >= 3; }, 30));
+  EXPECT_TRUE(j.running());
+  EXPECT_EQ(j.progress().current.rfind("step ", 0), 0u);
+  j.cancel();
+  ASSERT_TRUE(wait_until([&] { return !j.running(); }, 30));
+  const std::vector<int> v = j.snapshot();
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(v[i], int(i));  // in order, none lost
+  EXPECT_EQ(int(v.size()), steps.load());
+  EXPECT_EQ(j.error(), "");
+  EXPECT_EQ(j.progress().current, "");
+}
+
+TEST(Job, AnErrorEndsTheJobWithItsMessage) {
+  Job<int> j([](Job<int>::Control& c) {
+    c.update([](int& v) { v = 7; });
+    throw Error("no such file");
+  });
+  ASSERT_TRUE(wait_until([&] { return !j.running(); }, 30));
+  EXPECT_EQ(j.error(), "no such file");
+  EXPECT_EQ(j.snapshot(), 7);
+  Job<int> k([](Job<int>::Control&) { throw std::runtime_error("boom"); });
+  ASSERT_TRUE(wait_until([&] { return !k.running(); }, 30));
+  EXPECT_EQ(k.error(), "internal error: boom");
+}
+
+TEST(Job, DestroyingARunningJobCancelsAndWaits) {
+  std::atomic<bool> ended{false};
+  {
+    Job<int> j([&](Job<int>::Control& c) {
+      while (!c.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ended = true;
+    });
+  }
+  EXPECT_TRUE(ended);
 }
