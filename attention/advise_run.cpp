@@ -55,12 +55,25 @@ std::map<std::string, std::pair<double, std::string>> shipped_losses(const Model
   int most = 0;
   for (const auto& [steps, n] : budgets)
     if (n > most) common = steps, most = n;
+  // A variant whose only checkpoint has another budget (checkpoints retrained one by one): its difference to the
+  // MHA checkpoint of its own budget, put on the common budget's scale (+ MHA's loss there): like for like.
+  std::map<int64_t, double> mha_at;
+  for (const Found& f : found)
+    if (f.variant == "mha" && (!mha_at.count(f.steps) || f.where == "assets/models/mha")) mha_at[f.steps] = f.loss;
   auto rank = [&](const Found& f) { return std::make_pair(f.steps != common, f.loss); };  // lower is preferred
   std::map<std::string, const Found*> best;
   for (const Found& f : found)
     if (!best.count(f.variant) || rank(f) < rank(*best[f.variant])) best[f.variant] = &f;
   std::map<std::string, std::pair<double, std::string>> out;
-  for (const auto& [v, f] : best) out[v] = {f->loss, f->where};
+  for (const auto& [v, f] : best) {
+    if (f->steps == common || !mha_at.count(f->steps) || !mha_at.count(common)) {
+      out[v] = {f->loss, f->where};
+      continue;
+    }
+    out[v] = {f->loss - mha_at[f->steps] + mha_at[common],
+              f->where + " (" + std::to_string(f->steps) + " steps: its difference to MHA at " +
+                  std::to_string(f->steps) + " steps, on the " + std::to_string(common) + "-step scale)"};
+  }
   return out;
 }
 

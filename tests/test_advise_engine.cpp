@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "advise_run.h"
@@ -255,11 +257,34 @@ TEST(AdviseGather, ShippedLossesOnlyFromCheckpointsOfTheSameSize) {
   std::shared_ptr<Model> bundled = Model::load(default_model_dir(), "cpu");
   const auto same = shipped_losses(&bundled->config());
   ASSERT_TRUE(same.count("mha"));
-  // the bundled mha trained 1000 steps, the comparison 300: the 300-step RoPE MHA is the fair reference
-  // (not mha_alibi or mha_learned: another position scheme than the bundled model's)
-  EXPECT_EQ(same.at("mha").second, "assets/models/mha_budget");
   EXPECT_TRUE(same.count("sliding_window"));
   EXPECT_TRUE(shipped_losses(&model()->config()).empty());  // d 32: nothing shipped of that size
+  // The oracle, from the configs: the budget most same-size RoPE checkpoints share; a variant trained on it
+  // keeps its recorded loss; one trained only on another budget b gets loss - MHA(b) + MHA(common).
+  struct Cfg { std::string variant; int64_t steps; double loss; };
+  std::map<std::string, Cfg> cfg;  // by folder ("assets/models/NAME")
+  std::map<int64_t, int> budgets;
+  for (const auto& d : std::filesystem::directory_iterator(assets_dir() + "/models")) {
+    const auto j = nlohmann::json::parse(read_text_file((d.path() / "config.json").string()));
+    const ModelConfig m = config_from_json(j["model"]);
+    if (!m.same_size(bundled->config()) || m.position != bundled->config().position || m.moe_experts) continue;
+    const Cfg c{m.variant_summary(), j["training"].value("steps", int64_t(0)), j["training"].value("final_val_loss", 0.0)};
+    cfg["assets/models/" + d.path().filename().string()] = c;
+    ++budgets[c.steps];
+  }
+  int64_t common = 0;
+  for (const auto& [steps, n] : budgets) if (n > budgets[common]) common = steps;
+  std::map<int64_t, double> mha_at;
+  for (const auto& [where, c] : cfg)
+    if (c.variant == "mha" && (!mha_at.count(c.steps) || where == "assets/models/mha")) mha_at[c.steps] = c.loss;
+  EXPECT_NEAR(same.at("mha").first, mha_at.at(common), 1e-6);  // the fair reference: MHA at the common budget
+  for (const auto& [v, lw] : same) {
+    SCOPED_TRACE(v + " from " + lw.second);
+    const Cfg& c = cfg.at(lw.second.substr(0, lw.second.find(' ')));
+    EXPECT_EQ(c.variant, v);
+    if (c.steps == common) EXPECT_NEAR(lw.first, c.loss, 1e-6);
+    else EXPECT_NEAR(lw.first, c.loss - mha_at.at(c.steps) + mha_at.at(common), 1e-6);
+  }
 }
 
 TEST(AdviseGather, MeasuresOnlyWhatIsMissingAndStopsWhenCancelled) {
