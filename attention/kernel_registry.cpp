@@ -3,7 +3,10 @@
 
 namespace attnscope {
 
-void add_kernel_variants(std::vector<VariantInfo>& r) {
+namespace {
+
+// Kernel feature maps: softmax replaced by phi(q) . phi(k), computed as running sums.
+void add_feature_map_variants(std::vector<VariantInfo>& r) {
   using P = ParamType;
   r.push_back({"linear", "kernel",
                "Linear attention: o_i = phi(q_i)^T S_i / (phi(q_i)^T z_i + eps) with running sums S_i, z_i (an RNN). "
@@ -55,6 +58,11 @@ void add_kernel_variants(std::vector<VariantInfo>& r) {
                 "Linear attention with a locality bias: the cosine weight decays with distance at no extra "
                 "asymptotic cost. It is still a kernel without a sharp focus, and M must cover the context or "
                 "weights turn negative."}});
+}
+
+// Low-rank: keys and values projected to k rows (Linformer), landmarks (Nystrom) or a latent (MLA).
+void add_low_rank_variants(std::vector<VariantInfo>& r) {
+  using P = ParamType;
   r.push_back({"linformer", "low-rank",
                "Linformer: keys and values projected along the sequence by fixed E, F (n x k). Projecting along the "
                "sequence mixes future tokens into every query: an encoder probe, never a decoder.",
@@ -120,6 +128,11 @@ void add_kernel_variants(std::vector<VariantInfo>& r) {
                 "The smallest exact-softmax KV cache (DeepSeek-V2): a shared latent of d_c + d_R numbers per "
                 "token instead of 2 H d_h. Converting MHA by truncated SVD loses what rank d_c cannot hold, so "
                 "fine-tune for quality; not worth it when the cache is not the bottleneck."}});
+}
+
+// Structured: convolved scores (MTA), the tiled exact kernel, differences of two maps.
+void add_structured_variants(std::vector<VariantInfo>& r) {
+  using P = ParamType;
   r.push_back({"mta", "structured",
                "Multi-token attention: depthwise 2-D convolution of the scores over (query, key), queries past-only, "
                "keys centred; optional head mixing; starts from identity kernels (= MHA).",
@@ -167,6 +180,14 @@ void add_kernel_variants(std::vector<VariantInfo>& r) {
                 "Cancels attention noise that the two maps share (Differential Transformer): sharper focus and "
                 "less weight on irrelevant context, once trained. With MHA weights split into pairs of heads "
                 "the maps were never trained to cancel, so any lambda > 0 raises the loss."}});
+}
+
+}  // namespace
+
+void add_kernel_variants(std::vector<VariantInfo>& r) {
+  add_feature_map_variants(r);
+  add_low_rank_variants(r);
+  add_structured_variants(r);
 }
 
 }  // namespace attnscope

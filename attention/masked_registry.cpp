@@ -14,9 +14,9 @@ ParamSpec mode_param() {
           "union: every head uses both sub-patterns; split: even heads use pattern A, odd heads pattern B",
           false, {"union", "split"}, false, false};
 }
-}  // namespace
 
-void add_masked_variants(std::vector<VariantInfo>& r) {
+// Local and fixed sparse patterns (Child et al.): which keys each query sees follows from i and j alone.
+void add_local_variants(std::vector<VariantInfo>& r) {
   r.push_back({"sliding_window", "masked", "Sliding window: query i attends the W keys i - W < j <= i.",
                "Beltagy et al., Longformer (2020); Child et al. (2019), local attention",
                {int_param("window", 1, 256, 32,
@@ -84,6 +84,10 @@ void add_masked_variants(std::vector<VariantInfo>& r) {
                 "documents. The summary positions are fixed rather than learned, so with MHA weights the "
                 "quality depends on which characters happen to sit there; it pays off only when trained with "
                 "the pattern."}});
+}
+
+// Local windows plus global or random keys: Longformer, BigBird, attention sinks (StreamingLLM).
+void add_global_variants(std::vector<VariantInfo>& r) {
   r.push_back({"longformer", "masked",
                "Longformer: a causal window of W plus the first g tokens as globals (global rows see all j <= i).",
                "Beltagy et al., Longformer: The Long-Document Transformer (2020)",
@@ -133,6 +137,10 @@ void add_masked_variants(std::vector<VariantInfo>& r) {
                 "Endless streaming generation in fixed memory (StreamingLLM): keeping the first few tokens "
                 "stops the softmax from collapsing once they would be evicted. It forgets everything evicted, "
                 "so it does not help tasks that must recall the far past."}});
+}
+
+// Content-dependent masks (LSH buckets) and score transforms (soft-capping).
+void add_content_variants(std::vector<VariantInfo>& r) {
   r.push_back({"lsh", "masked",
                "LSH (Reformer), ideal mask: shared QK; i attends the causal past sharing a bucket in any round.",
                "Kitaev et al., Reformer: The Efficient Transformer (2020)",
@@ -159,6 +167,13 @@ void add_masked_variants(std::vector<VariantInfo>& r) {
                 "Keeps logits bounded so training large models stays stable (Gemma 2); with a large cap it "
                 "equals MHA. A small cap flattens sharp attention, such as copying a character, so quality "
                 "falls."}});
+}
+}  // namespace
+
+void add_masked_variants(std::vector<VariantInfo>& r) {
+  add_local_variants(r);
+  add_global_variants(r);
+  add_content_variants(r);
 }
 
 }  // namespace attnscope

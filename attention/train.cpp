@@ -75,6 +75,59 @@ void from_st(const StFile& f, const std::string& name, torch::Tensor& dst) {
   dst.copy_(torch::from_blob(v.data(), {int64_t(v.size())}, torch::kFloat).view(dst.sizes()));
 }
 
+// AdamW over every parameter; weight decay on matrices only (not norms' gains).
+AdamW make_optimizer(GPTImpl& net) {
+  AdamW opt;
+  for (auto& p : net.named_parameters()) {
+    opt.params.push_back(p.value());
+    opt.m.push_back(torch::zeros_like(p.value()));
+    opt.v.push_back(torch::zeros_like(p.value()));
+    opt.decay.push_back(p.value().dim() >= 2);
+  }
+  return opt;
+}
+
+// Before any step: a file in the way or a folder that cannot be written fails now, not after the training.
+void prepare_out_dir(const std::string& dir) {
+  std::error_code ec, is_dir_ec;
+  fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir, is_dir_ec))
+    throw Error("cannot create checkpoint directory '" + dir + "': " +
+                (fs::exists(dir, is_dir_ec) ? std::string("a file is in the way") : ec.message()));
+  const std::string probe = dir + "/.attnscope_write_test";
+  const bool ok = bool(std::ofstream(probe)) && fs::remove(probe, is_dir_ec);
+  if (!ok) throw Error("cannot write into checkpoint directory '" + dir + "'");
+}
+
+// The resumable state: parameters and both moments in fp32, the step and the wall time so far (atomic write).
+void write_state(const std::string& path, GPTImpl& net, const AdamW& opt, int64_t step, double wall) {
+  StFile st;
+  auto names = net.named_parameters().keys();
+  for (size_t i = 0; i < names.size(); ++i) {
+    st.tensors.push_back(to_st("param/" + names[i], opt.params[i]));
+    st.tensors.push_back(to_st("m/" + names[i], opt.m[i]));
+    st.tensors.push_back(to_st("v/" + names[i], opt.v[i]));
+  }
+  st.metadata["step"] = std::to_string(step);
+  st.metadata["wall_s"] = std::to_string(wall);
+  write_safetensors(path, st);
+}
+
+// Reads write_state's file into the parameters and moments; returns the step to continue from.
+int64_t load_state(const std::string& path, GPTImpl& net, AdamW& opt, double* wall) {
+  StFile st = read_safetensors(path);
+  auto names = net.named_parameters().keys();
+  for (size_t i = 0; i < names.size(); ++i) {
+    from_st(st, "param/" + names[i], opt.params[i]);
+    from_st(st, "m/" + names[i], opt.m[i]);
+    from_st(st, "v/" + names[i], opt.v[i]);
+  }
+  const int64_t start = std::stoll(st.metadata.at("step"));
+  *wall = std::stod(st.metadata.at("wall_s"));
+  opt.t = start;
+  return start;
+}
+
 }  // namespace
 
 TrainSummary train(const TrainOptions& o, const std::function<void(const TrainProgress&)>& progress) {
@@ -97,59 +150,23 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
   auto model = Model::create(cfg, tok, o.device, o.seed);
   GPTImpl& net = *model->impl->net;
   const torch::Device dev = model->impl->device;
-  AdamW opt;
-  for (auto& p : net.named_parameters()) {
-    opt.params.push_back(p.value());
-    opt.m.push_back(torch::zeros_like(p.value()));
-    opt.v.push_back(torch::zeros_like(p.value()));
-    opt.decay.push_back(p.value().dim() >= 2);
-  }
+  AdamW opt = make_optimizer(net);
   const std::string state_path = o.out_dir + "/train_state.safetensors";
   const std::string csv_path = o.out_dir + "/loss.csv";
   int64_t start = 0;
   double prior_wall = 0;
   std::error_code ec;
-  fs::create_directories(o.out_dir, ec);
-  // Before any step: a file in the way or a folder that cannot be written fails now, not after the training.
-  std::error_code is_dir_ec;
-  if (!fs::is_directory(o.out_dir, is_dir_ec))
-    throw Error("cannot create checkpoint directory '" + o.out_dir + "': " +
-                (fs::exists(o.out_dir, is_dir_ec) ? std::string("a file is in the way") : ec.message()));
-  {
-    const std::string probe = o.out_dir + "/.attnscope_write_test";
-    const bool ok = bool(std::ofstream(probe)) && fs::remove(probe, is_dir_ec);
-    if (!ok) throw Error("cannot write into checkpoint directory '" + o.out_dir + "'");
-  }
+  prepare_out_dir(o.out_dir);
   if (o.resume) {
     if (!fs::exists(state_path))
       throw Error("--resume: no training state at '" + state_path + "' (the run finished or never started)");
-    StFile st = read_safetensors(state_path);
-    auto names = net.named_parameters().keys();
-    for (size_t i = 0; i < names.size(); ++i) {
-      from_st(st, "param/" + names[i], opt.params[i]);
-      from_st(st, "m/" + names[i], opt.m[i]);
-      from_st(st, "v/" + names[i], opt.v[i]);
-    }
-    start = std::stoll(st.metadata.at("step"));
-    prior_wall = std::stod(st.metadata.at("wall_s"));
-    opt.t = start;
+    start = load_state(state_path, net, opt, &prior_wall);
   } else {
     std::ofstream(csv_path) << "step,train_loss,val_loss,lr,elapsed_s\n";
   }
   std::ofstream csv(csv_path, std::ios::app);
 
-  auto save_state = [&](int64_t step, double wall) {
-    StFile st;
-    auto names = net.named_parameters().keys();
-    for (size_t i = 0; i < names.size(); ++i) {
-      st.tensors.push_back(to_st("param/" + names[i], opt.params[i]));
-      st.tensors.push_back(to_st("m/" + names[i], opt.m[i]));
-      st.tensors.push_back(to_st("v/" + names[i], opt.v[i]));
-    }
-    st.metadata["step"] = std::to_string(step);
-    st.metadata["wall_s"] = std::to_string(wall);
-    write_safetensors(state_path, st);
-  };
+  auto save_state = [&](int64_t step, double wall) { write_state(state_path, net, opt, step, wall); };
 
   auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return prior_wall + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
