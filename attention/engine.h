@@ -125,11 +125,11 @@ struct ReferenceMaps {
 ReferenceMaps reference_maps(const Model& m, const std::vector<int64_t>& tokens);
 
 // The tiled ("flash") variant's tile map for causal self-attention over T queries (the last T of S keys).
-struct TileMap {
+struct KernelTileMap {
   int64_t rows = 0, cols = 0, br = 0, bc = 0;  // ceil(T / Br), ceil(S / Bc), tile sizes
   std::vector<uint8_t> state;                  // [rows, cols] 0 skipped, 1 partial (masked inside), 2 computed
 };
-TileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc);
+KernelTileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc);
 
 // ---- accessors for the GUI's status bar and KV-cache curve (engine.cpp)
 // Bytes a decoder caches over all layers after `tokens` tokens, by each layer's formula (kv_tokens: the second

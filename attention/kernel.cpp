@@ -270,9 +270,9 @@ torch::Tensor FeatureMapAttention::exact_display(const torch::Tensor& x) const {
 // ---------------------------------------------------------------------------------------------- tiled
 
 namespace {
-TileState state_of(const torch::Tensor& allow /*[br, bc]*/) {
-  if (!allow.any().item<bool>()) return TileState::Skipped;
-  return allow.all().item<bool>() ? TileState::Computed : TileState::Partial;
+KernelTileState state_of(const torch::Tensor& allow /*[br, bc]*/) {
+  if (!allow.any().item<bool>()) return KernelTileState::Skipped;
+  return allow.all().item<bool>() ? KernelTileState::Computed : KernelTileState::Partial;
 }
 }  // namespace
 
@@ -312,15 +312,15 @@ TiledOut tiled_attention(const torch::Tensor& q, const torch::Tensor& k, const t
       const int64_t j0 = b * bc, cols = std::min(bc, S - j0);
       auto kp = kpos.narrow(0, j0, cols);  // [bc]
       auto allow = mask(qp, kp);           // [br, bc]
-      TileState ts = state_of(allow);
+      KernelTileState ts = state_of(allow);
       tiles[a][b] = static_cast<uint8_t>(ts);
-      if (ts == TileState::Skipped) continue;
+      if (ts == KernelTileState::Skipped) continue;
       auto s = torch::matmul(qi, k.narrow(2, j0, cols).transpose(-2, -1)) * scale;  // [B, H, br, bc]
       if (bias) {
         auto bt = bias(qp, kp);  // [H, br, bc]
         if (bt.defined()) s = s + bt;
       }
-      if (ts == TileState::Partial) s = s.masked_fill(allow.logical_not(), -kInf);
+      if (ts == KernelTileState::Partial) s = s.masked_fill(allow.logical_not(), -kInf);
       auto m_new = torch::maximum(m, s.amax(-1, true));  // [B, H, br, 1]
       // A row with nothing allowed so far keeps m = -inf: use 0 as its reference so no exp(-inf + inf) = NaN.
       auto ref = m_new.masked_fill(m_new == -kInf, 0.0);  // [B, H, br, 1]
@@ -817,12 +817,12 @@ ReferenceMaps reference_maps(const Model& model, const std::vector<int64_t>& tok
   return r;
 }
 
-TileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc) {
+KernelTileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc) {
   if (queries < 1 || keys < 1 || br < 1 || bc < 1) throw Error("tile map: sizes must be positive");
   torch::NoGradGuard ng;
   auto qpos = torch::arange(keys - queries, keys, torch::kLong), kpos = torch::arange(0, keys, torch::kLong);  // [T], [S]
   auto t = tile_states(qpos, kpos, br, bc, causal_allow).contiguous();  // [nq, nk]
-  TileMap m;
+  KernelTileMap m;
   m.rows = t.size(0);
   m.cols = t.size(1);
   m.br = br;

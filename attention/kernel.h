@@ -89,7 +89,7 @@ class FeatureMapAttention : public StandardAttention, public SoftmaxReference {
 
 // ---------------------------------------------------------------------------------------------- tiled
 
-enum class TileState : uint8_t { Skipped = 0, Partial = 1, Computed = 2 };
+enum class KernelTileState : uint8_t { Skipped = 0, Partial = 1, Computed = 2 };
 // Which pairs may be computed for a tile: qpos [br], kpos [bc] -> [br, bc] bool.
 using TileMask = std::function<torch::Tensor(const torch::Tensor& qpos, const torch::Tensor& kpos)>;
 // Additive score bias for a tile -> [H, br, bc], or undefined.
@@ -98,7 +98,7 @@ using TileBias = std::function<torch::Tensor(const torch::Tensor& qpos, const to
 struct TiledOut {
   torch::Tensor out;    // [B, H, T, d_v]
   torch::Tensor lse;    // [B, H, T] m + log l (-inf for a row with nothing allowed)
-  torch::Tensor tiles;  // [ceil(T / Br), ceil(S / Bc)] uint8 TileState
+  torch::Tensor tiles;  // [ceil(T / Br), ceil(S / Bc)] uint8 KernelTileState
 };
 // FlashAttention's forward: for each query tile, an online softmax over the key tiles, skipping empty tiles and
 // guarding all-masked rows; extra memory O(T d_v + Br Bc) per (batch, head). Never materialises T x S.

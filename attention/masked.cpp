@@ -557,14 +557,14 @@ PatternView describe_pattern(const std::string& variant, const ParamValues& para
   return v;
 }
 
-TileMap tile_map(const PatternView& v, int64_t tile) {
+PatternTileMap tile_map(const PatternView& v, int64_t tile) {
   if (tile < 1) throw Error("tile size must be at least 1, got " + std::to_string(tile));
   if (v.data_dependent || v.mask.empty()) throw Error("tile map: '" + v.variant + "' has no fixed mask");
-  TileMap t;
+  PatternTileMap t;
   t.heads = v.heads;
   t.tile = tile;
   t.rows = t.cols = (v.n + tile - 1) / tile;
-  t.state.assign(static_cast<size_t>(t.heads * t.rows * t.cols), TileState::Skipped);
+  t.state.assign(static_cast<size_t>(t.heads * t.rows * t.cols), PatternTileState::Skipped);
   int64_t computed = 0;
   for (int64_t h = 0; h < v.heads; ++h)
     for (int64_t r = 0; r < t.rows; ++r)
@@ -575,9 +575,9 @@ TileMap tile_map(const PatternView& v, int64_t tile) {
             ++cells;
             on += v.at(h, i, j);
           }
-        TileState s = on == 0 ? TileState::Skipped : on == cells ? TileState::Full : TileState::Partial;
+        PatternTileState s = on == 0 ? PatternTileState::Skipped : on == cells ? PatternTileState::Full : PatternTileState::Partial;
         t.state[static_cast<size_t>((h * t.rows + r) * t.cols + c)] = s;
-        computed += s != TileState::Skipped;
+        computed += s != PatternTileState::Skipped;
       }
   const double causal_tiles = static_cast<double>(v.heads * t.rows * (t.rows + 1) / 2);
   t.computed_tiles_vs_causal = static_cast<double>(computed) / causal_tiles;

@@ -31,14 +31,16 @@ PatternView describe_pattern(const std::string& variant, const ParamValues& para
                              int64_t n, int64_t layer = 0);
 
 // Tiles of a pattern for a tile size: which are computed in full, in part, or skipped.
-enum class TileState : uint8_t { Skipped = 0, Partial = 1, Full = 2 };
-struct TileMap {
+enum class PatternTileState : uint8_t { Skipped = 0, Partial = 1, Full = 2 };
+struct PatternTileMap {
   int64_t heads = 0, tile = 0, rows = 0, cols = 0;  // rows = cols = ceil(n / tile)
-  std::vector<TileState> state;                     // [H, rows, cols]
+  std::vector<PatternTileState> state;              // [H, rows, cols]
   double computed_tiles_vs_causal = 0;  // non-skipped tiles / tiles a causal tiled kernel computes (all heads)
-  TileState at(int64_t h, int64_t r, int64_t c) const { return state[static_cast<size_t>((h * rows + r) * cols + c)]; }
+  PatternTileState at(int64_t h, int64_t r, int64_t c) const {
+    return state[static_cast<size_t>((h * rows + r) * cols + c)];
+  }
 };
-TileMap tile_map(const PatternView& v, int64_t tile);  // throws Error for tile < 1
+PatternTileMap tile_map(const PatternView& v, int64_t tile);  // throws Error for tile < 1
 
 // LSH: the bucket of every token in every round of the layer's last forward (batch element 0), as
 // [rounds, H, T] flattened; empty for other layers or before a forward.

@@ -1,6 +1,6 @@
 #pragma once
-// Shared by the micro-benchmark translation units (masked.h and kernel.h cannot be included together: both
-// declare a TileState). One layer shaped like the bundled model: d_model 128, 8 heads (d_h 16), random weights.
+// Shared by the micro-benchmark translation units (masked ones in micro_masked.cpp, the rest in
+// micro_attention.cpp). One layer shaped like the bundled model: d_model 128, 8 heads (d_h 16), random weights.
 #include <benchmark/benchmark.h>
 
 #include <memory>

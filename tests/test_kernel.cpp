@@ -408,7 +408,7 @@ TEST(Tiled, EqualsNaiveForNonDivisorTiles) {
   EXPECT_LT(max_abs_diff(t.out, naive_masked(q, k, v, causal(pos, pos), 0.25)), 1e-5);
   EXPECT_EQ(t.tiles.size(0), 5);  // ceil(257 / 64)
   EXPECT_EQ(t.tiles.size(1), 6);  // ceil(257 / 48)
-  EXPECT_GT((t.tiles == uint8_t(TileState::Skipped)).sum().item<int64_t>(), 0);
+  EXPECT_GT((t.tiles == uint8_t(KernelTileState::Skipped)).sum().item<int64_t>(), 0);
   // LSE: sum_j exp(s_ij - LSE_i) = 1.
   auto s = (torch::matmul(q, k.transpose(-2, -1)) * 0.25).masked_fill(causal(pos, pos).logical_not(), -INFINITY);
   EXPECT_LT(max_abs_diff(torch::exp(s - t.lse.unsqueeze(-1)).sum(-1), torch::ones({2, 3, n})), 1e-5);
@@ -428,7 +428,7 @@ TEST(Tiled, WindowThatEmptiesWholeTilesAndEmptyRowsGiveNoNaN) {
   EXPECT_TRUE(torch::isfinite(t.out).all().item<bool>());
   EXPECT_LT(max_abs_diff(t.out, naive_masked(q, k, v, window(pos, pos), 0.3)), 1e-5);
   // Lower-left tiles far below the diagonal are emptied by the window and skipped.
-  EXPECT_EQ(t.tiles[4][0].item<uint8_t>(), uint8_t(TileState::Skipped));
+  EXPECT_EQ(t.tiles[4][0].item<uint8_t>(), uint8_t(KernelTileState::Skipped));
   // Strictly-before: row 0 has nothing allowed, in a tile that also holds allowed rows.
   auto before = [](const torch::Tensor& qp, const torch::Tensor& kp) { return kp.unsqueeze(0) < qp.unsqueeze(1); };
   TiledOut e = tiled_attention(q, k, v, pos, pos, 64, 48, 0.3, before);
@@ -451,7 +451,7 @@ TEST(Tiled, LayerEqualsMhaAndTileMapIsCausal) {
     EXPECT_LT(max_abs_diff(ra.logits, rb.logits), 1e-5) << pos_kind_name(p);
     EXPECT_LT(max_abs_diff(ra.display[0], rb.display[0]), 1e-5) << pos_kind_name(p);
   }
-  TileMap m = tile_map(257, 257, 64, 48);
+  KernelTileMap m = tile_map(257, 257, 64, 48);
   ASSERT_EQ(m.rows, 5);
   ASSERT_EQ(m.cols, 6);
   // Query tile 0 (rows 0..63): key tiles 0 (0..47) and 1 (48..95) cross the diagonal, tiles 2.. are skipped;

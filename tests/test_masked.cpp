@@ -357,18 +357,18 @@ TEST(MaskedPattern, DensityAndFlopsFollowTheClosedForms) {
 TEST(MaskedPattern, TileMapMarksFullPartialAndSkippedTiles) {
   // Block-local B = 32 with tiles of 16: the tile below the diagonal inside a block is full, diagonal tiles
   // are partial (causal), everything across blocks is skipped.
-  TileMap t = tile_map(describe_pattern("block_local", {{"block", 32}}, 1, 256, 64), 16);
+  PatternTileMap t = tile_map(describe_pattern("block_local", {{"block", 32}}, 1, 256, 64), 16);
   ASSERT_EQ(t.rows, 4);
-  EXPECT_EQ(t.at(0, 0, 0), TileState::Partial);
-  EXPECT_EQ(t.at(0, 1, 0), TileState::Full);
-  EXPECT_EQ(t.at(0, 2, 1), TileState::Skipped);
-  EXPECT_EQ(t.at(0, 3, 2), TileState::Full);
-  EXPECT_EQ(t.at(0, 0, 1), TileState::Skipped);
+  EXPECT_EQ(t.at(0, 0, 0), PatternTileState::Partial);
+  EXPECT_EQ(t.at(0, 1, 0), PatternTileState::Full);
+  EXPECT_EQ(t.at(0, 2, 1), PatternTileState::Skipped);
+  EXPECT_EQ(t.at(0, 3, 2), PatternTileState::Full);
+  EXPECT_EQ(t.at(0, 0, 1), PatternTileState::Skipped);
   EXPECT_NEAR(t.computed_tiles_vs_causal, 6.0 / 10.0, 1e-12);
   // A window of 16 with tiles of 16: the diagonal and the tile before it, both partial.
-  TileMap w = tile_map(describe_pattern("sliding_window", {{"window", 16}}, 1, 256, 64), 16);
-  EXPECT_EQ(w.at(0, 2, 1), TileState::Partial);
-  EXPECT_EQ(w.at(0, 2, 0), TileState::Skipped);
+  PatternTileMap w = tile_map(describe_pattern("sliding_window", {{"window", 16}}, 1, 256, 64), 16);
+  EXPECT_EQ(w.at(0, 2, 1), PatternTileState::Partial);
+  EXPECT_EQ(w.at(0, 2, 0), PatternTileState::Skipped);
   EXPECT_NE(error_of([] { tile_map(describe_pattern("sliding_window", {}, 1, 48, 8), 0); }).find("tile size"),
             std::string::npos);
 }

@@ -19,7 +19,7 @@ PatternSummary summarize_pattern(const std::string& variant, const ParamValues& 
     s.described = true;
     s.density = v.density;
     s.flops_vs_causal = v.flops_vs_causal;
-    TileMap t = tile_map(v, kPatternTile);
+    PatternTileMap t = tile_map(v, kPatternTile);
     s.tile_h = s.tile_w = kPatternTile;
     s.tile_rows = int(t.rows);
     s.tile_cols = int(t.cols);

@@ -1,7 +1,7 @@
 #pragma once
 // The sparsity row's data for masked variants from attention/masked.h (describe_pattern, tile_map), kept in a
-// translation unit of its own: masked.h and engine.h both declare a TileMap (the worker fills the tiled kernel's
-// tile map from engine.h). Called on the worker thread (the pattern code runs LibTorch inside).
+// translation unit of its own (the worker fills the tiled kernel's KernelTileMap from engine.h; this one reads
+// masked.h's PatternTileMap). Called on the worker thread (the pattern code runs LibTorch inside).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -355,7 +355,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
       const LayerSpec& s = specs[size_t(l)];
       PatternSummary ps = summarize_pattern(s.variant, s.params, m->config().n_head, ctx, T, l);
       if (s.variant == "tiled") {
-        const TileMap t = tile_map(T, T, int64_t(s.params.at("br")), int64_t(s.params.at("bc")));
+        const KernelTileMap t = tile_map(T, T, int64_t(s.params.at("br")), int64_t(s.params.at("bc")));
         ps.tile_rows = int(t.rows);
         ps.tile_cols = int(t.cols);
         ps.tile_h = int(t.br);
