@@ -1,5 +1,6 @@
 // The heatmap: one cell per (query row, key column) of an attention matrix, drawn into the heatmap's own
-// texture only when the data or the style changes. (colormaps.glsl is prepended by the program loader.)
+// texture only when the data or the style changes. The program loader prepends the colormap functions
+// (viridis, magma, cividis, gray, diverging and colormap(id, t)), written from app/render/colormap_table.h.
 in vec2 v_uv;
 out vec4 frag;
 
@@ -8,7 +9,7 @@ uniform sampler2D u_mask;    // R8   [rows x cols]: 1 = pair computed
 uniform sampler2D u_rowmax;  // R32F [rows x 2]: max |value| of each row, over all keys / keys after the first
 uniform ivec2 u_size;        // (cols, rows)
 uniform vec2 u_target;       // target size in pixels
-uniform int u_colormap;      // 0 viridis, 1 magma, 2 cividis, 3 grayscale (ignored when signed)
+uniform int u_colormap;      // render::Colormap: 0 viridis, 1 magma, 2 cividis, 3 grayscale (ignored when signed)
 uniform int u_scale;         // 0 linear, 1 log, 2 row-normalised
 uniform int u_view;          // 0 weights, 1 mask (computed pairs)
 uniform int u_signed;        // 1: diverging colormap around 0
@@ -19,8 +20,7 @@ uniform int u_exclude_first; // 1: the colour scale ignores the first key (atten
 uniform vec4 u_window;       // the visible part in cells: (first col, first row, last col + 1, last row + 1)
 
 vec3 ramp(float t) {
-  t = clamp(t, 0.0, 1.0);
-  return u_colormap == 1 ? magma(t) : u_colormap == 2 ? cividis(t) : u_colormap == 3 ? vec3(t) : viridis(t);
+  return colormap(u_colormap, clamp(t, 0.0, 1.0));
 }
 
 void main() {

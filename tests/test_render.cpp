@@ -1,8 +1,10 @@
-// The figure renderer (app/render), scene files (app/scene) and the render command's figures (app/cmd_render):
+// The figure renderer (app/render), scene files (app/session/scene) and the render command's figures (app/cli):
 // golden images, determinism, exports that round-trip, and forgiving scene loading.
 #include <gtest/gtest.h>
 #include <stb/stb_image.h>  // stbi_load_from_memory is exported by libstb.so
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include "cmd_render.h"
 #include "error.h"
 #include "render/canvas.h"
+#include "render/colormap_table.h"
 #include "render/figure.h"
 #include "safetensors.h"
 #include "scene.h"
@@ -132,7 +135,7 @@ TEST(Render, SyntheticGolden) {
 }
 
 TEST(Render, ColormapsMatchTheShader) {
-  // shaders/colormaps.glsl by hand: viridis(0) = c0, viridis(1) and magma(1) = the sums of the coefficients,
+  // the table by hand: viridis(0) = c0, viridis(1) and magma(1) = the sums of the coefficients,
   // the diverging midpoint, cividis's first stop
   EXPECT_EQ(colormap_rgb(Colormap::Viridis, 0), (Rgb{71, 1, 85}));
   EXPECT_EQ(colormap_rgb(Colormap::Viridis, 1), (Rgb{252, 231, 33}));
@@ -140,6 +143,75 @@ TEST(Render, ColormapsMatchTheShader) {
   EXPECT_EQ(colormap_rgb(Colormap::Diverging, 0.5f), (Rgb{221, 221, 221}));
   EXPECT_EQ(colormap_rgb(Colormap::Gray, 1), (Rgb{255, 255, 255}));
   EXPECT_EQ(colormap_rgb(Colormap::Cividis, 0), (Rgb{0, 34, 78}));
+}
+
+// The table-driven colormaps at known points: matplotlib's own values (viridis, magma: the polynomial fits are
+// within 0.025 of them), and the stops' exact interpolations.
+TEST(Render, ColormapTableKnownValues) {
+  struct Known {
+    Colormap c;
+    double t, r, g, b, tol;
+  };
+  const Known known[] = {
+      {Colormap::Viridis, 0.0, 0.267004, 0.004874, 0.329415, 0.025},  // matplotlib _viridis_data[0]
+      {Colormap::Viridis, 0.5, 0.127568, 0.566949, 0.550556, 0.025},  // [128]
+      {Colormap::Viridis, 1.0, 0.993248, 0.906157, 0.143936, 0.025},  // [255]
+      {Colormap::Magma, 0.0, 0.001462, 0.000466, 0.013866, 0.025},
+      {Colormap::Magma, 0.5, 0.716387, 0.214982, 0.474720, 0.025},
+      {Colormap::Magma, 1.0, 0.987053, 0.991438, 0.749504, 0.025},
+      {Colormap::Cividis, 0.5, 0.490, 0.486, 0.471, 1e-12},                  // the fifth stop
+      {Colormap::Cividis, 1.0 / 16, 0.051, 0.1765, 0.3705, 1e-12},           // halfway between the first two
+      {Colormap::Cividis, 2.0, 0.996, 0.910, 0.220, 1e-12},                  // clamped to t = 1
+      {Colormap::Gray, 0.3, 0.3, 0.3, 0.3, 1e-12},
+      {Colormap::Diverging, 0.25, 0.5475, 0.582, 0.8095, 1e-12},             // halfway from cold to white
+      {Colormap::Diverging, 0.75, 0.7855, 0.4405, 0.5075, 1e-12},            // halfway from white to warm
+  };
+  for (const Known& k : known) {
+    const std::array<double, 3> v = colormap_value(k.c, k.t);
+    EXPECT_NEAR(v[0], k.r, k.tol) << colormap_name(k.c) << " at " << k.t;
+    EXPECT_NEAR(v[1], k.g, k.tol) << colormap_name(k.c) << " at " << k.t;
+    EXPECT_NEAR(v[2], k.b, k.tol) << colormap_name(k.c) << " at " << k.t;
+    const Rgb b = colormap_rgb(k.c, float(k.t));  // the bytes round the same values
+    EXPECT_EQ(b.r, uint8_t(std::lround(std::clamp(v[0], 0.0, 1.0) * 255)));
+    EXPECT_EQ(b.b, uint8_t(std::lround(std::clamp(v[2], 0.0, 1.0) * 255)));
+  }
+  // polynomials: the sum of the coefficients at t = 1, evaluated from the table directly
+  for (const ColormapEntry& e : kColormapTable) {
+    if (e.kind != RampKind::Polynomial) continue;
+    double sum = 0;
+    for (int k = 0; k < e.rows; ++k) sum += e.rgb[k][1];
+    EXPECT_NEAR(colormap_value(e.id, 1.0)[1], std::clamp(sum, 0.0, 1.0), 1e-12) << e.name;
+  }
+}
+
+// The shader's colormap functions are the table: every literal in colormap_glsl() reads back as the table's
+// value, in the table's order, and colormap(id, t) dispatches on the values of Colormap.
+TEST(Render, ColormapGlslIsTheTable) {
+  const std::string glsl = colormap_glsl();
+  for (const ColormapEntry& e : kColormapTable) {
+    const size_t at = glsl.find("vec3 " + std::string(e.name) + "(float t) {");
+    ASSERT_NE(at, std::string::npos) << e.name;
+    const std::string body = glsl.substr(at, glsl.find("\n}\n", at) - at);
+    std::vector<double> numbers;  // the literals inside vec3(...), in order
+    for (size_t p = body.find("vec3(", 0); p != std::string::npos; p = body.find("vec3(", p)) {
+      p += 5;
+      for (int k = 0; k < 3; ++k) {
+        char* end = nullptr;
+        numbers.push_back(std::strtod(body.c_str() + p, &end));
+        p = size_t(end - body.c_str()) + 2;  // past ", " or ")"
+      }
+    }
+    ASSERT_EQ(numbers.size(), size_t(3 * e.rows)) << e.name;
+    for (int k = 0; k < e.rows; ++k)
+      for (int ch = 0; ch < 3; ++ch) EXPECT_EQ(numbers[size_t(3 * k + ch)], e.rgb[k][ch]) << e.name << " row " << k;
+    if (e.kind == RampKind::Stops)
+      EXPECT_NE(body.find("min(int(x), " + std::to_string(e.rows - 2) + ")"), std::string::npos) << e.name;
+    if (e.id != Colormap::Viridis)
+      EXPECT_NE(glsl.find("if (id == " + std::to_string(int(e.id)) + ") return " + e.name + "(t);"), std::string::npos);
+  }
+  EXPECT_EQ(parse_colormap("grayscale"), Colormap::Gray);
+  EXPECT_EQ(parse_colormap("diverging"), Colormap::Diverging);
+  EXPECT_FALSE(parse_colormap("jet").has_value());
 }
 
 TEST(Render, DeterministicBytes) {

@@ -11,7 +11,7 @@
 #include "cli_checks.h"
 #include "error.h"
 #include "registry.h"
-#include "render/scene_figure.h"
+#include "scene_figure.h"
 #include "model_policy.h"
 #include "safetensors.h"
 
@@ -102,9 +102,9 @@ Figure scene_figure(const Scene& s, const Model& base, const std::vector<int64_t
 
   std::vector<std::string> row_labels;
   for (int64_t id : ids) row_labels.push_back(render::char_label(uint8_t(base.tokenizer().symbol(id))));
-  std::vector<render::ColumnMaps> cols;
+  std::vector<session::ColumnMaps> cols;
   for (const Run& r : runs) cols.push_back({r.col, &r.maps});
-  return render::figure_from_maps(s, cols, row_labels, row_labels, base.tokenizer().decode(ids));
+  return session::figure_from_maps(s, cols, row_labels, row_labels, base.tokenizer().decode(ids));
 }
 
 void add_render_options(CLI::App* c, RenderArgs& a) {

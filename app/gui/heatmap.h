@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "gl.h"
+#include "render/style.h"
 
 namespace attnscope::gui {
 
-enum class Colormap { Viridis = 0, Magma = 1, Cividis = 2, Gray = 3 };
+// The colormaps are render's (render/colormap_table.h); the window offers the first four, signed data is Diverging.
+using render::Colormap;
 enum class Scale { Linear = 0, Log = 1, RowNormalised = 2 };
 enum class View { Weights = 0, Mask = 1 };
 
@@ -72,7 +74,7 @@ class Heatmap {
   HeatmapStyle last_;
 };
 
-// CPU versions of the colormaps (colour bars, legends), RGB in [0,1].
+// The colormap table on the CPU (colour bars, legends), RGB in [0,1]; signed_values: Diverging.
 void colormap_rgb(Colormap c, bool signed_values, float t, float rgb[3]);
 
 }  // namespace attnscope::gui

@@ -22,7 +22,7 @@ render::Colormap to_render(Colormap c) {
     case Colormap::Magma: return render::Colormap::Magma;
     case Colormap::Cividis: return render::Colormap::Cividis;
     case Colormap::Gray: return render::Colormap::Gray;
-    case Colormap::Viridis: break;
+    case Colormap::Viridis: case Colormap::Diverging: break;  // the window shows signed data as Diverging itself
   }
   return render::Colormap::Viridis;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Figures out of the window: the export dialog (PNG/SVG/CSV/NPY/JSON through the same render::figure_from_maps
+// Figures out of the window: the export dialog (PNG/SVG/CSV/NPY/JSON through the same session::figure_from_maps
 // as `attnscope render`), scene files (File > Open/Save scene, --scene), presentation mode (F11, Page Up/Down
 // through a folder of scenes) and the scaling panel (the `attnscope bench` sweep of the columns' variants, live).
 // export.cpp, scenes.cpp and scaling.cpp implement it; studio.cpp has the File menu and the script commands.

@@ -1,17 +1,15 @@
 #pragma once
 // Heatmap figures of attention matrices, laid out once and painted to PNG (the CPU canvas) or SVG (vector text
 // and axes, the matrices as embedded PNG images), plus the raw matrices as CSV, NPY and JSON. Torch-free: the
-// caller fills the panels from AttentionMaps (app/cmd_render.cpp) or from the GUI's results.
+// caller fills the panels (app/session/scene_figure.cpp turns a scene's AttentionMaps into them).
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "colormap.h"
+#include "style.h"
 
 namespace attnscope::render {
-
-enum class Scale { Linear, Log, Row };  // row: each row divided by its own max |value|
-enum class PanelKind { Weights, Mask, Diff };
 
 const char* scale_name(Scale s);
 bool parse_scale(const std::string& s, Scale* out);

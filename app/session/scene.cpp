@@ -10,6 +10,8 @@
 
 #include "error.h"
 #include "registry.h"
+#include "render/colormap.h"  // colormap names
+#include "render/figure.h"    // scale and panel kind names
 #include "safetensors.h"
 
 namespace attnscope {

@@ -9,8 +9,7 @@
 
 #include "config.h"
 #include "params.h"
-#include "render/colormap.h"
-#include "render/figure.h"
+#include "render/style.h"
 
 namespace attnscope {
 

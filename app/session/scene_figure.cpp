@@ -1,4 +1,4 @@
-#include "render/scene_figure.h"
+#include "scene_figure.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,9 @@
 
 #include "render/canvas.h"
 
-namespace attnscope::render {
+namespace attnscope::session {
+
+using namespace render;
 
 namespace {
 
@@ -129,4 +131,4 @@ Figure figure_from_maps(const Scene& s, const std::vector<ColumnMaps>& runs, con
   return f;
 }
 
-}  // namespace attnscope::render
+}  // namespace attnscope::session
