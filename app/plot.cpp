@@ -1,151 +1,68 @@
 #include "plot.h"
 
-#include <stb/stb_image_write.h>  // implementations exported by libstb.so (no *_IMPLEMENTATION here)
-#include <stb/stb_truetype.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 
 #include "error.h"
-#include "safetensors.h"  // write_file_atomic
+#include "render/canvas.h"  // the one CPU rasteriser: lines, text (stb_truetype), PNG
+#include "safetensors.h"    // write_file_atomic
 
 namespace attnscope {
 
 namespace {
 
-struct Rgb {
-  uint8_t r, g, b;
-};
+using render::Align;
+using render::Canvas;
+using render::Font;
+using render::Rgb;
 
 // Matplotlib's tab10, then the series cycle through line styles.
 const std::array<Rgb, 10> kPalette = {{{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189},
                                        {140, 86, 75}, {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}}};
 enum class Marker { Circle, Square, Diamond };
 
-class Canvas {
- public:
-  Canvas(int w, int h) : w_(w), h_(h), px_(static_cast<size_t>(w) * h * 3, 255) {}
-  int width() const { return w_; }
-  int height() const { return h_; }
-  const uint8_t* data() const { return px_.data(); }
-
-  void blend(int x, int y, Rgb c, double a) {
-    if (x < 0 || y < 0 || x >= w_ || y >= h_ || a <= 0) return;
-    a = std::min(a, 1.0);
-    uint8_t* p = &px_[(static_cast<size_t>(y) * w_ + x) * 3];
-    p[0] = static_cast<uint8_t>(std::lround(p[0] + (c.r - p[0]) * a));
-    p[1] = static_cast<uint8_t>(std::lround(p[1] + (c.g - p[1]) * a));
-    p[2] = static_cast<uint8_t>(std::lround(p[2] + (c.b - p[2]) * a));
-  }
-
-  // Anti-aliased segment of width w: coverage from each pixel centre's distance to the segment.
-  void line(double x0, double y0, double x1, double y1, double w, Rgb c) {
-    const double r = w / 2;
-    const int xa = int(std::floor(std::min(x0, x1) - r - 1)), xb = int(std::ceil(std::max(x0, x1) + r + 1));
-    const int ya = int(std::floor(std::min(y0, y1) - r - 1)), yb = int(std::ceil(std::max(y0, y1) + r + 1));
-    const double dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
-    for (int y = std::max(ya, 0); y <= std::min(yb, h_ - 1); ++y)
-      for (int x = std::max(xa, 0); x <= std::min(xb, w_ - 1); ++x) {
-        const double px = x + 0.5, py = y + 0.5;
-        const double t = len2 > 0 ? std::clamp(((px - x0) * dx + (py - y0) * dy) / len2, 0.0, 1.0) : 0.0;
-        const double d = std::hypot(px - (x0 + t * dx), py - (y0 + t * dy));
-        blend(x, y, c, std::clamp(r + 0.5 - d, 0.0, 1.0));
-      }
-  }
-
-  // A segment drawn as dashes of `on` pixels with `off` gaps (on <= 0: solid); phase carries across segments.
-  void dashed(double x0, double y0, double x1, double y1, double w, Rgb c, double on, double off, double& phase) {
-    if (on <= 0) return line(x0, y0, x1, y1, w, c);
-    const double len = std::hypot(x1 - x0, y1 - y0);
-    double s = 0;
-    while (s < len) {
-      const double cycle = std::fmod(phase + s, on + off);
-      const double run = cycle < on ? std::min(on - cycle, len - s) : std::min(on + off - cycle, len - s);
-      if (cycle < on) {
-        const double a = s / len, b = (s + run) / len;
-        line(x0 + a * (x1 - x0), y0 + a * (y1 - y0), x0 + b * (x1 - x0), y0 + b * (y1 - y0), w, c);
-      }
-      s += run;
+// A segment drawn as dashes of `on` pixels with `off` gaps (on <= 0: solid); phase carries across segments.
+void dashed(Canvas& cv, double x0, double y0, double x1, double y1, double w, Rgb c, double on, double off,
+            double& phase) {
+  if (on <= 0) return cv.line(x0, y0, x1, y1, w, c);
+  const double len = std::hypot(x1 - x0, y1 - y0);
+  double s = 0;
+  while (s < len) {
+    const double cycle = std::fmod(phase + s, on + off);
+    const double run = cycle < on ? std::min(on - cycle, len - s) : std::min(on + off - cycle, len - s);
+    if (cycle < on) {
+      const double a = s / len, b = (s + run) / len;
+      cv.line(x0 + a * (x1 - x0), y0 + a * (y1 - y0), x0 + b * (x1 - x0), y0 + b * (y1 - y0), w, c);
     }
-    phase = std::fmod(phase + len, on + off);
+    s += run;
   }
+  phase = std::fmod(phase + len, on + off);
+}
 
-  void marker(double cx, double cy, double r, Marker m, Rgb c) {
-    for (int y = int(cy - r - 2); y <= int(cy + r + 2); ++y)
-      for (int x = int(cx - r - 2); x <= int(cx + r + 2); ++x) {
-        const double dx = std::abs(x + 0.5 - cx), dy = std::abs(y + 0.5 - cy);
-        const double d = m == Marker::Circle ? std::hypot(dx, dy) : m == Marker::Square ? std::max(dx, dy) : (dx + dy) * 0.75;
-        blend(x, y, c, std::clamp(r + 0.5 - d, 0.0, 1.0));
-      }
-  }
-
-  void rect(int x0, int y0, int x1, int y1, Rgb c, double a = 1.0) {
-    for (int y = y0; y <= y1; ++y)
-      for (int x = x0; x <= x1; ++x) blend(x, y, c, a);
-  }
-
- private:
-  int w_, h_;
-  std::vector<uint8_t> px_;  // [h, w, 3] RGB
-};
-
-class Font {
- public:
-  explicit Font(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("plot: cannot read the font " + path + " (install fonts-dejavu-core)");
-    ttf_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (!stbtt_InitFont(&info_, ttf_.data(), stbtt_GetFontOffsetForIndex(ttf_.data(), 0)))
-      throw Error("plot: " + path + " is not a TrueType font");
-  }
-
-  double width(const std::string& s, double px) const {
-    const float scale = stbtt_ScaleForPixelHeight(&info_, float(px));
-    double w = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      int adv = 0, lsb = 0;
-      stbtt_GetCodepointHMetrics(&info_, static_cast<unsigned char>(s[i]), &adv, &lsb);
-      w += adv * scale;
-      if (i + 1 < s.size()) w += scale * stbtt_GetCodepointKernAdvance(&info_, static_cast<unsigned char>(s[i]),
-                                                                      static_cast<unsigned char>(s[i + 1]));
+// An anti-aliased marker of radius r centred on (cx, cy).
+void marker(Canvas& cv, double cx, double cy, double r, Marker m, Rgb c) {
+  for (int y = int(cy - r - 2); y <= int(cy + r + 2); ++y)
+    for (int x = int(cx - r - 2); x <= int(cx + r + 2); ++x) {
+      const double dx = std::abs(x + 0.5 - cx), dy = std::abs(y + 0.5 - cy);
+      const double d = m == Marker::Circle ? std::hypot(dx, dy) : m == Marker::Square ? std::max(dx, dy) : (dx + dy) * 0.75;
+      cv.blend(x, y, c, float(std::clamp(r + 0.5 - d, 0.0, 1.0)));
     }
-    return w;
-  }
+}
 
-  // ASCII text with its baseline at y, starting at x (align: 0 left, 0.5 centre, 1 right of x). vertical: rotated
-  // 90 degrees counter-clockwise (reading upwards), x is then the baseline and y the centre.
-  void draw(Canvas& cv, double x, double y, const std::string& s, double px, Rgb c, double align = 0,
+// The chart's text on the canvas. The plot sizes text by its pixel height (ascent to descent), the canvas by the
+// em size: `px` here is converted.
+struct Text {
+  const Font& font = Font::sans();
+  double em_per_px = 1 / (font.ascent(1) + font.descent(1));
+  double width(const std::string& s, double px) const { return font.width(s, px * em_per_px); }
+  // Baseline at y; x is the left end, centre or right end by `align`. vertical: reads upwards, x is the baseline.
+  void draw(Canvas& cv, double x, double y, const std::string& s, double px, Rgb c, Align align = Align::Left,
             bool vertical = false) const {
-    const float scale = stbtt_ScaleForPixelHeight(&info_, float(px));
-    double pen = -align * width(s, px);
-    for (size_t i = 0; i < s.size(); ++i) {
-      const int cp = static_cast<unsigned char>(s[i]);
-      int w = 0, h = 0, xo = 0, yo = 0;
-      unsigned char* bmp = stbtt_GetCodepointBitmapSubpixel(&info_, scale, scale, float(pen - std::floor(pen)), 0.f, cp,
-                                                            &w, &h, &xo, &yo);
-      for (int by = 0; by < h; ++by)
-        for (int bx = 0; bx < w; ++bx) {
-          const double a = bmp[by * w + bx] / 255.0;
-          const int gx = int(std::floor(pen)) + xo + bx, gy = yo + by;  // glyph coordinates, baseline at 0
-          if (vertical) cv.blend(int(x) + gy, int(y) - gx, c, a);
-          else cv.blend(int(x) + gx, int(y) + gy, c, a);
-        }
-      stbtt_FreeBitmap(bmp, nullptr);
-      int adv = 0, lsb = 0;
-      stbtt_GetCodepointHMetrics(&info_, cp, &adv, &lsb);
-      pen += adv * scale;
-      if (i + 1 < s.size()) pen += scale * stbtt_GetCodepointKernAdvance(&info_, cp, static_cast<unsigned char>(s[i + 1]));
-    }
+    cv.text(font, s, x, y, px * em_per_px, c, align, vertical);
   }
-
- private:
-  std::vector<unsigned char> ttf_;
-  stbtt_fontinfo info_{};
 };
 
 std::string tick_text(double v) {
@@ -188,8 +105,8 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
     xmin = std::min(xmin, t);
     xmax = std::max(xmax, t);
   }
-  const Font font("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
-  Canvas cv(spec.width, spec.height);
+  const Text font;  // DejaVu Sans (throws Error naming the missing file)
+  Canvas cv(spec.width, spec.height, Rgb{255, 255, 255});
   const Rgb ink{30, 30, 30}, grid{225, 225, 225}, minor{242, 242, 242};
 
   // Layout: the legend on the right, sized by its longest label.
@@ -226,7 +143,7 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
         cv.line(left, y, right, y, 1, m == 1 ? grid : minor);
         if (m == 1 || (label_25 && (m == 2 || m == 5))) {
           cv.line(left - 6, y, left, y, 1, ink);
-          font.draw(cv, left - 10, y + 5, tick_text(v), 14, ink, 1.0);
+          font.draw(cv, left - 10, y + 5, tick_text(v), 14, ink, Align::Right);
         }
       }
   } else {
@@ -234,7 +151,7 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
       const double y = Y(v);
       cv.line(left, y, right, y, 1, grid);
       cv.line(left - 6, y, left, y, 1, ink);
-      font.draw(cv, left - 10, y + 5, tick_text(v), 14, ink, 1.0);
+      font.draw(cv, left - 10, y + 5, tick_text(v), 14, ink, Align::Right);
     }
   }
   // x grid: the given ticks, or decades (linear: 1-2-5 ticks).
@@ -246,16 +163,16 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
     const double x = X(v);
     cv.line(x, top, x, bottom, 1, grid);
     cv.line(x, bottom, x, bottom + 6, 1, ink);
-    font.draw(cv, x, bottom + 24, tick_text(v), 14, ink, 0.5);
+    font.draw(cv, x, bottom + 24, tick_text(v), 14, ink, Align::Center);
   }
   cv.line(left, top, left, bottom, 1.5, ink);
   cv.line(left, bottom, right, bottom, 1.5, ink);
   cv.line(left, top, right, top, 1, grid);
   cv.line(right, top, right, bottom, 1, grid);
 
-  font.draw(cv, (left + right) / 2.0, 36, spec.title, 19, ink, 0.5);
-  font.draw(cv, (left + right) / 2.0, spec.height - 22, spec.x_label, 16, ink, 0.5);
-  font.draw(cv, 28, (top + bottom) / 2.0 + font.width(spec.y_label, 16) / 2, spec.y_label, 16, ink, 0, true);
+  font.draw(cv, (left + right) / 2.0, 36, spec.title, 19, ink, Align::Center);
+  font.draw(cv, (left + right) / 2.0, spec.height - 22, spec.x_label, 16, ink, Align::Center);
+  font.draw(cv, 28, (top + bottom) / 2.0, spec.y_label, 16, ink, Align::Center, true);
 
   auto drawable = [&](double x, double y) {
     return std::isfinite(x) && std::isfinite(y) && (!spec.log_x || x > 0) && (!spec.log_y || y > 0);
@@ -273,26 +190,22 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
       if (!drawable(s.x[i], s.y[i])) continue;
       const double x = X(s.x[i]), y = Y(s.y[i]);
-      if (have_prev) cv.dashed(px, py, x, y, 2.2, c, dash_on[style], dash_off[style], phase);
+      if (have_prev) dashed(cv, px, py, x, y, 2.2, c, dash_on[style], dash_off[style], phase);
       px = x;
       py = y;
       have_prev = true;
     }
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
-      if (drawable(s.x[i], s.y[i])) cv.marker(X(s.x[i]), Y(s.y[i]), 3.5, mk, c);
+      if (drawable(s.x[i], s.y[i])) marker(cv, X(s.x[i]), Y(s.y[i]), 3.5, mk, c);
     // legend entry
     const double ly = top + 12 + 22.0 * si, lx = right + 24;
     double lphase = 0;
-    cv.dashed(lx, ly, lx + 34, ly, 2.2, c, dash_on[style], dash_off[style], lphase);
-    cv.marker(lx + 17, ly, 3.5, mk, c);
+    dashed(cv, lx, ly, lx + 34, ly, 2.2, c, dash_on[style], dash_off[style], lphase);
+    marker(cv, lx + 17, ly, 3.5, mk, c);
     font.draw(cv, lx + 44, ly + 5, s.label, 15, ink);
   }
 
-  std::string png;
-  auto append = [](void* ctx, void* data, int n) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size_t(n)); };
-  if (!stbi_write_png_to_func(append, &png, cv.width(), cv.height(), 3, cv.data(), cv.width() * 3))
-    throw Error("plot: PNG encoding failed");
-  write_file_atomic(path, png);
+  write_file_atomic(path, cv.png());
 }
 
 }  // namespace attnscope

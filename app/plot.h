@@ -1,6 +1,7 @@
 #pragma once
-// A small self-contained CPU plotter: line charts (log-log by default, either axis linear) written as PNG (anti-aliased lines and markers, axes
-// with decade ticks, a legend, DejaVu Sans text through stb_truetype, stb_image_write for the file). No LibTorch.
+// A small CPU plotter: line charts (log-log by default, either axis linear) written as PNG (anti-aliased lines and
+// markers, axes with decade ticks, a legend), drawn on render's Canvas, which rasterises the text (DejaVu Sans) and
+// encodes the PNG. No LibTorch.
 #include <string>
 #include <vector>
 
@@ -20,8 +21,8 @@ struct PlotSpec {
 };
 
 // Writes the chart as an RGB PNG. Throws Error when no series has a point to draw (positive on log axes), when the font
-// (/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf, package fonts-dejavu-core) is missing, or the file cannot be
-// written.
+// (DejaVuSans.ttf in /usr/share/fonts/truetype/dejavu, package fonts-dejavu-core, or $ATTNSCOPE_FONT_DIR) is
+// missing, when the size is out of render::Canvas's range, or when the file cannot be written.
 void write_loglog_png(const PlotSpec& spec, const std::string& path);
 
 }  // namespace attnscope
