@@ -1,6 +1,6 @@
 #pragma once
-// Everything the window shows is state in these structs; panels.cpp draws widgets from them and from
-// the small tables below (Dear ImGui demo style); gui_main.cpp owns the frame loop.
+// Everything the window shows is state in these structs; the views (views.h, one file each) draw widgets from them
+// and from small tables (Dear ImGui demo style); gui_main.cpp owns the frame loop, script.cpp the scripted input.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -205,7 +205,7 @@ struct App {
   std::vector<std::string> log;         // status lines (printed at exit of scripted runs)
 };
 
-// panels.cpp
+// columns.cpp (the column controller), column_view.cpp (draw_ui), widgets.cpp (mark_target)
 void init_columns(App& app, const std::vector<std::string>& specs);
 void new_passage(App& app);
 void update_tokens(App& app);

@@ -1,0 +1,57 @@
+#pragma once
+// The window's views, one file each (internal to app/gui): the toolbar and menu, the sidebar's text panel, a column's
+// controls and its five rows, the columns area, the difference window and the status bar. draw_ui (state.h) lays
+// them out; the widgets they share are in widgets.h, the state they draw in state.h.
+#include <string>
+
+#include "heatmap.h"
+#include "state.h"
+
+namespace attnscope::gui {
+
+// toolbar.cpp
+void draw_toolbar(App& app);
+void draw_menu(App& app);
+
+// text_panel.cpp
+void draw_text_panel(App& app);
+
+// columns.cpp: a variant's default parameters, divisor_of_heads ones snapped to this model's head count
+ParamValues default_params(const std::string& variant, const App& app);
+
+// column_controls.cpp: the controls over a column's rows; moves and removals are applied after the table is drawn
+struct ColumnActions {
+  int remove = -1, left = -1, right = -1;
+};
+void draw_column_controls(App& app, Column& c, int index, int count, ColumnActions& act);
+// The explanation of the selected layer's variant (registry.h's Explanation), beside this column's measurements;
+// below the column's rows, in its scrolling body.
+void draw_explanation(App& app, Column& c, int index);
+
+// row_attention.cpp: row 1
+HeatmapStyle style_for(const App& app, const Column& c, const VariantInfo* info);
+void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, const VariantInfo* info, bool stale);
+
+// row_sparsity.cpp: row 2; mask_editor.cpp: the painted mask of the `custom` variant
+void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r);
+void draw_mask_toggle(App& app, Column& c, int index);  // the editor's switch, in the sparsity row
+void draw_mask_editor(App& app, Column& c, int T, int index);  // below the column's rows
+
+// row_cache.cpp, row_timing.cpp, row_quality.cpp: rows 3 to 5
+void draw_cache_row(App& app, const ColumnResult& r);
+void draw_timing_row(App& app, const Column& c);
+void draw_quality_row(const Column& c, const ColumnResult& r);
+
+// column_view.cpp
+void log_latency(App& app, Column& c, int index);  // scripted runs: when the latest request's heatmap is drawn
+void draw_column_body(App& app, Column& c, int index);
+void draw_columns(App& app, float height);
+
+// diff_view.cpp
+void update_diff(App& app);
+void draw_diff_window(App& app);
+
+// status_bar.cpp
+void draw_status_bar(App& app);
+
+}  // namespace attnscope::gui
