@@ -1,0 +1,95 @@
+// The state scripted runs print (`print`, and at exit; script.h): the frame, the view, the text, every column's result
+// (its model, loss, timing, computed pairs, cache), the generation session and the KV-cache calculator. The GUI
+// tests read these lines.
+#include <algorithm>
+#include <cstdio>
+
+#include "registry.h"
+#include "script.h"
+#include "state.h"
+
+namespace attnscope::gui {
+
+void print_state(const App& app, FILE* f) {
+  int results = 0, errors = 0;
+  for (const Column& c : app.columns) {
+    if (c.shown && c.shown->ok) ++results;
+    if (c.shown && !c.shown->ok) ++errors;
+  }
+  std::vector<double> ft(app.frame_ms.begin(), app.frame_ms.end());
+  std::sort(ft.begin(), ft.end());
+  const double med = ft.empty() ? 0 : ft[ft.size() / 2], p90 = ft.empty() ? 0 : ft[ft.size() * 9 / 10];
+  static const char* cmaps[] = {"viridis", "magma", "cividis", "gray"};
+  std::fprintf(f, "attnscope gui: frame %d, %zu columns, %d results, %d errors, text %zu characters, window %d+%d, "
+                  "%zu cached models\n",
+               app.frame, app.columns.size(), results, errors, app.tokens.ids.size(), app.tokens.start,
+               app.tokens.len, app.worker->cached_models());
+  if (!app.worker->model_error().empty())  // the checkpoint could not be loaded (the window shows it too)
+    std::fprintf(f, "  model: error: %s\n", app.worker->model_error().c_str());
+  std::fprintf(f, "  view: colormap %s, scale %d, exclude_first %d, link %d, ui_scale %.2f, diff %d (%d vs %d%s)\n",
+               cmaps[int(app.view.colormap)], int(app.view.scale), int(app.view.exclude_first), int(app.view.link),
+               double(app.view.ui_scale), int(app.view.show_diff), app.view.diff_a, app.view.diff_b,
+               app.diff.problem.empty() && !app.diff.kl_rows.empty() ? (", mean KL " + std::to_string(app.diff.mean_kl)).c_str() : "");
+  std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
+  std::fprintf(f, "  text: \"");
+  for (char ch : app.text.text.substr(0, 200)) std::fputs(ch == '\n' ? "\\n" : std::string(1, ch).c_str(), f);
+  std::fprintf(f, "%s\"\n", app.text.text.size() > 200 ? "..." : "");
+  for (size_t i = 0; i < app.columns.size(); ++i) {
+    const Column& c = app.columns[i];
+    std::string p;
+    const VariantInfo* info = find_variant(c.variant);
+    if (info)
+      for (const auto& s : info->params) p += (p.empty() ? "" : ",") + s.name + "=" + format_param(s, c.params.at(s.name));
+    std::string layers;  // per-layer columns: every layer's variant; painted masks: the cells allowed
+    for (const LayerSpec& l : c.per_layer ? c.layers : std::vector<LayerSpec>{})
+      layers += (layers.empty() ? "" : ",") + l.variant;
+    const CustomMask& mask = c.per_layer && c.layer < int(c.layers.size()) ? c.layers[size_t(c.layer)].mask : c.mask;
+    std::fprintf(f, "  column %zu: %s(%s)%s%s%s layer %d head %d zoom %.2f%s: ", i, c.variant.c_str(), p.c_str(),
+                 layers.empty() ? "" : " layers [", layers.c_str(), layers.empty() ? "" : "]", c.layer, c.head,
+                 double(c.zoom), mask.empty() ? "" : (", painted " + std::to_string(mask.allowed_pairs()) + " cells").c_str());
+    if (!c.shown) std::fprintf(f, "no result\n");
+    else if (!c.shown->ok) std::fprintf(f, "error: %s\n", c.shown->error.c_str());
+    else {
+      std::vector<double> ms = c.timing.ms;
+      std::sort(ms.begin(), ms.end());
+      int64_t cache = 0;
+      for (int64_t b : c.shown->maps.cache_formula_bytes) cache += b;
+      std::fprintf(f, "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
+                      "computed %.1f%%, cache %lld B, %zu tile maps%s%s%s\n",
+                   c.shown->maps.mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps.queries,
+                   (long long)c.shown->maps.keys, c.shown->maps.loss, c.shown->base_loss, c.shown->maps.forward_ms,
+                   ms.size(), ms.empty() ? 0.0 : ms[ms.size() / 2], 100 * c.shown->computed_fraction, (long long)cache,
+                   size_t(std::count_if(c.shown->pattern.begin(), c.shown->pattern.end(),
+                                        [](const PatternSummary& s) { return !s.tiles.empty(); })),
+                   c.shown->seq == c.seq ? "" : " (stale)", c.explain_open ? ", explanation open" : "",
+                   c.shown->maps.experts > 0 ? (", routing " + std::to_string(c.shown->maps.experts) + " experts top-" +
+                                                std::to_string(c.shown->maps.top_k)).c_str() : "");
+    }
+  }
+  const GenState& g = app.gen;
+  if (g.session) {
+    const DecodeState& st = g.state;
+    std::fprintf(f, "  generation: session %llu, %zu steps, cursor %d, stream %s (driver column %d), full %d%s%s\n",
+                 (unsigned long long)g.session, st.steps(), generation_cursor(app), st.shared_stream ? "shared" : "own",
+                 st.driver, int(st.full), st.error.empty() ? "" : ", error: ", st.error.c_str());
+    for (size_t i = 0; i < app.columns.size(); ++i) {
+      const DecodeTrack* t = generation_track(app, app.columns[i]);
+      if (!t) continue;
+      std::fprintf(f, "  gen column %zu: %s, %zu frames", i, t->variant.c_str(), t->frames.size());
+      const int k = generation_cursor(app);
+      if (!t->error.empty()) std::fprintf(f, ", error: %s", t->error.c_str());
+      else if (k >= 0 && k < int(t->frames.size())) {
+        const DecodeFrame& fr = *t->frames[size_t(k)];
+        std::fprintf(f, ", step %lld token %lld at position %lld, layer 0 %s holds %zu of %lld tokens, cache %lld B",
+                     (long long)fr.step, (long long)fr.token, (long long)fr.position, fr.layout[0].kind.c_str(),
+                     fr.held[0].size(), (long long)fr.position + 1, (long long)fr.bytes());
+      }
+      std::fprintf(f, "\n");
+    }
+  }
+  if (app.kv.open) std::fprintf(f, "  kv calculator: preset %d, %d tokens, batch %d, dtype %d\n", app.kv.preset,
+                                app.kv.tokens, app.kv.batch, app.kv.dtype);
+  std::fflush(f);
+}
+
+}  // namespace attnscope::gui
