@@ -215,36 +215,29 @@ void start_advice(App& app) {
                     std::to_string(setup.seq) + " tokens");
 }
 
-void draw_advisor_window(App& app) {
-  AdvisorState& s = app.advisor;
-  // a finished gathering becomes the report (its timings are kept for the next one)
-  if (s.run && !s.run->running()) {
-    const std::string err = s.run->error();
-    if (auto rep = s.run->report()) {
-      s.report = rep;
-      merge_samples(s.samples, rep->samples);
-      app.log.push_back("advisor: ranked " + std::to_string(rep->ranked.size()) + " variants at " +
-                        std::to_string(rep->request.seq) + " tokens");
-    } else if (!err.empty()) {
-      s.message = err;
-      app.log.push_back("advisor: " + err);
-    }
-    s.run.reset();
-  }
-  if (!s.open) return;
-  update_ranking(s);
-  const float fs = ImGui::GetFontSize();
-  const ImVec2 display = ImGui::GetIO().DisplaySize;
-  ImGui::SetNextWindowSize(ImVec2(std::max(fs * 50, display.x * 0.86f), std::max(fs * 30, display.y * 0.8f)),
-                           ImGuiCond_FirstUseEver);
-  ImGui::SetNextWindowPos(ImVec2(display.x * 0.07f, display.y * 0.08f), ImGuiCond_FirstUseEver);
-  if (!ImGui::Begin("Scenario advisor: which attention for this use, on this machine", &s.open)) {
-    ImGui::End();
-    return;
-  }
-  const bool running = s.run && s.run->running();
+namespace {
 
-  // the question
+// A finished gathering becomes the report (its timings are kept for the next one).
+void take_finished_gathering(App& app) {
+  AdvisorState& s = app.advisor;
+  if (!s.run || s.run->running()) return;
+  const std::string err = s.run->error();
+  if (auto rep = s.run->report()) {
+    s.report = rep;
+    merge_samples(s.samples, rep->samples);
+    app.log.push_back("advisor: ranked " + std::to_string(rep->ranked.size()) + " variants at " +
+                      std::to_string(rep->request.seq) + " tokens");
+  } else if (!err.empty()) {
+    s.message = err;
+    app.log.push_back("advisor: " + err);
+  }
+  s.run.reset();
+}
+
+// The question: scenario, target length, memory budget, and Rank / Re-measure / Cancel.
+void draw_advisor_question(App& app, bool running) {
+  AdvisorState& s = app.advisor;
+  const float fs = ImGui::GetFontSize();
   ImGui::SetNextItemWidth(fs * 15);
   if (ImGui::BeginCombo("scenario", kScenarios[std::clamp(s.scenario, 0, 3)].label)) {
     for (int i = 0; i < 4; ++i)
@@ -281,30 +274,40 @@ void draw_advisor_window(App& app) {
     tooltip("measures (in child processes, as `attnscope bench`) every decodable variant not yet measured at the "
             "target length, then ranks; the scenario and the budget re-rank at once without measuring");
   }
-  if (ImGui::TreeNode("measurement options")) {
-    ImGui::SetNextItemWidth(fs * 8);
-    ImGui::SliderInt("timed runs per variant", &s.repeats, 1, 9);
-    ImGui::SetNextItemWidth(fs * 8);
-    ImGui::SliderInt("validation windows", &s.eval_windows, 0, 16);
-    tooltip("losses of variants without a shipped checkpoint: the base checkpoint's loss plus the change the "
-            "variant makes to its weights on this many validation windows (0: checkpoints only)");
-    char path[512];
-    std::snprintf(path, sizeof path, "%s", s.bench_path.c_str());
-    ImGui::SetNextItemWidth(fs * 24);
-    if (ImGui::InputTextWithHint("##benchfile", "bench results, from attnscope bench --json F", path, sizeof path))
-      s.bench_path = path;
-    ImGui::SameLine();
-    if (ImGui::Button("Load timings")) {
-      std::string why;
-      load_advisor_bench(app, s.bench_path, &why);
-    }
-    ImGui::Text("%zu timings known (bench files, earlier runs, the scaling panel's points join them)", s.samples.size());
-    if (!s.samples.empty()) {
-      ImGui::SameLine();
-      if (ImGui::SmallButton("forget them")) s.samples.clear();
-    }
-    ImGui::TreePop();
+}
+
+// Timed runs, validation windows, and timings from a bench file.
+void draw_measurement_options(App& app) {
+  AdvisorState& s = app.advisor;
+  const float fs = ImGui::GetFontSize();
+  if (!ImGui::TreeNode("measurement options")) return;
+  ImGui::SetNextItemWidth(fs * 8);
+  ImGui::SliderInt("timed runs per variant", &s.repeats, 1, 9);
+  ImGui::SetNextItemWidth(fs * 8);
+  ImGui::SliderInt("validation windows", &s.eval_windows, 0, 16);
+  tooltip("losses of variants without a shipped checkpoint: the base checkpoint's loss plus the change the "
+          "variant makes to its weights on this many validation windows (0: checkpoints only)");
+  char path[512];
+  std::snprintf(path, sizeof path, "%s", s.bench_path.c_str());
+  ImGui::SetNextItemWidth(fs * 24);
+  if (ImGui::InputTextWithHint("##benchfile", "bench results, from attnscope bench --json F", path, sizeof path))
+    s.bench_path = path;
+  ImGui::SameLine();
+  if (ImGui::Button("Load timings")) {
+    std::string why;
+    load_advisor_bench(app, s.bench_path, &why);
   }
+  ImGui::Text("%zu timings known (bench files, earlier runs, the scaling panel's points join them)", s.samples.size());
+  if (!s.samples.empty()) {
+    ImGui::SameLine();
+    if (ImGui::SmallButton("forget them")) s.samples.clear();
+  }
+  ImGui::TreePop();
+}
+
+// The scenario's goal, the last problem, a budget that is not a size, and the gathering's progress.
+void draw_advisor_status(const AdvisorState& s, bool running) {
+  const float fs = ImGui::GetFontSize();
   ImGui::PushStyleColor(ImGuiCol_Text, kDim);
   ImGui::TextWrapped("goal: %s", scenario_goal(kScenarios[std::clamp(s.scenario, 0, 3)].scenario).c_str());
   ImGui::PopStyleColor();
@@ -323,15 +326,11 @@ void draw_advisor_window(App& app) {
     ImGui::SameLine();
     ImGui::TextColored(kAmber, "%s%s", p.what.c_str(), s.run->cancelled() ? " (cancelling after this step)" : "");
   }
-  if (!s.report) {
-    if (!running)
-      ImGui::TextWrapped("Rank measures the decodable variants at the target length on this machine (one layer each, "
-                         "d_model 128, 8 heads, in child processes), takes each variant's validation loss from its "
-                         "shipped checkpoint (or measures it on the base weights), and ranks them for the scenario.");
-    ImGui::End();
-    return;
-  }
-  const AdviceReport& rep = *s.report;
+}
+
+// Where the report's numbers come from, and the legend of the score terms.
+void draw_report_header(const AdvisorState& s, const AdviceReport& rep) {
+  const float fs = ImGui::GetFontSize();
   if (rep.request.seq != s.seq)
     ImGui::TextColored(kAmber, "ranked at %lld tokens: press Re-measure for %lld", (long long)rep.request.seq,
                        (long long)s.seq);
@@ -349,7 +348,66 @@ void draw_advisor_window(App& app) {
     ImGui::SameLine(0, fs * 0.3f);
     ImGui::TextUnformatted(kTermName[i]);
   }
+}
 
+// One ranked variant: rank, name (+ to add a column), score bar, prefill, cache, loss, and why.
+void draw_ranking_row(App& app, const Ranked& r, const Candidate* c, double full) {
+  const float fs = ImGui::GetFontSize();
+  const bool excluded = r.rank == 0;
+  ImGui::TableNextRow();
+  ImGui::PushID(r.variant.c_str());
+  ImGui::TableNextColumn();
+  if (excluded) ImGui::TextColored(kDim, "-");
+  else ImGui::TextColored(r.rank == 1 ? kGreen : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%d", r.rank);
+  ImGui::TableNextColumn();
+  bool in_columns = false;
+  for (const Column& col : app.columns) in_columns = in_columns || col.variant == r.variant;
+  ImGui::TextColored(excluded ? kDim : in_columns ? kAccent : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%s",
+                     r.variant.c_str());
+  if (!excluded && !in_columns && app.columns.size() < 6) {
+    ImGui::SameLine();
+    if (ImGui::SmallButton("+")) add_column(app, r.variant);
+    tooltip("add a column with this variant");
+  }
+  ImGui::TableNextColumn();
+  if (!excluded) {
+    score_bar(r, full, fs * 6.2f);
+    ImGui::SameLine();
+    ImGui::Text("%.2f", r.score);
+  }
+  ImGui::TableNextColumn();
+  if (c && std::isfinite(c->timing.prefill_ms)) {
+    ImGui::Text("%.2f ms", c->timing.prefill_ms);
+    tooltip(c->timing.how.c_str());
+  } else {
+    ImGui::TextColored(kDim, "n/a");
+  }
+  ImGui::TableNextColumn();
+  if (c && c->cache_bytes >= 0) {
+    ImGui::Text("%s", human_bytes(double(c->cache_bytes)).c_str());
+    if (c->cache_constant) tooltip("constant: stops growing with the sequence");
+  } else {
+    ImGui::TextColored(kDim, "n/a");
+  }
+  ImGui::TableNextColumn();
+  if (c && std::isfinite(c->val_loss)) {
+    const bool own = c->loss_source.rfind("checkpoint", 0) == 0;
+    ImGui::TextColored(own ? ImGui::GetStyleColorVec4(ImGuiCol_Text) : kAmber, "%.3f", c->val_loss);
+    tooltip((c->loss_source + (own ? " (trained with this variant)" : " (converted, not trained)")).c_str());
+  } else {
+    ImGui::TextColored(kDim, "n/a");
+  }
+  ImGui::TableNextColumn();
+  ImGui::PushStyleColor(ImGuiCol_Text, excluded ? kDim : ImGui::GetStyleColorVec4(ImGuiCol_Text));
+  ImGui::TextWrapped("%s", excluded ? r.reason.c_str() : reason_lines(r.reason).c_str());
+  ImGui::PopStyleColor();
+  ImGui::PopID();
+}
+
+// The ranking as a table, the bars scaled to the largest score of a ranked variant.
+void draw_ranking_table(App& app, const AdviceReport& rep) {
+  const AdvisorState& s = app.advisor;
+  const float fs = ImGui::GetFontSize();
   double full = 1e-9;
   for (const Ranked& r : s.ranked)
     if (r.rank > 0) full = std::max(full, r.score);
@@ -365,61 +423,43 @@ void draw_advisor_window(App& app) {
     ImGui::TableSetupColumn("loss", ImGuiTableColumnFlags_WidthFixed, fs * 3.5f);
     ImGui::TableSetupColumn("why", ImGuiTableColumnFlags_WidthStretch);
     ImGui::TableHeadersRow();
-    for (const Ranked& r : s.ranked) {
-      const Candidate* c = rep.candidate(r.variant);
-      const bool excluded = r.rank == 0;
-      ImGui::TableNextRow();
-      ImGui::PushID(r.variant.c_str());
-      ImGui::TableNextColumn();
-      if (excluded) ImGui::TextColored(kDim, "-");
-      else ImGui::TextColored(r.rank == 1 ? kGreen : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%d", r.rank);
-      ImGui::TableNextColumn();
-      bool in_columns = false;
-      for (const Column& col : app.columns) in_columns = in_columns || col.variant == r.variant;
-      ImGui::TextColored(excluded ? kDim : in_columns ? kAccent : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%s",
-                         r.variant.c_str());
-      if (!excluded && !in_columns && app.columns.size() < 6) {
-        ImGui::SameLine();
-        if (ImGui::SmallButton("+")) add_column(app, r.variant);
-        tooltip("add a column with this variant");
-      }
-      ImGui::TableNextColumn();
-      if (!excluded) {
-        score_bar(r, full, fs * 6.2f);
-        ImGui::SameLine();
-        ImGui::Text("%.2f", r.score);
-      }
-      ImGui::TableNextColumn();
-      if (c && std::isfinite(c->timing.prefill_ms)) {
-        ImGui::Text("%.2f ms", c->timing.prefill_ms);
-        tooltip(c->timing.how.c_str());
-      } else {
-        ImGui::TextColored(kDim, "n/a");
-      }
-      ImGui::TableNextColumn();
-      if (c && c->cache_bytes >= 0) {
-        ImGui::Text("%s", human_bytes(double(c->cache_bytes)).c_str());
-        if (c->cache_constant) tooltip("constant: stops growing with the sequence");
-      } else {
-        ImGui::TextColored(kDim, "n/a");
-      }
-      ImGui::TableNextColumn();
-      if (c && std::isfinite(c->val_loss)) {
-        const bool own = c->loss_source.rfind("checkpoint", 0) == 0;
-        ImGui::TextColored(own ? ImGui::GetStyleColorVec4(ImGuiCol_Text) : kAmber, "%.3f", c->val_loss);
-        tooltip((c->loss_source + (own ? " (trained with this variant)" : " (converted, not trained)")).c_str());
-      } else {
-        ImGui::TextColored(kDim, "n/a");
-      }
-      ImGui::TableNextColumn();
-      ImGui::PushStyleColor(ImGuiCol_Text, excluded ? kDim : ImGui::GetStyleColorVec4(ImGuiCol_Text));
-      ImGui::TextWrapped("%s", excluded ? r.reason.c_str() : reason_lines(r.reason).c_str());
-      ImGui::PopStyleColor();
-      ImGui::PopID();
-    }
+    for (const Ranked& r : s.ranked) draw_ranking_row(app, r, rep.candidate(r.variant), full);
     ImGui::EndTable();
   }
   mark_target(app, "advisor_table");
+}
+
+}  // namespace
+
+void draw_advisor_window(App& app) {
+  AdvisorState& s = app.advisor;
+  take_finished_gathering(app);
+  if (!s.open) return;
+  update_ranking(s);
+  const float fs = ImGui::GetFontSize();
+  const ImVec2 display = ImGui::GetIO().DisplaySize;
+  ImGui::SetNextWindowSize(ImVec2(std::max(fs * 50, display.x * 0.86f), std::max(fs * 30, display.y * 0.8f)),
+                           ImGuiCond_FirstUseEver);
+  ImGui::SetNextWindowPos(ImVec2(display.x * 0.07f, display.y * 0.08f), ImGuiCond_FirstUseEver);
+  if (!ImGui::Begin("Scenario advisor: which attention for this use, on this machine", &s.open)) {
+    ImGui::End();
+    return;
+  }
+  const bool running = s.run && s.run->running();
+  draw_advisor_question(app, running);
+  draw_measurement_options(app);
+  draw_advisor_status(s, running);
+  if (!s.report) {
+    if (!running)
+      ImGui::TextWrapped("Rank measures the decodable variants at the target length on this machine (one layer each, "
+                         "d_model 128, 8 heads, in child processes), takes each variant's validation loss from its "
+                         "shipped checkpoint (or measures it on the base weights), and ranks them for the scenario.");
+    ImGui::End();
+    return;
+  }
+  const AdviceReport& rep = *s.report;
+  draw_report_header(s, rep);
+  draw_ranking_table(app, rep);
   ImGui::End();
 }
 

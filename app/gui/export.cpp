@@ -1,5 +1,5 @@
 // The export dialog: the figure of the comparison, a column's heatmap or sparsity mask, or the difference window,
-// made by session::figure_from_maps exactly as `attnscope render` makes it, encoded and written atomically on a
+// made by render::figure_from_maps exactly as `attnscope render` makes it, encoded and written atomically on a
 // background thread.
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include "imgui.h"
 #include "imgui_stdlib.h"
 #include "registry.h"
-#include "scene_figure.h"
+#include "render/scene_figure.h"
 #include "safetensors.h"
 #include "state.h"
 #include "studio.h"
@@ -168,7 +168,7 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
       break;
     }
   }
-  std::vector<session::ColumnMaps> runs;
+  std::vector<render::ColumnMaps> runs;
   for (size_t i = 0; i < s.columns.size(); ++i) {
     const Column& c = *from[i];
     if (!current(c)) {
@@ -193,7 +193,7 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
   for (int64_t id : first.tokens) rows.push_back(render::char_label(uint8_t(tok.symbol(id))));
   for (int64_t id : info && info->needs_kv_text ? first.kv_tokens : first.tokens)
     cols.push_back(render::char_label(uint8_t(tok.symbol(id))));
-  *f = session::figure_from_maps(s, runs, rows, cols, tok.decode(first.tokens));
+  *f = render::figure_from_maps(s, runs, rows, cols, tok.decode(first.tokens));
   style->colormap = s.colormap;
   style->scale = s.scale;
   style->zoom = s.zoom;
@@ -295,38 +295,32 @@ void open_export_dialog(App& app, ExportSource source, int column) {
   e.path = default_dir() + "/" + export_name(app, source, column) + export_extension(e.format);
 }
 
-void draw_export_dialog(App& app) {
-  ExportState& e = app.exporter;
-  const float fs = ImGui::GetFontSize();
-  if (e.want_open) {
-    ImGui::OpenPopup("Export figure");
-    e.want_open = false;
-    e.open = true;
-  }
-  ImGui::SetNextWindowSize(ImVec2(fs * 40, 0), ImGuiCond_Always);  // height: fitted to the contents every frame
-  if (!ImGui::BeginPopupModal("Export figure", &e.open, ImGuiWindowFlags_NoSavedSettings)) return;
+namespace {
+
+// What to export: the comparison, a column's heatmap or computed pairs, or the difference window. A path that is
+// still the default name follows the choice.
+void draw_source_picker(App& app, ExportState& e) {
   const int n = int(app.columns.size());
+  if (!ImGui::BeginCombo("##what", source_label(app, e.source, e.column).c_str())) return;
+  auto item = [&](ExportSource s, int col) {
+    if (ImGui::Selectable(source_label(app, s, col).c_str(), e.source == s && (s == ExportSource::Comparison ||
+                                                                                  s == ExportSource::Difference || e.column == col))) {
+      const bool renamed = e.path == default_dir() + "/" + export_name(app, e.source, e.column) + export_extension(e.format);
+      e.source = s;
+      e.column = col;
+      if (renamed) e.path = default_dir() + "/" + export_name(app, s, col) + export_extension(e.format);
+    }
+  };
+  item(ExportSource::Comparison, 0);
+  for (int i = 0; i < n; ++i) item(ExportSource::Heatmap, i);
+  for (int i = 0; i < n; ++i) item(ExportSource::Sparsity, i);
+  if (n >= 2) item(ExportSource::Difference, 0);
+  ImGui::EndCombo();
+}
 
-  ImGui::TextColored(kDim, "what");
-  ImGui::SameLine(fs * 5);
-  ImGui::SetNextItemWidth(-FLT_MIN);
-  if (ImGui::BeginCombo("##what", source_label(app, e.source, e.column).c_str())) {
-    auto item = [&](ExportSource s, int col) {
-      if (ImGui::Selectable(source_label(app, s, col).c_str(), e.source == s && (s == ExportSource::Comparison ||
-                                                                                    s == ExportSource::Difference || e.column == col))) {
-        const bool renamed = e.path == default_dir() + "/" + export_name(app, e.source, e.column) + export_extension(e.format);
-        e.source = s;
-        e.column = col;
-        if (renamed) e.path = default_dir() + "/" + export_name(app, s, col) + export_extension(e.format);
-      }
-    };
-    item(ExportSource::Comparison, 0);
-    for (int i = 0; i < n; ++i) item(ExportSource::Heatmap, i);
-    for (int i = 0; i < n; ++i) item(ExportSource::Sparsity, i);
-    if (n >= 2) item(ExportSource::Difference, 0);
-    ImGui::EndCombo();
-  }
-
+// The format (the path's extension follows it) and the PNG scale.
+void draw_format_picker(ExportState& e) {
+  const float fs = ImGui::GetFontSize();
   ImGui::TextColored(kDim, "format");
   ImGui::SameLine(fs * 5);
   for (int i = 0; i < 5; ++i) {
@@ -346,6 +340,82 @@ void draw_export_dialog(App& app) {
     if (ImGui::RadioButton(l.c_str(), e.png_scale == s)) e.png_scale = s;
   }
   ImGui::EndDisabled();
+}
+
+// What the file will hold (panels, title, pixel size or matrix shape), or why there is nothing to export yet.
+bool draw_export_preview(const App& app, const ExportState& e) {
+  render::Figure f;
+  render::Style style;
+  std::string why;
+  const bool ready = export_figure(app, e.source, e.column, &f, &style, &why);
+  if (!ready) {
+    ImGui::TextColored(kAmber, "%s", why.c_str());
+    return false;
+  }
+  style.png_scale = e.png_scale;
+  std::string info = std::to_string(f.panels.size()) + (f.panels.size() == 1 ? " panel" : " panels") + " \xC2\xB7 \xE2\x80\x9C" +
+                     f.title + "\xE2\x80\x9D";
+  if (e.format == ExportFormat::Png || e.format == ExportFormat::Svg) {
+    try {
+      int w = 0, h = 0;
+      render::figure_size(f, style, &w, &h);
+      info += " \xC2\xB7 " + std::to_string(w) + " \xC3\x97 " + std::to_string(h) + " px";
+    } catch (const Error& err) {
+      info += " \xC2\xB7 too large: " + std::string(err.what());
+    }
+  } else {
+    std::string shape;
+    for (int64_t d : f.data_shape) shape += (shape.empty() ? "" : " \xC3\x97 ") + std::to_string(d);
+    info += " \xC2\xB7 matrix " + shape;
+  }
+  ImGui::PushTextWrapPos(0);
+  ImGui::TextColored(kDim, "%s", info.c_str());
+  ImGui::PopTextWrapPos();
+  return true;
+}
+
+// "Replace the file?": an existing file is overwritten only when confirmed.
+void draw_overwrite_popup(App& app, ExportState& e) {
+  const float fs = ImGui::GetFontSize();
+  if (!ImGui::BeginPopupModal("Replace the file?", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoSavedSettings))
+    return;
+  ImGui::Text("'%s' exists.", expand_home(e.path).c_str());
+  ImGui::TextColored(kDim, "Overwrite it with this export?");
+  if (ImGui::Button("Overwrite", ImVec2(fs * 7, 0))) {
+    std::string err;
+    if (!start_export(app, e.path, e.format, e.png_scale, true, &err)) report(app, err, true);
+    e.confirm_overwrite = false;
+    ImGui::CloseCurrentPopup();
+  }
+  mark_target(app, "export_overwrite");
+  ImGui::SameLine();
+  if (ImGui::Button("Keep it", ImVec2(fs * 7, 0))) {
+    e.confirm_overwrite = false;
+    report(app, "kept the existing '" + expand_home(e.path) + "'", false);
+    ImGui::CloseCurrentPopup();
+  }
+  mark_target(app, "export_keep");
+  ImGui::EndPopup();
+}
+
+}  // namespace
+
+void draw_export_dialog(App& app) {
+  ExportState& e = app.exporter;
+  const float fs = ImGui::GetFontSize();
+  if (e.want_open) {
+    ImGui::OpenPopup("Export figure");
+    e.want_open = false;
+    e.open = true;
+  }
+  ImGui::SetNextWindowSize(ImVec2(fs * 40, 0), ImGuiCond_Always);  // height: fitted to the contents every frame
+  if (!ImGui::BeginPopupModal("Export figure", &e.open, ImGuiWindowFlags_NoSavedSettings)) return;
+
+  ImGui::TextColored(kDim, "what");
+  ImGui::SameLine(fs * 5);
+  ImGui::SetNextItemWidth(-FLT_MIN);
+  draw_source_picker(app, e);
+  draw_format_picker(e);
 
   ImGui::TextColored(kDim, "file");
   ImGui::SameLine(fs * 5);
@@ -354,33 +424,7 @@ void draw_export_dialog(App& app) {
   mark_target(app, "export_path");
 
   // what the file will hold
-  render::Figure f;
-  render::Style style;
-  std::string why;
-  const bool ready = export_figure(app, e.source, e.column, &f, &style, &why);
-  if (ready) {
-    style.png_scale = e.png_scale;
-    std::string info = std::to_string(f.panels.size()) + (f.panels.size() == 1 ? " panel" : " panels") + " \xC2\xB7 \xE2\x80\x9C" +
-                       f.title + "\xE2\x80\x9D";
-    if (e.format == ExportFormat::Png || e.format == ExportFormat::Svg) {
-      try {
-        int w = 0, h = 0;
-        render::figure_size(f, style, &w, &h);
-        info += " \xC2\xB7 " + std::to_string(w) + " \xC3\x97 " + std::to_string(h) + " px";
-      } catch (const Error& err) {
-        info += " \xC2\xB7 too large: " + std::string(err.what());
-      }
-    } else {
-      std::string shape;
-      for (int64_t d : f.data_shape) shape += (shape.empty() ? "" : " \xC3\x97 ") + std::to_string(d);
-      info += " \xC2\xB7 matrix " + shape;
-    }
-    ImGui::PushTextWrapPos(0);
-    ImGui::TextColored(kDim, "%s", info.c_str());
-    ImGui::PopTextWrapPos();
-  } else {
-    ImGui::TextColored(kAmber, "%s", why.c_str());
-  }
+  const bool ready = draw_export_preview(app, e);
 
   ImGui::Spacing();
   const bool running = export_running(app);
@@ -407,26 +451,7 @@ void draw_export_dialog(App& app) {
     ImGui::TextColored(e.message_error ? kRed : running ? kAmber : kGreen, "%s", e.message.c_str());
     ImGui::PopTextWrapPos();
   }
-
-  if (ImGui::BeginPopupModal("Replace the file?", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoSavedSettings)) {
-    ImGui::Text("'%s' exists.", expand_home(e.path).c_str());
-    ImGui::TextColored(kDim, "Overwrite it with this export?");
-    if (ImGui::Button("Overwrite", ImVec2(fs * 7, 0))) {
-      std::string err;
-      if (!start_export(app, e.path, e.format, e.png_scale, true, &err)) report(app, err, true);
-      e.confirm_overwrite = false;
-      ImGui::CloseCurrentPopup();
-    }
-    mark_target(app, "export_overwrite");
-    ImGui::SameLine();
-    if (ImGui::Button("Keep it", ImVec2(fs * 7, 0))) {
-      e.confirm_overwrite = false;
-      report(app, "kept the existing '" + expand_home(e.path) + "'", false);
-      ImGui::CloseCurrentPopup();
-    }
-    mark_target(app, "export_keep");
-    ImGui::EndPopup();
-  }
+  draw_overwrite_popup(app, e);
   ImGui::EndPopup();
 }
 
