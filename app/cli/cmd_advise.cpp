@@ -1,11 +1,13 @@
 #include "cmd_advise.h"
 
 #include <cmath>
+#include <memory>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "advise_run.h"
+#include "commands.h"
 #include "engine.h"
 #include "error.h"
 
@@ -102,6 +104,13 @@ int cmd_advise(const AdviseArgs& a) {
     std::printf("%3s  %-17s %s\n", r.rank > 0 ? std::to_string(r.rank).c_str() : "-", r.variant.c_str(),
                 r.reason.c_str());
   return 0;
+}
+
+Command add_advise(CLI::App& app) {
+  auto a = std::make_shared<AdviseArgs>();
+  auto* c = app.add_subcommand("advise", "rank the variants for a scenario, with the reason for every place");
+  add_advise_options(c, *a);
+  return {c, [a] { return cmd_advise(*a); }};
 }
 
 }  // namespace attnscope

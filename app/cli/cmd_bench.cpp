@@ -4,12 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
+#include <memory>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "commands.h"
 #include "engine.h"
 #include "error.h"
 #include "plot.h"
@@ -266,6 +269,32 @@ int cmd_bench(const BenchArgs& a) {
   if (!a.csv.empty()) write_file_atomic(a.csv, report_csv(r));
   if (!a.plot.empty()) write_plot(r, a.plot);
   return 0;
+}
+
+Command add_bench(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  auto* c = app.add_subcommand("bench", "latency, peak memory and decode speed of one attention layer over length");
+  c->add_option("--variants", a->variants, "comma-separated variants (default: all)");
+  c->add_option("--lengths", a->lengths, "comma-separated ascending sequence lengths");
+  c->add_option("--batch", a->o.batch, "sequences per forward")->check(CLI::Range(1, 1024));
+  c->add_option("--device", a->o.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  c->add_option("--repeats", a->o.repeats, "timed prefill runs per point (after one warm-up)")->check(CLI::Range(1, 1000));
+  c->add_option("--decode-tokens", a->o.decode_tokens, "timed cached decoding steps (0 = skip decoding)")
+      ->check(CLI::Range(0, 100000));
+  c->add_option("--json", a->json, "write the results as JSON");
+  c->add_option("--csv", a->csv, "write the results as CSV");
+  c->add_option("--plot", a->plot, "write a log-log PNG of latency over length");
+  c->add_flag("--interactive", a->interactive,
+              "time the window's recompute instead: every column's forward with all its maps, one after another");
+  c->add_option("--column", a->columns, "--interactive: a column like the window's (repeatable; default: "
+                                        "mha, gqa:groups=2, mqa, sliding_window:window=32, linear, mla)");
+  c->add_option("--chars", a->chars, "--interactive: characters of held-out text")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+  c->add_option("--model", a->model, "--interactive: checkpoint (default: the bundled assets/models/mha)");
+  c->add_option("--torch-threads", a->torch_threads, "--interactive: LibTorch intra-op threads (0: as the window)")
+      ->check(CLI::Range(0, 256));
+  c->add_option("--blas-threads", a->blas_threads, "--interactive: OpenBLAS threads (0: as the window)")
+      ->check(CLI::Range(0, 256));
+  return {c, [a] { return cmd_bench(*a); }};
 }
 
 }  // namespace attnscope

@@ -1,9 +1,12 @@
 #include "cmd_kv.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
+#include <memory>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "commands.h"
 #include "engine.h"
 #include "error.h"
 #include "kv_calc.h"
@@ -110,6 +113,21 @@ int cmd_kv(const KvArgs& a) {
               t.weight_bytes > 0 ? "" : " (no parameter count: weights not included)");
   std::printf("GB here = GiB (2^30 B); nothing is reserved for activations, the runtime or fragmentation\n");
   return 0;
+}
+
+Command add_kv(CLI::App& app) {
+  auto a = std::make_shared<KvArgs>();
+  auto* c = app.add_subcommand("kv", "KV-cache bytes of every attention family for published model shapes");
+  c->add_option("--preset", a->preset, "model shape: llama-2-7b, llama-3-8b, llama-3-70b, mistral-7b, mixtral-8x7b, "
+                                       "gemma-2-9b, deepseek-v2, bundled (see --list)");
+  c->add_option("--custom", a->custom, "layers=..,heads=..,kv_heads=..,head_dim=..[,d_c=..,d_r=..,window=..,"
+                                       "window_layers=..,sinks=..,features=..,params=..]");
+  c->add_option("--seq", a->seq, "sequence length in tokens (1..1048576)");
+  c->add_option("--dtype", a->dtype, "cache element type: fp16|bf16|fp8|fp32");
+  c->add_option("--batch", a->batch, "sequences decoded together");
+  c->add_flag("--list", a->list, "list the presets and their shapes");
+  c->add_flag("--json", a->as_json, "machine-readable output");
+  return {c, [a] { return cmd_kv(*a); }};
 }
 
 }  // namespace attnscope

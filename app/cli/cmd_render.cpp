@@ -9,6 +9,7 @@
 #include <map>
 
 #include "cli_checks.h"
+#include "commands.h"
 #include "error.h"
 #include "registry.h"
 #include "scene_figure.h"
@@ -224,6 +225,13 @@ int cmd_render(const RenderArgs& a) {
   std::fprintf(stderr, "wrote %s (%s%zu panel%s)\n", a.out.c_str(), size.c_str(), f.panels.size(),
                f.panels.size() == 1 ? "" : "s");
   return 0;
+}
+
+Command add_render(CLI::App& app) {
+  auto a = std::make_shared<RenderArgs>();
+  auto* c = app.add_subcommand("render", "attention heatmaps to PNG, SVG, CSV, NPY or JSON (no display needed)");
+  add_render_options(c, *a);
+  return {c, [a] { return cmd_render(*a); }};
 }
 
 }  // namespace attnscope

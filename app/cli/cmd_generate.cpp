@@ -1,0 +1,50 @@
+// `attnscope generate`: text from the model by KV-cache decoding, written as it is sampled.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli_checks.h"
+#include "commands.h"
+#include "model_args.h"
+
+namespace attnscope {
+
+struct GenerateArgs {
+  ModelArgs m;
+  std::string prompt;
+  GenerateOptions g;
+};
+
+int cmd_generate(const GenerateArgs& a) {
+  auto model = a.m.load();
+  auto ids = a.m.encode(*model, a.prompt);
+  std::cout << a.prompt << std::flush;
+  int64_t bytes = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  model->generate(ids, a.g, [&](const DecodeStep& s) {
+    std::cout << model->tokenizer().symbol(s.token) << std::flush;
+    bytes = s.cache_bytes;
+  });
+  double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "\n";
+  std::fprintf(stderr, "%s: %lld tokens in %.2f s (%.0f tokens/s), KV cache %lld bytes\n", variant_label(*model).c_str(),
+               (long long)a.g.tokens, sec, double(a.g.tokens) / std::max(sec, 1e-9), (long long)bytes);
+  return 0;
+}
+
+Command add_generate(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* c = app.add_subcommand("generate", "write text with the model (KV-cache decoding)");
+  a->m.add(c);
+  c->add_option("--prompt", a->prompt, "the prompt")->required();
+  c->add_option("--tokens", a->g.tokens, "characters to generate")->check(CLI::Range(0, 100000));
+  c->add_option("--temperature", a->g.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+  c->add_option("--top-k", a->g.top_k, "sample from the k most likely (0 = all)")->check(kNonNegative);
+  c->add_option("--seed", a->g.seed, "sampling seed");
+  return {c, [a] { return cmd_generate(*a); }};
+}
+
+}  // namespace attnscope
