@@ -72,7 +72,8 @@ check "train writes a checkpoint" '[ -f "$tmp/tiny/model.safetensors" ] && [ -f 
 "$bin" attend --model "$tmp/tiny" --text "to be" --layer 0 --head 1 > /dev/null 2>&1; check "attend on the new checkpoint" '[ $? -eq 0 ]'
 mkdir -p "$tmp/models" && cp -r "$tmp/tiny" "$tmp/models/tiny"
 "$bin" eval --all --models "$tmp/models" --max-windows 4 --markdown --plot "$tmp/curves.png" > "$tmp/all.md" 2> "$tmp/all.err"
-check "eval --all: a Markdown row per checkpoint and the loss curves" 'grep -q "^| \`tiny\` | mha (impl=naive) | [0-9]* | 30 | [0-9.]* | [0-9.]* | [0-9]* | 0m[0-9]*s |$" "$tmp/all.md" && head -c 8 "$tmp/curves.png" | od -c | grep -q "P   N   G"'
+# the last column: the difference to the MHA checkpoint of the same budget (here tiny itself, the only one)
+check "eval --all: a Markdown row per checkpoint and the loss curves" 'grep -q "^| \`tiny\` | mha (impl=naive) | [0-9]* | 30 | [0-9.]* | [0-9.]* | [0-9]* | 0m[0-9]*s | +0.0000 |$" "$tmp/all.md" && grep -q "| vs MHA (same budget) |$" "$tmp/all.md" && head -c 8 "$tmp/curves.png" | od -c | grep -q "P   N   G"'
 "$bin" eval --all --models "$tmp/nothing_here" > /dev/null 2> "$tmp/alle"; s=$?
 check "eval --all: a missing folder is one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/alle")" -eq 1 ]'
 
@@ -101,6 +102,8 @@ check "bench: unknown variant, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/be"
 # teaching layer: explanations, per-layer mixing, painted masks
 "$bin" explain sliding_window > "$tmp/x.txt"; check "explain prints the formula with its sliders" 'grep -q "sliders in {braces}: window" "$tmp/x.txt" && grep -q "^  when" "$tmp/x.txt"'
 "$bin" explain nope 2> "$tmp/x.err" > /dev/null; s=$?; check "explain unknown variant" '[ $s -ne 0 ] && grep -q "unknown variant .nope." "$tmp/x.err"'
+"$bin" explain --all --markdown > "$tmp/xa.md"; check "explain --all --markdown: a section per registered variant" '[ "$(grep -c "^### " "$tmp/xa.md")" -eq "$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$tmp/v.json")" ] && grep -q "^### sliding_window$" "$tmp/xa.md" && grep -q "^| \`window\` | int | " "$tmp/xa.md"'
+"$bin" explain 2> "$tmp/xn.err" > /dev/null; s=$?; check "explain without a name or --all" '[ $s -eq 2 ] && grep -q "variant is required" "$tmp/xn.err"'
 "$bin" attend --layer-variants "sliding_window:window=4,sliding_window:window=4,mha,mha" --text "$text" --layer 0 --head 0 > "$tmp/lv.csv" 2>/dev/null
 check "per-layer mixing: layer 0 is a window of 4" 'awk -F, "{n=0; for(i=1;i<=NF;i++) if(\$i>0) n++; if(n>4) bad=1} END{exit bad}" "$tmp/lv.csv"'
 "$bin" attend --layer-variants "mha,mha" --text "$text" 2> "$tmp/lv.err" > /dev/null; s=$?
