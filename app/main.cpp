@@ -16,8 +16,8 @@ namespace attnscope {
 int run_demo();
 }
 
-// LibTorch's large tensor buffers make glibc's allocator return memory to the OS and fault it back in (~45% of
-// training time, MEASURED.md); jemalloc with decay disabled halves it. Re-exec once with it preloaded when present.
+// LibTorch's large tensor buffers make glibc's allocator return memory to the OS and fault it back in (measured:
+// ~45% of training time); jemalloc with decay disabled halves it. Re-exec once with it preloaded when present.
 static void prefer_jemalloc(char** argv) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   (void)argv;  // sanitizer builds keep their own allocator

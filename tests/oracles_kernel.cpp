@@ -1,4 +1,4 @@
-// Closed forms for the kernel, low-rank and structured family (VARIANTS.md); used by the universal tests.
+// Closed forms for the kernel, low-rank and structured family (docs/variants.md); used by the universal tests.
 #include "variant_oracles.h"
 
 namespace attnscope {

@@ -1,4 +1,4 @@
-// Closed forms for the masked family (VARIANTS.md section 2); used by the universal tests. Written from the
+// Closed forms for the masked family (docs/variants.md#family-masked); used by the universal tests. Written from the
 // definitions row by row (keys of query i), never by calling the code under test.
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// Engine tests (LibTorch): the universal tests of VARIANTS.md for every registered variant, the oracles of
+// Engine tests (LibTorch): the universal tests (docs/variants.md) for every registered variant, the oracles of
 // the exact family, the model (decode == prefill, conversions), checkpoints and the corrupt-checkpoint suite.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Oracles of the kernel, low-rank and structured family (VARIANTS.md sections 1, 3, 4). The universal tests
+// Oracles of the kernel, low-rank and structured family (docs/variants.md, its families). The universal tests
 // (test_engine.cpp) cover causality, decode == prefill, cache bytes, truthful display, row sums and sweeps.
 #include <gtest/gtest.h>
 
@@ -500,7 +500,7 @@ TEST(Differential, ShowsTheSignedDifferenceWithRowsSummingToOneMinusLambda) {
 // ------------------------------------------------------------------------------------------ caches and facade
 
 TEST(KernelCaches, FormulasMatchTheReferenceNumbers) {
-  // VARIANTS.md section 5: d = 256, H = 8, d_h = 32, fp32.
+  // docs/variants.md#cache-formulas: d = 256, H = 8, d_h = 32, fp32.
   auto at = [](const std::string& v, const ParamValues& p) {
     ModelConfig c;
     c.n_layer = 1;

@@ -1,5 +1,5 @@
-// KV-cache calculator (attention/kv_calc.h): the formulas against VARIANTS.md section 5, and whole-model tables
-// against numbers computed by hand (the arithmetic is in the comments).
+// KV-cache calculator (attention/kv_calc.h): the formulas against docs/variants.md#cache-formulas, and whole-model
+// tables against numbers computed by hand (the arithmetic is in the comments).
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -23,7 +23,7 @@ const KvRow& row(const KvTable& t, const std::string& family) {
 
 }  // namespace
 
-// VARIANTS.md section 5: d = 256, H = 8, d_h = 32, fp32 (b = 4), per layer.
+// docs/variants.md#cache-formulas: d = 256, H = 8, d_h = 32, fp32 (b = 4), per layer.
 TEST(KvCalc, VariantsSheetReferenceNumbers) {
   const int64_t H = 8, dh = 32, b = 4;
   EXPECT_EQ(kv_layer_bytes(H, dh, b, 1), 2048);  // MHA: 2 * 8 * 32 * 4

@@ -1,4 +1,4 @@
-// The masked family's oracles (VARIANTS.md sections 2 and 4): equalities with causal attention at the
+// The masked family's oracles (docs/variants.md#family-masked): equalities with causal attention at the
 // parameters' limits, the efficient paths against the dense masked reference, sinks against the streaming
 // prefill, LSH against causal shared-QK attention, cache accounting per step, and the positions (RoPE, xPos,
 // ALiBi) and soft-capping.
@@ -216,7 +216,7 @@ TEST(MaskedDecode, CacheBytesEqualTheFormulaAtEveryStep) {
   // The window's cache is a ring of W tokens: 2 H d_h b W at most.
   GPT w(small_config("sliding_window", {{"window", 5}}));
   EXPECT_EQ(w->attn[0]->cache_formula_bytes(1000, 4), 2 * 4 * 8 * 4 * 5);
-  // VARIANTS.md section 5: d = 256, H = 8, W = 64 caps at 131,072 B per layer.
+  // docs/variants.md#cache-formulas: d = 256, H = 8, W = 64 caps at 131,072 B per layer.
   ModelConfig big = small_config("sliding_window", {{"window", 64}}, PosKind::Rope, 256);
   big.d_model = 256;
   big.n_head = 8;
