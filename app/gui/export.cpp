@@ -1,5 +1,5 @@
 // The export dialog: the figure of the comparison, a column's heatmap or sparsity mask, or the difference window,
-// made by render::figure_from_maps exactly as `attnscope render` makes it, encoded and written atomically on a
+// made by session::figure_from_maps exactly as `attnscope render` makes it, encoded and written atomically on a
 // background thread.
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include "imgui.h"
 #include "imgui_stdlib.h"
 #include "registry.h"
-#include "render/scene_figure.h"
+#include "scene_figure.h"
 #include "safetensors.h"
 #include "state.h"
 #include "studio.h"
@@ -168,7 +168,7 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
       break;
     }
   }
-  std::vector<render::ColumnMaps> runs;
+  std::vector<session::ColumnMaps> runs;
   for (size_t i = 0; i < s.columns.size(); ++i) {
     const Column& c = *from[i];
     if (!current(c)) {
@@ -193,7 +193,7 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
   for (int64_t id : first.tokens) rows.push_back(render::char_label(uint8_t(tok.symbol(id))));
   for (int64_t id : info && info->needs_kv_text ? first.kv_tokens : first.tokens)
     cols.push_back(render::char_label(uint8_t(tok.symbol(id))));
-  *f = render::figure_from_maps(s, runs, rows, cols, tok.decode(first.tokens));
+  *f = session::figure_from_maps(s, runs, rows, cols, tok.decode(first.tokens));
   style->colormap = s.colormap;
   style->scale = s.scale;
   style->zoom = s.zoom;
