@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "imgui.h"
 #include "registry.h"
@@ -179,12 +180,20 @@ void draw_badges(const Column& c, const VariantInfo* info) {
   const bool current = r && r->seq == c.seq;
   if (current && r->ok) {
     const bool trained = r->maps.mode == "trained";
-    const std::string label = (trained ? "trained \xC2\xB7 " : r->maps.mode + " \xC2\xB7 ") + short_dir(r->model_dir);
-    badge(label.c_str(), trained ? kGreen : kAmber,
-          (r->model_dir + (trained ? "\nthese weights were trained with this variant"
-                                   : "\nno checkpoint trained with this variant (and these shapes) is shipped: the "
-                                     "base model's weights were converted (not retrained), so quality drops"))
-              .c_str());
+    const std::string budget = r->budget.empty() ? "" : " " + r->budget;
+    // Trained: the budget it learned with. Converted: the source's budget, and the training it stands in for.
+    const std::string label = trained ? "trained" + budget + " \xC2\xB7 " + short_dir(r->model_dir)
+                                      : r->maps.mode + " (" + short_dir(r->model_dir) + budget + ", no training)";
+    std::string tip = r->model_dir;
+    if (trained) tip += "\nthese weights were trained with this variant" + (budget.empty() ? "" : "," + budget);
+    else if (!r->replaces.empty())
+      tip += "\nthe base model's weights converted (not retrained): this stands in for " + r->replaces +
+             ", trained with this variant" + (r->replaces_budget.empty() ? "" : " for " + r->replaces_budget) +
+             (c.convert ? " (untick 'convert' to run it)" : " (other weight shapes than it was trained with)");
+    else
+      tip += "\nno checkpoint trained with this variant is shipped: the base model's weights were converted (not "
+             "retrained), so quality drops";
+    badge(label.c_str(), trained ? kGreen : kAmber, tip.c_str());
     ImGui::SameLine();
   }
   if (info && !info->causal) {
@@ -201,7 +210,18 @@ void draw_badges(const Column& c, const VariantInfo* info) {
   else ImGui::Dummy(ImVec2(1, ImGui::GetFontSize() * 1.24f));  // keep the badge row's height
 }
 
-// The per-layer and explain switches.
+// A checkpoint trained with `variant` is shipped for this base model (model_policy.h's rule 2), remembered per
+// (model, variant): it reads files, and this is asked every frame.
+bool has_trained_checkpoint(const Model& base, const std::string& variant) {
+  static std::map<std::string, bool> known;
+  const std::string key = base.source_dir() + "|" + variant;
+  auto it = known.find(key);
+  if (it != known.end()) return it->second;
+  const bool own = base.config().variant_summary() == variant;
+  return known[key] = !own && !shipped_checkpoint(base.config(), variant).empty();
+}
+
+// The per-layer, explain and convert switches.
 void draw_switches(App& app, Column& c, const std::string& col) {
   bool per = c.per_layer;
   ImGui::BeginDisabled(!app.model);
@@ -215,6 +235,15 @@ void draw_switches(App& app, Column& c, const std::string& col) {
   mark_target(app, (col + ".explain").c_str());
   tooltip("the selected layer's variant explained: formula (parameters in their sliders' colours), cost, cache, "
           "when to use it, and what this column measures; shown below the rows (the column scrolls to it)");
+  if (app.model && !c.per_layer && has_trained_checkpoint(*app.model, c.variant)) {
+    const float need = ImGui::GetFrameHeight() + ImGui::CalcTextSize("convert").x + ImGui::GetFontSize() * 1.5f;
+    ImGui::SameLine(0, ImGui::GetFontSize());
+    if (ImGui::GetContentRegionAvail().x < need) ImGui::NewLine();  // narrow columns: on a line of its own
+    ImGui::Checkbox("convert", &c.convert);
+    mark_target(app, (col + ".convert").c_str());
+    tooltip("run the base checkpoint converted to this variant (no training) instead of the checkpoint trained with "
+            "it: the conversion lesson (put the same variant in two columns, one converted)");
+  }
 }
 
 // A per-layer column: one tab per layer, then the selected layer's variant and sliders.

@@ -162,6 +162,7 @@ void submit_columns(App& app) {
     ColumnRequest r;
     r.variant = c.variant;
     r.params = c.params;
+    r.convert = c.convert;
     r.layers = column_layers(c, app.model->config().n_layer);
     bool kv = false;
     try {
@@ -170,7 +171,8 @@ void submit_columns(App& app) {
       kv = false;  // an unknown variant: the worker reports it
     }
     const std::string key = (r.layers.empty() ? model_key(c.variant, c.params, false) : layers_key(r.layers)) + "#" +
-                            std::to_string(h) + (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "");
+                            std::to_string(h) + (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "") +
+                            (c.convert ? "#convert" : "");
     if (key == c.submitted_key) continue;
     c.submitted_key = key;
     c.submitted_at = Clock::now();

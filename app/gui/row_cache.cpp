@@ -27,11 +27,20 @@ void draw_cache_row(App& app, const ColumnResult& r) {
   }
   tooltip(("bytes a decoder caches after these characters, all layers, fp32, by the layers' formulas:" + per_layer)
               .c_str());
-  if (!r.base_curve.empty() && r.base_curve.back() > 0) {
+  if (r.base_cache_now > 0) {
     ImGui::SameLine(0, fs);
-    const double ratio = double(r.cache_curve.back()) / double(r.base_curve.back());
+    // The figure and its ratio at the same length: this text's; the full context's ratio in the tooltip.
+    const double ratio = double(now) / double(r.base_cache_now);
     ImGui::TextColored(ratio < 0.999 ? kGreen : ratio > 1.001 ? kAmber : kDim, "%.2f\xC3\x97 MHA", ratio);
-    tooltip("at the full context, against the base MHA model");
+    std::string tip = "against the base MHA model's cache at the same " + std::to_string(T) + " characters (" +
+                      human_bytes(double(r.base_cache_now)) + ")";
+    if (!r.base_curve.empty() && r.base_curve.back() > 0) {
+      char full[96];
+      std::snprintf(full, sizeof full, "; at the full context of %lld characters: %.2fx",
+                    (long long)r.curve_tokens.back(), double(r.cache_curve.back()) / double(r.base_curve.back()));
+      tip += full;
+    }
+    tooltip(tip.c_str());
   }
   if (r.curve_tokens.empty()) return;
   const float width = ImGui::GetContentRegionAvail().x, h = fs * 3.6f;

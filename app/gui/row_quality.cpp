@@ -1,5 +1,6 @@
-// Row 5 of a column: the loss of the current text under this column against the base MHA model, and for
-// approximations the distance to the exact softmax on the same queries and keys.
+// Row 5 of a column: the loss of the current text under this column against its like-for-like reference
+// (model_policy.h: the MHA checkpoint of the same training budget, or the model a conversion started from), and
+// for approximations the distance to the exact softmax on the same queries and keys.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -24,9 +25,20 @@ void draw_quality_row(const Column& c, const ColumnResult& r) {
   tooltip(("mean next-character loss over this window: " + std::to_string(m.loss) + " nats = " +
            std::to_string(m.loss / std::log(2.0)) + " bits per character (lower = better predictions)").c_str());
   ImGui::SameLine(0, fs * 0.8f);
-  const double d = m.loss - r.base_loss;
-  ImGui::TextColored(d <= 0.005 ? kGreen : d < 0.1 ? kAmber : kRed, "%+.3f vs MHA", d);
-  tooltip("this loss minus the base MHA model's loss on the same text (nats/char)");
+  if (std::isnan(r.base_loss)) {
+    ImGui::TextColored(kDim, "%s", r.comparison.label.c_str());
+  } else {
+    const double d = m.loss - r.base_loss;
+    ImGui::TextColored(d <= 0.005 ? kGreen : d < 0.1 ? kAmber : kRed, "%+.3f", d);
+    ImGui::SameLine(0, fs * 0.3f);
+    if (ImGui::GetContentRegionAvail().x < ImGui::CalcTextSize(r.comparison.label.c_str()).x) ImGui::NewLine();
+    ImGui::TextColored(kDim, "%s", r.comparison.label.c_str());
+    tooltip(("this loss minus the loss of " + r.comparison.dir + " on the same text (nats/char): " +
+             (r.shipped ? "a checkpoint trained with this variant against MHA trained on the same budget"
+                        : "a converted model against the model it was converted from") +
+             (r.comparison.same_budget ? "" : "\nno MHA checkpoint of this budget is shipped: the budgets differ"))
+                .c_str());
+  }
   const ReferenceMaps& ref = r.reference;
   const int layer = std::clamp(c.layer, 0, int(m.layers) - 1), head = std::clamp(c.head, 0, int(m.heads) - 1);
   if (ref.layers > 0 && layer < int(ref.available.size()) && ref.available[size_t(layer)]) {

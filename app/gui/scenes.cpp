@@ -75,6 +75,7 @@ SceneColumn scene_column(const Column& c) {
   s.layer = c.head < 0 ? -1 : c.layer;
   s.head = c.head;
   s.mask = c.mask;
+  s.convert = c.convert;
   if (c.per_layer) s.layers = c.layers;
   s.view = c.view == View::Mask ? render::PanelKind::Mask : render::PanelKind::Weights;
   return s;
@@ -155,6 +156,7 @@ void apply_scene(App& app, const Scene& scene, std::vector<std::string>* skipped
     }
     c.variant = sc.variant;
     c.mask = sc.mask;
+    c.convert = sc.convert;
     try {
       for (const LayerSpec& l : sc.layers)
         c.layers.push_back({l.variant, resolve_params(get_variant(l.variant).params, l.variant, l.params), l.mask});

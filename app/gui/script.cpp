@@ -314,13 +314,15 @@ Flow cmd_column_edit(Call& c) {
   return Flow::Frame;
 }
 
-// explain COL 0|1 | per_layer COL 0|1 | mask_edit COL 0|1; "" or why not
+// explain COL 0|1 | per_layer COL 0|1 | convert COL 0|1 | mask_edit COL 0|1; "" or why not
 std::string column_switch(Call& c, Column& col) {
   int v = 0;
   c.in >> v;
   if (c.op == "explain") {
     col.explain_open = v != 0;
     col.explain_scroll = v ? kScrollFrames : 0;
+  } else if (c.op == "convert") {
+    col.convert = v != 0;
   } else if (c.op == "mask_edit") {
     col.mask_edit.open = v != 0;
     col.mask_edit.scroll = v ? kScrollFrames : 0;
@@ -563,6 +565,8 @@ const ScriptCommand kCommands[] = {
     {"zoom", "COL FACTOR", "magnify the single-head heatmap about its centre", cmd_zoom},
     {"explain", "COL 0|1", "the explanation below the column's rows", cmd_column_layers},
     {"per_layer", "COL 0|1", "a variant per layer (every layer starts at the column's variant)", cmd_column_layers},
+    {"convert", "COL 0|1", "run the base checkpoint converted even when one trained with the variant is shipped",
+     cmd_column_layers},
     {"layer_variant", "COL LAYER VARIANT", "one layer's variant of a per-layer column", cmd_column_layers},
     {"layer_param", "COL LAYER NAME VALUE", "one layer's parameter of a per-layer column", cmd_column_layers},
     {"mask", "COL clear|causal|clip|band LO HI|rect I0 J0 I1 J1|brush I J R [erase]",

@@ -114,6 +114,7 @@ struct Column {
   ParamValues params;                // resolved values, every parameter present
   CustomMask mask;                   // `custom` on every layer: the painted mask (empty: causal)
   bool per_layer = false;            // a variant per layer (`layers`) instead of `variant` on every layer
+  bool convert = false;              // run the base checkpoint converted even when a trained one is shipped
   std::vector<LayerSpec> layers;     // per_layer: one per model layer, params resolved
   MaskEdit mask_edit;
   bool explain_open = false;         // the explanation is shown below the rows

@@ -231,6 +231,11 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   res.model_dir = src.dir;
   res.shipped = src.trained;
   res.comparison = comparison_for(src);
+  res.budget = budget_label(src.dir);
+  if (!src.trained) {
+    res.replaces = shipped_checkpoint(base.config(), variant);
+    res.replaces_budget = res.replaces.empty() ? "" : budget_label(res.replaces);
+  }
   const std::string origin = start == &base ? "base:" : "shipped:";
   const std::string full = origin + model_key(variant, p, false), wkey = origin + model_key(variant, p, true);
   {
@@ -276,6 +281,7 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
   for (size_t l = 0; same && l < layers.size(); ++l) same = layers[l].variant == base.config().layers[l].variant;
   res.shipped = same;
   res.comparison = comparison_for(ModelSource{res.model_dir, same, false});  // converted: against the base
+  res.budget = budget_label(res.model_dir);
   const std::string key = "base:" + layers_key(layers);
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -343,6 +349,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
     res->base_loss = comparison_loss(base, res->comparison.dir, r);
     // KV cache against the length, up to the context
     const int64_t ctx = m->config().context, kv_len = std::max<int64_t>(1, int64_t(r.kv_tokens.size()));
+    res->base_cache_now = cache_formula_bytes(base, std::max<int64_t>(1, res->maps.queries), kv_len);
     for (int k = 1; k <= 32; ++k) {
       const int64_t t = std::max<int64_t>(1, ctx * k / 32);
       res->curve_tokens.push_back(t);

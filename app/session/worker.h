@@ -46,9 +46,13 @@ struct ColumnResult {
   std::string model_dir;    // the checkpoint the column's model comes from
   bool shipped = false;     // model_dir is the checkpoint trained with this variant (else the base, converted)
   Comparison comparison;    // what the loss is compared with (model_policy.h: like for like)
+  std::string budget;       // model_dir's training budget ("1,000 steps"; "" when it records none)
+  std::string replaces;     // converted: the shipped checkpoint trained with the variant it stands in for ("" none)
+  std::string replaces_budget;  // and its budget
   double base_loss = 0;     // the comparison model's loss on the same tokens (NaN: none)
   // KV cache by the layers' formulas (fp32) at curve_tokens lengths: this column, and the base (MHA) model
   std::vector<int64_t> curve_tokens, cache_curve, base_curve;
+  int64_t base_cache_now = 0;  // the base model's cache at this text's length (ratios at the same length)
   std::vector<PatternSummary> pattern;  // [L] masked variants' patterns and tile maps; the tiled kernel's tiles
   ReferenceMaps reference;  // against the exact softmax (approximating variants; layers == 0 when none applies)
 };
