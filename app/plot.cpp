@@ -20,8 +20,16 @@ using render::Font;
 using render::Rgb;
 
 // Matplotlib's tab10, then the series cycle through line styles.
-const std::array<Rgb, 10> kPalette = {{{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189},
-                                       {140, 86, 75}, {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}}};
+const std::array<Rgb, 10> kPalette = {{{31, 119, 180},
+                                       {255, 127, 14},
+                                       {44, 160, 44},
+                                       {214, 39, 40},
+                                       {148, 103, 189},
+                                       {140, 86, 75},
+                                       {227, 119, 194},
+                                       {127, 127, 127},
+                                       {188, 189, 34},
+                                       {23, 190, 207}}};
 enum class Marker { Circle, Square, Diamond };
 
 // A segment drawn as dashes of `on` pixels with `off` gaps (on <= 0: solid); phase carries across segments.
@@ -47,7 +55,9 @@ void marker(Canvas& cv, double cx, double cy, double r, Marker m, Rgb c) {
   for (int y = int(cy - r - 2); y <= int(cy + r + 2); ++y)
     for (int x = int(cx - r - 2); x <= int(cx + r + 2); ++x) {
       const double dx = std::abs(x + 0.5 - cx), dy = std::abs(y + 0.5 - cy);
-      const double d = m == Marker::Circle ? std::hypot(dx, dy) : m == Marker::Square ? std::max(dx, dy) : (dx + dy) * 0.75;
+      const double d = m == Marker::Circle   ? std::hypot(dx, dy)
+                       : m == Marker::Square ? std::max(dx, dy)
+                                             : (dx + dy) * 0.75;
       cv.blend(x, y, c, float(std::clamp(r + 0.5 - d, 0.0, 1.0)));
     }
 }
@@ -67,9 +77,12 @@ struct Text {
 
 std::string tick_text(double v) {
   char b[32];
-  if (v >= 1e6 && std::fmod(v, 1e6) == 0) std::snprintf(b, sizeof b, "%gM", v / 1e6);
-  else if (v >= 10000 && std::fmod(v, 1000) == 0) std::snprintf(b, sizeof b, "%gk", v / 1000);
-  else std::snprintf(b, sizeof b, "%g", v);
+  if (v >= 1e6 && std::fmod(v, 1e6) == 0)
+    std::snprintf(b, sizeof b, "%gM", v / 1e6);
+  else if (v >= 10000 && std::fmod(v, 1000) == 0)
+    std::snprintf(b, sizeof b, "%gk", v / 1000);
+  else
+    std::snprintf(b, sizeof b, "%g", v);
   return b;
 }
 
@@ -84,7 +97,8 @@ std::vector<double> linear_ticks(double lo, double hi, int want) {
       break;
     }
   std::vector<double> t;
-  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step) t.push_back(std::abs(v) < 1e-12 ? 0 : v);
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step)
+    t.push_back(std::abs(v) < 1e-12 ? 0 : v);
   return t;
 }
 
@@ -94,7 +108,8 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
   for (const auto& s : spec.series)
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
-      if ((!spec.log_x || s.x[i] > 0) && (!spec.log_y || s.y[i] > 0) && std::isfinite(s.x[i]) && std::isfinite(s.y[i])) {
+      if ((!spec.log_x || s.x[i] > 0) && (!spec.log_y || s.y[i] > 0) && std::isfinite(s.x[i]) &&
+          std::isfinite(s.y[i])) {
         xmin = std::min(xmin, s.x[i]);
         xmax = std::max(xmax, s.x[i]);
         ymin = std::min(ymin, s.y[i]);

@@ -81,7 +81,8 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
                            const std::function<void(const AdviseProgress&)>& progress,
                            const std::atomic<bool>* cancel) {
   if (!base) throw Error("advise: no base model");
-  if (s.seq < 2) throw Error("advise: the sequence length must be at least 2 tokens (got " + std::to_string(s.seq) + ")");
+  if (s.seq < 2)
+    throw Error("advise: the sequence length must be at least 2 tokens (got " + std::to_string(s.seq) + ")");
   if (s.memory_bytes < 0) throw Error("advise: the memory budget cannot be negative");
   auto cancelled = [&] { return cancel && cancel->load(); };
 
@@ -109,7 +110,8 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
   // comparison's budget (its shipped checkpoint, e.g. mha_budget) so that they sit on the same scale as the
   // checkpoints trained with their own variant; without one, the base checkpoint's own loss.
   const bool base_shipped = shipped.count(rep.base_variant) > 0;
-  const double base_loss = base_shipped ? shipped.at(rep.base_variant).first : base->meta().value("final_val_loss", NAN);
+  const double base_loss =
+      base_shipped ? shipped.at(rep.base_variant).first : base->meta().value("final_val_loss", NAN);
   const bool eval_losses = s.eval_windows > 0 && std::isfinite(base_loss);
   int to_eval = 0;
   if (eval_losses)
@@ -136,7 +138,8 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
     BenchReport r = run_bench(o);
     device = r.device;
     for (const BenchPoint& b : r.points)
-      if (b.status == "ok") rep.samples.push_back({b.variant, b.length, b.median_ms, b.peak_mib, b.decode_tokens_per_s});
+      if (b.status == "ok")
+        rep.samples.push_back({b.variant, b.length, b.median_ms, b.peak_mib, b.decode_tokens_per_s});
     ++measured;
     ++p.done;
   }
@@ -146,8 +149,8 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
            " runs at " + std::to_string(s.seq) + " tokens, one layer d_model 128, 8 heads) for " +
            std::to_string(measured) + " variant" + (measured == 1 ? "" : "s");
   if (src.empty()) src = "timings missing: give bench results (`attnscope bench --json F`) or measure now";
-  if (measured < int(to_measure.size())) src += " (cancelled: " + std::to_string(to_measure.size() - measured) +
-                                              " variants not measured)";
+  if (measured < int(to_measure.size()))
+    src += " (cancelled: " + std::to_string(to_measure.size() - measured) + " variants not measured)";
   rep.timing_source = src;
 
   // Losses: the shipped checkpoint, else the base checkpoint's loss plus the change the variant makes.

@@ -23,21 +23,21 @@ class Model;
 struct AdviseSetup {
   Scenario scenario = Scenario::Quality;
   int64_t seq = 1024;
-  double memory_bytes = 0;            // budget (0 = none)
-  std::vector<BenchSample> samples;   // timings already known (any lengths; used by log-log interpolation)
-  bool measure_missing = true;        // bench now every decodable variant not measured at seq or around it
-  int repeats = 3;                    // measuring now: timed runs per variant
-  int64_t eval_windows = 4;           // losses under the base weights: validation windows (0 = checkpoints only)
-  std::string timing_source;          // where `samples` came from ("bench results F.json"), for the report
+  double memory_bytes = 0;           // budget (0 = none)
+  std::vector<BenchSample> samples;  // timings already known (any lengths; used by log-log interpolation)
+  bool measure_missing = true;       // bench now every decodable variant not measured at seq or around it
+  int repeats = 3;                   // measuring now: timed runs per variant
+  int64_t eval_windows = 4;          // losses under the base weights: validation windows (0 = checkpoints only)
+  std::string timing_source;         // where `samples` came from ("bench results F.json"), for the report
 };
 
 struct AdviceReport {
-  AdviceRequest request;              // the candidates, with everything known about each
-  std::vector<Ranked> ranked;         // rank_variants(request)
-  std::vector<BenchSample> samples;   // the given samples plus those measured now
-  std::string timing_source;          // one line: given, measured now (device, runs), or missing
-  std::string base_variant;           // the base checkpoint's variant summary
-  int64_t context = 0;                // its context (the windows the losses were measured on)
+  AdviceRequest request;             // the candidates, with everything known about each
+  std::vector<Ranked> ranked;        // rank_variants(request)
+  std::vector<BenchSample> samples;  // the given samples plus those measured now
+  std::string timing_source;         // one line: given, measured now (device, runs), or missing
+  std::string base_variant;          // the base checkpoint's variant summary
+  int64_t context = 0;               // its context (the windows the losses were measured on)
   const Candidate* candidate(const std::string& variant) const;  // nullptr when not a candidate
 };
 

@@ -93,7 +93,8 @@ std::string scenario_goal(Scenario s) {
 double parse_memory_size(const std::string& text) {
   std::string s;
   for (char c : text)
-    if (!std::isspace(static_cast<unsigned char>(c))) s += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (!std::isspace(static_cast<unsigned char>(c)))
+      s += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   size_t used = 0;
   double v = 0;
   try {
@@ -105,12 +106,18 @@ double parse_memory_size(const std::string& text) {
   if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();  // GB -> G
   if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();  // GI -> G
   double scale = 0;
-  if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "K") scale = 1024.0;
-  else if (unit == "M") scale = 1024.0 * 1024;
-  else if (unit == "G") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
-  else throw Error("unknown unit in '" + text + "' (use B, KB, MB, GB or TB)");
+  if (unit.empty() || unit == "B")
+    scale = 1;
+  else if (unit == "K")
+    scale = 1024.0;
+  else if (unit == "M")
+    scale = 1024.0 * 1024;
+  else if (unit == "G")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T")
+    scale = 1024.0 * 1024 * 1024 * 1024;
+  else
+    throw Error("unknown unit in '" + text + "' (use B, KB, MB, GB or TB)");
   if (!(v > 0) || !std::isfinite(v)) throw Error("a memory size must be positive, got '" + text + "'");
   return v * scale;
 }
@@ -192,14 +199,18 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
   for (const auto& c : r.candidates) {
     Ranked x;
     x.variant = c.variant;
-    if (!c.causal) x.reason = "excluded: sees future tokens (non-causal), so it cannot train or run as a decoder";
-    else if (c.needs_kv_text) x.reason = "excluded: needs a second text for its keys and values (cross-attention)";
+    if (!c.causal)
+      x.reason = "excluded: sees future tokens (non-causal), so it cannot train or run as a decoder";
+    else if (c.needs_kv_text)
+      x.reason = "excluded: needs a second text for its keys and values (cross-attention)";
     else if (r.memory_bytes > 0 && need(c) > r.memory_bytes)
       x.reason = "excluded: needs " + bytes_text(need(c)) + " (prefill peak" +
                  (std::isfinite(c.timing.peak_mib) ? "" : " not measured: the largest measured") +
                  " + cache + weights) > budget " + bytes_text(r.memory_bytes);
-    if (!x.reason.empty()) excluded.push_back(x);
-    else ok.push_back(&c);
+    if (!x.reason.empty())
+      excluded.push_back(x);
+    else
+      ok.push_back(&c);
   }
   // Best and worst known values among the eligible variants (unknown values count as the worst known).
   double best_ms = INFINITY, worst_ms = 0, best_cache = INFINITY, worst_cache = 0, best_need = INFINITY;
@@ -219,7 +230,8 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
       worst_loss = std::max(worst_loss, c->val_loss);
     }
   }
-  const bool any_ms = std::isfinite(best_ms), any_loss = std::isfinite(best_loss), any_cache = std::isfinite(best_cache);
+  const bool any_ms = std::isfinite(best_ms), any_loss = std::isfinite(best_loss),
+             any_cache = std::isfinite(best_cache);
   for (const Candidate* c : ok) {
     Ranked x;
     x.variant = c->variant;
@@ -238,7 +250,8 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
     }
     // cache
     if (c->cache_bytes >= 0) {
-      if (w.cache > 0 && any_cache) x.cache = w.cache * log2_ratio(double(std::max<int64_t>(c->cache_bytes, 1)), best_cache);
+      if (w.cache > 0 && any_cache)
+        x.cache = w.cache * log2_ratio(double(std::max<int64_t>(c->cache_bytes, 1)), best_cache);
       parts.push_back("cache " + bytes_text(double(c->cache_bytes)) + (c->cache_constant ? " (constant)" : " (grows)"));
     } else if (w.cache > 0 && any_cache) {
       x.cache = w.cache * log2_ratio(worst_cache, best_cache);
@@ -250,8 +263,8 @@ std::vector<Ranked> rank_variants(const AdviceRequest& r) {
       parts.push_back("needs " + bytes_text(need(*c)) +
                       (r.memory_bytes > 0 ? " of " + bytes_text(r.memory_bytes) : std::string()) +
                       (std::isfinite(c->timing.peak_mib) ? ""
-                       : worst_peak > 0               ? " (prefill peak not measured: counted as the largest)"
-                                                      : " (no prefill peak measured)"));
+                       : worst_peak > 0                  ? " (prefill peak not measured: counted as the largest)"
+                                                         : " (no prefill peak measured)"));
     // quality
     if (!any_loss) {
       parts.push_back("no validation loss known");

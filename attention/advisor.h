@@ -13,7 +13,7 @@ namespace attnscope {
 enum class Scenario { Training, LongContext, MemoryLimited, Quality };
 Scenario parse_scenario(const std::string& s);  // training|long-context|memory-limited|quality; throws Error
 const char* scenario_name(Scenario s);
-std::string scenario_goal(Scenario s);          // one line: what the ranking weighs
+std::string scenario_goal(Scenario s);  // one line: what the ranking weighs
 // "2GB", "1.5 GiB", "512M", "4096" (bytes): binary units (1 GB = 2^30 bytes here, as the bench reports MiB).
 double parse_memory_size(const std::string& s);  // bytes; throws Error (the message names no flag)
 
@@ -42,14 +42,14 @@ Timing timing_at(const std::vector<BenchSample>& samples, const std::string& var
 // Everything the ranking knows about one variant. NaN / -1: not known (the reason line says so).
 struct Candidate {
   std::string variant;
-  bool causal = true;          // false: sees future tokens, cannot be a decoder
-  bool needs_kv_text = false;  // cross-attention: needs a second text
-  Timing timing;               // one layer of the bench's shape at seq tokens
-  int64_t cache_bytes = -1;    // KV cache / state at seq tokens, all layers, fp32 (formula)
-  bool cache_constant = false; // the cache stops growing with the sequence (window, recurrent state)
-  int64_t weight_bytes = 0;    // model weights (fp32)
+  bool causal = true;           // false: sees future tokens, cannot be a decoder
+  bool needs_kv_text = false;   // cross-attention: needs a second text
+  Timing timing;                // one layer of the bench's shape at seq tokens
+  int64_t cache_bytes = -1;     // KV cache / state at seq tokens, all layers, fp32 (formula)
+  bool cache_constant = false;  // the cache stops growing with the sequence (window, recurrent state)
+  int64_t weight_bytes = 0;     // model weights (fp32)
   double val_loss = std::numeric_limits<double>::quiet_NaN();  // nats/char
-  std::string loss_source;     // where val_loss comes from ("checkpoint assets/models/mha", ...)
+  std::string loss_source;  // where val_loss comes from ("checkpoint assets/models/mha", ...)
 };
 
 struct AdviceRequest {
@@ -61,9 +61,9 @@ struct AdviceRequest {
 
 struct Ranked {
   std::string variant;
-  int rank = 0;          // 1 = best; 0 = excluded
-  double score = 0;      // lower is better (weighted log2 ratios and loss differences; see scenario_goal)
-  std::string reason;    // one line: the terms that placed it, or why it is excluded
+  int rank = 0;        // 1 = best; 0 = excluded
+  double score = 0;    // lower is better (weighted log2 ratios and loss differences; see scenario_goal)
+  std::string reason;  // one line: the terms that placed it, or why it is excluded
   // The score's terms (they sum to score): speed, cache, memory, quality; 0 where the scenario does not weigh it.
   double speed = 0, cache = 0, memory = 0, quality = 0;
 };

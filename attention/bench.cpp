@@ -181,7 +181,7 @@ ChildResult measure_point(const BenchOptions& o, const VariantInfo& info, int64_
   const auto opts = torch::TensorOptions().device(dev);
   AttnCall call;
   call.x = torch::randn({o.batch, T, kDModel}, opts);  // [B, T, d]
-  if (info.needs_kv_text) call.kv_source = call.x;      // cross-attention over a second text of the same length
+  if (info.needs_kv_text) call.kv_source = call.x;     // cross-attention over a second text of the same length
   const double base_mib = max_rss_mib();
 
   ChildResult r;
@@ -234,8 +234,8 @@ ChildResult measure_point(const BenchOptions& o, const VariantInfo& info, int64_
 
 // Patterns whose forward never builds T x T (the blocked masked path, the tiled kernel): their score tensors span at
 // most about this many keys per query.
-const std::set<std::string> kLocalMemory = {"tiled", "sliding_window", "dilated", "block_local", "longformer", "sinks",
-                                            "bigbird"};
+const std::set<std::string> kLocalMemory = {"tiled",      "sliding_window", "dilated", "block_local",
+                                            "longformer", "sinks",          "bigbird"};
 constexpr int64_t kLocalSpan = 1024;
 
 // Bytes of the score-sized tensors a forward holds at once (scores, probabilities, one temporary), fp32.

@@ -16,11 +16,11 @@ struct BenchOptions {
   std::vector<std::string> variants;  // registry names
   std::vector<int64_t> lengths;       // sequence lengths T, ascending
   int64_t batch = 1;
-  std::string device = "cpu";         // auto|cpu|cuda
-  int repeats = 5;                    // timed prefill runs (after one warm-up run)
-  int64_t decode_tokens = 16;         // timed single-token decoding steps after a cached prefill of T tokens
-  double memory_fraction = 0.6;       // skip a point whose estimated need exceeds this share of MemAvailable
-  bool measure_gemm = true;           // calibrate with a 2048^2 GEMM first (seconds; off for point-by-point sweeps)
+  std::string device = "cpu";    // auto|cpu|cuda
+  int repeats = 5;               // timed prefill runs (after one warm-up run)
+  int64_t decode_tokens = 16;    // timed single-token decoding steps after a cached prefill of T tokens
+  double memory_fraction = 0.6;  // skip a point whose estimated need exceeds this share of MemAvailable
+  bool measure_gemm = true;      // calibrate with a 2048^2 GEMM first (seconds; off for point-by-point sweeps)
 };
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -31,10 +31,10 @@ struct BenchPoint {
   std::string status;  // "ok", "skipped" (estimated not to fit, or parameters impossible), "failed"
   std::string note;    // why skipped or failed
   double median_ms = kNaN, p10_ms = kNaN, p90_ms = kNaN;  // prefill latency over the repeats
-  double peak_mib = kNaN;           // max RSS above the baseline (CPU only; NaN on CUDA)
-  double decode_tokens_per_s = kNaN;  // NaN: decode_note says why
-  std::string decode_note;          // "n/a (non-causal)" and similar
-  double gflops = kNaN;             // mha at T >= 1024: (8 T d^2 + 4 T^2 d) B / median
+  double peak_mib = kNaN;                                 // max RSS above the baseline (CPU only; NaN on CUDA)
+  double decode_tokens_per_s = kNaN;                      // NaN: decode_note says why
+  std::string decode_note;                                // "n/a (non-causal)" and similar
+  double gflops = kNaN;                                   // mha at T >= 1024: (8 T d^2 + 4 T^2 d) B / median
 };
 
 struct BenchSlope {
@@ -46,17 +46,17 @@ struct BenchSlope {
 
 struct BenchReport {
   BenchOptions options;
-  std::string device;           // what the children ran on ("cpu", "cuda:0")
+  std::string device;  // what the children ran on ("cpu", "cuda:0")
   int64_t d_model = 128, heads = 8;
-  double gemm_gflops = kNaN;    // 2048 x 2048 float matmul on the device, median of 5
-  double memory_budget_mib = 0; // memory_fraction of MemAvailable at the start
+  double gemm_gflops = kNaN;       // 2048 x 2048 float matmul on the device, median of 5
+  double memory_budget_mib = 0;    // memory_fraction of MemAvailable at the start
   std::vector<BenchPoint> points;  // variant-major, in the options' order
   std::vector<BenchSlope> slopes;  // one per variant with at least two measured lengths
 };
 
 struct BenchProgress {
-  int done = 0, total = 0;   // points finished / all points
-  std::string variant;       // the point starting now (empty when finished)
+  int done = 0, total = 0;  // points finished / all points
+  std::string variant;      // the point starting now (empty when finished)
   int64_t length = 0;
   double elapsed_s = 0, eta_s = 0;
 };

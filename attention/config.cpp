@@ -118,10 +118,14 @@ json params_to_json(const std::string& variant, const ParamValues& p) {
   for (const auto& spec : v.params) {
     auto it = p.find(spec.name);
     double x = it == p.end() ? spec.def : it->second;
-    if (spec.type == ParamType::Choice) j[spec.name] = format_param(spec, x);
-    else if (spec.type == ParamType::Bool) j[spec.name] = x != 0;
-    else if (spec.type == ParamType::Int) j[spec.name] = static_cast<int64_t>(x);
-    else j[spec.name] = x;
+    if (spec.type == ParamType::Choice)
+      j[spec.name] = format_param(spec, x);
+    else if (spec.type == ParamType::Bool)
+      j[spec.name] = x != 0;
+    else if (spec.type == ParamType::Int)
+      j[spec.name] = static_cast<int64_t>(x);
+    else
+      j[spec.name] = x;
   }
   return j;
 }
@@ -132,10 +136,14 @@ ParamValues params_from_json(const std::string& variant, const json& j) {
   ParamValues given;
   for (auto it = j.begin(); it != j.end(); ++it) {
     std::string text;
-    if (it->is_string()) text = it->get<std::string>();
-    else if (it->is_boolean()) text = it->get<bool>() ? "true" : "false";
-    else if (it->is_number()) text = it->dump();
-    else throw Error("parameter '" + it.key() + "' of '" + variant + "' must be a number, bool or string");
+    if (it->is_string())
+      text = it->get<std::string>();
+    else if (it->is_boolean())
+      text = it->get<bool>() ? "true" : "false";
+    else if (it->is_number())
+      text = it->dump();
+    else
+      throw Error("parameter '" + it.key() + "' of '" + variant + "' must be a number, bool or string");
     given.insert(parse_param(v.params, variant, it.key() + "=" + text));
   }
   return resolve_params(v.params, variant, given);
@@ -149,27 +157,28 @@ json config_to_json(const ModelConfig& c) {
     layers.push_back(e);
   }
   json j = {{"vocab_size", c.vocab_size},
-          {"n_layer", c.n_layer},
-          {"d_model", c.d_model},
-          {"n_head", c.n_head},
-          {"context", c.context},
-          {"mlp_ratio", c.mlp_ratio},
-          {"position", pos_kind_name(c.position)},
-          {"rope_theta", c.rope_theta},
-          {"rope_fraction", c.rope_fraction},
-          {"rope_pairing", "halves: dims (i, i + r/2) rotate together (GPT-NeoX / LLaMA)"},
-          {"xpos_scale_base", c.xpos_scale_base},
-          {"norm", "rmsnorm"},
-          {"norm_eps", c.norm_eps},
-          {"mlp", "gelu"},
-          {"tied_output_head", true},
-          {"layers", layers}};
+            {"n_layer", c.n_layer},
+            {"d_model", c.d_model},
+            {"n_head", c.n_head},
+            {"context", c.context},
+            {"mlp_ratio", c.mlp_ratio},
+            {"position", pos_kind_name(c.position)},
+            {"rope_theta", c.rope_theta},
+            {"rope_fraction", c.rope_fraction},
+            {"rope_pairing", "halves: dims (i, i + r/2) rotate together (GPT-NeoX / LLaMA)"},
+            {"xpos_scale_base", c.xpos_scale_base},
+            {"norm", "rmsnorm"},
+            {"norm_eps", c.norm_eps},
+            {"mlp", "gelu"},
+            {"tied_output_head", true},
+            {"layers", layers}};
   if (c.moe_experts > 0) {
     j["mlp"] = "moe-gelu";
     j["moe_experts"] = c.moe_experts;
     j["moe_k"] = c.moe_k;
     j["moe_expert_hidden"] = c.expert_hidden();
-    j["moe_router"] = "softmax over experts; top-k gates are the raw probabilities (not renormalised); no capacity limit";
+    j["moe_router"] =
+        "softmax over experts; top-k gates are the raw probabilities (not renormalised); no capacity limit";
   }
   return j;
 }
@@ -215,7 +224,8 @@ ModelConfig config_from_json(const json& j) {
         throw Error("config.json: model.layers[" + std::to_string(i) + "].mask needs an array 'rows' of 0/1 strings");
       std::vector<std::string> rows;
       for (const auto& r : m["rows"]) {
-        if (!r.is_string()) throw Error("config.json: model.layers[" + std::to_string(i) + "].mask.rows holds a non-string");
+        if (!r.is_string())
+          throw Error("config.json: model.layers[" + std::to_string(i) + "].mask.rows holds a non-string");
         rows.push_back(r.get<std::string>());
       }
       try {

@@ -28,13 +28,13 @@ struct ModelConfig {
   int64_t mlp_ratio = 4;
   PosKind position = PosKind::Rope;
   double rope_theta = 10000.0;
-  double rope_fraction = 1.0;  // rotate the first floor(fraction * d_h) dims, rounded down to even
+  double rope_fraction = 1.0;      // rotate the first floor(fraction * d_h) dims, rounded down to even
   double xpos_scale_base = 512.0;  // xPos: B in zeta_i^((p - c) / B) (c = context / 2); rotation as RoPE
   double norm_eps = 1e-5;
   // Feed-forward: 0 = the dense GELU MLP; E >= 2 = a top-k routed mixture of E experts in every block, each a GELU
   // MLP of width mlp_ratio * d_model / E (parameter-matched to the dense MLP), gated by the router's softmax.
   int64_t moe_experts = 0;
-  int64_t moe_k = 1;  // experts per token (1..E)
+  int64_t moe_k = 1;              // experts per token (1..E)
   std::vector<LayerSpec> layers;  // n_layer entries
 
   int64_t head_dim() const { return d_model / n_head; }
@@ -47,7 +47,9 @@ struct ModelConfig {
   // "mha" when all layers share one variant, else "mixed".
   std::string variant_summary() const;
   // The same layers, width and heads: variants of the two are comparable (checkpoints stand in for each other).
-  bool same_size(const ModelConfig& o) const { return n_layer == o.n_layer && d_model == o.d_model && n_head == o.n_head; }
+  bool same_size(const ModelConfig& o) const {
+    return n_layer == o.n_layer && d_model == o.d_model && n_head == o.n_head;
+  }
 };
 
 // `--layer-variants`: one entry per layer, "VARIANT" or "VARIANT:k=v", separated by commas; a "k=v" item without a

@@ -39,8 +39,8 @@ int64_t causal_clip(CustomMask& m);
 // Text form: one row per line of '0'/'1' (n rows of n characters). Lines starting with '#' and blank lines are
 // skipped; spaces inside a row are ignored. Cells above the diagonal are clipped. Throws Error naming the line.
 CustomMask parse_mask_text(const std::string& text);
-std::vector<std::string> mask_rows(const CustomMask& m);       // n strings of n characters '0'/'1'
+std::vector<std::string> mask_rows(const CustomMask& m);          // n strings of n characters '0'/'1'
 CustomMask mask_from_rows(const std::vector<std::string>& rows);  // as parse_mask_text, row by row
-std::string mask_text(const CustomMask& m);                    // rows joined by '\n', with a trailing '\n'
+std::string mask_text(const CustomMask& m);                       // rows joined by '\n', with a trailing '\n'
 
 }  // namespace attnscope

@@ -29,7 +29,8 @@ std::string read_text_file(const std::string& path, size_t max_bytes) {
   std::ifstream file;
   if (path != "-") {
     file.open(path, std::ios::binary);
-    if (!file) throw Error("cannot read '" + path + "': " + (fs::exists(path, ec) ? "permission denied" : "no such file"));
+    if (!file)
+      throw Error("cannot read '" + path + "': " + (fs::exists(path, ec) ? "permission denied" : "no such file"));
   }
   std::istream& in = path == "-" ? std::cin : file;
   std::string out;
@@ -85,12 +86,9 @@ void save_net(GPTImpl& net, const Tokenizer& tok, const json& meta, const std::s
     st.data = encode_floats(t.data_ptr<float>(), static_cast<size_t>(t.numel()), dt);
     f.tensors.push_back(std::move(st));
   }
-  json cfg = {{"format", "attnscope-checkpoint"},
-              {"version", 1},
-              {"model", config_to_json(net.config())},
-              {"vocab", tok.vocab()},
-              {"storage_dtype", dtype_name(dt)},
-              {"training", meta}};
+  json cfg = {{"format", "attnscope-checkpoint"},      {"version", 1},
+              {"model", config_to_json(net.config())}, {"vocab", tok.vocab()},
+              {"storage_dtype", dtype_name(dt)},       {"training", meta}};
   for (auto it = extra_top.begin(); it != extra_top.end(); ++it) cfg[it.key()] = it.value();
   write_safetensors(dir + "/model.safetensors", f);
   write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
@@ -226,8 +224,7 @@ static void check_tokens(const Model& m, const std::vector<int64_t>& t, const ch
 
 static std::vector<torch::Tensor> kv_sources_for(const Model& m, const std::vector<int64_t>& kv_tokens) {
   if (!m.impl->net->has_cross()) return {};
-  if (kv_tokens.empty())
-    throw Error("cross-attention needs a second text for its keys and values (--kv-text)");
+  if (kv_tokens.empty()) throw Error("cross-attention needs a second text for its keys and values (--kv-text)");
   check_tokens(m, kv_tokens, "the second text");
   return m.impl->net->kv_sources(to_tensor(kv_tokens, m.impl->device));
 }
@@ -255,7 +252,7 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
   m.queries = x.size(1);
   m.keys = r.display.empty() ? 0 : r.display[0].size(-1);
   auto attn = torch::stack(r.display).squeeze(1).to(torch::kCPU, torch::kFloat).contiguous();  // [L, H, T, S]
-  auto mask = torch::stack(r.mask).to(torch::kCPU, torch::kUInt8).contiguous();               // [L, H, T, S]
+  auto mask = torch::stack(r.mask).to(torch::kCPU, torch::kUInt8).contiguous();                // [L, H, T, S]
   m.attn.assign(attn.data_ptr<float>(), attn.data_ptr<float>() + attn.numel());
   m.mask.assign(mask.data_ptr<uint8_t>(), mask.data_ptr<uint8_t>() + mask.numel());
   const int64_t kv_len = kv.empty() ? m.queries : static_cast<int64_t>(kv_tokens.size());
@@ -267,7 +264,7 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
   if (!r.routing.empty()) {
     m.experts = config().moe_experts;
     m.top_k = config().moe_k;
-    auto ids = torch::stack(r.routing).select(1, 0).to(torch::kCPU, torch::kInt).contiguous();          // [L, T, k]
+    auto ids = torch::stack(r.routing).select(1, 0).to(torch::kCPU, torch::kInt).contiguous();            // [L, T, k]
     auto gates = torch::stack(r.routing_gates).select(1, 0).to(torch::kCPU, torch::kFloat).contiguous();  // [L, T, k]
     m.routing.assign(ids.data_ptr<int32_t>(), ids.data_ptr<int32_t>() + ids.numel());
     m.routing_gate.assign(gates.data_ptr<float>(), gates.data_ptr<float>() + gates.numel());
@@ -365,7 +362,8 @@ std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, cons
   GPTImpl& net = *impl->net;
   const int64_t C = config().context;
   auto gen = at::detail::createCPUGenerator(g.seed);
-  std::vector<int64_t> hist(prompt_in.end() - std::min<int64_t>(C, static_cast<int64_t>(prompt_in.size())), prompt_in.end());
+  std::vector<int64_t> hist(prompt_in.end() - std::min<int64_t>(C, static_cast<int64_t>(prompt_in.size())),
+                            prompt_in.end());
   std::vector<std::unique_ptr<LayerCache>> caches;
   torch::Tensor last;  // [V] logits of the newest position
   // (Re)fill the caches from the last `keep` tokens of the history; positions restart at 0.
@@ -492,7 +490,8 @@ Decoder::Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>&
   GPTImpl& net = *model->impl->net;
   const int64_t C = net.config().context;
   for (int64_t t : prompt)
-    if (t < 0 || t >= net.config().vocab_size) throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
+    if (t < 0 || t >= net.config().vocab_size)
+      throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
   s_->model = model;
   s_->options = o;
   s_->gen = at::detail::createCPUGenerator(o.seed);
@@ -503,7 +502,7 @@ Decoder::Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>&
   ForwardOptions fo;
   fo.caches = &s_->caches;
   auto lg = net.forward(to_tensor(s_->tokens, model->impl->device), fo).logits;  // [1, P, V]
-  s_->last = lg[0][s_->prompt - 1];                                               // [V]
+  s_->last = lg[0][s_->prompt - 1];                                              // [V]
 }
 
 Decoder::~Decoder() = default;

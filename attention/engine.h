@@ -17,19 +17,21 @@ namespace attnscope {
 
 // What the GUI draws for one forward pass over a text.
 struct AttentionMaps {
-  int64_t layers = 0, heads = 0, queries = 0, keys = 0;  // L, H, T, S
-  std::vector<float> attn;    // [L, H, T, S] effective attention matrix per layer and head
-  std::vector<uint8_t> mask;  // [L, H, T, S] 1 = pair computed
-  std::vector<std::string> layer_variant;          // [L]
-  std::vector<int64_t> cache_formula_bytes;        // [L] at T tokens, fp32 elements
-  double forward_ms = 0;                           // wall time of the forward (device synchronised)
+  int64_t layers = 0, heads = 0, queries = 0, keys = 0;    // L, H, T, S
+  std::vector<float> attn;                                 // [L, H, T, S] effective attention matrix per layer and head
+  std::vector<uint8_t> mask;                               // [L, H, T, S] 1 = pair computed
+  std::vector<std::string> layer_variant;                  // [L]
+  std::vector<int64_t> cache_formula_bytes;                // [L] at T tokens, fp32 elements
+  double forward_ms = 0;                                   // wall time of the forward (device synchronised)
   double loss = std::numeric_limits<double>::quiet_NaN();  // next-character loss over the text, nats/char
-  std::string mode;                                // "trained" or "converted from mha"
+  std::string mode;                                        // "trained" or "converted from mha"
   // MoE feed-forward (ModelConfig::moe_experts > 0): which experts every token used in every layer.
-  int64_t experts = 0, top_k = 0;    // E and k; 0 for dense models (routing then empty)
-  std::vector<int32_t> routing;      // [L, T, k] expert index, most probable first
-  std::vector<float> routing_gate;   // [L, T, k] its router probability (the weight of that expert's output)
-  int32_t expert(int64_t l, int64_t t, int64_t r) const { return routing[static_cast<size_t>((l * queries + t) * top_k + r)]; }
+  int64_t experts = 0, top_k = 0;   // E and k; 0 for dense models (routing then empty)
+  std::vector<int32_t> routing;     // [L, T, k] expert index, most probable first
+  std::vector<float> routing_gate;  // [L, T, k] its router probability (the weight of that expert's output)
+  int32_t expert(int64_t l, int64_t t, int64_t r) const {
+    return routing[static_cast<size_t>((l * queries + t) * top_k + r)];
+  }
   float at(int64_t l, int64_t h, int64_t i, int64_t j) const { return attn[idx(l, h, i, j)]; }
   bool computed(int64_t l, int64_t h, int64_t i, int64_t j) const { return mask[idx(l, h, i, j)] != 0; }
   size_t idx(int64_t l, int64_t h, int64_t i, int64_t j) const {
@@ -38,9 +40,9 @@ struct AttentionMaps {
 };
 
 struct EvalResult {
-  double loss = 0;        // nats/char
-  double bits = 0;        // bits/char
-  int64_t characters = 0; // predictions scored
+  double loss = 0;         // nats/char
+  double bits = 0;         // bits/char
+  int64_t characters = 0;  // predictions scored
   double seconds = 0;
 };
 
@@ -68,7 +70,7 @@ class Model {
   const Tokenizer& tokenizer() const;
   const nlohmann::json& meta() const;  // config.json's "training" object (may be empty)
   void set_meta(nlohmann::json m);
-  std::string mode() const;            // "trained" or "converted from <variant>"
+  std::string mode() const;  // "trained" or "converted from <variant>"
   std::string device_name() const;
   int64_t parameter_count() const;
   // The checkpoint folder the weights came from (Model::load's DIR, kept by with_variant / with_layers; "" for
@@ -102,13 +104,14 @@ std::string assets_dir();
 // size (layers, width, heads), vocabulary and at least its context: the window and `render` show a column in the
 // model that learned with it. "" when there is none (the base model, converted, stands in).
 std::string shipped_checkpoint(const ModelConfig& base, const std::string& variant);
-std::string default_model_dir();   // assets/models/mha
-std::string default_corpus_path(); // assets/tinyshakespeare.txt
+std::string default_model_dir();                                                    // assets/models/mha
+std::string default_corpus_path();                                                  // assets/tinyshakespeare.txt
 std::string read_text_file(const std::string& path, size_t max_bytes = 64u << 20);  // throws Error
 // The fixed split: first 90% train, last 10% validation (by characters).
-struct Split { std::string train, valid; };
+struct Split {
+  std::string train, valid;
+};
 Split split_corpus(const std::string& text);
-
 
 // ---- kernel / low-rank family (kernel.cpp)
 // Each layer's effective matrix against the exact causal softmax on the same queries and keys (approximations:
@@ -138,8 +141,9 @@ int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, i
 // LibTorch's intra-op thread count (at::get_num_threads).
 int64_t compute_threads();
 // Threads for LibTorch's own kernels (at::set_num_threads) and for OpenBLAS's GEMMs (openblas_set_num_threads, when
-// the BLAS in use is OpenBLAS; 0 leaves it). Training keeps 1 + OpenBLAS's default (see MEASURED.md); the window's
-// small display forwards are faster with 2 + 1. Returns false when the BLAS thread count could not be set.
+// the BLAS in use is OpenBLAS; 0 leaves it). Training keeps 1 + OpenBLAS's default (OpenBLAS runs its own 2
+// threads; 2 LibTorch threads on top oversubscribe 2 cores: training measured 2x slower); the window's small
+// display forwards are faster with 2 + 1. Returns false when the BLAS thread count could not be set.
 bool set_compute_threads(int64_t torch_threads, int64_t blas_threads);
 // The window's setting (and `bench --interactive`'s): LibTorch and OpenBLAS on one thread each. The display's small
 // GEMMs gain nothing from OpenBLAS's threads (6 columns at 256 characters: 71 -> 63 ms on 2 idle cores); 2 LibTorch
@@ -151,16 +155,16 @@ void restore_compute_threads();
 // ---- step-wise decoding for the GUI's generation view (engine.cpp)
 // One decoding step: the token fed, the new query's attention over what each layer's cache holds, and its size.
 struct DecodeFrame {
-  int64_t step = 0;         // 0 = the first token after the prompt
-  int64_t token = 0;        // the token fed at this step (sampled, or given to step())
-  int64_t position = 0;     // its absolute position (the prompt holds 0 .. prompt_tokens - 1)
-  double probability = 0;   // this model's probability of the token (softmax of its logits at temperature 1)
-  int64_t layers = 0, heads = 0;              // L, H
-  std::vector<std::vector<int64_t>> held;     // [L][S_l] absolute positions layer l's cache holds, ascending
-  std::vector<std::vector<float>> attn;       // [L][H * S_l] the new query's weights on `held` (empty: a state)
-  std::vector<int64_t> layer_bytes;           // [L] LayerCache::bytes() after the step
-  std::vector<CacheLayout> layout;            // [L] what each cache keeps (cache_layout.h)
-  int64_t bytes() const;                      // all layers
+  int64_t step = 0;               // 0 = the first token after the prompt
+  int64_t token = 0;              // the token fed at this step (sampled, or given to step())
+  int64_t position = 0;           // its absolute position (the prompt holds 0 .. prompt_tokens - 1)
+  double probability = 0;         // this model's probability of the token (softmax of its logits at temperature 1)
+  int64_t layers = 0, heads = 0;  // L, H
+  std::vector<std::vector<int64_t>> held;  // [L][S_l] absolute positions layer l's cache holds, ascending
+  std::vector<std::vector<float>> attn;    // [L][H * S_l] the new query's weights on `held` (empty: a state)
+  std::vector<int64_t> layer_bytes;        // [L] LayerCache::bytes() after the step
+  std::vector<CacheLayout> layout;         // [L] what each cache keeps (cache_layout.h)
+  int64_t bytes() const;                   // all layers
 };
 
 // Token-by-token sampling with the KV caches, one step per call, within the model's context (no refill: the
@@ -176,9 +180,9 @@ class Decoder {
   // Samples the next token (temperature, top-k, seeded), or feeds `token` when it is >= 0; then one cached step.
   // Throws Error when full() or the token is outside the vocabulary.
   DecodeFrame step(int64_t token = -1);
-  bool full() const;                          // the context is used up
-  int64_t prompt_tokens() const;              // tokens prefilled
-  const std::vector<int64_t>& tokens() const; // the prompt as prefilled, then every fed token
+  bool full() const;                           // the context is used up
+  int64_t prompt_tokens() const;               // tokens prefilled
+  const std::vector<int64_t>& tokens() const;  // the prompt as prefilled, then every fed token
 
  private:
   struct State;

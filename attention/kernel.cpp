@@ -1,5 +1,6 @@
-// The kernel, low-rank and structured family's implementations (VARIANTS.md sections 1, 3, 4). Shapes are noted
-// on every tensor: B batch, T queries, S keys, H heads, d model width, d_h head width, m features or slots.
+// The kernel feature maps, the tiled exact kernel and the structured family's implementations
+// (docs/variants.md#family-kernel, #family-exact, #family-structured; the low-rank family is in low_rank.cpp).
+// Shapes are noted on every tensor: B batch, T queries, S keys, H heads, d model width, d_h head width, m features or slots.
 #include "kernel.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -8,89 +9,13 @@
 
 #include "engine_impl.h"
 #include "error.h"
+#include "kernel_common.h"
 
 namespace attnscope {
 
 namespace F = torch::nn::functional;
 
-namespace {
-
-constexpr double kLinearEps = 1e-6;
-const double kInf = std::numeric_limits<double>::infinity();
-
-torch::Tensor split_heads(const torch::Tensor& x /*[B, T, H * e]*/, int64_t h) {
-  return x.view({x.size(0), x.size(1), h, -1}).transpose(1, 2);  // [B, H, T, e]
-}
-torch::Tensor merge_heads(const torch::Tensor& x /*[B, H, T, e]*/) {
-  return x.transpose(1, 2).reshape({x.size(0), x.size(2), -1});  // [B, T, H * e]
-}
-torch::Tensor positions(int64_t from, int64_t n, const torch::Tensor& like) {
-  return torch::arange(from, from + n, torch::TensorOptions().dtype(torch::kLong).device(like.device()));  // [n]
-}
-torch::Tensor causal_allow(const torch::Tensor& qpos /*[T]*/, const torch::Tensor& kpos /*[S]*/) {
-  return kpos.unsqueeze(0) <= qpos.unsqueeze(1);  // [T, S] j <= i
-}
-torch::Tensor rms(const torch::Tensor& x /*[.., e]*/, const torch::Tensor& w /*[e]*/, double eps) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * w;  // [.., e]
-}
-std::string non_causal_message(const std::string& variant, const char* why) {
-  return variant + " is non-causal: sees future tokens (" + why + "), so it cannot decode; it is shown for teaching only";
-}
-
-// Queries, keys and values of an MHA-shaped layer for x [B, T, d] at positions pos0.., rotated by the model's RoPE.
-struct Qkv {
-  torch::Tensor q, k, v;  // [B, H, T, d_h] each
-  torch::Tensor pos;      // [T]
-};
-Qkv project(const StandardAttention& a, const Positions& p, const torch::Tensor& x, int64_t pos0) {
-  Qkv r;
-  r.pos = positions(pos0, x.size(1), x);
-  r.q = p.rotate(split_heads(F::linear(x, a.wq->weight), a.n_head), r.pos);
-  r.k = p.rotate(split_heads(F::linear(x, a.wk->weight), a.n_head), r.pos);
-  r.v = split_heads(F::linear(x, a.wv->weight), a.n_head);
-  return r;
-}
-
-// project() for a KV-cached self-attention step: k, v and kpos cover the cache after appending the new tokens.
-struct CachedQkv {
-  torch::Tensor q;     // [B, H, T, d_h]
-  torch::Tensor k, v;  // [B, H, S, d_h]
-  torch::Tensor qpos, kpos;  // [T], [S]
-};
-CachedQkv project_cached(const StandardAttention& a, const Positions& p, const AttnCall& c) {
-  Qkv n = project(a, p, c.x, c.pos0);
-  CachedQkv r{n.q, n.k, n.v, n.pos, n.pos};
-  if (c.cache) {
-    auto* kc = dynamic_cast<KVCache*>(c.cache);
-    if (!kc) throw Error("internal: wrong cache type for " + a.spec().variant);
-    kc->append(n.k, n.v);
-    r.k = kc->keys();    // [B, H, S, d_h]
-    r.v = kc->values();  // [B, H, S, d_h]
-    const int64_t T = c.x.size(1);
-    r.kpos = positions(c.pos0 + T - r.k.size(2), r.k.size(2), c.x);  // [S]
-  }
-  return r;
-}
-
-torch::Tensor exact_reference(const StandardAttention& a, const Positions& p, const torch::Tensor& x) {
-  Qkv n = project(a, p, x, 0);
-  return causal_softmax(n.q, n.k, n.pos, n.pos, p.score_bias(n.pos, n.pos),
-                        1.0 / std::sqrt(static_cast<double>(a.head_dim)));  // [B, H, T, T]
-}
-
-AttnResult finish(const torch::nn::Linear& wo, const torch::Tensor& heads /*[B, H, T, d_v]*/, bool want,
-                  const torch::Tensor& display /*[B, H, T, S]*/, const torch::Tensor& allow /*[T, S]*/, int64_t h) {
-  AttnResult r;
-  r.out = F::linear(merge_heads(heads), wo->weight);  // [B, T, d]
-  if (want) {
-    r.display = display;
-    r.mask = allow.unsqueeze(0).expand({h, allow.size(0), allow.size(1)});  // [H, T, S]
-    r.heads = heads;
-  }
-  return r;
-}
-
-}  // namespace
+using namespace kernel_detail;
 
 // ---------------------------------------------------------------------------------------------- shared math
 
@@ -103,12 +28,12 @@ torch::Tensor causal_softmax(const torch::Tensor& q, const torch::Tensor& k, con
 
 ApproxErrorT approximation_error(const torch::Tensor& approx, const torch::Tensor& exact) {
   auto a = approx.to(torch::kDouble), p = exact.to(torch::kDouble);  // [B, H, T, S]
-  auto diff = (a - p).abs();                                          // [B, H, T, S]
-  auto support = (p > 0).logical_or(a != 0).to(torch::kDouble);       // [B, H, T, S]
+  auto diff = (a - p).abs();                                         // [B, H, T, S]
+  auto support = (p > 0).logical_or(a != 0).to(torch::kDouble);      // [B, H, T, S]
   ApproxErrorT e;
-  e.max_abs = diff.amax({-2, -1});                                                          // [B, H]
-  e.mean_abs = (diff * support).sum({-2, -1}) / support.sum({-2, -1}).clamp_min(1.0);       // [B, H]
-  e.kl_rows = (torch::xlogy(p, p) - p * a.clamp_min(1e-12).log()).sum(-1);                  // [B, H, T]
+  e.max_abs = diff.amax({-2, -1});                                                     // [B, H]
+  e.mean_abs = (diff * support).sum({-2, -1}) / support.sum({-2, -1}).clamp_min(1.0);  // [B, H]
+  e.kl_rows = (torch::xlogy(p, p) - p * a.clamp_min(1e-12).log()).sum(-1);             // [B, H, T]
   return e;
 }
 
@@ -122,13 +47,13 @@ LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
     st.s = torch::zeros({B, H, m, dv}, v.options());  // [B, H, m, d_v]
     st.z = torch::zeros({B, H, m}, v.options());      // [B, H, m]
   }
-  auto a = torch::matmul(phi_q, phi_k.transpose(-2, -1)).tril();                  // [B, H, T, T] phi(q_i).phi(k_j), j <= i
-  auto num = torch::matmul(phi_q, st.s) + torch::matmul(a, v);                    // [B, H, T, d_v]
-  auto den = torch::matmul(phi_q, st.z.unsqueeze(-1)).squeeze(-1) + a.sum(-1);    // [B, H, T]
-  auto inv = (den + eps).reciprocal().unsqueeze(-1);                              // [B, H, T, 1] (den = 0: num = 0)
+  auto a = torch::matmul(phi_q, phi_k.transpose(-2, -1)).tril();  // [B, H, T, T] phi(q_i).phi(k_j), j <= i
+  auto num = torch::matmul(phi_q, st.s) + torch::matmul(a, v);    // [B, H, T, d_v]
+  auto den = torch::matmul(phi_q, st.z.unsqueeze(-1)).squeeze(-1) + a.sum(-1);  // [B, H, T]
+  auto inv = (den + eps).reciprocal().unsqueeze(-1);                            // [B, H, T, 1] (den = 0: num = 0)
   LinearChunk r;
-  r.out = num * inv;  // [B, H, T, d_v]
-  if (want_display) r.display = a * inv;  // [B, H, T, T]
+  r.out = num * inv;                                        // [B, H, T, d_v]
+  if (want_display) r.display = a * inv;                    // [B, H, T, T]
   st.s = st.s + torch::matmul(phi_k.transpose(-2, -1), v);  // [B, H, m, d_v]
   st.z = st.z + phi_k.sum(2);                               // [B, H, m]
   return r;
@@ -142,16 +67,17 @@ torch::Tensor causal_linear_attention(const torch::Tensor& phi_q, const torch::T
     case LinearForm::Recurrent: {
       std::vector<torch::Tensor> rows;
       for (int64_t t = 0; t < phi_q.size(2); ++t) {
-        rows.push_back(linear_chunk(phi_q.narrow(2, t, 1), phi_k.narrow(2, t, 1), v.narrow(2, t, 1), eps, st, false).out);
+        rows.push_back(
+            linear_chunk(phi_q.narrow(2, t, 1), phi_k.narrow(2, t, 1), v.narrow(2, t, 1), eps, st, false).out);
         st.seen += 1;
       }
       return torch::cat(rows, 2);  // [B, H, T, d_v]
     }
     case LinearForm::CumulativeSum: {
       auto s = (phi_k.unsqueeze(-1) * v.unsqueeze(-2)).cumsum(2);  // [B, H, T, m, d_v] S_i
-      auto z = phi_k.cumsum(2);                                     // [B, H, T, m] z_i
-      auto num = (phi_q.unsqueeze(-1) * s).sum(-2);                 // [B, H, T, d_v]
-      auto den = (phi_q * z).sum(-1, true);                         // [B, H, T, 1]
+      auto z = phi_k.cumsum(2);                                    // [B, H, T, m] z_i
+      auto num = (phi_q.unsqueeze(-1) * s).sum(-2);                // [B, H, T, d_v]
+      auto den = (phi_q * z).sum(-1, true);                        // [B, H, T, 1]
       return num / (den + eps);
     }
   }
@@ -169,10 +95,10 @@ torch::Tensor draw_random_features(int64_t heads, int64_t m, int64_t dh, bool or
       auto [q, r] = torch::linalg_qr(torch::randn({dh, dh}, gen, opt));  // [d_h, d_h] each
       // Sign fix: without it QR's Q is not Haar-distributed (biased draw, the error stops falling with m).
       q = q * torch::sign(r.diagonal()).unsqueeze(0);  // columns scaled by sign(R_ii)
-      blocks.push_back(q.t());                           // [d_h, d_h] orthonormal rows
+      blocks.push_back(q.t());                         // [d_h, d_h] orthonormal rows
     }
-    auto rows = torch::cat(blocks, 0).narrow(0, 0, m);                 // [m, d_h]
-    auto norms = torch::randn({m, dh}, gen, opt).norm(2, 1, true);     // [m, 1] chi(d_h)
+    auto rows = torch::cat(blocks, 0).narrow(0, 0, m);              // [m, d_h]
+    auto norms = torch::randn({m, dh}, gen, opt).norm(2, 1, true);  // [m, 1] chi(d_h)
     per_head.push_back(rows * norms);
   }
   return torch::stack(per_head).to(torch::kFloat);  // [H, m, d_h]
@@ -183,8 +109,8 @@ uint64_t performer_draw_seed(uint64_t seed, int64_t layer_index) {
 }
 
 torch::Tensor favor_features(const torch::Tensor& x, const torch::Tensor& w, double stabiliser) {
-  auto proj = torch::matmul(x, w.transpose(-2, -1));  // [B, H, T, m] w_r . x
-  auto sq = x.pow(2).sum(-1, true) * 0.5;              // [B, H, T, 1] |x|^2 / 2
+  auto proj = torch::matmul(x, w.transpose(-2, -1));                                       // [B, H, T, m] w_r . x
+  auto sq = x.pow(2).sum(-1, true) * 0.5;                                                  // [B, H, T, 1] |x|^2 / 2
   return torch::exp(proj - sq - stabiliser) / std::sqrt(static_cast<double>(w.size(-2)));  // [B, H, T, m]
 }
 
@@ -197,8 +123,9 @@ FeatureMapAttention::FeatureMapAttention(const ModelConfig& cfg, LayerSpec spec,
   } else if (n == "performer") {
     kind = FeatureKind::Favor;
     // One draw per layer, from (seed, layer) as BigBird's and LSH's: layers never share their features.
-    auto w = draw_random_features(n_head, static_cast<int64_t>(param("features")), head_dim, param("orthogonal") != 0,
-                                  performer_draw_seed(static_cast<uint64_t>(param("seed")), layer_index));  // [H, m, d_h]
+    auto w =
+        draw_random_features(n_head, static_cast<int64_t>(param("features")), head_dim, param("orthogonal") != 0,
+                             performer_draw_seed(static_cast<uint64_t>(param("seed")), layer_index));  // [H, m, d_h]
     // w.x - |x|^2/2 <= |w|^2/2, so subtracting max_r |w_r|^2 / 2 bounds every key feature by 1/sqrt(m): a constant
     // fixed by the draw (never a max over the sequence, which would leak the future).
     stabiliser = w.pow(2).sum(-1).max().item<double>() * 0.5;
@@ -207,8 +134,8 @@ FeatureMapAttention::FeatureMapAttention(const ModelConfig& cfg, LayerSpec spec,
     kind = FeatureKind::Cos;
     horizon = param("m");
     if (horizon < static_cast<double>(cfg.context - 1))
-      throw Error("cosformer: M = " + std::to_string(static_cast<int64_t>(horizon)) + " is below context - 1 = " +
-                  std::to_string(cfg.context - 1) + " (the weights would turn negative)");
+      throw Error("cosformer: M = " + std::to_string(static_cast<int64_t>(horizon)) +
+                  " is below context - 1 = " + std::to_string(cfg.context - 1) + " (the weights would turn negative)");
   }
 }
 
@@ -228,8 +155,8 @@ double FeatureMapAttention::eps() const {
 torch::Tensor FeatureMapAttention::features(const torch::Tensor& x, const torch::Tensor& pos, bool is_query) const {
   switch (kind) {
     case FeatureKind::EluPlusOne: return F::elu(x) + 1.0;  // [B, H, T, d_h]
-    case FeatureKind::Relu: return torch::relu(x);          // [B, H, T, d_h]
-    case FeatureKind::Favor:                                // [B, H, T, m]
+    case FeatureKind::Relu: return torch::relu(x);         // [B, H, T, d_h]
+    case FeatureKind::Favor:                               // [B, H, T, m]
       return favor_features(x / std::pow(static_cast<double>(head_dim), 0.25), favor_w, is_query ? 0.0 : stabiliser);
     case FeatureKind::Cos: {
       // cos(pi/2 (i - j) / M) = cos a_i cos a_j + sin a_i sin a_j with a_i = pi i / (2 M).
@@ -249,7 +176,8 @@ AttnResult FeatureMapAttention::forward(const AttnCall& c) {
     st = dynamic_cast<LinearState*>(c.cache);
     if (!st) throw Error("internal: wrong cache type for " + spec_.variant);
   }
-  LinearChunk r = linear_chunk(features(n.q, n.pos, true), features(n.k, n.pos, false), n.v, eps(), *st, c.want_display);
+  LinearChunk r =
+      linear_chunk(features(n.q, n.pos, true), features(n.k, n.pos, false), n.v, eps(), *st, c.want_display);
   return finish(wo, r.out, c.want_display, r.display, causal_allow(n.pos, n.pos), n_head);
 }
 
@@ -265,7 +193,9 @@ int64_t FeatureMapAttention::cache_formula_bytes(int64_t, int64_t b) const {
   return n_head * (feature_dim() * head_dim + feature_dim()) * b;  // H (m d_v + m) b, constant
 }
 
-torch::Tensor FeatureMapAttention::exact_display(const torch::Tensor& x) const { return exact_reference(*this, *pos_, x); }
+torch::Tensor FeatureMapAttention::exact_display(const torch::Tensor& x) const {
+  return exact_reference(*this, *pos_, x);
+}
 
 // ---------------------------------------------------------------------------------------------- tiled
 
@@ -300,14 +230,14 @@ TiledOut tiled_attention(const torch::Tensor& q, const torch::Tensor& k, const t
   std::vector<torch::Tensor> outs, lses;
   for (int64_t a = 0; a < nq; ++a) {
     const int64_t i0 = a * br, rows = std::min(br, T - i0);
-    auto qi = q.narrow(2, i0, rows);            // [B, H, br, d_h]
-    auto qp = qpos.narrow(0, i0, rows);         // [br]
+    auto qi = q.narrow(2, i0, rows);     // [B, H, br, d_h]
+    auto qp = qpos.narrow(0, i0, rows);  // [br]
     auto shape = qi.sizes().vec();
     shape.back() = 1;
     auto m = torch::full(shape, -kInf, q.options());  // [B, H, br, 1] running max
     auto l = torch::zeros(shape, q.options());        // [B, H, br, 1] running sum
     shape.back() = v.size(3);
-    auto acc = torch::zeros(shape, q.options());      // [B, H, br, d_v] running numerator
+    auto acc = torch::zeros(shape, q.options());  // [B, H, br, d_v] running numerator
     for (int64_t b = 0; b < nk; ++b) {
       const int64_t j0 = b * bc, cols = std::min(bc, S - j0);
       auto kp = kpos.narrow(0, j0, cols);  // [bc]
@@ -324,8 +254,8 @@ TiledOut tiled_attention(const torch::Tensor& q, const torch::Tensor& k, const t
       auto m_new = torch::maximum(m, s.amax(-1, true));  // [B, H, br, 1]
       // A row with nothing allowed so far keeps m = -inf: use 0 as its reference so no exp(-inf + inf) = NaN.
       auto ref = m_new.masked_fill(m_new == -kInf, 0.0);  // [B, H, br, 1]
-      auto alpha = torch::exp(m - ref);                    // [B, H, br, 1] rescales the old sums (0 when m = -inf)
-      auto p = torch::exp(s - ref);                        // [B, H, br, bc] masked entries: 0
+      auto alpha = torch::exp(m - ref);                   // [B, H, br, 1] rescales the old sums (0 when m = -inf)
+      auto p = torch::exp(s - ref);                       // [B, H, br, bc] masked entries: 0
       l = alpha * l + p.sum(-1, true);
       acc = alpha * acc + torch::matmul(p, v.narrow(2, j0, cols));
       m = m_new;
@@ -350,7 +280,7 @@ AttnResult TiledAttention::forward(const AttnCall& c) {
   TiledOut t = tiled_attention(n.q, n.k, n.v, n.qpos, n.kpos, br, bc, scale, causal_allow,
                                [p](const torch::Tensor& qp, const torch::Tensor& kp) { return p->score_bias(qp, kp); });
   auto allow = causal_allow(n.qpos, n.kpos);  // [T, S]
-  torch::Tensor display;                       // [B, H, T, S] exp(s_ij - LSE_i), only when asked
+  torch::Tensor display;                      // [B, H, T, S] exp(s_ij - LSE_i), only when asked
   if (c.want_display) {
     auto s = torch::matmul(n.q, n.k.transpose(-2, -1)) * scale;  // [B, H, T, S]
     auto bias = pos_->score_bias(n.qpos, n.kpos);
@@ -361,274 +291,6 @@ AttnResult TiledAttention::forward(const AttnCall& c) {
 }
 
 torch::Tensor TiledAttention::exact_display(const torch::Tensor& x) const { return exact_reference(*this, *pos_, x); }
-
-// ---------------------------------------------------------------------------------------------- linformer
-
-LinformerAttention::LinformerAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos, bool is_causal)
-    : StandardAttention(cfg, std::move(spec), pos, cfg.n_head), causal(is_causal), slots(static_cast<int64_t>(param("k"))) {
-  // The fixed-projection option of the paper: E, F ~ N(0, 1/k), drawn once (seeded), not trained.
-  auto opt = torch::TensorOptions().dtype(torch::kDouble);
-  auto ge = at::detail::createCPUGenerator(1), gf = at::detail::createCPUGenerator(2);
-  const double sd = 1.0 / std::sqrt(static_cast<double>(slots));
-  e = register_buffer("e", (torch::randn({cfg.context, slots}, ge, opt) * sd).to(torch::kFloat));  // [n, k]
-  f = register_buffer("f", (torch::randn({cfg.context, slots}, gf, opt) * sd).to(torch::kFloat));  // [n, k]
-}
-
-AttnResult LinformerAttention::forward(const AttnCall& c) {
-  const int64_t T = c.x.size(1);
-  if (c.pos0 + T > e.size(0))
-    throw Error(spec_.variant + ": the projections cover " + std::to_string(e.size(0)) + " positions (the context)");
-  Qkv n = project(*this, *pos_, c.x, c.pos0);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  auto es = e.narrow(0, c.pos0, T), fs = f.narrow(0, c.pos0, T);  // [T, k] rows of these positions
-  if (!causal) {
-    auto kt = torch::matmul(es.t(), n.k);                             // [B, H, k, d_h] E^T K (every position)
-    auto vt = torch::matmul(fs.t(), n.v);                             // [B, H, k, d_h] F^T V
-    auto p = torch::softmax(torch::matmul(n.q, kt.transpose(-2, -1)) * scale, -1);  // [B, H, T, k]
-    auto all = torch::ones({T, T}, c.x.options().dtype(torch::kBool));              // [T, T] every pair
-    return finish(wo, torch::matmul(p, vt), c.want_display,
-                  c.want_display ? torch::matmul(p, fs.t()) : torch::Tensor(), all, n_head);  // display P F^T
-  }
-  // Causal: query i sees the prefix projections K~_i = sum_{j<=i} E_j k_j (plus the cached slots), so its
-  // scores are [tril(Q K^T) E]_i and its output sum_s P_is V~_is = [tril(P F^T) V]_i.
-  auto* pc = dynamic_cast<ProjectedCache*>(c.cache);
-  if (c.cache && !pc) throw Error("internal: wrong cache type for " + spec_.variant);
-  auto s = torch::matmul(torch::matmul(n.q, n.k.transpose(-2, -1)).tril(), es);  // [B, H, T, k]
-  if (pc) s = s + torch::matmul(n.q, pc->k.transpose(-2, -1));
-  // Slot s has support for query i once some j <= i has E_js != 0.
-  auto support = (e.narrow(0, 0, c.pos0 + T) != 0).cumsum(0).narrow(0, c.pos0, T) > 0;  // [T, k]
-  auto p = masked_softmax(s * scale, support);                                          // [B, H, T, k]
-  auto w = torch::matmul(p, fs.t()).tril();  // [B, H, T, T] the effective weights on this chunk's values
-  auto o = torch::matmul(w, n.v);            // [B, H, T, d_h]
-  if (pc) {
-    o = o + torch::matmul(p, pc->v);
-    pc->k.add_(torch::matmul(es.t(), n.k));  // [B, H, k, d_h]
-    pc->v.add_(torch::matmul(fs.t(), n.v));  // [B, H, k, d_h]
-  }
-  return finish(wo, o, c.want_display, w, causal_allow(n.pos, n.pos), n_head);
-}
-
-std::unique_ptr<LayerCache> LinformerAttention::new_cache(int64_t batch, int64_t, torch::Device dev) const {
-  if (!causal) throw Error(non_causal_message(spec_.variant, "its projection along the sequence mixes later tokens in"));
-  auto pc = std::make_unique<ProjectedCache>();
-  auto opt = torch::TensorOptions().dtype(wq->weight.dtype()).device(dev);
-  pc->k = torch::zeros({batch, n_head, slots, head_dim}, opt);  // [B, H, k, d_h]
-  pc->v = torch::zeros({batch, n_head, slots, head_dim}, opt);  // [B, H, k, d_h]
-  return pc;
-}
-
-int64_t LinformerAttention::cache_formula_bytes(int64_t, int64_t b) const {
-  return causal ? 2 * n_head * slots * head_dim * b : 0;  // 2 H k d_h b, constant
-}
-
-torch::Tensor LinformerAttention::exact_display(const torch::Tensor& x) const { return exact_reference(*this, *pos_, x); }
-
-// ---------------------------------------------------------------------------------------------- nystrom
-
-torch::Tensor iterative_pinv(const torch::Tensor& a, int64_t iterations) {
-  const int64_t m = a.size(-1);
-  auto n1 = a.abs().sum(-2).amax(-1, true).unsqueeze(-1);    // [.., 1, 1] max column sum
-  auto ninf = a.abs().sum(-1).amax(-1, true).unsqueeze(-1);  // [.., 1, 1] max row sum
-  auto z = a.transpose(-2, -1) / (n1 * ninf);                // [.., m, m] Z0
-  auto eye = torch::eye(m, a.options());                     // [m, m]
-  for (int64_t i = 0; i < iterations; ++i) {
-    auto az = torch::matmul(a, z);  // [.., m, m]
-    z = 0.25 * torch::matmul(z, 13 * eye - torch::matmul(az, 15 * eye - torch::matmul(az, 7 * eye - az)));
-  }
-  return z;
-}
-
-NystromAttention::NystromAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos)
-    : StandardAttention(cfg, std::move(spec), pos, cfg.n_head),
-      landmarks(static_cast<int64_t>(param("landmarks"))),
-      iterations(static_cast<int64_t>(param("pinv_iterations"))),
-      exact_pinv(param("exact_pinv") != 0) {}
-
-AttnResult NystromAttention::forward(const AttnCall& c) {
-  const int64_t T = c.x.size(1), m = std::min(landmarks, T);
-  Qkv n = project(*this, *pos_, c.x, c.pos0);
-  // Segment means: segment s covers [floor(s T / m), floor((s + 1) T / m)).
-  auto pool = torch::zeros({m, T}, torch::kDouble);  // [m, T]
-  for (int64_t s = 0; s < m; ++s) {
-    const int64_t a = s * T / m, b = (s + 1) * T / m;
-    pool[s].narrow(0, a, b - a).fill_(1.0 / static_cast<double>(b - a));
-  }
-  pool = pool.to(c.x.device());
-  // In double: the pseudo-inverse of a nearly singular kernel has large entries.
-  auto q = n.q.to(torch::kDouble), k = n.k.to(torch::kDouble), v = n.v.to(torch::kDouble);  // [B, H, T, d_h]
-  auto ql = torch::matmul(pool, q), kl = torch::matmul(pool, k);                           // [B, H, m, d_h] landmarks
-  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  auto k1 = torch::softmax(torch::matmul(q, kl.transpose(-2, -1)) * scale, -1);   // [B, H, T, m]
-  auto k2 = torch::softmax(torch::matmul(ql, kl.transpose(-2, -1)) * scale, -1);  // [B, H, m, m]
-  auto k3 = torch::softmax(torch::matmul(ql, k.transpose(-2, -1)) * scale, -1);   // [B, H, m, T]
-  auto z = exact_pinv ? torch::linalg_pinv(k2) : iterative_pinv(k2, iterations);  // [B, H, m, m]
-  auto left = torch::matmul(k1, z);                                                // [B, H, T, m]
-  auto o = torch::matmul(left, torch::matmul(k3, v)).to(c.x.dtype());             // [B, H, T, d_h]
-  auto all = torch::ones({T, T}, c.x.options().dtype(torch::kBool));              // [T, T]
-  return finish(wo, o, c.want_display, c.want_display ? torch::matmul(left, k3).to(c.x.dtype()) : torch::Tensor(), all,
-                n_head);
-}
-
-std::unique_ptr<LayerCache> NystromAttention::new_cache(int64_t, int64_t, torch::Device) const {
-  throw Error(non_causal_message(spec_.variant, "its landmarks are means over segments that reach later tokens"));
-}
-
-int64_t NystromAttention::cache_formula_bytes(int64_t, int64_t) const { return 0; }
-
-torch::Tensor NystromAttention::exact_display(const torch::Tensor& x) const { return exact_reference(*this, *pos_, x); }
-
-// ---------------------------------------------------------------------------------------------- mla
-
-int64_t LatentCache::bytes() const {
-  return len * c.size(0) * (c.size(2) + kr.size(2)) * static_cast<int64_t>(c.element_size());
-}
-
-std::vector<int64_t> LatentCache::held_positions() const {
-  std::vector<int64_t> p(static_cast<size_t>(len));
-  for (int64_t i = 0; i < len; ++i) p[static_cast<size_t>(i)] = seen - len + i;
-  return p;
-}
-
-MlaAttention::MlaAttention(const ModelConfig& cfg, LayerSpec spec, const Positions* pos)
-    : AttentionLayer(cfg, std::move(spec), pos),
-      n_head(cfg.n_head),
-      head_dim(cfg.head_dim()),
-      rank(static_cast<int64_t>(param("rank"))),
-      rope_dims(static_cast<int64_t>(param("rope_dims"))),
-      q_rank(static_cast<int64_t>(param("q_rank"))),
-      content_rope(param("content_rope") != 0),
-      latent_norm(param("latent_norm") != 0) {
-  if (rope_dims % 2 != 0) throw Error("mla: rope_dims = " + std::to_string(rope_dims) + " must be even (RoPE pairs)");
-  const int64_t d = cfg.d_model, hd = n_head * head_dim;
-  auto lin = [&](const char* name, int64_t in, int64_t out) {
-    return register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)));
-  };
-  w_dkv = lin("w_dkv", d, rank);
-  w_uk = lin("w_uk", rank, hd);
-  w_uv = lin("w_uv", rank, hd);
-  w_dq = lin("w_dq", d, q_rank);
-  w_uq = lin("w_uq", q_rank, hd);
-  if (rope_dims > 0) {
-    w_qr = lin("w_qr", q_rank, n_head * rope_dims);
-    w_kr = lin("w_kr", d, rope_dims);
-  }
-  wo = lin("wo", hd, d);
-  if (latent_norm) {
-    kv_norm = register_module("kv_norm", RMSNorm(rank, cfg.norm_eps));
-    q_norm = register_module("q_norm", RMSNorm(q_rank, cfg.norm_eps));
-  }
-  rope_r.kind = PosKind::Rope;
-  rope_r.rot_dims = rope_dims;
-  rope_r.theta = cfg.rope_theta;
-}
-
-bool MlaAttention::absorbable() const { return !(content_rope && pos_->kind == PosKind::Rope && pos_->rot_dims > 0); }
-
-torch::Tensor MlaAttention::latent(const torch::Tensor& x) const {
-  auto c = F::linear(x, w_dkv->weight);  // [B, T, d_c]
-  return latent_norm ? rms(c, kv_norm->weight, kv_norm->eps) : c;
-}
-
-AttnResult MlaAttention::forward(const AttnCall& c) {
-  const int64_t T = c.x.size(1);
-  auto qpos = positions(c.pos0, T, c.x);  // [T]
-  auto cl = latent(c.x);                  // [B, T, d_c]
-  auto cq = F::linear(c.x, w_dq->weight);  // [B, T, d_cq]
-  if (latent_norm) cq = rms(cq, q_norm->weight, q_norm->eps);
-  auto q = split_heads(F::linear(cq, w_uq->weight), n_head);  // [B, H, T, d_h]
-  if (content_rope) q = pos_->rotate(q, qpos);
-  torch::Tensor qr, kr;  // [B, H, T, d_R], [B, 1, T, d_R] (d_R > 0)
-  if (rope_dims > 0) {
-    qr = rope_r.rotate(split_heads(F::linear(cq, w_qr->weight), n_head), qpos);
-    kr = rope_r.rotate(F::linear(c.x, w_kr->weight).unsqueeze(1), qpos);
-  }
-  torch::Tensor call = cl, krall = kr;  // [B, S, d_c], [B, 1, S, d_R]
-  auto* lc = dynamic_cast<LatentCache*>(c.cache);
-  if (c.cache && !lc) throw Error("internal: wrong cache type for mla");
-  if (lc) {
-    if (lc->len + T > lc->c.size(1))
-      throw Error("MLA cache full: " + std::to_string(lc->len + T) + " tokens for a capacity of " +
-                  std::to_string(lc->c.size(1)));
-    lc->c.narrow(1, lc->len, T).copy_(cl);
-    if (rope_dims > 0) lc->kr.narrow(1, lc->len, T).copy_(kr.squeeze(1));
-    lc->len += T;
-    call = lc->c.narrow(1, 0, lc->len);
-    if (rope_dims > 0) krall = lc->kr.narrow(1, 0, lc->len).unsqueeze(1);
-  }
-  const int64_t S = call.size(1);
-  auto kpos = positions(c.pos0 + T - S, S, c.x);  // [S]
-  const bool absorbed = lc && absorbable();
-  auto wuk = w_uk->weight.view({n_head, head_dim, rank});  // [H, d_h, d_c]
-  auto wuv = w_uv->weight.view({n_head, head_dim, rank});  // [H, d_h, d_c]
-  torch::Tensor s;                                         // [B, H, T, S]
-  if (absorbed) {
-    auto qt = torch::matmul(q, wuk);                                   // [B, H, T, d_c] q~ = W_UK^T q
-    s = torch::matmul(qt, call.unsqueeze(1).transpose(-2, -1));        // [B, H, T, S] q~ . c_j
-  } else {
-    auto k = split_heads(F::linear(call, w_uk->weight), n_head);  // [B, H, S, d_h]
-    if (content_rope) k = pos_->rotate(k, kpos);
-    s = torch::matmul(q, k.transpose(-2, -1));
-  }
-  if (rope_dims > 0) s = s + torch::matmul(qr, krall.transpose(-2, -1));  // + q_R . k_R
-  s = s / std::sqrt(static_cast<double>(head_dim + rope_dims));
-  auto bias = pos_->score_bias(qpos, kpos);
-  if (bias.defined()) s = s + bias;
-  auto allow = causal_allow(qpos, kpos);  // [T, S]
-  auto p = masked_softmax(s, allow);      // [B, H, T, S]
-  torch::Tensor o;                        // [B, H, T, d_h]
-  if (absorbed)
-    o = torch::matmul(torch::matmul(p, call.unsqueeze(1)), wuv.transpose(-2, -1));  // W_UV (sum_j p_j c_j)
-  else
-    o = torch::matmul(p, split_heads(F::linear(call, w_uv->weight), n_head));
-  return finish(wo, o, c.want_display, p, allow, n_head);
-}
-
-torch::Tensor MlaAttention::head_values(const torch::Tensor& x) const {
-  return split_heads(F::linear(latent(x), w_uv->weight), n_head);  // [B, H, S, d_h]
-}
-
-std::unique_ptr<LayerCache> MlaAttention::new_cache(int64_t batch, int64_t capacity, torch::Device dev) const {
-  auto lc = std::make_unique<LatentCache>();
-  auto opt = torch::TensorOptions().dtype(w_dkv->weight.dtype()).device(dev);
-  lc->c = torch::empty({batch, capacity, rank}, opt);        // [B, cap, d_c]
-  lc->kr = torch::empty({batch, capacity, rope_dims}, opt);  // [B, cap, d_R]
-  return lc;
-}
-
-int64_t MlaAttention::cache_formula_bytes(int64_t tokens, int64_t b) const { return (rank + rope_dims) * b * tokens; }
-
-void MlaAttention::convert_from(const AttentionLayer& trained) {
-  auto* s = dynamic_cast<const StandardAttention*>(&trained);
-  if (!s || s->cross) return AttentionLayer::convert_from(trained);
-  if (latent_norm)
-    throw Error("mla: cannot convert from " + trained.spec().variant +
-                " with latent_norm on (the RMS norm of the latent is not linear); use latent_norm=false");
-  torch::NoGradGuard ng;
-  const int64_t d = cfg_.d_model, hd = n_head * head_dim, rep = n_head / s->kv_heads;
-  auto heads_of = [&](const torch::Tensor& w) {  // [Hkv d_h, d] -> [H d_h, d] (GQA: each kv head per query head)
-    return w.view({s->kv_heads, head_dim, d}).repeat_interleave(rep, 0).reshape({hd, d}).to(torch::kDouble);
-  };
-  // [W_K; W_V] = U diag(S) V^T, kept at rank d_c: W_DKV = V^T, [W_UK; W_UV] = U diag(S).
-  auto joint = torch::cat({heads_of(s->wk->weight), heads_of(s->wv->weight)}, 0);  // [2 H d_h, d]
-  auto [u, sv, vh] = torch::linalg_svd(joint, false);  // [2 H d_h, r0], [r0], [r0, d]
-  const int64_t r = std::min(rank, sv.size(0));
-  auto us = u.narrow(1, 0, r) * sv.narrow(0, 0, r);  // [2 H d_h, r]
-  for (auto* w : {&w_dkv->weight, &w_uk->weight, &w_uv->weight, &w_dq->weight, &w_uq->weight}) w->zero_();
-  w_dkv->weight.narrow(0, 0, r).copy_(vh.narrow(0, 0, r));
-  w_uk->weight.narrow(1, 0, r).copy_(us.narrow(0, 0, hd));
-  w_uv->weight.narrow(1, 0, r).copy_(us.narrow(0, hd, hd));
-  // W_Q likewise at rank d_cq; scaled so that 1/sqrt(d_h + d_R) gives MHA's 1/sqrt(d_h).
-  auto [uq, sq, vqh] = torch::linalg_svd(s->wq->weight.to(torch::kDouble), false);  // [H d_h, r1], [r1], [r1, d]
-  const int64_t rq = std::min(q_rank, sq.size(0));
-  const double fix = std::sqrt(static_cast<double>(head_dim + rope_dims) / static_cast<double>(head_dim));
-  w_dq->weight.narrow(0, 0, rq).copy_(vqh.narrow(0, 0, rq));
-  w_uq->weight.narrow(1, 0, rq).copy_(uq.narrow(1, 0, rq) * sq.narrow(0, 0, rq) * fix);
-  if (rope_dims > 0) {  // the decoupled RoPE part starts silent
-    w_qr->weight.zero_();
-    w_kr->weight.zero_();
-  }
-  wo->weight.copy_(s->wo->weight);
-}
 
 // ---------------------------------------------------------------------------------------------- mta
 
@@ -690,7 +352,7 @@ AttnResult MtaAttention::forward(const AttnCall& c) {
   conv = conv.narrow(2, past, T);                                // [B, H, T, S] this call's queries
   if (group > 1) {
     const int64_t B = conv.size(0), S = conv.size(3);
-    auto g = conv.reshape({B, n_head / group, group, T, S});                        // [B, G, g, T, S]
+    auto g = conv.reshape({B, n_head / group, group, T, S});                             // [B, G, g, T, S]
     conv = torch::einsum("gac,bgcts->bgats", {head_mix, g}).reshape({B, n_head, T, S});  // mixed within groups
   }
   auto allow = causal_allow(n.qpos, n.kpos);  // [T, S]
@@ -738,10 +400,12 @@ AttnResult DifferentialAttention::forward(const AttnCall& c) {
   // Heads 2h and 2h+1 of the MHA weights are (Q1, K1) and (Q2, K2) of differential head h.
   auto a = causal_softmax(n.q, n.k, n.qpos, n.kpos, pos_->score_bias(n.qpos, n.kpos),
                           1.0 / std::sqrt(static_cast<double>(head_dim)))
-               .view({B, H2, 2, T, S});                      // [B, H/2, 2, T, S]
-  auto diff = a.select(2, 0) - lambda * a.select(2, 1);      // [B, H/2, T, S] A1 - lambda A2
-  auto v2 = n.v.reshape({B, H2, 2, S, head_dim}).permute({0, 1, 3, 2, 4}).reshape({B, H2, S, 2 * head_dim});  // [B, H/2, S, 2 d_h]
-  auto o2 = torch::matmul(diff, v2);                         // [B, H/2, T, 2 d_h]
+               .view({B, H2, 2, T, S});                  // [B, H/2, 2, T, S]
+  auto diff = a.select(2, 0) - lambda * a.select(2, 1);  // [B, H/2, T, S] A1 - lambda A2
+  auto v2 = n.v.reshape({B, H2, 2, S, head_dim})
+                .permute({0, 1, 3, 2, 4})
+                .reshape({B, H2, S, 2 * head_dim});  // [B, H/2, S, 2 d_h]
+  auto o2 = torch::matmul(diff, v2);                 // [B, H/2, T, 2 d_h]
   // As H heads of d_h: head 2h + c holds half c of o2 (the display's head 2h + c multiplies MHA value head 2h + c).
   auto heads = o2.view({B, H2, T, 2, head_dim}).permute({0, 1, 3, 2, 4}).reshape({B, n_head, T, head_dim});
   auto normed = norm ? (rms(o2, norm->weight, norm->eps) * (1.0 - lambda)) : o2;  // [B, H/2, T, 2 d_h]
@@ -758,7 +422,8 @@ AttnResult DifferentialAttention::forward(const AttnCall& c) {
 
 // ---------------------------------------------------------------------------------------------- factory
 
-std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
+std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec,
+                                                      const Positions* pos) {
   const std::string& n = spec.variant;
   if (n == "linear" || n == "performer" || n == "cosformer")
     return std::make_shared<FeatureMapAttention>(cfg, spec, pos, layer_index_of(cfg, spec));
@@ -802,7 +467,7 @@ ReferenceMaps reference_maps(const Model& model, const std::vector<int64_t>& tok
       r.kl_rows.insert(r.kl_rows.end(), static_cast<size_t>(r.heads * r.queries), 0.0f);
       continue;
     }
-    auto exact = ref->exact_display(rec[l]);                    // [1, H, T, T]
+    auto exact = ref->exact_display(rec[l]);                     // [1, H, T, T]
     ApproxErrorT e = approximation_error(fr.display[l], exact);  // [1, H], [1, H], [1, H, T]
     auto ex = exact[0].to(torch::kCPU, torch::kFloat).contiguous();
     r.exact.insert(r.exact.end(), ex.data_ptr<float>(), ex.data_ptr<float>() + ex.numel());
@@ -820,7 +485,8 @@ ReferenceMaps reference_maps(const Model& model, const std::vector<int64_t>& tok
 KernelTileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc) {
   if (queries < 1 || keys < 1 || br < 1 || bc < 1) throw Error("tile map: sizes must be positive");
   torch::NoGradGuard ng;
-  auto qpos = torch::arange(keys - queries, keys, torch::kLong), kpos = torch::arange(0, keys, torch::kLong);  // [T], [S]
+  auto qpos = torch::arange(keys - queries, keys, torch::kLong),
+       kpos = torch::arange(0, keys, torch::kLong);                     // [T], [S]
   auto t = tile_states(qpos, kpos, br, bc, causal_allow).contiguous();  // [nq, nk]
   KernelTileMap m;
   m.rows = t.size(0);

@@ -1,5 +1,5 @@
 #pragma once
-// The kernel, low-rank and structured family (VARIANTS.md sections 1, 3, 4): linear, performer, cosformer,
+// The kernel, low-rank and structured family (docs/variants.md: #family-kernel, #family-low-rank, #family-structured): linear, performer, cosformer,
 // linformer, linformer_causal, nystrom, mla, mta, tiled, differential. The layers are declared here so that the
 // tests can reach their fixed projections and algorithms; the factory is make_kernel_attention (nn.h).
 #include <functional>
@@ -21,7 +21,8 @@ struct ApproxErrorT {
   torch::Tensor mean_abs;  // [B, H] over the pairs either matrix may weight (j <= i, or where approx != 0)
   torch::Tensor kl_rows;   // [B, H, T] KL(exact row || approx row), approx clamped to >= 1e-12
 };
-ApproxErrorT approximation_error(const torch::Tensor& approx /*[B, H, T, S]*/, const torch::Tensor& exact /*[B, H, T, S]*/);
+ApproxErrorT approximation_error(const torch::Tensor& approx /*[B, H, T, S]*/,
+                                 const torch::Tensor& exact /*[B, H, T, S]*/);
 
 // Layers that stand in for softmax on their own queries and keys: the exact matrix to compare with (for MTA,
 // the map before its convolutions). x: [B, T, d] normed input at positions 0..T-1.
@@ -82,9 +83,9 @@ class FeatureMapAttention : public StandardAttention, public SoftmaxReference {
   double eps() const;  // the denominator's eps in the features' units
 
   FeatureKind kind;
-  torch::Tensor favor_w;     // [H, m, d_h] performer only (a buffer: fixed by the seed, not trained)
-  double stabiliser = 0;     // performer: max_r |w_r|^2 / 2, so every key exponent is <= 0
-  double horizon = 0;        // cosformer M
+  torch::Tensor favor_w;  // [H, m, d_h] performer only (a buffer: fixed by the seed, not trained)
+  double stabiliser = 0;  // performer: max_r |w_r|^2 / 2, so every key exponent is <= 0
+  double horizon = 0;     // cosformer M
 };
 
 // ---------------------------------------------------------------------------------------------- tiled
@@ -159,7 +160,7 @@ struct LatentCache : LayerCache {
   torch::Tensor kr;  // [B, capacity, d_R] rotated
   int64_t len = 0;
   int64_t bytes() const override;
-  std::vector<int64_t> held_positions() const override;                         // [seen - len, seen)
+  std::vector<int64_t> held_positions() const override;                             // [seen - len, seen)
   Layout layout() const override { return {"latent", c.size(2) + kr.size(2), 0}; }  // d_c + d_R per token
 };
 
@@ -201,7 +202,7 @@ class MtaAttention : public StandardAttention, public SoftmaxReference {
   AttnResult forward(const AttnCall& call) override;
   std::unique_ptr<LayerCache> new_cache(int64_t batch, int64_t capacity, torch::Device dev) const override;
   int64_t cache_formula_bytes(int64_t tokens, int64_t elem_bytes) const override;
-  void convert_from(const AttentionLayer& trained) override;  // identity kernels and mixing
+  void convert_from(const AttentionLayer& trained) override;           // identity kernels and mixing
   torch::Tensor exact_display(const torch::Tensor& x) const override;  // the map before the convolutions
   void set_identity();
   void init_fixed_parameters() override { set_identity(); }

@@ -15,7 +15,9 @@
 
 namespace attnscope {
 
-int64_t kv_layer_bytes(int64_t kv_heads, int64_t head_dim, int64_t b, int64_t t) { return 2 * kv_heads * head_dim * b * t; }
+int64_t kv_layer_bytes(int64_t kv_heads, int64_t head_dim, int64_t b, int64_t t) {
+  return 2 * kv_heads * head_dim * b * t;
+}
 int64_t mla_layer_bytes(int64_t d_c, int64_t d_r, int64_t b, int64_t t) { return (d_c + d_r) * b * t; }
 int64_t window_layer_bytes(int64_t kv_heads, int64_t head_dim, int64_t b, int64_t t, int64_t window) {
   return kv_layer_bytes(kv_heads, head_dim, b, std::min(t, window));
@@ -23,11 +25,15 @@ int64_t window_layer_bytes(int64_t kv_heads, int64_t head_dim, int64_t b, int64_
 int64_t sinks_layer_bytes(int64_t kv_heads, int64_t head_dim, int64_t b, int64_t t, int64_t sinks, int64_t window) {
   return kv_layer_bytes(kv_heads, head_dim, b, std::min(t, sinks + window));
 }
-int64_t linear_state_bytes(int64_t heads, int64_t head_dim, int64_t b) { return heads * (head_dim * head_dim + head_dim) * b; }
+int64_t linear_state_bytes(int64_t heads, int64_t head_dim, int64_t b) {
+  return heads * (head_dim * head_dim + head_dim) * b;
+}
 int64_t performer_state_bytes(int64_t heads, int64_t head_dim, int64_t features, int64_t b) {
   return heads * (features * head_dim + features) * b;
 }
-int64_t causal_linformer_bytes(int64_t heads, int64_t head_dim, int64_t slots, int64_t b) { return 2 * heads * slots * head_dim * b; }
+int64_t causal_linformer_bytes(int64_t heads, int64_t head_dim, int64_t slots, int64_t b) {
+  return 2 * heads * slots * head_dim * b;
+}
 
 KvDType parse_kv_dtype(const std::string& s) {
   if (s == "fp32") return KvDType::FP32;
@@ -94,8 +100,8 @@ ModelShape bundled_shape(const std::string& dir) {
   const ModelConfig c = config_from_json(j.at("model"));
   int64_t parameters = 0;
   for (const auto& t : read_safetensors(dir + "/model.safetensors").tensors) parameters += t.numel();
-  ModelShape s = published("bundled", "bundled (assets/models/mha)", c.n_layer, c.n_head, c.n_head, c.head_dim(), parameters,
-                           "assets/models/mha/config.json");
+  ModelShape s = published("bundled", "bundled (assets/models/mha)", c.n_layer, c.n_head, c.n_head, c.head_dim(),
+                           parameters, "assets/models/mha/config.json");
   s.latent_dim = static_cast<int64_t>(registry_default("mla", "rank"));
   s.rope_dim = static_cast<int64_t>(registry_default("mla", "rope_dims"));
   s.window = static_cast<int64_t>(registry_default("sliding_window", "window"));
@@ -122,7 +128,8 @@ void validate(const ModelShape& s) {
   if (s.heads % s.kv_heads != 0)
     throw Error("kv_heads " + std::to_string(s.kv_heads) + " does not divide heads " + std::to_string(s.heads));
   if (s.window_layers < 0 || s.window_layers > s.layers)
-    throw Error("window_layers must be 0.." + std::to_string(s.layers) + " (got " + std::to_string(s.window_layers) + ")");
+    throw Error("window_layers must be 0.." + std::to_string(s.layers) + " (got " + std::to_string(s.window_layers) +
+                ")");
   if (s.latent_dim < 1 || s.rope_dim < 0 || s.sinks < 0 || s.features < 1)
     throw Error("d_c, features must be at least 1 and d_r, sinks at least 0");
   if (s.layers > 1000 || s.heads > 4096 || s.head_dim > 65536 || s.latent_dim > 65536 || s.features > 65536)
@@ -133,9 +140,12 @@ void validate(const ModelShape& s) {
 
 std::vector<ModelShape> kv_presets(const std::string& bundled_dir) {
   std::vector<ModelShape> p;
-  p.push_back(published("llama-2-7b", "Llama-2-7B", 32, 32, 32, 128, 6738415616, "meta-llama/Llama-2-7b-hf config.json"));
-  p.push_back(published("llama-3-8b", "Llama-3-8B", 32, 32, 8, 128, 8030261248, "meta-llama/Meta-Llama-3-8B config.json"));
-  p.push_back(published("llama-3-70b", "Llama-3-70B", 80, 64, 8, 128, 70553706496, "meta-llama/Meta-Llama-3-70B config.json"));
+  p.push_back(
+      published("llama-2-7b", "Llama-2-7B", 32, 32, 32, 128, 6738415616, "meta-llama/Llama-2-7b-hf config.json"));
+  p.push_back(
+      published("llama-3-8b", "Llama-3-8B", 32, 32, 8, 128, 8030261248, "meta-llama/Meta-Llama-3-8B config.json"));
+  p.push_back(
+      published("llama-3-70b", "Llama-3-70B", 80, 64, 8, 128, 70553706496, "meta-llama/Meta-Llama-3-70B config.json"));
   ModelShape mistral = published("mistral-7b", "Mistral-7B", 32, 32, 8, 128, 7241732096,
                                  "mistralai/Mistral-7B-v0.1 config.json (sliding_window 4096)");
   mistral.window = 4096;
@@ -178,9 +188,9 @@ ModelShape parse_custom_shape(const std::string& spec) {
   s.name = "custom";
   s.source = "--custom " + spec;
   std::map<std::string, int64_t*> fields = {
-      {"layers", &s.layers},     {"heads", &s.heads},   {"kv_heads", &s.kv_heads}, {"head_dim", &s.head_dim},
-      {"d_c", &s.latent_dim},    {"d_r", &s.rope_dim},  {"window", &s.window},     {"window_layers", &s.window_layers},
-      {"sinks", &s.sinks},       {"features", &s.features}, {"params", &s.parameters}};
+      {"layers", &s.layers},  {"heads", &s.heads},       {"kv_heads", &s.kv_heads}, {"head_dim", &s.head_dim},
+      {"d_c", &s.latent_dim}, {"d_r", &s.rope_dim},      {"window", &s.window},     {"window_layers", &s.window_layers},
+      {"sinks", &s.sinks},    {"features", &s.features}, {"params", &s.parameters}};
   size_t at = 0;
   while (at <= spec.size()) {
     const size_t end = std::min(spec.find(',', at), spec.size());
@@ -243,21 +253,25 @@ KvTable kv_table(const ModelShape& shape, int64_t tokens, int64_t batch, KvDType
     }
     t.rows.push_back(std::move(r));
   };
-  row("MHA", "K,V: " + std::to_string(s.heads) + " heads" + dh, false, false, L * kv_layer_bytes(s.heads, s.head_dim, b, 1),
-      L * kv_layer_bytes(s.heads, s.head_dim, b, T));
-  row("MQA", "K,V: 1 head" + dh, false, false, L * kv_layer_bytes(1, s.head_dim, b, 1), L * kv_layer_bytes(1, s.head_dim, b, T));
+  row("MHA", "K,V: " + std::to_string(s.heads) + " heads" + dh, false, false,
+      L * kv_layer_bytes(s.heads, s.head_dim, b, 1), L * kv_layer_bytes(s.heads, s.head_dim, b, T));
+  row("MQA", "K,V: 1 head" + dh, false, false, L * kv_layer_bytes(1, s.head_dim, b, 1),
+      L * kv_layer_bytes(1, s.head_dim, b, T));
   row("GQA", "K,V: " + std::to_string(s.kv_heads) + " kv heads" + dh + (s.kv_heads == s.heads ? " (= MHA)" : ""), false,
       false, L * kv_layer_bytes(s.kv_heads, s.head_dim, b, 1), L * kv_layer_bytes(s.kv_heads, s.head_dim, b, T));
-  row("MLA", "latent d_c " + std::to_string(s.latent_dim) + " + d_R " + std::to_string(s.rope_dim) +
-                 (s.latent_published ? "" : " (assumed)"),
+  row("MLA",
+      "latent d_c " + std::to_string(s.latent_dim) + " + d_R " + std::to_string(s.rope_dim) +
+          (s.latent_published ? "" : " (assumed)"),
       !s.latent_published, false, L * mla_layer_bytes(s.latent_dim, s.rope_dim, b, 1),
       L * mla_layer_bytes(s.latent_dim, s.rope_dim, b, T));
   // The window row keeps the preset's kv heads; layers outside the window (Gemma-2's global ones) keep everything.
   const int64_t wl = s.window_layers, gl = L - wl;
-  std::string where = wl == L ? "every layer" : std::to_string(wl) + " of " + std::to_string(L) + " layers, others full";
+  std::string where =
+      wl == L ? "every layer" : std::to_string(wl) + " of " + std::to_string(L) + " layers, others full";
   row("sliding window", "W " + std::to_string(s.window) + " on " + where + (s.window_published ? "" : " (assumed)"),
       !s.window_published, false, L * kv_layer_bytes(s.kv_heads, s.head_dim, b, 1),
-      wl * window_layer_bytes(s.kv_heads, s.head_dim, b, T, s.window) + gl * kv_layer_bytes(s.kv_heads, s.head_dim, b, T));
+      wl * window_layer_bytes(s.kv_heads, s.head_dim, b, T, s.window) +
+          gl * kv_layer_bytes(s.kv_heads, s.head_dim, b, T));
   row("sinks + window",
       "S " + std::to_string(s.sinks) + " + W " + std::to_string(s.window) + " on every layer (S assumed)", true, false,
       L * kv_layer_bytes(s.kv_heads, s.head_dim, b, 1),
@@ -265,7 +279,8 @@ KvTable kv_table(const ModelShape& shape, int64_t tokens, int64_t batch, KvDType
   row("linear", "state H (d_h^2 + d_h)", false, true, 0, L * linear_state_bytes(s.heads, s.head_dim, b));
   row("performer", "state H (m d_h + m), m " + std::to_string(s.features) + " (assumed)", true, true, 0,
       L * performer_state_bytes(s.heads, s.head_dim, s.features, b));
-  const int64_t slots = s.key == "bundled" ? static_cast<int64_t>(registry_default("linformer_causal", "k")) : kAssumedSlots;
+  const int64_t slots =
+      s.key == "bundled" ? static_cast<int64_t>(registry_default("linformer_causal", "k")) : kAssumedSlots;
   row("causal linformer", "state 2 H k d_h, k " + std::to_string(slots) + " (assumed)", true, true, 0,
       L * causal_linformer_bytes(s.heads, s.head_dim, slots, b));
   return t;

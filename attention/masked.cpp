@@ -1,4 +1,4 @@
-// The masked and sparse family (VARIANTS.md section 2): one rule per variant for which (query, key) pairs are
+// The masked and sparse family (docs/variants.md#family-masked): one rule per variant for which (query, key) pairs are
 // computed, applied to the trained MHA projections (wq, wk, wv, wo keep MHA's names and shapes, so an MHA
 // checkpoint loads unchanged). Shapes: B batch, H heads, T queries, S keys, d_h head width, R LSH rounds.
 //
@@ -49,23 +49,22 @@ int64_t iparam(const ParamValues& p, const std::string& variant, const std::stri
   return static_cast<int64_t>(std::llround(it->second));
 }
 
-
 // One layer's pattern, resolved from its parameters. Positions are absolute token positions; every rule is
 // causal (j <= i) and always allows the diagonal, so no row is empty.
 struct Pattern {
   Kind kind = Kind::Softcap;
   std::string variant;
   int64_t heads = 1, context = 1, layer = 0;
-  int64_t window = 0, dilation = 1;  // sliding window, dilated, longformer, sinks: W; dilated: r
-  int64_t block = 0;                 // block-local: B; bigbird: b
-  int64_t stride = 0, c = 0;         // strided / fixed: l; fixed: c (clamped to l/2)
-  bool split = false;                // strided / fixed: even heads A, odd heads B
-  int64_t first = 0;                 // longformer: g; sinks: S (the first tokens every query sees)
-  int64_t wb = 0, gb = 0, rb = 0;    // bigbird: window, global and random blocks
-  uint64_t seed = 0;                 // bigbird, lsh
-  int64_t buckets = 0, rounds = 0;   // lsh
-  double cap = 0;                    // softcap
-  std::vector<std::string> notes;    // clamps and no-op parameters, for the GUI
+  int64_t window = 0, dilation = 1;      // sliding window, dilated, longformer, sinks: W; dilated: r
+  int64_t block = 0;                     // block-local: B; bigbird: b
+  int64_t stride = 0, c = 0;             // strided / fixed: l; fixed: c (clamped to l/2)
+  bool split = false;                    // strided / fixed: even heads A, odd heads B
+  int64_t first = 0;                     // longformer: g; sinks: S (the first tokens every query sees)
+  int64_t wb = 0, gb = 0, rb = 0;        // bigbird: window, global and random blocks
+  uint64_t seed = 0;                     // bigbird, lsh
+  int64_t buckets = 0, rounds = 0;       // lsh
+  double cap = 0;                        // softcap
+  std::vector<std::string> notes;        // clamps and no-op parameters, for the GUI
   std::vector<int64_t> last_random_use;  // bigbird [key block]: last query block of the context linking it at random
 
   Pattern(const std::string& v, const ParamValues& p, int64_t n_head, int64_t ctx, int64_t layer_index)
@@ -76,7 +75,8 @@ struct Pattern {
     switch (kind) {
       case Kind::Window:
         window = get("window");
-        if (window >= context) notes.push_back("window " + std::to_string(window) + " covers " + ctx_text + ": causal attention");
+        if (window >= context)
+          notes.push_back("window " + std::to_string(window) + " covers " + ctx_text + ": causal attention");
         break;
       case Kind::Dilated: {
         window = get("window");
@@ -89,7 +89,8 @@ struct Pattern {
       }
       case Kind::Block:
         block = get("block");
-        if (block >= context) notes.push_back("block " + std::to_string(block) + " covers " + ctx_text + ": causal attention");
+        if (block >= context)
+          notes.push_back("block " + std::to_string(block) + " covers " + ctx_text + ": causal attention");
         break;
       case Kind::Strided:
         stride = get("stride");
@@ -110,8 +111,8 @@ struct Pattern {
         window = get("window");
         first = get(kind == Kind::Sinks ? "sinks" : "globals");
         if (first + window >= context)
-          notes.push_back(std::string(kind == Kind::Sinks ? "S + W" : "g + W") + " = " + std::to_string(first + window) +
-                          " covers " + ctx_text + ": causal attention");
+          notes.push_back(std::string(kind == Kind::Sinks ? "S + W" : "g + W") + " = " +
+                          std::to_string(first + window) + " covers " + ctx_text + ": causal attention");
         break;
       case Kind::BigBird: {
         block = get("block");
@@ -127,7 +128,8 @@ struct Pattern {
         last_random_use.assign(static_cast<size_t>(nb), -1);
         for (int64_t h = 0; h < heads; ++h)
           for (int64_t qb = 0; qb < nb; ++qb)
-            for (int64_t kb : random_blocks(h, qb)) last_random_use[static_cast<size_t>(kb)] = std::max(last_random_use[static_cast<size_t>(kb)], qb);
+            for (int64_t kb : random_blocks(h, qb))
+              last_random_use[static_cast<size_t>(kb)] = std::max(last_random_use[static_cast<size_t>(kb)], qb);
         break;
       }
       case Kind::Lsh:
@@ -135,7 +137,8 @@ struct Pattern {
         rounds = get("rounds");
         seed = static_cast<uint64_t>(get("seed"));
         if (buckets % 2 != 0)
-          throw Error("lsh: buckets must be even (the hash takes the argmax of [xR; -xR]), got " + std::to_string(buckets));
+          throw Error("lsh: buckets must be even (the hash takes the argmax of [xR; -xR]), got " +
+                      std::to_string(buckets));
         break;
       case Kind::Softcap: {
         auto it = p.find("cap");
@@ -162,9 +165,9 @@ struct Pattern {
 
   // Which pairs are computed: qpos [T], kpos [S] (int64; kpos < 0 marks an empty cache slot) -> [1 or H, T, S].
   torch::Tensor allow(const torch::Tensor& qpos, const torch::Tensor& kpos) const {
-    auto i = qpos.unsqueeze(1), j = kpos.unsqueeze(0);  // [T, 1], [1, S]
-    auto d = i - j;                                      // [T, S] i - j
-    auto causal = (j >= 0) & (d >= 0);                   // [T, S]
+    auto i = qpos.unsqueeze(1), j = kpos.unsqueeze(0);                     // [T, 1], [1, S]
+    auto d = i - j;                                                        // [T, S] i - j
+    auto causal = (j >= 0) & (d >= 0);                                     // [T, S]
     auto per_head = [&](const torch::Tensor& a, const torch::Tensor& b) {  // [T, S] each -> [1 or H, T, S]
       if (!split) return (a | b).unsqueeze(0);
       auto even = (torch::arange(heads, qpos.options()).remainder(2) == 0).view({heads, 1, 1});  // [H, 1, 1]
@@ -182,7 +185,7 @@ struct Pattern {
       case Kind::Sinks: return (causal & ((d < window) | (j < first) | (i < first))).unsqueeze(0);
       case Kind::BigBird: {
         auto qb = torch::div(i, block, "floor"), kb = torch::div(j.clamp_min(0), block, "floor");  // [T, 1], [1, S]
-        auto fixed = ((kb <= qb) & (kb >= qb - wb)) | (kb < gb);                                  // [T, S]
+        auto fixed = ((kb <= qb) & (kb >= qb - wb)) | (kb < gb);                                   // [T, S]
         const int64_t q_lo = qb.min().item<int64_t>(), q_hi = qb.max().item<int64_t>();
         const int64_t k_hi = std::max<int64_t>(kb.max().item<int64_t>(), 0);
         auto table = torch::zeros({heads, q_hi - q_lo + 1, k_hi + 1}, torch::kBool);  // [H, query blocks, key blocks]
@@ -191,7 +194,9 @@ struct Pattern {
           for (int64_t b = q_lo; b <= q_hi; ++b)
             for (int64_t r : random_blocks(h, b))
               if (r <= k_hi) t[h][b - q_lo][r] = true;
-        auto rnd = table.to(qpos.device()).index_select(1, (qb.squeeze(1) - q_lo)).index_select(2, kb.squeeze(0));  // [H, T, S]
+        auto rnd = table.to(qpos.device())
+                       .index_select(1, (qb.squeeze(1) - q_lo))
+                       .index_select(2, kb.squeeze(0));  // [H, T, S]
         return causal.unsqueeze(0) & (fixed.unsqueeze(0) | rnd);
       }
       case Kind::Lsh:
@@ -240,8 +245,10 @@ struct Pattern {
     std::sort(r.begin(), r.end());
     Ranges merged;
     for (const auto& x : r) {
-      if (!merged.empty() && x.first <= merged.back().second) merged.back().second = std::max(merged.back().second, x.second);
-      else merged.push_back(x);
+      if (!merged.empty() && x.first <= merged.back().second)
+        merged.back().second = std::max(merged.back().second, x.second);
+      else
+        merged.push_back(x);
     }
     return merged;
   }
@@ -258,7 +265,8 @@ struct Pattern {
       case Kind::BigBird: {
         const int64_t jb = j / block, qmin = (t - 1) / block;
         // past the context there is no random pattern (a cache formula can be asked about any length)
-        const bool random = static_cast<size_t>(jb) < last_random_use.size() && last_random_use[static_cast<size_t>(jb)] >= qmin;
+        const bool random =
+            static_cast<size_t>(jb) < last_random_use.size() && last_random_use[static_cast<size_t>(jb)] >= qmin;
         return jb >= qmin - wb || jb < gb || random;
       }
       case Kind::Strided:
@@ -267,7 +275,7 @@ struct Pattern {
     }
     return true;
   }
-  // Tokens the cache keeps after t tokens (VARIANTS.md's accounting, closed forms).
+  // Tokens the cache keeps after t tokens (docs/variants.md#cache-formulas: closed forms).
   int64_t kept(int64_t t) const {
     if (t <= 0) return 0;
     switch (kind) {
@@ -304,11 +312,14 @@ struct PatternCache : LayerCache {
   std::vector<int64_t> slot_pos;  // [slots] the position each slot holds, -1 = free
   int64_t capacity = 0;           // positions 0..capacity-1 may be consumed
 
-  int64_t live() const { return std::count_if(slot_pos.begin(), slot_pos.end(), [](int64_t p) { return p >= 0; }); }
+  int64_t live() const {
+    return std::count_if(slot_pos.begin(), slot_pos.end(), [](int64_t p) { return p >= 0; });
+  }
   int64_t bytes() const override {
     if (!k.defined()) return 0;
     int64_t per = 2 * k.size(0) * k.size(1) * k.size(3) * static_cast<int64_t>(k.element_size());
-    if (buckets.defined()) per += buckets.size(0) * buckets.size(1) * buckets.size(2) * static_cast<int64_t>(buckets.element_size());
+    if (buckets.defined())
+      per += buckets.size(0) * buckets.size(1) * buckets.size(2) * static_cast<int64_t>(buckets.element_size());
     return live() * per;
   }
   void evict(const Pattern& p, int64_t t) {
@@ -318,7 +329,8 @@ struct PatternCache : LayerCache {
   // Stores token `index` of nk, nv [B, H, T, d_h] (and nb [R, B, H, T]) as position `pos`.
   void store(const torch::Tensor& nk, const torch::Tensor& nv, const torch::Tensor& nb, int64_t index, int64_t pos) {
     auto it = std::find(slot_pos.begin(), slot_pos.end(), -1);
-    if (it == slot_pos.end()) throw Error("internal: masked cache has no free slot for position " + std::to_string(pos));
+    if (it == slot_pos.end())
+      throw Error("internal: masked cache has no free slot for position " + std::to_string(pos));
     const int64_t s = it - slot_pos.begin();
     k.select(2, s).copy_(nk.select(2, index));
     v.select(2, s).copy_(nv.select(2, index));
@@ -332,11 +344,11 @@ struct PatternCache : LayerCache {
   Layout layout() const override { return {"kv", 2 * k.size(1) * k.size(3), k.size(1)}; }
 };
 
-
 class MaskedAttention : public StandardAttention {
  public:
   MaskedAttention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos, int64_t layer_index)
-      : StandardAttention(cfg, spec, pos, cfg.n_head), pattern(spec.variant, spec.params, cfg.n_head, cfg.context, layer_index) {
+      : StandardAttention(cfg, spec, pos, cfg.n_head),
+        pattern(spec.variant, spec.params, cfg.n_head, cfg.context, layer_index) {
     if (pattern.kind == Kind::Lsh) {
       auto gen = at::detail::createCPUGenerator(splitmix64(pattern.seed) ^ static_cast<uint64_t>(layer_index));
       rotations = torch::randn({pattern.rounds, head_dim, pattern.buckets / 2}, gen, torch::kFloat);  // [R, d_h, n/2]
@@ -379,9 +391,10 @@ class MaskedAttention : public StandardAttention {
 
 torch::Tensor MaskedAttention::hash(const torch::Tensor& x) const {
   const int64_t R = pattern.rounds;
-  auto rot = rotations.to(x.device(), x.scalar_type()).view({R, 1, 1, head_dim, pattern.buckets / 2});  // [R, 1, 1, d_h, n/2]
-  auto proj = torch::matmul(x.unsqueeze(0), rot);                                                       // [R, B, H, T, n/2]
-  auto ids = torch::cat({proj, -proj}, -1).argmax(-1).to(torch::kInt);                                  // [R, B, H, T]
+  auto rot =
+      rotations.to(x.device(), x.scalar_type()).view({R, 1, 1, head_dim, pattern.buckets / 2});  // [R, 1, 1, d_h, n/2]
+  auto proj = torch::matmul(x.unsqueeze(0), rot);                                                // [R, B, H, T, n/2]
+  auto ids = torch::cat({proj, -proj}, -1).argmax(-1).to(torch::kInt);                           // [R, B, H, T]
   return forced_bucket >= 0 ? torch::full_like(ids, forced_bucket) : ids;
 }
 
@@ -389,15 +402,15 @@ MaskedAttention::Scored MaskedAttention::attend(const torch::Tensor& q, const to
                                                 const torch::Tensor& qpos, const torch::Tensor& qbuckets,
                                                 const Keys& keys) const {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-  auto kt = keys.k.transpose(-2, -1);             // [B, H, d_h, S]
-  auto s = torch::matmul(q * scale, kt);          // [B, H, T, S]
+  auto kt = keys.k.transpose(-2, -1);     // [B, H, d_h, S]
+  auto s = torch::matmul(q * scale, kt);  // [B, H, T, S]
   if (pattern.kind == Kind::Softcap) s = pattern.cap * torch::tanh(s / pattern.cap);
-  auto bias = pos_->score_bias(qpos, keys.pos);   // [H, T, S] or undefined
+  auto bias = pos_->score_bias(qpos, keys.pos);  // [H, T, S] or undefined
   if (bias.defined()) s = s + bias;
   if (q_sink.defined()) {  // sink columns: the query sits at its in-cache position min(i, S + W - 1)
     auto sink_qpos = qpos.clamp_max(pattern.first + pattern.window - 1);  // [T]
     auto ss = torch::matmul(q_sink, kt) * scale;                          // [B, H, T, S]
-    auto sink_bias = pos_->score_bias(sink_qpos, keys.pos);              // [H, T, S] or undefined
+    auto sink_bias = pos_->score_bias(sink_qpos, keys.pos);               // [H, T, S] or undefined
     if (sink_bias.defined()) ss = ss + sink_bias;
     s = torch::where((keys.pos < pattern.first).view({1, 1, 1, -1}), ss, s);
   }
@@ -409,8 +422,8 @@ MaskedAttention::Scored MaskedAttention::attend(const torch::Tensor& q, const to
     auto self = (qpos.unsqueeze(1) == keys.pos.unsqueeze(0)).view({1, 1, qpos.size(0), -1});  // [1, 1, T, S]
     s = s.masked_fill(self, -5e4);  // replaced, not added: the self pair only wins when nothing else is allowed
   }
-  r.p = masked_softmax(s, r.allow);   // [B, H, T, S]
-  r.o = torch::matmul(r.p, keys.v);   // [B, H, T, d_h]
+  r.p = masked_softmax(s, r.allow);  // [B, H, T, S]
+  r.o = torch::matmul(r.p, keys.v);  // [B, H, T, d_h]
   return r;
 }
 
@@ -428,7 +441,8 @@ MaskedAttention::Scored MaskedAttention::blocked(const torch::Tensor& q, const t
       vs.push_back(keys.v.narrow(2, a - p0, b - a));
       ps.push_back(keys.pos.narrow(0, a - p0, b - a));
     }
-    Keys sel{ks.size() == 1 ? ks[0] : torch::cat(ks, 2), vs.size() == 1 ? vs[0] : torch::cat(vs, 2), torch::cat(ps), {}};
+    Keys sel{
+        ks.size() == 1 ? ks[0] : torch::cat(ks, 2), vs.size() == 1 ? vs[0] : torch::cat(vs, 2), torch::cat(ps), {}};
     Scored part = attend(q.narrow(2, i0 - p0, n), q_sink.defined() ? q_sink.narrow(2, i0 - p0, n) : q_sink,
                          qpos.narrow(0, i0 - p0, n), {}, sel);
     outs.push_back(part.o);
@@ -448,15 +462,15 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
   auto* pc = dynamic_cast<PatternCache*>(c.cache);
   if (c.cache && !pc) throw Error("internal: wrong cache type for " + spec_.variant);
 
-  auto qpos = torch::arange(c.pos0, c.pos0 + T, lopt);                         // [T]
-  auto q_raw = wq(c.x).view({B, T, H, head_dim}).transpose(1, 2);             // [B, H, T, d_h]
+  auto qpos = torch::arange(c.pos0, c.pos0 + T, lopt);             // [T]
+  auto q_raw = wq(c.x).view({B, T, H, head_dim}).transpose(1, 2);  // [B, H, T, d_h]
   // LSH shares QK: the keys are the queries (wq's projection), l2-normalised; wk is kept only for the checkpoint.
   auto k_raw = pattern.kind == Kind::Lsh ? q_raw / q_raw.norm(2, -1, true).clamp_min(1e-6)
                                          : wk(c.x).view({B, T, H, head_dim}).transpose(1, 2);  // [B, H, T, d_h]
-  auto q = pos_->rotate(q_raw, qpos);                                         // [B, H, T, d_h]
-  auto k = pos_->rotate(k_raw, qpos, true);                                   // [B, H, T, d_h]
-  auto v = wv(c.x).view({B, T, H, head_dim}).transpose(1, 2);                 // [B, H, T, d_h]
-  torch::Tensor q_sink;                                                       // [B, H, T, d_h] (sinks only)
+  auto q = pos_->rotate(q_raw, qpos);                                                          // [B, H, T, d_h]
+  auto k = pos_->rotate(k_raw, qpos, true);                                                    // [B, H, T, d_h]
+  auto v = wv(c.x).view({B, T, H, head_dim}).transpose(1, 2);                                  // [B, H, T, d_h]
+  torch::Tensor q_sink;  // [B, H, T, d_h] (sinks only)
   if (pattern.kind == Kind::Sinks && pattern.first > 0)
     q_sink = pos_->rotate(q_raw, qpos.clamp_max(pattern.first + pattern.window - 1));
   torch::Tensor qb;  // [R, B, H, T] LSH buckets of these tokens (content hash of the shared projection, pre-rotation)
@@ -470,7 +484,8 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
   if (pc) {
     const int64_t t0 = c.pos0;
     if (t0 + T > pc->capacity)
-      throw Error("KV cache full: " + std::to_string(t0 + T) + " tokens for a capacity of " + std::to_string(pc->capacity));
+      throw Error("KV cache full: " + std::to_string(t0 + T) + " tokens for a capacity of " +
+                  std::to_string(pc->capacity));
     pc->evict(pattern, t0 + 1);  // what the queries at t0 and later no longer attend
     auto cached = [&] { return Keys{pc->k, pc->v, pc->positions(c.x.device()), pc->buckets}; };
     if (T == 1) {  // the new token takes a free slot; attend over the slots in place
@@ -485,7 +500,8 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
       for (int64_t t = 0; t < T; ++t)
         if (pattern.retained(t0 + t, t0 + T)) pc->store(k, v, qb, t, t0 + t);
     }
-  } else if (pattern.local() && path != MaskedPath::Dense && (path == MaskedPath::Blocked || T > pattern.query_block())) {
+  } else if (pattern.local() && path != MaskedPath::Dense &&
+             (path == MaskedPath::Blocked || T > pattern.query_block())) {
     s = blocked(q, q_sink, qpos, fresh, c.want_display);
   } else {
     s = attend(q, q_sink, qpos, qb, fresh);
@@ -495,9 +511,9 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
   r.out = wo(s.o.transpose(1, 2).reshape({B, T, H * head_dim}));  // [B, T, d]
   if (c.want_display) {
     const int64_t S = s.p.size(-1);
-    r.display = s.p;                                                                          // [B, H, T, S]
-    r.mask = (s.allow.dim() == 4 ? s.allow[0] : s.allow).expand({H, T, S});                   // [H, T, S]
-    r.heads = s.o;                                                                            // [B, H, T, d_h]
+    r.display = s.p;                                                         // [B, H, T, S]
+    r.mask = (s.allow.dim() == 4 ? s.allow[0] : s.allow).expand({H, T, S});  // [H, T, S]
+    r.heads = s.o;                                                           // [B, H, T, d_h]
   }
   return r;
 }
@@ -520,7 +536,8 @@ std::unique_ptr<LayerCache> MaskedAttention::new_cache(int64_t batch, int64_t ca
 
 }  // namespace
 
-std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos) {
+std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec,
+                                                      const Positions* pos) {
   if (!kind_of(spec.variant, nullptr)) return nullptr;
   return std::make_shared<MaskedAttention>(cfg, spec, pos, layer_index_of(cfg, spec));
 }
@@ -544,7 +561,7 @@ PatternView describe_pattern(const std::string& variant, const ParamValues& para
     return v;
   }
   torch::NoGradGuard ng;
-  auto pos = torch::arange(n, torch::kLong);                                        // [n]
+  auto pos = torch::arange(n, torch::kLong);                                         // [n]
   auto m = p.allow(pos, pos).expand({n_head, n, n}).to(torch::kUInt8).contiguous();  // [H, n, n]
   v.mask.assign(m.data_ptr<uint8_t>(), m.data_ptr<uint8_t>() + m.numel());
   auto per_head = m.sum({1, 2}).to(torch::kLong).contiguous();  // [H]
@@ -575,7 +592,9 @@ PatternTileMap tile_map(const PatternView& v, int64_t tile) {
             ++cells;
             on += v.at(h, i, j);
           }
-        PatternTileState s = on == 0 ? PatternTileState::Skipped : on == cells ? PatternTileState::Full : PatternTileState::Partial;
+        PatternTileState s = on == 0       ? PatternTileState::Skipped
+                             : on == cells ? PatternTileState::Full
+                                           : PatternTileState::Partial;
         t.state[static_cast<size_t>((h * t.rows + r) * t.cols + c)] = s;
         computed += s != PatternTileState::Skipped;
       }

@@ -1,5 +1,5 @@
 #pragma once
-// The masked and sparse family (VARIANTS.md section 2) as the display sees it: no LibTorch in this header.
+// The masked and sparse family (docs/variants.md#family-masked) as the display sees it: no LibTorch in this header.
 // The layers themselves are built by make_masked_attention() (nn.h); these functions describe a pattern from
 // its parameters alone (for the sparsity view and the % kept), and read what only a forward knows (LSH buckets).
 #include <cstdint>

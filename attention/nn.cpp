@@ -43,7 +43,10 @@ std::vector<double> alibi_slopes(int64_t n) {
 }
 
 Positions::Positions(const ModelConfig& c)
-    : kind(c.position), rot_dims(c.rope_dims()), theta(c.rope_theta), xpos_base(c.xpos_scale_base),
+    : kind(c.position),
+      rot_dims(c.rope_dims()),
+      theta(c.rope_theta),
+      xpos_base(c.xpos_scale_base),
       xpos_centre(static_cast<double>(c.context / 2)) {
   if (kind == PosKind::Alibi) {
     auto s = attnscope::alibi_slopes(c.n_head);
@@ -56,12 +59,12 @@ torch::Tensor Positions::rotate(const torch::Tensor& x, const torch::Tensor& pos
   const int64_t half = rot_dims / 2, dh = x.size(-1);
   auto dopt = torch::TensorOptions().dtype(torch::kDouble).device(x.device());
   auto inv_freq = torch::pow(theta, -torch::arange(0, half, dopt) * 2.0 / static_cast<double>(rot_dims));  // [r/2]
-  auto ang = pos.to(torch::kDouble).unsqueeze(1) * inv_freq.unsqueeze(0);                               // [T, r/2]
-  auto cos = ang.cos(), sin = ang.sin();                                                                 // [T, r/2]
+  auto ang = pos.to(torch::kDouble).unsqueeze(1) * inv_freq.unsqueeze(0);                                  // [T, r/2]
+  auto cos = ang.cos(), sin = ang.sin();                                                                   // [T, r/2]
   if (kind == PosKind::XPos) {  // Sun et al.: zeta_i = (i / (r/2) + 0.4) / 1.4, power +-(p - c) / B
-    auto zeta = (torch::arange(0, half, dopt) / static_cast<double>(half) + 0.4) / 1.4;               // [r/2]
-    auto power = (pos.to(torch::kDouble).unsqueeze(1) - xpos_centre) / xpos_base;                      // [T, 1]
-    auto scale = torch::pow(zeta.unsqueeze(0), is_key ? -power : power);                               // [T, r/2]
+    auto zeta = (torch::arange(0, half, dopt) / static_cast<double>(half) + 0.4) / 1.4;  // [r/2]
+    auto power = (pos.to(torch::kDouble).unsqueeze(1) - xpos_centre) / xpos_base;        // [T, 1]
+    auto scale = torch::pow(zeta.unsqueeze(0), is_key ? -power : power);                 // [T, r/2]
     cos = cos * scale;
     sin = sin * scale;
   }
@@ -70,13 +73,13 @@ torch::Tensor Positions::rotate(const torch::Tensor& x, const torch::Tensor& pos
   auto x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);  // [B, H, T, r/2] each
   std::vector<torch::Tensor> parts{x1 * cos - x2 * sin, x2 * cos + x1 * sin};
   if (dh > rot_dims) parts.push_back(x.narrow(-1, rot_dims, dh - rot_dims));  // [B, H, T, d_h - r] unrotated
-  return torch::cat(parts, -1);                                                // [B, H, T, d_h]
+  return torch::cat(parts, -1);                                               // [B, H, T, d_h]
 }
 
 torch::Tensor Positions::score_bias(const torch::Tensor& qpos, const torch::Tensor& kpos) const {
   if (kind != PosKind::Alibi) return {};
-  auto dist = (qpos.unsqueeze(1) - kpos.unsqueeze(0)).to(torch::kFloat);           // [T, S] i - j
-  return -alibi_slopes.to(qpos.device()).view({-1, 1, 1}) * dist.unsqueeze(0);     // [H, T, S]
+  auto dist = (qpos.unsqueeze(1) - kpos.unsqueeze(0)).to(torch::kFloat);        // [T, S] i - j
+  return -alibi_slopes.to(qpos.device()).view({-1, 1, 1}) * dist.unsqueeze(0);  // [H, T, S]
 }
 
 // ---------------------------------------------------------------------------------------------- caches
@@ -101,7 +104,9 @@ std::vector<int64_t> KVCache::held_positions() const {
   return p;
 }
 
-LayerCache::Layout KVCache::layout() const { return {"kv", k.defined() ? 2 * k.size(1) * k.size(3) : 0, k.defined() ? k.size(1) : 0}; }
+LayerCache::Layout KVCache::layout() const {
+  return {"kv", k.defined() ? 2 * k.size(1) * k.size(3) : 0, k.defined() ? k.size(1) : 0};
+}
 
 // ---------------------------------------------------------------------------------------------- layers
 
@@ -155,7 +160,7 @@ StandardAttention::StandardAttention(const ModelConfig& cfg, LayerSpec spec, con
 
 torch::Tensor StandardAttention::allowed(const torch::Tensor& qpos, const torch::Tensor& kpos, bool cross_kv) const {
   if (cross_kv) return torch::ones({qpos.size(0), kpos.size(0)}, qpos.options().dtype(torch::kBool));  // [T, S]
-  return kpos.unsqueeze(0) <= qpos.unsqueeze(1);                                                      // [T, S] j <= i
+  return kpos.unsqueeze(0) <= qpos.unsqueeze(1);                                                       // [T, S] j <= i
 }
 
 AttnResult StandardAttention::forward(const AttnCall& c) {
@@ -164,8 +169,8 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
   auto* kc = dynamic_cast<KVCache*>(c.cache);
   if (c.cache && !kc) throw Error("internal: wrong cache type for " + spec_.variant);
 
-  auto qpos = torch::arange(c.pos0, c.pos0 + T, lopt);                                   // [T]
-  auto q = wq(c.x).view({B, T, n_head, head_dim}).transpose(1, 2);                       // [B, H, T, d_h]
+  auto qpos = torch::arange(c.pos0, c.pos0 + T, lopt);              // [T]
+  auto q = wq(c.x).view({B, T, n_head, head_dim}).transpose(1, 2);  // [B, H, T, d_h]
   q = pos_->rotate(q, qpos);
 
   torch::Tensor k, v, kpos;  // [B, Hkv, S, d_h], [B, Hkv, S, d_h], [S]
@@ -184,7 +189,7 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
     kpos = torch::arange(0, k.size(2), lopt);  // [S]
   } else {
     k = pos_->rotate(wk(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2), qpos, true);  // [B, Hkv, T, d_h]
-    v = wv(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2);                       // [B, Hkv, T, d_h]
+    v = wv(c.x).view({B, T, kv_heads, head_dim}).transpose(1, 2);                            // [B, Hkv, T, d_h]
     if (kc) {
       kc->append(k, v);
       k = kc->keys();    // [B, Hkv, len, d_h]
@@ -192,19 +197,20 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
     }
     kpos = torch::arange(c.pos0 + T - k.size(2), c.pos0 + T, lopt);  // [S]
   }
-  if (kv_heads != n_head) {  // query head h reads key/value head floor(h * Hkv / H)
+  if (kv_heads != n_head) {                         // query head h reads key/value head floor(h * Hkv / H)
     k = k.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]
     v = v.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]
   }
-  auto allow = allowed(qpos, kpos, cross_kv);                                  // [T, S] bool
-  auto bias = cross_kv ? torch::Tensor() : pos_->score_bias(qpos, kpos);       // [H, T, S] or undefined
+  auto allow = allowed(qpos, kpos, cross_kv);                             // [T, S] bool
+  auto bias = cross_kv ? torch::Tensor() : pos_->score_bias(qpos, kpos);  // [H, T, S] or undefined
 
   torch::Tensor p, o;  // [B, H, T, S], [B, H, T, d_h]
   if (use_sdpa) {
     // An explicit additive mask, never is_causal (top-left causal is wrong for decode queries).
-    auto m = torch::zeros(allow.sizes(), q.options()).masked_fill(allow.logical_not(),
-                                                                  -std::numeric_limits<float>::infinity());  // [T, S]
-    if (bias.defined()) m = m + bias;                                                                        // [H, T, S]
+    auto m = torch::zeros(allow.sizes(), q.options())
+                 .masked_fill(allow.logical_not(),
+                              -std::numeric_limits<float>::infinity());  // [T, S]
+    if (bias.defined()) m = m + bias;                                    // [H, T, S]
     auto r = at::_scaled_dot_product_attention(q, k, v, m, 0.0, c.want_display, false);
     o = std::get<0>(r);
     p = std::get<1>(r);
@@ -218,16 +224,18 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
   AttnResult r;
   r.out = wo(o.transpose(1, 2).reshape({B, T, n_head * head_dim}));  // [B, T, d]
   if (c.want_display) {
-    r.display = p;                                               // [B, H, T, S]
+    r.display = p;                                                   // [B, H, T, S]
     r.mask = allow.unsqueeze(0).expand({n_head, T, allow.size(1)});  // [H, T, S]
-    r.heads = o;                                                 // [B, H, T, d_h]
+    r.heads = o;                                                     // [B, H, T, d_h]
   }
   return r;
 }
 
 torch::Tensor StandardAttention::head_values(const torch::Tensor& x) const {
   const int64_t B = x.size(0), S = x.size(1);
-  auto v = torch::nn::functional::linear(x, wv->weight).view({B, S, kv_heads, head_dim}).transpose(1, 2);  // [B, Hkv, S, d_h]
+  auto v = torch::nn::functional::linear(x, wv->weight)
+               .view({B, S, kv_heads, head_dim})
+               .transpose(1, 2);                                              // [B, Hkv, S, d_h]
   return kv_heads == n_head ? v : v.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]
 }
 
@@ -248,8 +256,8 @@ void StandardAttention::convert_from(const AttentionLayer& trained) {
   auto* s = dynamic_cast<const StandardAttention*>(&trained);
   if (!s) return AttentionLayer::convert_from(trained);
   if (s->kv_heads % kv_heads != 0)
-    throw Error("cannot convert " + std::to_string(s->kv_heads) + " key/value heads into " +
-                std::to_string(kv_heads) + " (not a divisor)");
+    throw Error("cannot convert " + std::to_string(s->kv_heads) + " key/value heads into " + std::to_string(kv_heads) +
+                " (not a divisor)");
   torch::NoGradGuard ng;
   wq->weight.copy_(s->wq->weight);
   wo->weight.copy_(s->wo->weight);
@@ -264,7 +272,8 @@ CustomMaskAttention::CustomMaskAttention(const ModelConfig& cfg, LayerSpec spec,
   const CustomMask& m = spec_.mask;
   if (!m.empty()) {
     std::vector<uint8_t> cells = m.cells;
-    painted_ = torch::from_blob(cells.data(), {m.n, m.n}, torch::kUInt8).to(torch::kBool).tril();  // [n, n] causal-clipped
+    painted_ =
+        torch::from_blob(cells.data(), {m.n, m.n}, torch::kUInt8).to(torch::kBool).tril();  // [n, n] causal-clipped
   }
 }
 
@@ -275,7 +284,7 @@ torch::Tensor CustomMaskAttention::allowed(const torch::Tensor& qpos, const torc
   auto paint = painted_.to(qpos.device());
   auto rows = paint.index_select(0, qpos.clamp_max(n - 1)).index_select(1, kpos.clamp_max(n - 1));  // [T, S]
   auto inside = (qpos < n).unsqueeze(1) & (kpos < n).unsqueeze(0);                                  // [T, S]
-  return torch::where(inside, rows & causal, causal);                                                // [T, S]
+  return torch::where(inside, rows & causal, causal);                                               // [T, S]
 }
 
 int64_t layer_index_of(const ModelConfig& cfg, const LayerSpec& spec) {
@@ -325,9 +334,9 @@ MoEImpl::MoEImpl(int64_t d, int64_t hidden, int64_t n, int64_t top_k) : n_expert
 
 MoEOutput MoEImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1), d = x.size(2), N = B * T;
-  auto flat = x.reshape({N, d});                      // [N, d]
-  auto probs = torch::softmax(router(flat), -1);      // [N, E]
-  auto top = probs.topk(k, -1);                       // most probable first
+  auto flat = x.reshape({N, d});                          // [N, d]
+  auto probs = torch::softmax(router(flat), -1);          // [N, E]
+  auto top = probs.topk(k, -1);                           // most probable first
   auto gates = std::get<0>(top), idx = std::get<1>(top);  // [N, k] each
   // combine[n, e] = p_e(x_n) when e is one of token n's k experts, else 0.
   auto combine = torch::zeros_like(probs).scatter(1, idx, gates);  // [N, E]
@@ -341,13 +350,13 @@ MoEOutput MoEImpl::forward(const torch::Tensor& x) {
     w2.push_back(seq[2]->as<torch::nn::LinearImpl>()->weight);  // [d, h]
   }
   const int64_t h = w1[0].size(0);
-  auto hidden = torch::gelu(torch::matmul(flat, torch::cat(w1, 0).t()));        // [N, E h]
+  auto hidden = torch::gelu(torch::matmul(flat, torch::cat(w1, 0).t()));                       // [N, E h]
   hidden = (hidden.view({N, n_experts, h}) * combine.unsqueeze(-1)).view({N, n_experts * h});  // [N, E h]
-  auto y = torch::matmul(hidden, torch::cat(w2, 1).t());                        // [N, d]
+  auto y = torch::matmul(hidden, torch::cat(w2, 1).t());                                       // [N, d]
   // Switch Transformer: f_e = share of the N k assignments that went to e, P_e = mean router probability of e.
   auto assigned = torch::one_hot(idx, n_experts).to(probs.scalar_type());        // [N, k, E]
   auto f = assigned.sum(torch::IntArrayRef{0, 1}) / static_cast<double>(N * k);  // [E]
-  auto P = probs.mean(0);                                                         // [E]
+  auto P = probs.mean(0);                                                        // [E]
   MoEOutput o;
   o.y = y.view({B, T, d});
   o.aux = static_cast<double>(n_experts) * (f * P).sum();
@@ -367,16 +376,17 @@ GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
   for (int64_t l = 0; l < cfg_.n_layer; ++l) {
     Block b;
     norm1.push_back(b->register_module("norm1", RMSNorm(d, cfg_.norm_eps)));
-    attn.push_back(b->register_module("attn", make_attention(cfg_, cfg_.layers[static_cast<size_t>(l)], positions.get())));
+    attn.push_back(
+        b->register_module("attn", make_attention(cfg_, cfg_.layers[static_cast<size_t>(l)], positions.get())));
     norm2.push_back(b->register_module("norm2", RMSNorm(d, cfg_.norm_eps)));
     layers->push_back(b);
     if (cfg_.moe_experts > 0)
       moe.push_back(b->register_module("mlp", MoE(d, cfg_.expert_hidden(), cfg_.moe_experts, cfg_.moe_k)));
     else
       mlp.push_back(b->register_module(
-          "mlp", torch::nn::Sequential(torch::nn::Linear(torch::nn::LinearOptions(d, cfg_.mlp_ratio * d).bias(false)),
-                                           torch::nn::GELU(),
-                                           torch::nn::Linear(torch::nn::LinearOptions(cfg_.mlp_ratio * d, d).bias(false)))));
+          "mlp", torch::nn::Sequential(
+                     torch::nn::Linear(torch::nn::LinearOptions(d, cfg_.mlp_ratio * d).bias(false)), torch::nn::GELU(),
+                     torch::nn::Linear(torch::nn::LinearOptions(cfg_.mlp_ratio * d, d).bias(false)))));
   }
   norm_f = register_module("norm_f", RMSNorm(d, cfg_.norm_eps));
   // GPT-2 initialisation: N(0, 0.02), residual output projections scaled by 1/sqrt(2 L).
@@ -491,7 +501,7 @@ torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens, torch::Tensor
   auto in = tokens.narrow(1, 0, T), target = tokens.narrow(1, 1, T);  // [B, T] each
   ForwardResult r = model.forward(in);
   if (aux) *aux = r.aux_loss;
-  auto& logits = r.logits;                                            // [B, T, V]
+  auto& logits = r.logits;  // [B, T, V]
   return F::cross_entropy(logits.reshape({-1, logits.size(-1)}), target.reshape({-1}));
 }
 

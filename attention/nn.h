@@ -18,7 +18,7 @@ torch::Device resolve_device(const std::string& name);  // auto|cpu|cuda; throws
 // Position schemes shared by every layer of a model.
 struct Positions {
   PosKind kind = PosKind::Rope;
-  int64_t rot_dims = 0;      // r: rotated dims per head (even); pairs (i, i + r/2)
+  int64_t rot_dims = 0;  // r: rotated dims per head (even); pairs (i, i + r/2)
   double theta = 10000.0;
   double xpos_base = 512.0;    // xPos: B
   double xpos_centre = 0.0;    // xPos: c (context / 2), fixed per model
@@ -49,10 +49,10 @@ struct LayerCache {
 
 // Append-only key/value cache, preallocated once (no re-copy per step).
 struct KVCache : LayerCache {
-  torch::Tensor k, v;  // [B, Hkv, capacity, d_h]
-  int64_t len = 0;     // live slots
-  torch::Tensor keys() const { return k.narrow(2, 0, len); }    // [B, Hkv, len, d_h]
-  torch::Tensor values() const { return v.narrow(2, 0, len); }  // [B, Hkv, len, d_h]
+  torch::Tensor k, v;                                             // [B, Hkv, capacity, d_h]
+  int64_t len = 0;                                                // live slots
+  torch::Tensor keys() const { return k.narrow(2, 0, len); }      // [B, Hkv, len, d_h]
+  torch::Tensor values() const { return v.narrow(2, 0, len); }    // [B, Hkv, len, d_h]
   void append(const torch::Tensor& nk, const torch::Tensor& nv);  // [B, Hkv, T, d_h]
   int64_t bytes() const override;
   std::vector<int64_t> held_positions() const override;  // [seen - len, seen)
@@ -60,11 +60,11 @@ struct KVCache : LayerCache {
 };
 
 struct AttnCall {
-  torch::Tensor x;             // [B, T, d] normed layer input
-  int64_t pos0 = 0;            // position of x[:, 0]
-  bool want_display = false;   // fill AttnResult::display and mask
-  torch::Tensor kv_source;     // [B, S, d] second text (cross-attention); undefined otherwise
-  LayerCache* cache = nullptr; // decoding: consume T new tokens into it
+  torch::Tensor x;              // [B, T, d] normed layer input
+  int64_t pos0 = 0;             // position of x[:, 0]
+  bool want_display = false;    // fill AttnResult::display and mask
+  torch::Tensor kv_source;      // [B, S, d] second text (cross-attention); undefined otherwise
+  LayerCache* cache = nullptr;  // decoding: consume T new tokens into it
 };
 
 struct AttnResult {
@@ -84,7 +84,10 @@ class AttentionLayer : public torch::nn::Module {
   virtual int64_t cache_formula_bytes(int64_t tokens, int64_t elem_bytes) const = 0;
   // Per-head values [B, H, S, d_v] that the display matrix multiplies (heads = display . values), for
   // variants whose output is linear in V; undefined otherwise. x: [B, S, d] normed input (self-attention).
-  virtual torch::Tensor head_values(const torch::Tensor& x) const { (void)x; return {}; }
+  virtual torch::Tensor head_values(const torch::Tensor& x) const {
+    (void)x;
+    return {};
+  }
   // Called after the model's random initialisation: parameters that must start at a fixed value (MTA's identity
   // kernels) set it here.
   virtual void init_fixed_parameters() {}
@@ -138,8 +141,10 @@ int64_t layer_index_of(const ModelConfig& cfg, const LayerSpec& spec);
 uint64_t splitmix64(uint64_t x);
 
 // The families' factories (masked.cpp, kernel.cpp): nullptr when the name is not theirs.
-std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
-std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
+std::shared_ptr<AttentionLayer> make_masked_attention(const ModelConfig& cfg, const LayerSpec& spec,
+                                                      const Positions* pos);
+std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, const LayerSpec& spec,
+                                                      const Positions* pos);
 
 // The explicit factory: registry name -> implementation. Throws Error for impossible parameter combinations.
 std::shared_ptr<AttentionLayer> make_attention(const ModelConfig& cfg, const LayerSpec& spec, const Positions* pos);
@@ -186,11 +191,11 @@ struct ForwardOptions {
 };
 
 struct ForwardResult {
-  torch::Tensor logits;                // [B, T, V]
-  std::vector<torch::Tensor> display;  // per layer [B, H, T, S]
-  std::vector<torch::Tensor> mask;     // per layer [H, T, S]
-  torch::Tensor aux_loss;              // scalar: sum over layers of the MoE load-balancing loss (0 for dense)
-  std::vector<torch::Tensor> routing;  // per layer [B, T, k] int64 chosen experts (MoE, when asked)
+  torch::Tensor logits;                      // [B, T, V]
+  std::vector<torch::Tensor> display;        // per layer [B, H, T, S]
+  std::vector<torch::Tensor> mask;           // per layer [H, T, S]
+  torch::Tensor aux_loss;                    // scalar: sum over layers of the MoE load-balancing loss (0 for dense)
+  std::vector<torch::Tensor> routing;        // per layer [B, T, k] int64 chosen experts (MoE, when asked)
   std::vector<torch::Tensor> routing_gates;  // per layer [B, T, k] their router probabilities
 };
 
@@ -208,7 +213,7 @@ class GPTImpl : public torch::nn::Module {
   ModelConfig cfg_;
   std::unique_ptr<Positions> positions;  // stable address: the layers point at it
   torch::nn::Embedding tok{nullptr};
-  torch::Tensor pos_emb;  // [context, d] (learned positions only)
+  torch::Tensor pos_emb;         // [context, d] (learned positions only)
   torch::nn::ModuleList layers;  // one Block per layer: names layers.<l>.{norm1,attn,norm2,mlp}
   std::vector<RMSNorm> norm1, norm2;
   std::vector<std::shared_ptr<AttentionLayer>> attn;

@@ -38,8 +38,10 @@ std::string format_param(const ParamSpec& s, double v) {
   }
   if (s.type == ParamType::Bool) return v != 0 ? "true" : "false";
   std::ostringstream os;
-  if (s.type == ParamType::Int) os << static_cast<long long>(std::llround(v));
-  else os << v;
+  if (s.type == ParamType::Int)
+    os << static_cast<long long>(std::llround(v));
+  else
+    os << v;
   return os.str();
 }
 
@@ -56,8 +58,7 @@ static std::string range_text(const ParamSpec& s) {
 std::pair<std::string, double> parse_param(const std::vector<ParamSpec>& specs, const std::string& variant,
                                            const std::string& kv) {
   auto eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw Error("--param '" + kv + "': expected NAME=VALUE");
+  if (eq == std::string::npos || eq == 0) throw Error("--param '" + kv + "': expected NAME=VALUE");
   std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
   const ParamSpec* s = find_spec(specs, k);
   if (!s) throw Error("variant '" + variant + "' has no parameter '" + k + "' (" + known_names(specs) + ")");

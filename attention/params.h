@@ -10,11 +10,11 @@ namespace attnscope {
 enum class ParamType { Int, Float, Bool, Choice };
 
 struct ParamSpec {
-  std::string name;      // lower_snake_case, stable (CLI, files)
+  std::string name;  // lower_snake_case, stable (CLI, files)
   ParamType type = ParamType::Int;
   double min = 0, max = 0, def = 0, step = 1;  // Choice: index into `choices`; Bool: 0/1
   std::string tooltip;
-  bool changes_weights = false;  // true: the weights' shapes depend on it (a new value needs conversion/training)
+  bool changes_weights = false;      // true: the weights' shapes depend on it (a new value needs conversion/training)
   std::vector<std::string> choices;  // for Choice
   bool log_scale = false;            // slider hint for wide ranges (e.g. theta)
   bool divisor_of_heads = false;     // valid values divide the model's head count (GQA groups)

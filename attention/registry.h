@@ -28,11 +28,11 @@ struct VariantInfo {
   std::string description;  // one line
   std::string citation;     // paper
   std::vector<ParamSpec> params;
-  bool causal = true;       // false: sees future tokens (shown with a badge, refuses to decode)
-  bool needs_kv_text = false;  // cross-attention: keys/values come from a second text
-  bool signed_display = false; // the displayed matrix can be negative (diverging colormap)
-  std::string cache_formula;   // human-readable bytes per token per layer
-  Explanation explain;         // the teaching text (every registered variant has one; test_core checks)
+  bool causal = true;           // false: sees future tokens (shown with a badge, refuses to decode)
+  bool needs_kv_text = false;   // cross-attention: keys/values come from a second text
+  bool signed_display = false;  // the displayed matrix can be negative (diverging colormap)
+  std::string cache_formula;    // human-readable bytes per token per layer
+  Explanation explain;          // the teaching text (every registered variant has one; test_core checks)
   const ParamSpec* find_param(const std::string& n) const;
 };
 

@@ -28,27 +28,27 @@ namespace attnscope {
 
 enum class DType { F32, F16, BF16 };
 
-const char* dtype_name(DType dt);                      // "F32", "F16", "BF16"
-size_t dtype_size(DType dt);                           // bytes per element: 4, 2, 2
+const char* dtype_name(DType dt);                        // "F32", "F16", "BF16"
+size_t dtype_size(DType dt);                             // bytes per element: 4, 2, 2
 std::optional<DType> parse_dtype(const std::string& s);  // exact, case-sensitive names
 
 // ----------------------------------------------------------------------------
 // in-memory representation of a file
 
 struct StTensor {
-    std::string name;
-    DType dtype = DType::F32;
-    std::vector<int64_t> shape;  // empty shape = scalar (numel 1)
-    std::vector<uint8_t> data;   // raw little-endian bytes, numel() * dtype_size(dtype) of them
-    // Product of the dims; throws Error on a negative dim or int64 overflow.
-    int64_t numel() const;
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;  // empty shape = scalar (numel 1)
+  std::vector<uint8_t> data;   // raw little-endian bytes, numel() * dtype_size(dtype) of them
+  // Product of the dims; throws Error on a negative dim or int64 overflow.
+  int64_t numel() const;
 };
 
 struct StFile {
-    std::vector<StTensor> tensors;                // in data-section order
-    std::map<std::string, std::string> metadata;  // the "__metadata__" entry
-    // The tensor with that name, or nullptr.
-    const StTensor* find(const std::string& name) const;
+  std::vector<StTensor> tensors;                // in data-section order
+  std::map<std::string, std::string> metadata;  // the "__metadata__" entry
+  // The tensor with that name, or nullptr.
+  const StTensor* find(const std::string& name) const;
 };
 
 // ----------------------------------------------------------------------------

@@ -73,14 +73,22 @@ Encoded Tokenizer::encode(const std::string& text, UnknownPolicy policy) const {
       n = std::min(utf8_len(c), text.size() - i);
       // A valid multi-byte sequence needs continuation bytes; otherwise report the single byte.
       for (size_t k = 1; k < n; ++k)
-        if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) { n = 1; break; }
+        if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) {
+          n = 1;
+          break;
+        }
       e.unknown.push_back({i, line, col, printable(text.substr(i, n))});
       if (policy == UnknownPolicy::Replace) {
         e.ids.push_back(replacement_id());
         e.source_offset.push_back(i);
       }
     }
-    if (c == '\n') { ++line; col = 1; } else { ++col; }
+    if (c == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
     i += n;
   }
   return e;
@@ -101,8 +109,8 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 std::string describe_unknown(const std::vector<UnknownChar>& u) {
-  std::string s = std::to_string(u.size()) + (u.size() == 1 ? " character is" : " characters are") +
-                  " not in the vocabulary: ";
+  std::string s =
+      std::to_string(u.size()) + (u.size() == 1 ? " character is" : " characters are") + " not in the vocabulary: ";
   const size_t shown = std::min<size_t>(u.size(), 5);
   for (size_t i = 0; i < shown; ++i)
     s += (i ? "; '" : "'") + u[i].text + "' at line " + std::to_string(u[i].line) + ", column " +

@@ -11,9 +11,9 @@ namespace attnscope {
 enum class UnknownPolicy { Error, Skip, Replace };
 
 struct UnknownChar {
-  size_t offset;       // byte offset in the text
-  size_t line, column; // 1-based
-  std::string text;    // the character (a whole UTF-8 sequence), printable form
+  size_t offset;        // byte offset in the text
+  size_t line, column;  // 1-based
+  std::string text;     // the character (a whole UTF-8 sequence), printable form
 };
 
 struct Encoded {

@@ -92,8 +92,8 @@ void prepare_out_dir(const std::string& dir) {
   std::error_code ec, is_dir_ec;
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir, is_dir_ec))
-    throw Error("cannot create checkpoint directory '" + dir + "': " +
-                (fs::exists(dir, is_dir_ec) ? std::string("a file is in the way") : ec.message()));
+    throw Error("cannot create checkpoint directory '" + dir +
+                "': " + (fs::exists(dir, is_dir_ec) ? std::string("a file is in the way") : ec.message()));
   const std::string probe = dir + "/.attnscope_write_test";
   const bool ok = bool(std::ofstream(probe)) && fs::remove(probe, is_dir_ec);
   if (!ok) throw Error("cannot write into checkpoint directory '" + dir + "'");
@@ -169,7 +169,9 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
   auto save_state = [&](int64_t step, double wall) { write_state(state_path, net, opt, step, wall); };
 
   auto t0 = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return prior_wall + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto elapsed = [&] {
+    return prior_wall + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   double val = std::nan(""), ema = std::nan("");
   int64_t step = start;
   bool interrupted = false;
@@ -180,8 +182,8 @@ TrainSummary train(const TrainOptions& o, const std::function<void(const TrainPr
       break;
     }
     auto xb = batch_at(data, o.batch, C, o.seed, step).to(dev);  // [B, C + 1]
-    torch::Tensor aux;                   // scalar MoE load-balancing loss (0 for dense models)
-    auto ce = lm_loss(net, xb, &aux);    // scalar cross-entropy, the loss reported
+    torch::Tensor aux;                                           // scalar MoE load-balancing loss (0 for dense models)
+    auto ce = lm_loss(net, xb, &aux);                            // scalar cross-entropy, the loss reported
     auto loss = cfg.moe_experts > 0 ? ce + o.moe_aux_weight * aux : ce;
     for (auto& p : opt.params) p.mutable_grad() = torch::Tensor();
     loss.backward();

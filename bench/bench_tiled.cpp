@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   cfg.d_model = 128;
   cfg.n_head = 8;
   cfg.context = T;
-  cfg.set_all_layers(path == "naive" ? "mha" : "tiled", path == "naive" ? ParamValues{} : ParamValues{{"br", br}, {"bc", bc}});
+  cfg.set_all_layers(path == "naive" ? "mha" : "tiled",
+                     path == "naive" ? ParamValues{} : ParamValues{{"br", br}, {"bc", bc}});
   Positions pos(cfg);
   torch::manual_seed(1);
   auto layer = make_attention(cfg, cfg.layers[0], &pos);
@@ -43,9 +44,10 @@ int main(int argc, char** argv) {
   auto out = layer->forward(c).out;  // [1, T, d]
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const long after = peak_kib();
-  std::printf("{\"path\": \"%s\", \"T\": %lld, \"heads\": %lld, \"head_dim\": %lld, \"peak_rss_mib\": %.1f, "
-              "\"forward_peak_increase_mib\": %.1f, \"forward_ms\": %.1f, \"checksum\": %.6f}\n",
-              path.c_str(), (long long)T, (long long)cfg.n_head, (long long)cfg.head_dim(), after / 1024.0,
-              (after - before) / 1024.0, ms, out.abs().mean().item<double>());
+  std::printf(
+      "{\"path\": \"%s\", \"T\": %lld, \"heads\": %lld, \"head_dim\": %lld, \"peak_rss_mib\": %.1f, "
+      "\"forward_peak_increase_mib\": %.1f, \"forward_ms\": %.1f, \"checksum\": %.6f}\n",
+      path.c_str(), (long long)T, (long long)cfg.n_head, (long long)cfg.head_dim(), after / 1024.0,
+      (after - before) / 1024.0, ms, out.abs().mean().item<double>());
   return 0;
 }

@@ -48,9 +48,10 @@ void run(MaskedPath path, int64_t T, int64_t W, int repeats) {
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("%-8s T=%lld W=%lld  median %8.2f ms (min %8.2f, %d runs)  peak RSS +%8.1f MiB over %6.1f MiB  checksum %.6f\n",
-              path == MaskedPath::Dense ? "dense" : "windowed", static_cast<long long>(T), static_cast<long long>(W),
-              ms[ms.size() / 2], ms[0], repeats, max_rss_mib() - base, base, out.abs().sum().item<double>());
+  std::printf(
+      "%-8s T=%lld W=%lld  median %8.2f ms (min %8.2f, %d runs)  peak RSS +%8.1f MiB over %6.1f MiB  checksum %.6f\n",
+      path == MaskedPath::Dense ? "dense" : "windowed", static_cast<long long>(T), static_cast<long long>(W),
+      ms[ms.size() / 2], ms[0], repeats, max_rss_mib() - base, base, out.abs().sum().item<double>());
   std::fflush(stdout);
 }
 

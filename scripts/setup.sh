@@ -12,6 +12,7 @@ packages=(
   libimgui-dev libglfw3-dev libgl-dev libegl-dev libgl1-mesa-dri libegl-mesa0 libfreetype-dev libstb-dev fonts-dejavu-core  # GUI
   xvfb xauth xdotool                                 # GUI tests without a display
   clang libclang-rt-14-dev                           # fuzzers (libFuzzer)
+  clang-format                                       # the format check (tests/format_test.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -35,17 +35,19 @@ int64_t row_keys(const std::string& v, const ParamValues& p, int64_t i, int64_t 
     return min(i + 1, w) + max<int64_t>(0, min(f, i - w + 1));
   }
   if (v == "bigbird") {
-    const int64_t b = get(p, "block"), wb = get(p, "window_blocks"), g = get(p, "global_blocks"), r = get(p, "random_blocks");
+    const int64_t b = get(p, "block"), wb = get(p, "window_blocks"), g = get(p, "global_blocks"),
+                  r = get(p, "random_blocks");
     const int64_t qb = i / b;
-    const int64_t window = min(wb, qb), globals = max<int64_t>(0, min(g, qb - wb)), others = max<int64_t>(0, qb - wb - g);
+    const int64_t window = min(wb, qb), globals = max<int64_t>(0, min(g, qb - wb)),
+                  others = max<int64_t>(0, qb - wb - g);
     return i % b + 1 + b * (window + globals + min(r, others));
   }
   return i + 1;  // softcap: causal
 }
 }  // namespace
 
-std::optional<Expectation> expect_masked(const std::string& variant, const ParamValues& p, int64_t T, int64_t S, int64_t h,
-                                         int64_t H) {
+std::optional<Expectation> expect_masked(const std::string& variant, const ParamValues& p, int64_t T, int64_t S,
+                                         int64_t h, int64_t H) {
   (void)S;
   (void)H;
   static const char* names[] = {"sliding_window", "dilated", "block_local", "strided", "fixed",

@@ -15,7 +15,6 @@
 using namespace attnscope;
 using testing_util::error_of;
 
-
 // ------------------------------------------------------------------------------------------ explanations
 
 TEST(Explain, EveryRegisteredVariantIsExplained) {
@@ -26,7 +25,8 @@ TEST(Explain, EveryRegisteredVariantIsExplained) {
       EXPECT_NE(v.find_param(p), nullptr) << v.name << ": formula marks {" << p << "}, which is not a parameter";
     // when to use / when not: 2-3 sentences
     int sentences = 0;
-    for (size_t i = 0; i + 1 < v.explain.when.size(); ++i) sentences += v.explain.when[i] == '.' && v.explain.when[i + 1] == ' ';
+    for (size_t i = 0; i + 1 < v.explain.when.size(); ++i)
+      sentences += v.explain.when[i] == '.' && v.explain.when[i + 1] == ' ';
     sentences += !v.explain.when.empty() && v.explain.when.back() == '.';
     EXPECT_GE(sentences, 2) << v.name;
     EXPECT_LE(sentences, 3) << v.name;
@@ -202,12 +202,15 @@ TEST(Advisor, MissingTimingsAreSaid) {
   auto out = rank_variants(r);
   EXPECT_EQ(out[0].variant, "sliding_window");  // quality and memory are left: window 0.10 + 0.48, mha 0.88
   for (const auto& x : out)
-    if (x.rank > 0) EXPECT_NE(x.reason.find("timings missing"), std::string::npos) << x.reason;
+    if (x.rank > 0) {
+      EXPECT_NE(x.reason.find("timings missing"), std::string::npos) << x.reason;
+    }
   r.candidates[1].val_loss = NAN;  // unknown loss: counted as the worst known
   out = rank_variants(r);
   EXPECT_NE(out.back().reason.find("non-causal"), std::string::npos);
   bool said = false;
-  for (const auto& x : out) said = said || x.reason.find("loss unknown (counted as the worst, 2.300)") != std::string::npos;
+  for (const auto& x : out)
+    said = said || x.reason.find("loss unknown (counted as the worst, 2.300)") != std::string::npos;
   EXPECT_TRUE(said);
 }
 
@@ -227,7 +230,8 @@ TEST(Advisor, BenchJsonAndInterpolation) {
   EXPECT_EQ(timing_at(s, "mha", 1024).how, "measured at 1024");
   EXPECT_EQ(timing_at(s, "linear", 1024).how, "only measured at 256");
   EXPECT_FALSE(timing_at(s, "tiled", 1024).found);
-  EXPECT_NE(error_of([] { bench_samples_from_json(nlohmann::json::object()); }).find("array 'points'"), std::string::npos);
+  EXPECT_NE(error_of([] { bench_samples_from_json(nlohmann::json::object()); }).find("array 'points'"),
+            std::string::npos);
 }
 
 TEST(Advisor, ScenarioAndMemoryParsing) {
@@ -256,5 +260,7 @@ TEST(Advisor, TermsSumToTheScoreAndFollowTheWeights) {
   for (const Ranked& x : rank_variants(r)) EXPECT_EQ(x.cache + x.memory, 0.0) << x.variant;
   r.scenario = Scenario::LongContext;  // mha's cache: 32 MiB against linear's 64 KiB = 9 doublings, weight 1
   for (const Ranked& x : rank_variants(r))
-    if (x.variant == "mha") EXPECT_NEAR(x.cache, 9.0, 1e-9);
+    if (x.variant == "mha") {
+      EXPECT_NEAR(x.cache, 9.0, 1e-9);
+    }
 }

@@ -59,8 +59,9 @@ double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(MixedLayers, DecodeEqualsPrefill) {
   auto base = model();
-  for (const char* spec : {"sliding_window:window=5,sliding_window:window=5,mha,mha",
-                           "linear,gqa:groups=2,sinks:sinks=2,window=20,mla", "custom,tiled:br=16,bc=16,mqa,block_local:block=8"}) {
+  for (const char* spec :
+       {"sliding_window:window=5,sliding_window:window=5,mha,mha", "linear,gqa:groups=2,sinks:sinks=2,window=20,mla",
+        "custom,tiled:br=16,bc=16,mqa,block_local:block=8"}) {
     auto m = base->with_layers(parse_layer_variants(spec, 4));
     EXPECT_EQ(m->config().variant_summary(), "mixed") << spec;
     auto t = text(33);
@@ -143,11 +144,15 @@ TEST(MoE, RoutingUsesExactlyKExperts) {
           EXPECT_TRUE(e >= 0 && e < 4);
           used.insert(e);
           used_overall.insert(e);
-          if (r > 0) EXPECT_GE(a.routing_gate[size_t((l * 25 + t) * k + r - 1)], a.routing_gate[size_t((l * 25 + t) * k + r)]);
+          if (r > 0) {
+            EXPECT_GE(a.routing_gate[size_t((l * 25 + t) * k + r - 1)], a.routing_gate[size_t((l * 25 + t) * k + r)]);
+          }
         }
         EXPECT_EQ(int64_t(used.size()), k) << "layer " << l << " token " << t;  // k distinct experts
       }
-    if (k == 4) EXPECT_EQ(used_overall.size(), 4u);
+    if (k == 4) {
+      EXPECT_EQ(used_overall.size(), 4u);
+    }
   }
   EXPECT_TRUE(model()->attend(text(5)).routing.empty());  // dense: no routing
 }
@@ -248,7 +253,9 @@ TEST(AdviseGather, CandidatesFromTheModelAndTheGivenTimings) {
   EXPECT_FALSE(rep.candidate("linformer")->causal);
   EXPECT_FALSE(rep.candidate("tiled")->timing.found);  // not given, not measured
   for (const Ranked& r : rep.ranked)
-    if (r.variant == "linformer") EXPECT_EQ(r.rank, 0);
+    if (r.variant == "linformer") {
+      EXPECT_EQ(r.rank, 0);
+    }
 }
 
 TEST(AdviseGather, ShippedLossesOnlyFromCheckpointsOfTheSameSize) {
@@ -261,19 +268,25 @@ TEST(AdviseGather, ShippedLossesOnlyFromCheckpointsOfTheSameSize) {
   EXPECT_TRUE(shipped_losses(&model()->config()).empty());  // d 32: nothing shipped of that size
   // The oracle, from the configs: the budget most same-size RoPE checkpoints share; a variant trained on it
   // keeps its recorded loss; one trained only on another budget b gets loss - MHA(b) + MHA(common).
-  struct Cfg { std::string variant; int64_t steps; double loss; };
+  struct Cfg {
+    std::string variant;
+    int64_t steps;
+    double loss;
+  };
   std::map<std::string, Cfg> cfg;  // by folder ("assets/models/NAME")
   std::map<int64_t, int> budgets;
   for (const auto& d : std::filesystem::directory_iterator(assets_dir() + "/models")) {
     const auto j = nlohmann::json::parse(read_text_file((d.path() / "config.json").string()));
     const ModelConfig m = config_from_json(j["model"]);
     if (!m.same_size(bundled->config()) || m.position != bundled->config().position || m.moe_experts) continue;
-    const Cfg c{m.variant_summary(), j["training"].value("steps", int64_t(0)), j["training"].value("final_val_loss", 0.0)};
+    const Cfg c{m.variant_summary(), j["training"].value("steps", int64_t(0)),
+                j["training"].value("final_val_loss", 0.0)};
     cfg["assets/models/" + d.path().filename().string()] = c;
     ++budgets[c.steps];
   }
   int64_t common = 0;
-  for (const auto& [steps, n] : budgets) if (n > budgets[common]) common = steps;
+  for (const auto& [steps, n] : budgets)
+    if (n > budgets[common]) common = steps;
   std::map<int64_t, double> mha_at;
   for (const auto& [where, c] : cfg)
     if (c.variant == "mha" && (!mha_at.count(c.steps) || where == "assets/models/mha")) mha_at[c.steps] = c.loss;
@@ -282,8 +295,10 @@ TEST(AdviseGather, ShippedLossesOnlyFromCheckpointsOfTheSameSize) {
     SCOPED_TRACE(v + " from " + lw.second);
     const Cfg& c = cfg.at(lw.second.substr(0, lw.second.find(' ')));
     EXPECT_EQ(c.variant, v);
-    if (c.steps == common) EXPECT_NEAR(lw.first, c.loss, 1e-6);
-    else EXPECT_NEAR(lw.first, c.loss - mha_at.at(c.steps) + mha_at.at(common), 1e-6);
+    if (c.steps == common)
+      EXPECT_NEAR(lw.first, c.loss, 1e-6);
+    else
+      EXPECT_NEAR(lw.first, c.loss - mha_at.at(c.steps) + mha_at.at(common), 1e-6);
   }
 }
 
@@ -295,10 +310,12 @@ TEST(AdviseGather, MeasuresOnlyWhatIsMissingAndStopsWhenCancelled) {
   // every decodable variant measured around 64 except tiled: only tiled is to be measured
   for (const auto& v : variant_registry())
     if (v.causal && !v.needs_kv_text && v.name != "tiled")
-      s.samples.push_back({v.name, v.name == "mha" ? 32 : 64, 1.0, 1.0, 1.0}), s.samples.push_back({v.name, 128, 2.0, 2.0, 1.0});
+      s.samples.push_back({v.name, v.name == "mha" ? 32 : 64, 1.0, 1.0, 1.0}),
+          s.samples.push_back({v.name, 128, 2.0, 2.0, 1.0});
   std::atomic<bool> cancel{true};  // cancelled before the first step: nothing measured
   int total = -1;
-  const AdviceReport rep = gather_advice(base, s, [&](const AdviseProgress& p) { total = p.total; }, &cancel);
+  const AdviceReport rep = gather_advice(
+      base, s, [&](const AdviseProgress& p) { total = p.total; }, &cancel);
   EXPECT_EQ(total, 1);
   EXPECT_NE(rep.timing_source.find("cancelled: 1 variants not measured"), std::string::npos) << rep.timing_source;
   EXPECT_EQ(rep.candidate("mha")->timing.how, "interpolated 32-128");

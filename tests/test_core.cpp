@@ -58,9 +58,13 @@ TEST(Params, BadValuesGiveClearMessages) {
   EXPECT_NE(error_of([&] { parse_param(gqa.params, "gqa", "window=3"); }).find("has no parameter 'window'"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_param(gqa.params, "gqa", "groups=two"); }).find("is not a number"), std::string::npos);
-  EXPECT_NE(error_of([&] { resolve_params(gqa.params, "gqa", {{"groups", 1.5}}); }).find("whole number"),
+  EXPECT_NE(error_of([&] {
+              resolve_params(gqa.params, "gqa", {{"groups", 1.5}});
+            }).find("whole number"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { resolve_params(gqa.params, "gqa", {{"groups", 0}}); }).find("outside 1..64"),
+  EXPECT_NE(error_of([&] {
+              resolve_params(gqa.params, "gqa", {{"groups", 0}});
+            }).find("outside 1..64"),
             std::string::npos);
   const auto& mha = get_variant("mha");
   EXPECT_NE(error_of([&] { parse_param(mha.params, "mha", "impl=fast"); }).find("not one of naive|sdpa"),

@@ -14,8 +14,8 @@
 #include "torch_test_util.h"
 
 using namespace attnscope;
-using testing_util::max_abs_diff;
 using testing_util::error_of;
+using testing_util::max_abs_diff;
 using testing_util::small_config;
 namespace fs = std::filesystem;
 
@@ -117,8 +117,9 @@ TEST_P(Universal, DecodeEqualsPrefill) {
     o.pos0 = t;
     rows.push_back(rig.net->forward(x.narrow(1, t, 1), o).logits[0][0]);
   }
-  if (expect_for(GetParam().variant, rig.net->attn[0]->spec().params, 33, 33, 0, 4).decode_equals_prefill)
+  if (expect_for(GetParam().variant, rig.net->attn[0]->spec().params, 33, 33, 0, 4).decode_equals_prefill) {
     EXPECT_LT(max_abs_diff(torch::stack(rows), full), tol);
+  }
   // The cache holds what the variant's formula says.
   const int64_t tokens = src.empty() ? 33 : static_cast<int64_t>(rig.kv.size());
   for (size_t l = 0; l < caches.size(); ++l)
@@ -147,13 +148,19 @@ TEST_P(Universal, DisplayIsTruthfulRowsSumToOneMaskDensity) {
   const int64_t S = r.mask.size(-1), H = r.mask.size(0);
   const ParamValues& p = layer.spec().params;
   auto values = layer.head_values(src.empty() ? rec[1] : src[1]);  // [1, H, S, d_v]
-  if (values.defined())  // variants whose output is linear in V
-    EXPECT_LT(max_abs_diff(torch::matmul(r.display, values), r.heads), expect_for(GetParam().variant, p, T, S, 0, H).tol);
+  if (values.defined()) {                                          // variants whose output is linear in V
+    EXPECT_LT(max_abs_diff(torch::matmul(r.display, values), r.heads),
+              expect_for(GetParam().variant, p, T, S, 0, H).tol);
+  }
   auto sums = r.display.sum(-1);  // [1, H, T]
   for (int64_t h = 0; h < H; ++h) {
     Expectation e = expect_for(GetParam().variant, p, T, S, h, H);
-    if (e.row_sum) EXPECT_LT(max_abs_diff(sums[0][h], torch::full_like(sums[0][h], *e.row_sum)), e.tol) << "head " << h;
-    if (e.pairs) EXPECT_EQ(r.mask[h].sum().item<int64_t>(), *e.pairs) << "head " << h;
+    if (e.row_sum) {
+      EXPECT_LT(max_abs_diff(sums[0][h], torch::full_like(sums[0][h], *e.row_sum)), e.tol) << "head " << h;
+    }
+    if (e.pairs) {
+      EXPECT_EQ(r.mask[h].sum().item<int64_t>(), *e.pairs) << "head " << h;
+    }
   }
   // Nothing outside the mask carries weight.
   EXPECT_EQ(r.display.masked_select(r.mask.logical_not().unsqueeze(0)).abs().sum().item<double>(), 0.0);
@@ -237,7 +244,7 @@ TEST(Oracle, MhaEqualsLibTorchMultiheadAttention) {
   AttnResult r = att.forward(c);
   // LibTorch 1.13's C++ multi_head_attention_forward adds attn_mask to the scores: pass -inf above the diagonal.
   auto future = torch::full({T, T}, -std::numeric_limits<float>::infinity()).triu(1);  // [T, T]
-  auto xt = x.transpose(0, 1);                              // [T, B, d]
+  auto xt = x.transpose(0, 1);                                                         // [T, B, d]
   auto [out, w] = ref->forward(xt, xt, xt, {}, false, future, false);
   EXPECT_LT(max_abs_diff(r.out, out.transpose(0, 1)), 1e-5);
   auto w_ref = std::get<1>(ref->forward(xt, xt, xt, {}, true, future, false));  // [B, H, T, T] per head
@@ -314,8 +321,8 @@ TEST(Positions, RopeRotatesHalvesPairsAndKeepsTheRest) {
 TEST(Positions, AlibiSlopesFollowTheStandardRecipe) {
   auto s8 = alibi_slopes(8);
   for (int h = 0; h < 8; ++h) EXPECT_DOUBLE_EQ(s8[size_t(h)], std::pow(2.0, -(h + 1.0)));
-  std::vector<double> want6 = {std::pow(2, -2), std::pow(2, -4), std::pow(2, -6), std::pow(2, -8), std::pow(2, -1),
-                               std::pow(2, -3)};
+  std::vector<double> want6 = {std::pow(2, -2), std::pow(2, -4), std::pow(2, -6),
+                               std::pow(2, -8), std::pow(2, -1), std::pow(2, -3)};
   auto s6 = alibi_slopes(6);
   for (size_t i = 0; i < 6; ++i) EXPECT_DOUBLE_EQ(s6[i], want6[i]);
 }
@@ -606,7 +613,9 @@ TEST(CorruptCheckpoint, MissingTensor) {
 
 TEST(CorruptCheckpoint, UnexpectedTensor) {
   std::string d = saved("unexpected");
-  rewrite_tensors(d, [](StFile& f) { f.tensors.push_back({"layers.9.attn.wq.weight", DType::F32, {1}, {0, 0, 0, 0}}); });
+  rewrite_tensors(d, [](StFile& f) {
+    f.tensors.push_back({"layers.9.attn.wq.weight", DType::F32, {1}, {0, 0, 0, 0}});
+  });
   auto msg = load_error(d);
   EXPECT_NE(msg.find("unexpected tensor 'layers.9.attn.wq.weight'"), std::string::npos) << msg;
 }

@@ -10,8 +10,8 @@
 #include "torch_test_util.h"
 
 using namespace attnscope;
-using testing_util::max_abs_diff;
 using testing_util::error_of;
+using testing_util::max_abs_diff;
 using testing_util::small_config;
 namespace F = torch::nn::functional;
 
@@ -23,8 +23,8 @@ torch::Tensor tokens(int64_t T, uint64_t seed) {
 }
 
 // Two models with the same non-attention weights; b's attention converted from a's (transfer_weights).
-std::pair<GPT, GPT> converted(const std::string& va, const ParamValues& pa, const std::string& vb, const ParamValues& pb,
-                              PosKind pos = PosKind::Rope) {
+std::pair<GPT, GPT> converted(const std::string& va, const ParamValues& pa, const std::string& vb,
+                              const ParamValues& pb, PosKind pos = PosKind::Rope) {
   torch::manual_seed(11);
   GPT a(small_config(va, pa, pos)), b(small_config(vb, pb, pos));
   a->eval();
@@ -96,13 +96,14 @@ TEST(Linear, ReluLayerRowsSumToDenominatorOverDenominatorPlusEps) {
   auto q = torch::relu(F::linear(c.x, a.wq->weight).view({1, 40, 4, 8}).transpose(1, 2));
   auto k = torch::relu(F::linear(c.x, a.wk->weight).view({1, 40, 4, 8}).transpose(1, 2));
   auto den = torch::matmul(q, k.transpose(-2, -1)).tril().sum(-1);  // [1, H, T]
-  EXPECT_LT(max_abs_diff(sums, den / (den + 1e-6)), 1e-6);        // 1 up to eps; 0 where den = 0
+  EXPECT_LT(max_abs_diff(sums, den / (den + 1e-6)), 1e-6);          // 1 up to eps; 0 where den = 0
 }
 
 TEST(Linear, MhaCheckpointLoadsDirectlyAndStateIsConstant) {
   auto [a, b] = converted("mha", {}, "linear", {});
   // Same names and shapes: a straight copy of the weights.
-  EXPECT_EQ(max_abs_diff(a->attn[0]->named_parameters()["wq.weight"], b->attn[0]->named_parameters()["wq.weight"]), 0.0);
+  EXPECT_EQ(max_abs_diff(a->attn[0]->named_parameters()["wq.weight"], b->attn[0]->named_parameters()["wq.weight"]),
+            0.0);
   auto c1 = b->new_caches(1, 48);
   EXPECT_EQ(c1[0]->bytes(), 4 * (8 * 8 + 8) * 4);  // H (d_h d_v + d_h) b before any token and after
 }
@@ -112,7 +113,7 @@ TEST(Performer, OrthogonalFeaturesAreOrthogonalWithChiNorms) {
   auto block = w[0].narrow(0, 0, 8);                 // [8, 8] one orthogonal block
   auto dirs = block / block.norm(2, 1, true);
   EXPECT_LT(max_abs_diff(torch::matmul(dirs, dirs.t()), torch::eye(8)), 1e-5);
-  EXPECT_GT(max_abs_diff(w[0], w[1]), 1e-3);  // heads drawn independently
+  EXPECT_GT(max_abs_diff(w[0], w[1]), 1e-3);                                 // heads drawn independently
   EXPECT_EQ(max_abs_diff(w, draw_random_features(2, 20, 8, true, 3)), 0.0);  // fixed by the seed
 }
 
@@ -130,8 +131,9 @@ TEST(Performer, ErrorAgainstSoftmaxFallsWithFeatures) {
     for (uint64_t seed = 0; seed < 4; ++seed) {
       auto w = draw_random_features(4, m, dh, orthogonal, seed);  // [H, m, d_h]
       LinearState st;
-      auto d = linear_chunk(favor_features(q / s4, w, 0), favor_features(k / s4, w, 0), torch::zeros({1, 4, T, 1}), 1e-6,
-                            st, true).display;  // [1, H, T, T]
+      auto d = linear_chunk(favor_features(q / s4, w, 0), favor_features(k / s4, w, 0), torch::zeros({1, 4, T, 1}),
+                            1e-6, st, true)
+                   .display;  // [1, H, T, T]
       e += approximation_error(d, exact).mean_abs.mean().item<double>() / 4;
     }
     return e;
@@ -394,7 +396,8 @@ TEST(Mta, ConvolutionIsPastOnlyOverQueriesAndCentredOverKeys) {
   auto p = torch::softmax(shifted.masked_fill(causal.logical_not(), -INFINITY), -1);
   EXPECT_LT(max_abs_diff(r.display, p), 1e-5);
   // Before the convolution: the plain softmax on the same Q and K.
-  EXPECT_LT(max_abs_diff(a.exact_display(c.x), torch::softmax(s.masked_fill(causal.logical_not(), -INFINITY), -1)), 1e-5);
+  EXPECT_LT(max_abs_diff(a.exact_display(c.x), torch::softmax(s.masked_fill(causal.logical_not(), -INFINITY), -1)),
+            1e-5);
 }
 
 TEST(Tiled, EqualsNaiveForNonDivisorTiles) {
@@ -480,7 +483,8 @@ TEST(Differential, LambdaZeroIsMhaWithHalfTheHeads) {
   auto v = F::linear(c.x, a.wv->weight).view({1, T, 2, 16}).transpose(1, 2);  // [1, 2, T, 16]
   auto idx = torch::tensor({0, 2}, torch::kLong);
   auto i = torch::arange(T, torch::kLong);
-  auto o = naive_masked(q.index_select(1, idx), k.index_select(1, idx), v, i.unsqueeze(0) <= i.unsqueeze(1), 1 / std::sqrt(8.0));
+  auto o = naive_masked(q.index_select(1, idx), k.index_select(1, idx), v, i.unsqueeze(0) <= i.unsqueeze(1),
+                        1 / std::sqrt(8.0));
   EXPECT_LT(max_abs_diff(r.out, F::linear(o.transpose(1, 2).reshape({1, T, 32}), a.wo->weight)), 1e-5);
 }
 

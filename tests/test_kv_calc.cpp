@@ -26,17 +26,17 @@ const KvRow& row(const KvTable& t, const std::string& family) {
 // docs/variants.md#cache-formulas: d = 256, H = 8, d_h = 32, fp32 (b = 4), per layer.
 TEST(KvCalc, VariantsSheetReferenceNumbers) {
   const int64_t H = 8, dh = 32, b = 4;
-  EXPECT_EQ(kv_layer_bytes(H, dh, b, 1), 2048);  // MHA: 2 * 8 * 32 * 4
-  EXPECT_EQ(kv_layer_bytes(2, dh, b, 1), 512);   // GQA G = 2: 2 * 2 * 32 * 4
-  EXPECT_EQ(kv_layer_bytes(1, dh, b, 1), 256);   // MQA: 2 * 1 * 32 * 4
-  EXPECT_EQ(mla_layer_bytes(64, 16, b, 1), 320); // MLA: (64 + 16) * 4
+  EXPECT_EQ(kv_layer_bytes(H, dh, b, 1), 2048);   // MHA: 2 * 8 * 32 * 4
+  EXPECT_EQ(kv_layer_bytes(2, dh, b, 1), 512);    // GQA G = 2: 2 * 2 * 32 * 4
+  EXPECT_EQ(kv_layer_bytes(1, dh, b, 1), 256);    // MQA: 2 * 1 * 32 * 4
+  EXPECT_EQ(mla_layer_bytes(64, 16, b, 1), 320);  // MLA: (64 + 16) * 4
   // Window W = 64: 64 tokens * 2048 B = 131,072 B, and no more however long the text.
   EXPECT_EQ(window_layer_bytes(H, dh, b, 64, 64), 131072);
   EXPECT_EQ(window_layer_bytes(H, dh, b, 100000, 64), 131072);
-  EXPECT_EQ(window_layer_bytes(H, dh, b, 10, 64), 20480);  // below the cap: 10 * 2048
-  EXPECT_EQ(linear_state_bytes(H, dh, b), 33792);          // 8 * (32 * 32 + 32) * 4 = 8 * 1056 * 4
-  EXPECT_EQ(performer_state_bytes(H, dh, 64, b), 67584);   // 8 * (64 * 32 + 64) * 4 = 8 * 2112 * 4
-  EXPECT_EQ(causal_linformer_bytes(H, dh, 32, b), 65536);  // 2 * 8 * 32 * 32 * 4
+  EXPECT_EQ(window_layer_bytes(H, dh, b, 10, 64), 20480);          // below the cap: 10 * 2048
+  EXPECT_EQ(linear_state_bytes(H, dh, b), 33792);                  // 8 * (32 * 32 + 32) * 4 = 8 * 1056 * 4
+  EXPECT_EQ(performer_state_bytes(H, dh, 64, b), 67584);           // 8 * (64 * 32 + 64) * 4 = 8 * 2112 * 4
+  EXPECT_EQ(causal_linformer_bytes(H, dh, 32, b), 65536);          // 2 * 8 * 32 * 32 * 4
   EXPECT_EQ(sinks_layer_bytes(H, dh, b, 1000, 4, 64), 68 * 2048);  // S + W = 68 tokens kept
 }
 
@@ -146,12 +146,14 @@ TEST(KvCalc, CustomShapeAndErrors) {
   EXPECT_NE(error_of([] { parse_custom_shape("layers=2,heads=8,kv_heads=3,head_dim=32"); }).find("does not divide"),
             std::string::npos);
   EXPECT_NE(error_of([] { parse_custom_shape("layers=2,heads=8,head_dim=x"); }).find("head_dim=x"), std::string::npos);
-  EXPECT_NE(error_of([] { parse_custom_shape("layers=2,heads=8,depth=3"); }).find("unknown field 'depth'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_custom_shape("layers=2,heads=8,depth=3"); }).find("unknown field 'depth'"),
+            std::string::npos);
   EXPECT_NE(error_of([] { parse_custom_shape("heads=8"); }).find("needs at least"), std::string::npos);
   EXPECT_NE(error_of([] { find_kv_preset("gpt-5", kBundled); }).find("unknown preset 'gpt-5'"), std::string::npos);
   const ModelShape l = find_kv_preset("llama-2-7b", kBundled);
   EXPECT_NE(error_of([&] { kv_table(l, 0, 1, KvDType::FP16); }).find("--seq must be"), std::string::npos);
-  EXPECT_NE(error_of([&] { kv_table(l, kMaxKvTokens + 1, 1, KvDType::FP16); }).find("--seq must be"), std::string::npos);
+  EXPECT_NE(error_of([&] { kv_table(l, kMaxKvTokens + 1, 1, KvDType::FP16); }).find("--seq must be"),
+            std::string::npos);
   EXPECT_NO_THROW(kv_table(l, kMaxKvTokens, 1, KvDType::FP16));
   EXPECT_NE(error_of([] { parse_kv_dtype("int4"); }).find("unknown dtype 'int4'"), std::string::npos);
   EXPECT_EQ(kv_dtype_bytes(parse_kv_dtype("fp8")), 1);

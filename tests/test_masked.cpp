@@ -13,8 +13,8 @@
 #include "torch_test_util.h"
 
 using namespace attnscope;
-using testing_util::max_abs_diff;
 using testing_util::error_of;
+using testing_util::max_abs_diff;
 using testing_util::small_config;
 
 namespace {
@@ -97,7 +97,10 @@ TEST(MaskedOracle, WindowOfOneOutputsTheOwnValue) {
 }
 
 TEST(MaskedOracle, DilationOneIsTheWindow) {
-  for (int64_t w : {4, 16, 64}) EXPECT_LT(logits_gap("sliding_window", {{"window", double(w)}}, "dilated", {{"window", double(w)}, {"dilation", 1}}), 1e-6);
+  for (int64_t w : {4, 16, 64})
+    EXPECT_LT(
+        logits_gap("sliding_window", {{"window", double(w)}}, "dilated", {{"window", double(w)}, {"dilation", 1}}),
+        1e-6);
 }
 
 TEST(MaskedOracle, BlockCoveringTheTextIsCausal) {
@@ -169,31 +172,35 @@ TEST(MaskedEfficient, BlockedPathEqualsDenseMaskedReference) {
   for (PosKind k : {PosKind::Rope, PosKind::Alibi, PosKind::XPos})
     for (const auto& [v, p] : cases)
       for (int64_t pos0 : {0, 5}) {
-      OneLayer o(v, p, k);
-      auto x = torch::randn({2, 203, 32});  // [B, T, d]
-      set_masked_path(*o.layer, MaskedPath::Dense);
-      auto dense = o.run(x, true, pos0);
-      set_masked_path(*o.layer, MaskedPath::Blocked);
-      auto blocked = o.run(x, true, pos0);
-      auto fast = o.run(x, false, pos0);
-      const std::string what = v + " under " + pos_kind_name(k) + " from position " + std::to_string(pos0);
-      EXPECT_LT(max_abs_diff(dense.out, blocked.out), 1e-5) << what;
-      EXPECT_LT(max_abs_diff(dense.out, fast.out), 1e-5) << what;
-      EXPECT_LT(max_abs_diff(dense.display, blocked.display), 1e-6) << what;
-      EXPECT_TRUE(dense.mask.equal(blocked.mask)) << what;
-    }
+        OneLayer o(v, p, k);
+        auto x = torch::randn({2, 203, 32});  // [B, T, d]
+        set_masked_path(*o.layer, MaskedPath::Dense);
+        auto dense = o.run(x, true, pos0);
+        set_masked_path(*o.layer, MaskedPath::Blocked);
+        auto blocked = o.run(x, true, pos0);
+        auto fast = o.run(x, false, pos0);
+        const std::string what = v + " under " + pos_kind_name(k) + " from position " + std::to_string(pos0);
+        EXPECT_LT(max_abs_diff(dense.out, blocked.out), 1e-5) << what;
+        EXPECT_LT(max_abs_diff(dense.out, fast.out), 1e-5) << what;
+        EXPECT_LT(max_abs_diff(dense.display, blocked.display), 1e-6) << what;
+        EXPECT_TRUE(dense.mask.equal(blocked.mask)) << what;
+      }
 }
 
 // ------------------------------------------------------------------------------------------ decoding
 
 TEST(MaskedDecode, CacheBytesEqualTheFormulaAtEveryStep) {
   torch::NoGradGuard ng;
-  const std::vector<std::pair<std::string, ParamValues>> cases = {
-      {"sliding_window", {{"window", 5}}},   {"dilated", {{"window", 4}, {"dilation", 3}}},
-      {"block_local", {{"block", 8}}},       {"strided", {{"stride", 8}}},
-      {"fixed", {{"stride", 8}, {"c", 2}}},  {"longformer", {{"window", 8}, {"globals", 2}}},
-      {"bigbird", {{"block", 8}, {"random_blocks", 1}}}, {"sinks", {{"sinks", 2}, {"window", 16}}},
-      {"lsh", {}},                           {"softcap", {}}};
+  const std::vector<std::pair<std::string, ParamValues>> cases = {{"sliding_window", {{"window", 5}}},
+                                                                  {"dilated", {{"window", 4}, {"dilation", 3}}},
+                                                                  {"block_local", {{"block", 8}}},
+                                                                  {"strided", {{"stride", 8}}},
+                                                                  {"fixed", {{"stride", 8}, {"c", 2}}},
+                                                                  {"longformer", {{"window", 8}, {"globals", 2}}},
+                                                                  {"bigbird", {{"block", 8}, {"random_blocks", 1}}},
+                                                                  {"sinks", {{"sinks", 2}, {"window", 16}}},
+                                                                  {"lsh", {}},
+                                                                  {"softcap", {}}};
   for (const auto& [v, p] : cases) {
     torch::manual_seed(61);
     GPT net(small_config(v, p));
@@ -209,7 +216,8 @@ TEST(MaskedDecode, CacheBytesEqualTheFormulaAtEveryStep) {
       auto row = net->forward(x.narrow(1, t, 1), o).logits[0][0];  // [V]
       worst = std::max(worst, max_abs_diff(row, full[t]));
       for (size_t l = 0; l < caches.size(); ++l)
-        ASSERT_EQ(caches[l]->bytes(), net->attn[l]->cache_formula_bytes(t + 1, 4)) << v << " after " << t + 1 << " tokens";
+        ASSERT_EQ(caches[l]->bytes(), net->attn[l]->cache_formula_bytes(t + 1, 4))
+            << v << " after " << t + 1 << " tokens";
     }
     EXPECT_LT(worst, 2e-5) << v << ": decoding differs from the full forward";
   }
@@ -242,7 +250,8 @@ TEST(MaskedDecode, PrefillThroughTheCacheThenDecode) {
       o.pos0 = t;
       EXPECT_LT(max_abs_diff(net->forward(x.narrow(1, t, 1), o).logits[0][0], full[t]), 2e-5) << v << " at " << t;
     }
-    for (size_t l = 0; l < caches.size(); ++l) EXPECT_EQ(caches[l]->bytes(), net->attn[l]->cache_formula_bytes(40, 4)) << v;
+    for (size_t l = 0; l < caches.size(); ++l)
+      EXPECT_EQ(caches[l]->bytes(), net->attn[l]->cache_formula_bytes(40, 4)) << v;
   }
 }
 
@@ -302,7 +311,7 @@ TEST(MaskedLsh, OneBucketIsCausalSharedQkAttentionWithTheSelfRule) {
   auto shared = heads_of(a, a.wq->weight, x);  // [B, H, T, d_h]
   auto q = o.pos->rotate(shared, pos), k = o.pos->rotate(shared / shared.norm(2, -1, true), pos, true);
   auto s = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0);  // [B, H, T, T]
-  s = s.masked_fill(torch::eye(T, torch::kBool), -5e4);               // the self score is replaced
+  s = s.masked_fill(torch::eye(T, torch::kBool), -5e4);             // the self score is replaced
   s = s.masked_fill(torch::ones({T, T}, torch::kBool).triu(1), -std::numeric_limits<float>::infinity());
   auto want = torch::matmul(torch::softmax(s, -1), heads_of(a, a.wv->weight, x));
   auto r = o.run(x);
@@ -333,10 +342,15 @@ TEST(MaskedLsh, MaskIsTheIdealMaskOfTheRoundsBuckets) {
 
 TEST(MaskedPattern, DensityAndFlopsFollowTheClosedForms) {
   const int64_t n = 256, H = 8;
-  for (const auto& [v, p] : std::vector<std::pair<std::string, ParamValues>>{
-           {"sliding_window", {{"window", 64}}}, {"dilated", {{"window", 16}, {"dilation", 4}}},
-           {"strided", {{"stride", 16}, {"mode", 1}}}, {"fixed", {{"stride", 32}, {"c", 4}, {"mode", 1}}},
-           {"bigbird", {}}, {"sinks", {}}, {"longformer", {}}, {"block_local", {{"block", 100}}}}) {
+  for (const auto& [v, p] :
+       std::vector<std::pair<std::string, ParamValues>>{{"sliding_window", {{"window", 64}}},
+                                                        {"dilated", {{"window", 16}, {"dilation", 4}}},
+                                                        {"strided", {{"stride", 16}, {"mode", 1}}},
+                                                        {"fixed", {{"stride", 32}, {"c", 4}, {"mode", 1}}},
+                                                        {"bigbird", {}},
+                                                        {"sinks", {}},
+                                                        {"longformer", {}},
+                                                        {"block_local", {{"block", 100}}}}) {
     const VariantInfo& info = get_variant(v);
     ParamValues full = resolve_params(info.params, v, p);
     PatternView view = describe_pattern(v, p, H, 256, n);
@@ -374,18 +388,25 @@ TEST(MaskedPattern, TileMapMarksFullPartialAndSkippedTiles) {
 }
 
 TEST(MaskedPattern, InvalidOrNoOpParametersSayWhy) {
-  EXPECT_NE(error_of([] { GPT g(small_config("lsh", {{"buckets", 3}})); }).find("buckets must be even"), std::string::npos);
+  EXPECT_NE(error_of([] {
+              GPT g(small_config("lsh", {{"buckets", 3}}));
+            }).find("buckets must be even"),
+            std::string::npos);
   PatternView f = describe_pattern("fixed", {{"stride", 16}, {"c", 12}}, 4, 256, 64);
   ASSERT_EQ(f.notes.size(), 1u);
   EXPECT_NE(f.notes[0].find("clamped to 8"), std::string::npos) << f.notes[0];
   PatternView w = describe_pattern("sliding_window", {{"window", 256}}, 4, 48, 16);
   ASSERT_EQ(w.notes.size(), 1u);
   EXPECT_NE(w.notes[0].find("causal attention"), std::string::npos) << w.notes[0];
-  EXPECT_NE(describe_pattern("dilated", {{"window", 64}, {"dilation", 8}}, 4, 256, 8).notes[0].find("exceeds the context"),
-            std::string::npos);
+  EXPECT_NE(
+      describe_pattern("dilated", {{"window", 64}, {"dilation", 8}}, 4, 256, 8).notes[0].find("exceeds the context"),
+      std::string::npos);
   EXPECT_TRUE(describe_pattern("lsh", {}, 4, 256, 8).data_dependent);
   EXPECT_NE(error_of([] { describe_pattern("mha", {}, 4, 48, 8); }).find("not a masked variant"), std::string::npos);
-  EXPECT_NE(error_of([] { GPT g(small_config("bigbird")); g->new_caches(1, 100); }).find("within the context"),
+  EXPECT_NE(error_of([] {
+              GPT g(small_config("bigbird"));
+              g->new_caches(1, 100);
+            }).find("within the context"),
             std::string::npos);
 }
 
@@ -418,12 +439,15 @@ TEST(MaskedPositions, XposScalesQueriesUpAndKeysDownAroundTheCentre) {
   Positions pos(c);
   auto ones = torch::ones({1, 1, 1, 8});
   auto p = torch::tensor({124}, torch::kLong);  // (p - c) / B = 100 / 512
-  auto q = pos.rotate(ones, torch::tensor({24}, torch::kLong)), k = pos.rotate(ones, torch::tensor({24}, torch::kLong), true);
+  auto q = pos.rotate(ones, torch::tensor({24}, torch::kLong)),
+       k = pos.rotate(ones, torch::tensor({24}, torch::kLong), true);
   EXPECT_LT(max_abs_diff(q, k), 1e-7);  // at the centre the scale is 1: q and k rotate alike
   // Pair 1 (dims 1 and 5): zeta_1 = (1/4 + 0.4) / 1.4; norms scale by zeta^(+-100/512).
   const double z = (0.25 + 0.4) / 1.4, e = 100.0 / 512.0;
   auto qn = pos.rotate(ones, p), kn = pos.rotate(ones, p, true);
-  auto pair_norm = [](const torch::Tensor& t) { return std::hypot(t[0][0][0][1].item<double>(), t[0][0][0][5].item<double>()); };
+  auto pair_norm = [](const torch::Tensor& t) {
+    return std::hypot(t[0][0][0][1].item<double>(), t[0][0][0][5].item<double>());
+  };
   EXPECT_NEAR(pair_norm(qn), std::sqrt(2.0) * std::pow(z, e), 1e-5);
   EXPECT_NEAR(pair_norm(kn), std::sqrt(2.0) * std::pow(z, -e), 1e-5);
 }
@@ -493,6 +517,6 @@ TEST(MaskedSoftcap, LargeCapIsPlainAttentionAndSmallCapBoundsScores) {
   OneLayer o("softcap", {{"cap", 5}}, PosKind::None);
   o.std_layer().wq->weight.mul_(50);
   auto p = o.run(torch::randn({1, 20, 32})).display[0];  // [H, T, S]
-  auto row = p.select(1, 19);                              // [H, 20] the last row sees all 20 keys
+  auto row = p.select(1, 19);                            // [H, 20] the last row sees all 20 keys
   EXPECT_LE((row.amax(-1) / row.amin(-1)).max().item<double>(), std::exp(10.0) * (1 + 1e-4));
 }

@@ -159,12 +159,12 @@ TEST(Render, ColormapTableKnownValues) {
       {Colormap::Magma, 0.0, 0.001462, 0.000466, 0.013866, 0.025},
       {Colormap::Magma, 0.5, 0.716387, 0.214982, 0.474720, 0.025},
       {Colormap::Magma, 1.0, 0.987053, 0.991438, 0.749504, 0.025},
-      {Colormap::Cividis, 0.5, 0.490, 0.486, 0.471, 1e-12},                  // the fifth stop
-      {Colormap::Cividis, 1.0 / 16, 0.051, 0.1765, 0.3705, 1e-12},           // halfway between the first two
-      {Colormap::Cividis, 2.0, 0.996, 0.910, 0.220, 1e-12},                  // clamped to t = 1
+      {Colormap::Cividis, 0.5, 0.490, 0.486, 0.471, 1e-12},         // the fifth stop
+      {Colormap::Cividis, 1.0 / 16, 0.051, 0.1765, 0.3705, 1e-12},  // halfway between the first two
+      {Colormap::Cividis, 2.0, 0.996, 0.910, 0.220, 1e-12},         // clamped to t = 1
       {Colormap::Gray, 0.3, 0.3, 0.3, 0.3, 1e-12},
-      {Colormap::Diverging, 0.25, 0.5475, 0.582, 0.8095, 1e-12},             // halfway from cold to white
-      {Colormap::Diverging, 0.75, 0.7855, 0.4405, 0.5075, 1e-12},            // halfway from white to warm
+      {Colormap::Diverging, 0.25, 0.5475, 0.582, 0.8095, 1e-12},   // halfway from cold to white
+      {Colormap::Diverging, 0.75, 0.7855, 0.4405, 0.5075, 1e-12},  // halfway from white to warm
   };
   for (const Known& k : known) {
     const std::array<double, 3> v = colormap_value(k.c, k.t);
@@ -204,10 +204,12 @@ TEST(Render, ColormapGlslIsTheTable) {
     ASSERT_EQ(numbers.size(), size_t(3 * e.rows)) << e.name;
     for (int k = 0; k < e.rows; ++k)
       for (int ch = 0; ch < 3; ++ch) EXPECT_EQ(numbers[size_t(3 * k + ch)], e.rgb[k][ch]) << e.name << " row " << k;
-    if (e.kind == RampKind::Stops)
+    if (e.kind == RampKind::Stops) {
       EXPECT_NE(body.find("min(int(x), " + std::to_string(e.rows - 2) + ")"), std::string::npos) << e.name;
-    if (e.id != Colormap::Viridis)
+    }
+    if (e.id != Colormap::Viridis) {
       EXPECT_NE(glsl.find("if (id == " + std::to_string(int(e.id)) + ") return " + e.name + "(t);"), std::string::npos);
+    }
   }
   EXPECT_EQ(parse_colormap("grayscale"), Colormap::Gray);
   EXPECT_EQ(parse_colormap("diverging"), Colormap::Diverging);

@@ -32,7 +32,8 @@ const char* kVocab = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 // A tiny checkpoint of our own (1 layer, 2 heads, context 32), written once per process.
 const std::string& tiny_model_dir() {
   static const std::string dir = [] {
-    const std::string d = (std::filesystem::temp_directory_path() / ("attnscope_test_worker_" + std::to_string(getpid()))).string();
+    const std::string d =
+        (std::filesystem::temp_directory_path() / ("attnscope_test_worker_" + std::to_string(getpid()))).string();
     ModelConfig cfg;
     cfg.vocab_size = 65;
     cfg.n_layer = 1;
@@ -49,7 +50,8 @@ const std::string& tiny_model_dir() {
 struct Cleanup {
   ~Cleanup() {
     std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("attnscope_test_worker_" + std::to_string(getpid())), ec);
+    std::filesystem::remove_all(
+        std::filesystem::temp_directory_path() / ("attnscope_test_worker_" + std::to_string(getpid())), ec);
   }
 } cleanup;
 
@@ -66,8 +68,14 @@ ColumnRequest request_for(int column, uint64_t seq) {
   // a few variants and parameters, so the model caches and conversions are exercised too
   switch (seq % 4) {
     case 0: r.variant = "mha"; break;
-    case 1: r.variant = "gqa"; r.params["groups"] = 1; break;
-    case 2: r.variant = "sliding_window"; r.params["window"] = double(1 + seq % 8); break;
+    case 1:
+      r.variant = "gqa";
+      r.params["groups"] = 1;
+      break;
+    case 2:
+      r.variant = "sliding_window";
+      r.params["window"] = double(1 + seq % 8);
+      break;
     default: r.variant = "mqa"; break;
   }
   r.tokens = tokens_for(column, seq);
@@ -91,8 +99,8 @@ void wait_for_model(Worker& w) {
 // A result must be exactly what its request asked for.
 void expect_matches(const ColumnResult& r, int column) {
   EXPECT_TRUE(r.ok) << "column " << column << " seq " << r.seq << ": " << r.error;
-  EXPECT_EQ(r.tokens, tokens_for(column, r.seq)) << "column " << column << ": result of seq " << r.seq
-                                                  << " carries other tokens";
+  EXPECT_EQ(r.tokens, tokens_for(column, r.seq))
+      << "column " << column << ": result of seq " << r.seq << " carries other tokens";
   if (r.ok) {
     EXPECT_EQ(r.maps.queries, int64_t(r.tokens.size()));
     EXPECT_EQ(r.maps.layers, 1);
@@ -109,7 +117,8 @@ TEST(Worker, LatestWinsUnderLoad) {
   w.load_model(tiny_model_dir());
   wait_for_model(w);
   constexpr int kColumns = 3;
-  const int kRequests = std::getenv("ATTNSCOPE_WORKER_REQUESTS") ? std::atoi(std::getenv("ATTNSCOPE_WORKER_REQUESTS")) : 1500;
+  const int kRequests =
+      std::getenv("ATTNSCOPE_WORKER_REQUESTS") ? std::atoi(std::getenv("ATTNSCOPE_WORKER_REQUESTS")) : 1500;
   std::vector<uint64_t> seen(kColumns, 0), last(kColumns, 0);
   std::vector<std::shared_ptr<const ColumnResult>> shown(kColumns);
   size_t observed = 0;
@@ -187,10 +196,20 @@ TEST(Worker, ErrorsAreResultsToo) {
   ColumnRequest empty = request_for(0, 2);
   empty.tokens.clear();
   w.submit(0, empty);
-  ASSERT_TRUE(wait_until([&] { auto r = w.result(0); return r && r->seq == 2; }, 120));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = w.result(0);
+        return r && r->seq == 2;
+      },
+      120));
   EXPECT_EQ(w.result(0)->error, "the text is empty: type at least one character");
   w.submit(0, request_for(0, 3));
-  ASSERT_TRUE(wait_until([&] { auto r = w.result(0); return r && r->seq == 3; }, 120));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = w.result(0);
+        return r && r->seq == 3;
+      },
+      120));
   expect_matches(*w.result(0), 0);
 }
 
@@ -266,10 +285,12 @@ TEST(Worker, ReloadWhileComputing) {
   // the UI resubmits after a load (requests made while loading are dropped): do the same
   w.submit(0, request_for(0, ++seq));
   w.submit(1, request_for(1, ++seq));
-  ASSERT_TRUE(wait_until([&] {
-    auto a = w.result(0), b = w.result(1);
-    return a && b && a->seq == seq - 1 && b->seq == seq;
-  }, 120));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto a = w.result(0), b = w.result(1);
+        return a && b && a->seq == seq - 1 && b->seq == seq;
+      },
+      120));
   expect_matches(*w.result(0), 0);
   expect_matches(*w.result(1), 1);
 }
@@ -326,7 +347,12 @@ TEST(Worker, ModelCachesStayBoundedUnderSliderPlay) {
     r.params[variant == "mla" ? "rank" : "groups"] = groups_or_rank;
     r.tokens = tokens_for(0, 1);
     w.submit(0, r);
-    EXPECT_TRUE(wait_until([&] { auto res = w.result(0); return res && res->seq == seq; }, 60));
+    EXPECT_TRUE(wait_until(
+        [&] {
+          auto res = w.result(0);
+          return res && res->seq == seq;
+        },
+        60));
     return w.result(0);
   };
   for (int rank = 16; rank < 32; ++rank) {  // the slider's range starts at 16

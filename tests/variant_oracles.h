@@ -8,9 +8,9 @@
 namespace attnscope {
 
 struct Expectation {
-  std::optional<int64_t> pairs;    // closed form: allowed (i, j) pairs of head h for T queries and S keys
-  std::optional<double> row_sum;   // every row of the display sums to this (nullopt: no constant row sum)
-  double tol = 1e-5;               // tolerance of the display/decode comparisons
+  std::optional<int64_t> pairs;   // closed form: allowed (i, j) pairs of head h for T queries and S keys
+  std::optional<double> row_sum;  // every row of the display sums to this (nullopt: no constant row sum)
+  double tol = 1e-5;              // tolerance of the display/decode comparisons
   // false only where docs/variants.md#decode--prefill defines another reference for decoding (sinks: the
   // streaming prefill); the variant's own test then checks decoding against that reference.
   bool decode_equals_prefill = true;

@@ -36,7 +36,8 @@ Command add_gui(CLI::App& app, GuiOptions& gu) {
   gui->add_option("--max-seconds", gu.max_seconds, "scripted runs: stop waiting for results after this")
       ->check(CLI::Range(1.0, 3600.0));
   gui->add_option("--scene", gu.scene, "open a scene file (assets/scenes/*.json)");
-  app.add_option("--scene", gu.scene, "open a scene file in the window (attnscope --scene F = attnscope gui --scene F)");
+  app.add_option("--scene", gu.scene,
+                 "open a scene file in the window (attnscope --scene F = attnscope gui --scene F)");
   return {gui, [&gu] {
             if (gu.columns.size() > 6) throw Error("at most 6 --column");
             return run_gui(gu);
@@ -70,10 +71,16 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"attnscope: watch attention mechanisms work, live"};
   app.require_subcommand(0, 1);  // none only with --scene (the window)
   // In the order `attnscope --help` lists them.
-  std::vector<Command> commands = {add_variants(app), add_explain(app),  add_advise(app),
-                                   add_attend(app),   add_generate(app), add_eval(app),
-                                   add_train(app, command_line(argc, argv)), add_kv(app),
-                                   add_bench(app),    add_render(app)};
+  std::vector<Command> commands = {add_variants(app),
+                                   add_explain(app),
+                                   add_advise(app),
+                                   add_attend(app),
+                                   add_generate(app),
+                                   add_eval(app),
+                                   add_train(app, command_line(argc, argv)),
+                                   add_kv(app),
+                                   add_bench(app),
+                                   add_render(app)};
 #if ATTNSCOPE_GUI
   GuiOptions gu;
   commands.push_back(add_gui(app, gu));

@@ -3,4 +3,4 @@
 namespace attnscope {
 // Returns the process exit status. Bad flags or values: one-line error, status 2; engine errors: status 1.
 int run_cli(int argc, char** argv);
-}
+}  // namespace attnscope

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine.h"       // read_text_file
+#include "engine.h"  // read_text_file
 #include "error.h"
 #include "safetensors.h"  // write_file_atomic
 

@@ -66,8 +66,10 @@ int cmd_advise(const AdviseArgs& a) {
     setup.timing_source = "timings missing (--no-measure): give --bench F.json from `attnscope bench --json F`";
     setup.measure_missing = false;
   } else {
-    std::fprintf(stderr, "advise: measuring the decodable variants at %lld tokens (reuse a `bench --json` file with "
-                 "--bench)\n", (long long)a.seq);
+    std::fprintf(stderr,
+                 "advise: measuring the decodable variants at %lld tokens (reuse a `bench --json` file with "
+                 "--bench)\n",
+                 (long long)a.seq);
   }
   const AdviceReport rep = gather_advice(base, setup, [](const AdviseProgress& p) {
     if (!p.what.empty()) std::fprintf(stderr, "  [%d/%d] %s\n", p.done + 1, p.total, p.what.c_str());
@@ -82,24 +84,34 @@ int cmd_advise(const AdviseArgs& a) {
     for (const auto& r : ranked) {
       const Candidate* c = rep.candidate(r.variant);
       auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
-      rows.push_back({{"rank", r.rank}, {"variant", r.variant}, {"score", r.score}, {"reason", r.reason},
-                      {"prefill_ms", num(c->timing.prefill_ms)}, {"peak_mib", num(c->timing.peak_mib)},
-                      {"timing", c->timing.how}, {"cache_bytes", c->cache_bytes}, {"cache_constant", c->cache_constant},
-                      {"val_loss", num(c->val_loss)}, {"loss_source", c->loss_source}});
+      rows.push_back({{"rank", r.rank},
+                      {"variant", r.variant},
+                      {"score", r.score},
+                      {"reason", r.reason},
+                      {"prefill_ms", num(c->timing.prefill_ms)},
+                      {"peak_mib", num(c->timing.peak_mib)},
+                      {"timing", c->timing.how},
+                      {"cache_bytes", c->cache_bytes},
+                      {"cache_constant", c->cache_constant},
+                      {"val_loss", num(c->val_loss)},
+                      {"loss_source", c->loss_source}});
     }
-    std::cout << json({{"scenario", scenario_name(req.scenario)}, {"goal", scenario_goal(req.scenario)},
-                       {"seq", a.seq}, {"memory_bytes", req.memory_bytes}, {"timings", timing_source},
+    std::cout << json({{"scenario", scenario_name(req.scenario)},
+                       {"goal", scenario_goal(req.scenario)},
+                       {"seq", a.seq},
+                       {"memory_bytes", req.memory_bytes},
+                       {"timings", timing_source},
                        {"ranking", rows}})
                      .dump(2)
               << "\n";
     return 0;
   }
-  std::printf("scenario %s at %lld tokens%s\n  goal: %s\n  timings: %s\n  losses: checkpoints in assets/models, "
-              "else %s's checkpoint loss + the change measured under each variant (context %lld)\n\n",
-              scenario_name(req.scenario), (long long)a.seq,
-              req.memory_bytes > 0 ? (", budget " + mib(req.memory_bytes)).c_str() : "",
-              scenario_goal(req.scenario).c_str(), timing_source.c_str(), base_variant.c_str(),
-              (long long)rep.context);
+  std::printf(
+      "scenario %s at %lld tokens%s\n  goal: %s\n  timings: %s\n  losses: checkpoints in assets/models, "
+      "else %s's checkpoint loss + the change measured under each variant (context %lld)\n\n",
+      scenario_name(req.scenario), (long long)a.seq,
+      req.memory_bytes > 0 ? (", budget " + mib(req.memory_bytes)).c_str() : "", scenario_goal(req.scenario).c_str(),
+      timing_source.c_str(), base_variant.c_str(), (long long)rep.context);
   for (const auto& r : ranked)
     std::printf("%3s  %-17s %s\n", r.rank > 0 ? std::to_string(r.rank).c_str() : "-", r.variant.c_str(),
                 r.reason.c_str());

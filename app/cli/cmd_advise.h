@@ -9,12 +9,12 @@ namespace attnscope {
 struct AdviseArgs {
   std::string scenario = "quality";
   int64_t seq = 1024;
-  std::string memory;      // budget, e.g. 2GB (empty: none)
-  std::string bench;       // `attnscope bench --json` results (empty: measure now)
-  bool no_measure = false; // without --bench: do not measure (timings missing)
-  int repeats = 3;         // on-demand measurement: timed runs per variant
+  std::string memory;        // budget, e.g. 2GB (empty: none)
+  std::string bench;         // `attnscope bench --json` results (empty: measure now)
+  bool no_measure = false;   // without --bench: do not measure (timings missing)
+  int repeats = 3;           // on-demand measurement: timed runs per variant
   int64_t eval_windows = 4;  // losses under the base model's weights: validation windows (0 = checkpoints only)
-  std::string model;       // base checkpoint (default: the bundled mha)
+  std::string model;         // base checkpoint (default: the bundled mha)
   bool as_json = false;
 };
 void add_advise_options(CLI::App* c, AdviseArgs& a);

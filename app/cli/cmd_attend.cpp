@@ -34,8 +34,12 @@ struct Selection {
 };
 
 Selection select(const AttentionMaps& m, int layer, int head) {
-  if (layer >= m.layers) throw Error("--layer " + std::to_string(layer) + ": the model has " + std::to_string(m.layers) + " layers (0.." + std::to_string(m.layers - 1) + ")");
-  if (head >= m.heads) throw Error("--head " + std::to_string(head) + ": the model has " + std::to_string(m.heads) + " heads (0.." + std::to_string(m.heads - 1) + ")");
+  if (layer >= m.layers)
+    throw Error("--layer " + std::to_string(layer) + ": the model has " + std::to_string(m.layers) + " layers (0.." +
+                std::to_string(m.layers - 1) + ")");
+  if (head >= m.heads)
+    throw Error("--head " + std::to_string(head) + ": the model has " + std::to_string(m.heads) + " heads (0.." +
+                std::to_string(m.heads - 1) + ")");
   Selection s;
   s.l0 = layer < 0 ? 0 : layer, s.l1 = layer < 0 ? m.layers : layer + 1;
   s.h0 = head < 0 ? 0 : head, s.h1 = head < 0 ? m.heads : head + 1;
@@ -52,8 +56,12 @@ Selection select(const AttentionMaps& m, int layer, int head) {
 }
 
 std::string as_json(const Selection& s, const Model& model, const AttentionMaps& m, const std::vector<int64_t>& ids) {
-  json j = {{"variant", variant_label(model)}, {"mode", m.mode}, {"text", model.tokenizer().decode(ids)},
-            {"shape", s.shape}, {"layers", json::array()}, {"forward_ms", m.forward_ms},
+  json j = {{"variant", variant_label(model)},
+            {"mode", m.mode},
+            {"text", model.tokenizer().decode(ids)},
+            {"shape", s.shape},
+            {"layers", json::array()},
+            {"forward_ms", m.forward_ms},
             {"loss_nats_per_char", std::isnan(m.loss) ? json(nullptr) : json(m.loss)}};
   size_t at = 0;
   for (int64_t l = s.l0; l < s.l1; ++l) {
@@ -105,8 +113,8 @@ int cmd_attend(const AttendArgs& a) {
   for (int r = 1; r < a.repeat; ++r) times.push_back(model->attend(ids, kv).forward_ms);
   std::sort(times.begin(), times.end());
   if (a.repeat > 1)
-    std::fprintf(stderr, "forward over %d runs: median %.2f ms, min %.2f ms, max %.2f ms (first run %.2f ms)\n", a.repeat,
-                 times[times.size() / 2], times.front(), times.back(), m.forward_ms);
+    std::fprintf(stderr, "forward over %d runs: median %.2f ms, min %.2f ms, max %.2f ms (first run %.2f ms)\n",
+                 a.repeat, times[times.size() / 2], times.front(), times.back(), m.forward_ms);
   const Selection s = select(m, a.layer, a.head);
   const std::string bytes = a.format == "npy"    ? npy_bytes(s.shape, s.values.data())
                             : a.format == "json" ? as_json(s, *model, m, ids)

@@ -78,13 +78,22 @@ std::string csv_quote(const std::string& s) {
 nlohmann::json report_json(const BenchReport& r) {
   nlohmann::json points = nlohmann::json::array(), slopes = nlohmann::json::array();
   for (const auto& p : r.points)
-    points.push_back({{"variant", p.variant}, {"length", p.length}, {"status", p.status}, {"note", p.note},
-                      {"median_ms", finite_or_null(p.median_ms)}, {"p10_ms", finite_or_null(p.p10_ms)},
-                      {"p90_ms", finite_or_null(p.p90_ms)}, {"peak_mib", finite_or_null(p.peak_mib)},
-                      {"decode_tokens_per_s", finite_or_null(p.decode_tokens_per_s)}, {"decode_note", p.decode_note},
+    points.push_back({{"variant", p.variant},
+                      {"length", p.length},
+                      {"status", p.status},
+                      {"note", p.note},
+                      {"median_ms", finite_or_null(p.median_ms)},
+                      {"p10_ms", finite_or_null(p.p10_ms)},
+                      {"p90_ms", finite_or_null(p.p90_ms)},
+                      {"peak_mib", finite_or_null(p.peak_mib)},
+                      {"decode_tokens_per_s", finite_or_null(p.decode_tokens_per_s)},
+                      {"decode_note", p.decode_note},
                       {"gflops", finite_or_null(p.gflops)}});
   for (const auto& s : r.slopes)
-    slopes.push_back({{"variant", s.variant}, {"slope", finite_or_null(s.slope)}, {"from", s.from}, {"to", s.to},
+    slopes.push_back({{"variant", s.variant},
+                      {"slope", finite_or_null(s.slope)},
+                      {"from", s.from},
+                      {"to", s.to},
                       {"points", s.points}});
   return {{"device", r.device},
           {"layer", {{"d_model", r.d_model}, {"heads", r.heads}, {"weights", "random, registry default parameters"}}},
@@ -99,7 +108,8 @@ nlohmann::json report_json(const BenchReport& r) {
 }
 
 std::string report_csv(const BenchReport& r) {
-  std::string s = "variant,length,status,median_ms,p10_ms,p90_ms,peak_mib,decode_tokens_per_s,gflops,note,decode_note\n";
+  std::string s =
+      "variant,length,status,median_ms,p10_ms,p90_ms,peak_mib,decode_tokens_per_s,gflops,note,decode_note\n";
   for (const auto& p : r.points) {
     s += p.variant + "," + std::to_string(p.length) + "," + p.status + "," + num(p.median_ms, "%.4f") + "," +
          num(p.p10_ms, "%.4f") + "," + num(p.p90_ms, "%.4f") + "," + num(p.peak_mib, "%.2f") + "," +
@@ -112,8 +122,9 @@ std::string report_csv(const BenchReport& r) {
 void print_report(const BenchReport& r) {
   std::printf("one attention layer: d_model %lld, %lld heads, batch %lld, random weights, default parameters, %s\n",
               (long long)r.d_model, (long long)r.heads, (long long)r.options.batch, r.device.c_str());
-  std::printf("prefill: median (p10-p90) of %d runs after a warm-up; decode: %lld cached steps after a T-token prefill\n",
-              r.options.repeats, (long long)r.options.decode_tokens);
+  std::printf(
+      "prefill: median (p10-p90) of %d runs after a warm-up; decode: %lld cached steps after a T-token prefill\n",
+      r.options.repeats, (long long)r.options.decode_tokens);
   std::printf("GEMM 2048 x 2048 fp32 (LibTorch's BLAS): %.1f GFLOP/s\n\n", r.gemm_gflops);
   std::printf("%-17s %7s %10s %21s %10s %13s  %s\n", "variant", "T", "median ms", "p10-p90 ms", "peak MiB",
               "decode tok/s", "note");
@@ -121,11 +132,12 @@ void print_report(const BenchReport& r) {
     const std::string range = num(p.p10_ms, "%.2f") + "-" + num(p.p90_ms, "%.2f");
     const std::string decode = std::isfinite(p.decode_tokens_per_s) ? num(p.decode_tokens_per_s, "%.0f") : "n/a";
     std::string note = p.note;
-    if (p.status == "ok" && !std::isfinite(p.decode_tokens_per_s) && p.decode_note != "n/a (non-causal)") note = p.decode_note;
+    if (p.status == "ok" && !std::isfinite(p.decode_tokens_per_s) && p.decode_note != "n/a (non-causal)")
+      note = p.decode_note;
     if (p.status != "ok") note = p.status + ": " + p.note;
     std::printf("%-17s %7lld %10s %21s %10s %13s  %s\n", p.variant.c_str(), (long long)p.length,
-                num(p.median_ms, "%.2f").c_str(), p.status == "ok" ? range.c_str() : "-", num(p.peak_mib, "%.1f").c_str(),
-                p.status == "ok" ? decode.c_str() : "-", note.c_str());
+                num(p.median_ms, "%.2f").c_str(), p.status == "ok" ? range.c_str() : "-",
+                num(p.peak_mib, "%.1f").c_str(), p.status == "ok" ? decode.c_str() : "-", note.c_str());
   }
 
   // Median ms as a variant x length matrix, with the fitted exponent.
@@ -137,8 +149,12 @@ void print_report(const BenchReport& r) {
   for (const auto& v : r.options.variants) {
     std::printf("%-17s", v.c_str());
     for (const auto& p : r.points)
-      if (p.variant == v) std::printf(" %9s", p.status == "ok" ? num(p.median_ms, "%.2f").c_str() : p.status == "skipped" ? "skip" : "FAIL");
-    if (slope.count(v)) std::printf("   O(n^%.2f) over %lld-%lld", slope[v]->slope, (long long)slope[v]->from, (long long)slope[v]->to);
+      if (p.variant == v)
+        std::printf(" %9s", p.status == "ok"        ? num(p.median_ms, "%.2f").c_str()
+                            : p.status == "skipped" ? "skip"
+                                                    : "FAIL");
+    if (slope.count(v))
+      std::printf("   O(n^%.2f) over %lld-%lld", slope[v]->slope, (long long)slope[v]->from, (long long)slope[v]->to);
     std::printf("\n");
   }
   bool header = false;
@@ -180,8 +196,9 @@ int bench_interactive(const BenchArgs& a) {
   check_output_dir(a.json);
   if (a.chars < 2) throw Error("--chars must be at least 2");
   const std::vector<std::string> specs =
-      a.columns.empty() ? std::vector<std::string>{"mha", "gqa:groups=2", "mqa", "sliding_window:window=32", "linear", "mla"}
-                        : a.columns;
+      a.columns.empty()
+          ? std::vector<std::string>{"mha", "gqa:groups=2", "mqa", "sliding_window:window=32", "linear", "mla"}
+          : a.columns;
   use_interactive_threads();  // as the window's worker runs
   if (a.torch_threads > 0 || a.blas_threads > 0) set_compute_threads(a.torch_threads, a.blas_threads);
   std::shared_ptr<const Model> base = Model::load(a.model.empty() ? default_model_dir() : a.model, a.o.device);
@@ -193,8 +210,10 @@ int bench_interactive(const BenchArgs& a) {
   std::vector<std::shared_ptr<const Model>> models;
   for (const std::string& spec : specs) {
     const SceneColumn c = parse_column_spec(spec);  // throws for unknown variants and bad parameters
-    if (c.variant == base->config().variant_summary() && c.params.empty()) models.push_back(base);
-    else models.push_back(base->with_variant(c.variant, c.params));
+    if (c.variant == base->config().variant_summary() && c.params.empty())
+      models.push_back(base);
+    else
+      models.push_back(base->with_variant(c.variant, c.params));
   }
   for (const auto& m : models) m->attend(tokens);  // warm-up (allocator, first-call costs)
   const int repeats = std::max(1, a.o.repeats);
@@ -216,10 +235,11 @@ int bench_interactive(const BenchArgs& a) {
     }
   }
   const ModelConfig& cfg = base->config();
-  std::printf("interactive recompute: %zu columns, %lld characters, %lld layers x %lld heads, d_model %lld, %d runs, "
-              "device %s, %lld LibTorch threads\n", models.size(), (long long)tokens.size(), (long long)cfg.n_layer,
-              (long long)cfg.n_head, (long long)cfg.d_model, repeats, base->device_name().c_str(),
-              (long long)compute_threads());
+  std::printf(
+      "interactive recompute: %zu columns, %lld characters, %lld layers x %lld heads, d_model %lld, %d runs, "
+      "device %s, %lld LibTorch threads\n",
+      models.size(), (long long)tokens.size(), (long long)cfg.n_layer, (long long)cfg.n_head, (long long)cfg.d_model,
+      repeats, base->device_name().c_str(), (long long)compute_threads());
   std::printf("  %-28s %12s %12s %14s\n", "column", "median ms", "forward ms", "no maps ms");
   nlohmann::json cols = nlohmann::json::array();
   for (size_t i = 0; i < models.size(); ++i) {
@@ -231,11 +251,16 @@ int bench_interactive(const BenchArgs& a) {
   std::printf("  all columns: median %.2f ms (p10 %.2f, p90 %.2f); target <= 30 ms for 6 columns: %s\n", med, p10, p90,
               models.size() == 6 ? (med <= 30 ? "met" : "missed") : "n/a (not 6 columns)");
   if (!a.json.empty())
-    write_file_atomic(a.json, nlohmann::json({{"chars", tokens.size()}, {"repeats", repeats},
-                                              {"device", base->device_name()}, {"threads", compute_threads()},
-                                              {"columns", cols}, {"total_median_ms", med}, {"total_p10_ms", p10},
+    write_file_atomic(a.json, nlohmann::json({{"chars", tokens.size()},
+                                              {"repeats", repeats},
+                                              {"device", base->device_name()},
+                                              {"threads", compute_threads()},
+                                              {"columns", cols},
+                                              {"total_median_ms", med},
+                                              {"total_p10_ms", p10},
                                               {"total_p90_ms", p90}})
-                                      .dump(2) + "\n");
+                                      .dump(2) +
+                                  "\n");
   return 0;
 }
 
@@ -278,7 +303,8 @@ Command add_bench(CLI::App& app) {
   c->add_option("--lengths", a->lengths, "comma-separated ascending sequence lengths");
   c->add_option("--batch", a->o.batch, "sequences per forward")->check(CLI::Range(1, 1024));
   c->add_option("--device", a->o.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  c->add_option("--repeats", a->o.repeats, "timed prefill runs per point (after one warm-up)")->check(CLI::Range(1, 1000));
+  c->add_option("--repeats", a->o.repeats, "timed prefill runs per point (after one warm-up)")
+      ->check(CLI::Range(1, 1000));
   c->add_option("--decode-tokens", a->o.decode_tokens, "timed cached decoding steps (0 = skip decoding)")
       ->check(CLI::Range(0, 100000));
   c->add_option("--json", a->json, "write the results as JSON");
@@ -286,9 +312,11 @@ Command add_bench(CLI::App& app) {
   c->add_option("--plot", a->plot, "write a log-log PNG of latency over length");
   c->add_flag("--interactive", a->interactive,
               "time the window's recompute instead: every column's forward with all its maps, one after another");
-  c->add_option("--column", a->columns, "--interactive: a column like the window's (repeatable; default: "
-                                        "mha, gqa:groups=2, mqa, sliding_window:window=32, linear, mla)");
-  c->add_option("--chars", a->chars, "--interactive: characters of held-out text")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+  c->add_option("--column", a->columns,
+                "--interactive: a column like the window's (repeatable; default: "
+                "mha, gqa:groups=2, mqa, sliding_window:window=32, linear, mla)");
+  c->add_option("--chars", a->chars, "--interactive: characters of held-out text")
+      ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
   c->add_option("--model", a->model, "--interactive: checkpoint (default: the bundled assets/models/mha)");
   c->add_option("--torch-threads", a->torch_threads, "--interactive: LibTorch intra-op threads (0: as the window)")
       ->check(CLI::Range(0, 256));

@@ -18,7 +18,7 @@ struct BenchArgs {
   bool interactive = false;
   std::vector<std::string> columns;  // column specs like the GUI's --column (empty: six defaults)
   int64_t chars = 256;
-  std::string model;                 // checkpoint (empty: the bundled assets/models/mha)
+  std::string model;                        // checkpoint (empty: the bundled assets/models/mha)
   int torch_threads = 0, blas_threads = 0;  // 0: as the window runs it (see gui worker); else these
 };
 int cmd_bench(const BenchArgs& a);  // throws Error for bad input

@@ -38,9 +38,10 @@ namespace {
 
 // The shipped comparison's order (issue 5), then any other checkpoint by name.
 int shipped_order(const std::string& name) {
-  static const char* const order[] = {"mha", "mha_budget", "mha_alibi", "mha_learned", "mqa", "gqa", "mla",
-                                      "sliding_window", "strided", "bigbird", "lsh", "linear", "performer",
-                                      "cosformer", "linformer_causal", "mta", "differential", "mha_moe"};
+  static const char* const order[] = {"mha", "mha_budget",   "mha_alibi",      "mha_learned", "mqa",
+                                      "gqa", "mla",          "sliding_window", "strided",     "bigbird",
+                                      "lsh", "linear",       "performer",      "cosformer",   "linformer_causal",
+                                      "mta", "differential", "mha_moe"};
   for (size_t i = 0; i < std::size(order); ++i)
     if (name == order[i]) return int(i);
   return 1000;
@@ -54,7 +55,8 @@ std::vector<std::pair<double, double>> val_curve(const std::string& dir) {
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
     double step = 0, train = 0, val = 0;
-    if (std::sscanf(line.c_str(), "%lf,%lf,%lf", &step, &train, &val) == 3 && std::isfinite(val)) out.push_back({step, val});
+    if (std::sscanf(line.c_str(), "%lf,%lf,%lf", &step, &train, &val) == 3 && std::isfinite(val))
+      out.push_back({step, val});
   }
   return out;
 }
@@ -83,12 +85,19 @@ json eval_row(const std::string& name, const std::string& dir, const EvalArgs& a
   std::string label = variant_label(*model);
   if (model->config().position != PosKind::Rope) label += ", " + std::string(pos_kind_name(model->config().position));
   if (model->config().moe_experts > 0)
-    label += ", MoE " + std::to_string(model->config().moe_experts) + " experts top-" + std::to_string(model->config().moe_k);
+    label += ", MoE " + std::to_string(model->config().moe_experts) + " experts top-" +
+             std::to_string(model->config().moe_k);
   std::fprintf(stderr, "eval --all: %s %.4f nats/char\n", name.c_str(), r.loss);
-  return {{"name", name}, {"variant", label}, {"parameters", model->parameter_count()},
-          {"steps", t.value("steps", int64_t(0))}, {"val_loss", r.loss}, {"bits_per_char", r.bits},
-          {"characters", r.characters}, {"recorded_val_loss", num("final_val_loss")},
-          {"tokens_per_s", num("tokens_per_s")}, {"wall_time_s", num("wall_time_s")},
+  return {{"name", name},
+          {"variant", label},
+          {"parameters", model->parameter_count()},
+          {"steps", t.value("steps", int64_t(0))},
+          {"val_loss", r.loss},
+          {"bits_per_char", r.bits},
+          {"characters", r.characters},
+          {"recorded_val_loss", num("final_val_loss")},
+          {"tokens_per_s", num("tokens_per_s")},
+          {"wall_time_s", num("wall_time_s")},
           {"causal", model_is_causal(*model)}};
 }
 
@@ -129,9 +138,10 @@ std::string vs_mha_cell(const json& r) {
 }
 
 void print_markdown(const json& rows) {
-  std::printf("| checkpoint | variant | parameters | steps | val loss (nats/char) | bits/char | train tokens/s | wall time "
-              "| vs MHA (same budget) |\n"
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf(
+      "| checkpoint | variant | parameters | steps | val loss (nats/char) | bits/char | train tokens/s | wall time "
+      "| vs MHA (same budget) |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const json& r : rows)
     std::printf("| `%s` | %s | %lld | %lld | %s | %s | %s | %s | %s |\n", r["name"].get<std::string>().c_str(),
                 r["variant"].get<std::string>().c_str(), (long long)r["parameters"].get<int64_t>(),
@@ -152,15 +162,17 @@ void print_text(const json& rows, int64_t max_windows) {
                 vs_mha_cell(r).c_str());
   std::printf("val loss: evaluated now on %s of the held-out 10%%; recorded: at the end of training\n",
               max_windows > 0 ? ("the first " + std::to_string(max_windows) + " windows").c_str() : "all");
-  std::printf("vs MHA: val loss minus that of the MHA checkpoint of the same training budget (same size and position "
-              "scheme), evaluated now; -: none has this budget\n");
+  std::printf(
+      "vs MHA: val loss minus that of the MHA checkpoint of the same training budget (same size and position "
+      "scheme), evaluated now; -: none has this budget\n");
 }
 
 // `eval --all`: every checkpoint under --models evaluated now on the held-out split, next to what its training
 // recorded and to the MHA checkpoint of its budget.
 int cmd_eval_all(const EvalArgs& a) {
   if (!a.m.model.empty() || !a.m.variant.empty() || !a.m.params.empty() || !a.m.layer_variants.empty())
-    throw Error("eval --all evaluates every checkpoint under --models: no --model, --variant, --param or --layer-variants");
+    throw Error(
+        "eval --all evaluates every checkpoint under --models: no --model, --variant, --param or --layer-variants");
   const std::string root = a.models.empty() ? assets_dir() + "/models" : a.models;
   const std::vector<std::string> dirs = checkpoint_names(root);
   if (!a.plot.empty()) check_output_dir(a.plot);
@@ -181,9 +193,12 @@ int cmd_eval_all(const EvalArgs& a) {
     if (!ps.x.empty()) plot.series.push_back(ps);
   }
   add_comparisons(rows, root);
-  if (a.as_json) std::cout << json({{"models", root}, {"checkpoints", rows}}).dump(2) << "\n";
-  else if (a.markdown) print_markdown(rows);
-  else print_text(rows, a.max_windows);
+  if (a.as_json)
+    std::cout << json({{"models", root}, {"checkpoints", rows}}).dump(2) << "\n";
+  else if (a.markdown)
+    print_markdown(rows);
+  else
+    print_text(rows, a.max_windows);
   if (!a.plot.empty()) {
     if (plot.series.empty()) throw Error("eval --all --plot: no checkpoint has a loss.csv with validation losses");
     write_loglog_png(plot, a.plot);
@@ -202,14 +217,19 @@ int cmd_eval(const EvalArgs& a) {
   auto valid = model->tokenizer().encode_or_throw(split_corpus(text).valid, parse_unknown_policy(a.m.unknown));
   EvalResult r = model->evaluate(valid, a.max_windows);
   if (a.as_json) {
-    std::cout << json({{"variant", variant_label(*model)}, {"mode", model->mode()}, {"loss_nats_per_char", r.loss},
-                       {"bits_per_char", r.bits}, {"characters", r.characters}, {"seconds", r.seconds},
+    std::cout << json({{"variant", variant_label(*model)},
+                       {"mode", model->mode()},
+                       {"loss_nats_per_char", r.loss},
+                       {"bits_per_char", r.bits},
+                       {"characters", r.characters},
+                       {"seconds", r.seconds},
                        {"causal", model_is_causal(*model)}})
                      .dump(2)
               << "\n";
   } else {
     std::printf("%s [%s]: validation loss %.4f nats/char, %.4f bits/char (%lld characters, %.1f s)\n",
-                variant_label(*model).c_str(), model->mode().c_str(), r.loss, r.bits, (long long)r.characters, r.seconds);
+                variant_label(*model).c_str(), model->mode().c_str(), r.loss, r.bits, (long long)r.characters,
+                r.seconds);
     if (!model_is_causal(*model))
       std::printf("note: non-causal: this variant sees future tokens, so this is not a valid next-character loss\n");
   }

@@ -30,8 +30,9 @@ int cmd_generate(const GenerateArgs& a) {
   });
   double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "\n";
-  std::fprintf(stderr, "%s: %lld tokens in %.2f s (%.0f tokens/s), KV cache %lld bytes\n", variant_label(*model).c_str(),
-               (long long)a.g.tokens, sec, double(a.g.tokens) / std::max(sec, 1e-9), (long long)bytes);
+  std::fprintf(stderr, "%s: %lld tokens in %.2f s (%.0f tokens/s), KV cache %lld bytes\n",
+               variant_label(*model).c_str(), (long long)a.g.tokens, sec, double(a.g.tokens) / std::max(sec, 1e-9),
+               (long long)bytes);
   return 0;
 }
 

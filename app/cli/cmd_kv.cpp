@@ -23,8 +23,10 @@ std::string grouped(int64_t v) {  // 131072 -> "131,072"
 
 std::string parameter_text(int64_t n) {
   char b[32];
-  if (n >= 1000000000) std::snprintf(b, sizeof b, "%.2fB", double(n) / 1e9);
-  else std::snprintf(b, sizeof b, "%.2fM", double(n) / 1e6);
+  if (n >= 1000000000)
+    std::snprintf(b, sizeof b, "%.2fB", double(n) / 1e9);
+  else
+    std::snprintf(b, sizeof b, "%.2fM", double(n) / 1e6);
   return b;
 }
 
@@ -40,17 +42,28 @@ int list_presets(const std::vector<ModelShape>& presets, bool as_json) {
   if (as_json) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& s : presets)
-      a.push_back({{"preset", s.key}, {"name", s.name}, {"layers", s.layers}, {"heads", s.heads},
-                   {"kv_heads", s.kv_heads}, {"head_dim", s.head_dim}, {"d_c", s.latent_dim}, {"d_r", s.rope_dim},
-                   {"latent_published", s.latent_published}, {"window", s.window}, {"window_layers", s.window_layers},
-                   {"window_published", s.window_published}, {"parameters", s.parameters}, {"source", s.source}});
+      a.push_back({{"preset", s.key},
+                   {"name", s.name},
+                   {"layers", s.layers},
+                   {"heads", s.heads},
+                   {"kv_heads", s.kv_heads},
+                   {"head_dim", s.head_dim},
+                   {"d_c", s.latent_dim},
+                   {"d_r", s.rope_dim},
+                   {"latent_published", s.latent_published},
+                   {"window", s.window},
+                   {"window_layers", s.window_layers},
+                   {"window_published", s.window_published},
+                   {"parameters", s.parameters},
+                   {"source", s.source}});
     std::cout << a.dump(2) << "\n";
     return 0;
   }
   std::printf("%-14s %6s %6s %8s %8s %-14s %-18s %10s\n", "preset", "layers", "heads", "kv_heads", "head_dim",
               "MLA d_c+d_R", "window", "params");
   for (const auto& s : presets) {
-    const std::string mla = std::to_string(s.latent_dim) + "+" + std::to_string(s.rope_dim) + (s.latent_published ? "" : " *");
+    const std::string mla =
+        std::to_string(s.latent_dim) + "+" + std::to_string(s.rope_dim) + (s.latent_published ? "" : " *");
     std::string win = std::to_string(s.window);
     if (s.window_layers != s.layers) win += " on " + std::to_string(s.window_layers) + "/" + std::to_string(s.layers);
     if (!s.window_published) win += " *";
@@ -58,8 +71,9 @@ int list_presets(const std::vector<ModelShape>& presets, bool as_json) {
                 (long long)s.heads, (long long)s.kv_heads, (long long)s.head_dim, mla.c_str(), win.c_str(),
                 parameter_text(s.parameters).c_str());
   }
-  std::printf("* assumed, not published: MLA d_c = 4 d_h, d_R = d_h / 2 (DeepSeek-V2's ratios); window 4096 on every "
-              "layer (Mistral's).\n  The bundled model uses the registry defaults of its variants.\n");
+  std::printf(
+      "* assumed, not published: MLA d_c = 4 d_h, d_R = d_h / 2 (DeepSeek-V2's ratios); window 4096 on every "
+      "layer (Mistral's).\n  The bundled model uses the registry defaults of its variants.\n");
   return 0;
 }
 
@@ -79,17 +93,33 @@ int cmd_kv(const KvArgs& a) {
     for (const auto& r : t.rows) {
       nlohmann::json fits = nlohmann::json::object();
       for (size_t g = 0; g < kGpuGiB.size(); ++g)
-        fits[std::to_string(kGpuGiB[g])] = {{"cache", bool(r.fits_cache[g])}, {"with_weights", bool(r.fits_with_weights[g])}};
-      rows.push_back({{"variant", r.family}, {"kept", r.kept}, {"assumed", r.assumed}, {"constant", r.constant},
-                      {"per_token_bytes", r.per_token_bytes}, {"bytes", r.bytes}, {"fits_gib", fits}});
+        fits[std::to_string(kGpuGiB[g])] = {{"cache", bool(r.fits_cache[g])},
+                                            {"with_weights", bool(r.fits_with_weights[g])}};
+      rows.push_back({{"variant", r.family},
+                      {"kept", r.kept},
+                      {"assumed", r.assumed},
+                      {"constant", r.constant},
+                      {"per_token_bytes", r.per_token_bytes},
+                      {"bytes", r.bytes},
+                      {"fits_gib", fits}});
     }
     const ModelShape& s = t.shape;
-    std::cout << nlohmann::json({{"model", {{"preset", s.key}, {"name", s.name}, {"layers", s.layers},
-                                            {"heads", s.heads}, {"kv_heads", s.kv_heads}, {"head_dim", s.head_dim},
-                                            {"parameters", s.parameters}, {"source", s.source}}},
-                                 {"tokens", t.tokens}, {"batch", t.batch}, {"dtype", kv_dtype_name(t.dtype)},
-                                 {"bytes_per_element", kv_dtype_bytes(t.dtype)}, {"weights_fp16_bytes", t.weight_bytes},
-                                 {"gpu_gib", kGpuGiB}, {"rows", rows}})
+    std::cout << nlohmann::json({{"model",
+                                  {{"preset", s.key},
+                                   {"name", s.name},
+                                   {"layers", s.layers},
+                                   {"heads", s.heads},
+                                   {"kv_heads", s.kv_heads},
+                                   {"head_dim", s.head_dim},
+                                   {"parameters", s.parameters},
+                                   {"source", s.source}}},
+                                 {"tokens", t.tokens},
+                                 {"batch", t.batch},
+                                 {"dtype", kv_dtype_name(t.dtype)},
+                                 {"bytes_per_element", kv_dtype_bytes(t.dtype)},
+                                 {"weights_fp16_bytes", t.weight_bytes},
+                                 {"gpu_gib", kGpuGiB},
+                                 {"rows", rows}})
                      .dump(2)
               << "\n";
     return 0;
@@ -118,10 +148,12 @@ int cmd_kv(const KvArgs& a) {
 Command add_kv(CLI::App& app) {
   auto a = std::make_shared<KvArgs>();
   auto* c = app.add_subcommand("kv", "KV-cache bytes of every attention family for published model shapes");
-  c->add_option("--preset", a->preset, "model shape: llama-2-7b, llama-3-8b, llama-3-70b, mistral-7b, mixtral-8x7b, "
-                                       "gemma-2-9b, deepseek-v2, bundled (see --list)");
-  c->add_option("--custom", a->custom, "layers=..,heads=..,kv_heads=..,head_dim=..[,d_c=..,d_r=..,window=..,"
-                                       "window_layers=..,sinks=..,features=..,params=..]");
+  c->add_option("--preset", a->preset,
+                "model shape: llama-2-7b, llama-3-8b, llama-3-70b, mistral-7b, mixtral-8x7b, "
+                "gemma-2-9b, deepseek-v2, bundled (see --list)");
+  c->add_option("--custom", a->custom,
+                "layers=..,heads=..,kv_heads=..,head_dim=..[,d_c=..,d_r=..,window=..,"
+                "window_layers=..,sinks=..,features=..,params=..]");
   c->add_option("--seq", a->seq, "sequence length in tokens (1..1048576)");
   c->add_option("--dtype", a->dtype, "cache element type: fp16|bf16|fp8|fp32");
   c->add_option("--batch", a->batch, "sequences decoded together");

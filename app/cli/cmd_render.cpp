@@ -111,7 +111,8 @@ Figure scene_figure(const Scene& s, const Model& base, const std::vector<int64_t
 void add_render_options(CLI::App* c, RenderArgs& a) {
   c->add_option("--model", a.model, "checkpoint directory (default: the bundled assets/models/mha)");
   c->add_option("--device", a.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  auto* variant = c->add_option("--variant", a.variant, "attention variant on every layer (default: the checkpoint's own)");
+  auto* variant =
+      c->add_option("--variant", a.variant, "attention variant on every layer (default: the checkpoint's own)");
   auto* param = c->add_option("--param", a.params, "variant parameter NAME=VALUE (repeatable)");
   auto* text = c->add_option("--text", a.text, "the text (at most the model's context)");
   auto* text_file = c->add_option("--text-file", a.text_file, "read the text from a file");
@@ -120,13 +121,15 @@ void add_render_options(CLI::App* c, RenderArgs& a) {
   auto* layer = c->add_option("--layer", a.layer, "layer (default 0)")->check(kNonNegative);
   auto* head = c->add_option("--head", a.head, "head (default 0)")->check(kNonNegative);
   auto* grid = c->add_flag("--grid", a.grid, "every layer x head of one variant");
-  auto* compare = c->add_option("--compare", a.compare, "side by side: A,B,... each VARIANT or VARIANT:k=v,k=v (e.g. mha,gqa:groups=2,mqa)");
+  auto* compare = c->add_option("--compare", a.compare,
+                                "side by side: A,B,... each VARIANT or VARIANT:k=v,k=v (e.g. mha,gqa:groups=2,mqa)");
   auto* view = c->add_option("--view", a.view, "heatmap|mask|diff (diff: the first two --compare entries, A - B)")
                    ->check(CLI::IsMember({"heatmap", "mask", "diff"}));
-  a.colormap_given = c->add_option("--colormap", a.colormap, "viridis|magma|cividis|gray|diverging (diverging: signed, A - B for diffs)")
-      ->check(CLI::IsMember({"viridis", "magma", "cividis", "gray", "grayscale", "diverging"}));
+  a.colormap_given = c->add_option("--colormap", a.colormap,
+                                   "viridis|magma|cividis|gray|diverging (diverging: signed, A - B for diffs)")
+                         ->check(CLI::IsMember({"viridis", "magma", "cividis", "gray", "grayscale", "diverging"}));
   a.scale_given = c->add_option("--scale", a.scale, "linear|log|row (row: each row divided by its max)")
-      ->check(CLI::IsMember({"linear", "log", "row"}));
+                      ->check(CLI::IsMember({"linear", "log", "row"}));
   c->add_option("--png-scale", a.png_scale, "pixels per layout unit, 1..4 (2 for slides)")->check(CLI::Range(1, 4));
   a.zoom_given = c->add_option("--zoom", a.zoom, "cell size multiplier, 0.25..8")->check(CLI::Range(0.25, 8.0));
   c->add_option("-o,--out", a.out, "output FILE.png|.svg|.csv|.npy|.json (written atomically)")->required();
@@ -184,7 +187,8 @@ int cmd_render(const RenderArgs& a) {
       scene.columns.back().view = PanelKind::Diff;
     }
   }
-  if (auto c = render::parse_colormap(a.colormap); c && (a.scene.empty() || a.colormap_given->count() > 0)) scene.colormap = *c;
+  if (auto c = render::parse_colormap(a.colormap); c && (a.scene.empty() || a.colormap_given->count() > 0))
+    scene.colormap = *c;
   if (a.scene.empty() || a.scale_given->count() > 0) render::parse_scale(a.scale, &scene.scale);
   if (a.scene.empty() || a.zoom_given->count() > 0) scene.zoom = a.zoom;
 
@@ -197,10 +201,11 @@ int cmd_render(const RenderArgs& a) {
     throw Error(m + " (nothing written)");
   }
   if (scene.columns.empty()) throw Error("scene '" + a.scene + "': no column fits this model");
-  std::vector<int64_t> ids = base->tokenizer().encode_or_throw(
-      scene.text, lenient ? UnknownPolicy::Replace : parse_unknown_policy(a.unknown));
+  std::vector<int64_t> ids =
+      base->tokenizer().encode_or_throw(scene.text, lenient ? UnknownPolicy::Replace : parse_unknown_policy(a.unknown));
   if (lenient && int64_t(ids.size()) > cfg.context) {
-    skipped.push_back("the text is longer than the model's context: cut to its first " + std::to_string(cfg.context) + " characters");
+    skipped.push_back("the text is longer than the model's context: cut to its first " + std::to_string(cfg.context) +
+                      " characters");
     ids.resize(size_t(cfg.context));
   }
   Figure f = scene_figure(scene, *base, ids, lenient, &skipped);
@@ -218,7 +223,9 @@ int cmd_render(const RenderArgs& a) {
     bytes = kind == "png" ? render::figure_png(f, style) : render::figure_svg(f, style);
     size = std::to_string(w) + " x " + std::to_string(h) + " px, ";
   } else {
-    bytes = kind == "csv" ? render::figure_csv(f) : kind == "npy" ? render::figure_npy(f) : render::figure_json(f, style);
+    bytes = kind == "csv"   ? render::figure_csv(f)
+            : kind == "npy" ? render::figure_npy(f)
+                            : render::figure_json(f, style);
   }
   if (!a.force && access(a.out.c_str(), F_OK) == 0) throw Error("'" + a.out + "' exists: add --force to overwrite it");
   write_file_atomic(a.out, bytes);

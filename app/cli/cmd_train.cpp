@@ -42,7 +42,8 @@ int cmd_train(TrainArgs a, const std::string& command) {
   ParamValues given;
   for (const auto& kv : a.params) given.insert(parse_param(info.params, a.variant, kv));
   if (!info.causal) throw Error("variant '" + a.variant + "' sees future tokens: it cannot be trained as a decoder");
-  if (info.needs_kv_text) throw Error("variant '" + a.variant + "' needs a second text: train a self-attention variant");
+  if (info.needs_kv_text)
+    throw Error("variant '" + a.variant + "' needs a second text: train a self-attention variant");
   a.o.model.position = parse_pos_kind(a.position);
   a.o.model.set_all_layers(a.variant, given);
   a.o.dtype = a.dtype == "fp32" ? DType::F32 : a.dtype == "bf16" ? DType::BF16 : DType::F16;
@@ -58,11 +59,12 @@ int cmd_train(TrainArgs a, const std::string& command) {
     return 130;
   }
   const std::string moe = a.o.model.moe_experts > 0 ? " + MoE (" + std::to_string(a.o.model.moe_experts) +
-                                                            " experts, top-" + std::to_string(a.o.model.moe_k) + ")"
-                                                      : "";
-  std::printf("trained %s%s for %lld steps in %s (%.0f tokens/s): validation loss %.4f nats/char (%.4f bits/char) -> %s\n",
-              a.variant.c_str(), moe.c_str(), (long long)s.steps_done, fmt_time(s.wall_s).c_str(), s.tokens_per_s, s.final_val_loss,
-              s.final_val_loss / std::log(2.0), a.o.out_dir.c_str());
+                                                          " experts, top-" + std::to_string(a.o.model.moe_k) + ")"
+                                                    : "";
+  std::printf(
+      "trained %s%s for %lld steps in %s (%.0f tokens/s): validation loss %.4f nats/char (%.4f bits/char) -> %s\n",
+      a.variant.c_str(), moe.c_str(), (long long)s.steps_done, fmt_time(s.wall_s).c_str(), s.tokens_per_s,
+      s.final_val_loss, s.final_val_loss / std::log(2.0), a.o.out_dir.c_str());
   return 0;
 }
 
@@ -77,17 +79,21 @@ void add_model_options(CLI::App* c, TrainArgs& a) {
   c->add_option("--position", a.position, "rope|xpos|learned|alibi|none")
       ->check(CLI::IsMember({"rope", "xpos", "learned", "alibi", "none"}));
   c->add_option("--rope-theta", a.o.model.rope_theta, "RoPE base")->check(CLI::Range(1.0, 1e7));
-  c->add_option("--rope-fraction", a.o.model.rope_fraction, "rotated fraction of each head")->check(CLI::Range(0.01, 1.0));
-  c->add_option("--dtype", a.dtype, "checkpoint storage: fp16|bf16|fp32")->check(CLI::IsMember({"fp16", "bf16", "fp32"}));
+  c->add_option("--rope-fraction", a.o.model.rope_fraction, "rotated fraction of each head")
+      ->check(CLI::Range(0.01, 1.0));
+  c->add_option("--dtype", a.dtype, "checkpoint storage: fp16|bf16|fp32")
+      ->check(CLI::IsMember({"fp16", "bf16", "fp32"}));
   c->add_option("--corpus", a.o.corpus_path, "training text (default: the bundled Tiny Shakespeare)");
   c->add_option("--device", a.o.device, "auto|cpu|cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  c->add_option("--max-minutes", a.o.max_minutes, "stop after this wall time with a resumable state")->check(kNonNegative);
+  c->add_option("--max-minutes", a.o.max_minutes, "stop after this wall time with a resumable state")
+      ->check(kNonNegative);
   c->add_flag("--resume", a.o.resume, "continue from DIR/train_state.safetensors");
   c->add_option("--moe-experts", a.o.model.moe_experts,
                 "mixture-of-experts feed-forward with E experts (0 = the dense MLP); each expert is 1/E as wide")
       ->check(CLI::Range(0, 64));
   c->add_option("--moe-k", a.o.model.moe_k, "experts per token (top-k routing)")->check(CLI::Range(1, 64));
-  c->add_option("--moe-aux-weight", a.o.moe_aux_weight, "weight of the load-balancing loss")->check(CLI::Range(0.0, 10.0));
+  c->add_option("--moe-aux-weight", a.o.moe_aux_weight, "weight of the load-balancing loss")
+      ->check(CLI::Range(0.0, 10.0));
 }
 
 }  // namespace

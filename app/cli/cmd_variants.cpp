@@ -26,7 +26,8 @@ json variant_json(const VariantInfo& v) {
               {"default", format_param(p, p.def)},
               {"tooltip", p.tooltip},
               {"changes_weights", p.changes_weights}};
-    if (p.type == ParamType::Choice) j["choices"] = p.choices;
+    if (p.type == ParamType::Choice)
+      j["choices"] = p.choices;
     else if (p.type != ParamType::Bool) {
       j["min"] = p.min;
       j["max"] = p.max;
@@ -34,11 +35,21 @@ json variant_json(const VariantInfo& v) {
     }
     params.push_back(j);
   }
-  return {{"name", v.name},        {"family", v.family},         {"description", v.description},
-          {"citation", v.citation}, {"causal", v.causal},         {"needs_kv_text", v.needs_kv_text},
-          {"signed_display", v.signed_display}, {"cache_per_token", v.cache_formula}, {"params", params},
-          {"explain", {{"formula", v.explain.formula}, {"marked_params", v.explain.marked_params()},
-                       {"time", v.explain.time}, {"memory", v.explain.memory}, {"when", v.explain.when}}}};
+  return {{"name", v.name},
+          {"family", v.family},
+          {"description", v.description},
+          {"citation", v.citation},
+          {"causal", v.causal},
+          {"needs_kv_text", v.needs_kv_text},
+          {"signed_display", v.signed_display},
+          {"cache_per_token", v.cache_formula},
+          {"params", params},
+          {"explain",
+           {{"formula", v.explain.formula},
+            {"marked_params", v.explain.marked_params()},
+            {"time", v.explain.time},
+            {"memory", v.explain.memory},
+            {"when", v.explain.when}}}};
 }
 
 // A parameter's values as `variants` prints them: "a|b|c", "true|false" or "MIN..MAX".
@@ -60,8 +71,8 @@ void print_explain_text(const VariantInfo& v) {
   std::cout << v.name << "  [" << v.family << ", " << (v.causal ? "causal" : "NON-CAUSAL: sees future tokens") << "]\n"
             << "  " << v.description << "\n  " << v.citation << "\n\n"
             << "  formula  " << v.explain.formula << "\n"
-            << (sliders.empty() ? "" : "           sliders in {braces}: " + sliders + "\n")
-            << "  time     " << v.explain.time << "\n"
+            << (sliders.empty() ? "" : "           sliders in {braces}: " + sliders + "\n") << "  time     "
+            << v.explain.time << "\n"
             << "  memory   " << v.explain.memory << "\n"
             << "  cache    " << v.cache_formula << " per token per layer (b = bytes per element)\n"
             << "  when     " << v.explain.when << "\n";
@@ -83,10 +94,14 @@ void print_explain_markdown(const VariantInfo& v) {
   std::string sliders;
   for (const auto& p : v.explain.marked_params()) sliders += (sliders.empty() ? "" : ", ") + md_code("{" + p + "}");
   std::cout << "### " << v.name << "\n\n"
-            << "*" << v.description << "*  \n" << v.citation << "\n\n"
+            << "*" << v.description << "*  \n"
+            << v.citation << "\n\n"
             << "- **family:** " << v.family << "\n"
-            << "- **causal:** " << (v.causal ? "yes" : "**no: sees future tokens** (cannot decode; its loss is not a "
-                                                       "valid next-character loss)") << "\n";
+            << "- **causal:** "
+            << (v.causal ? "yes"
+                         : "**no: sees future tokens** (cannot decode; its loss is not a "
+                           "valid next-character loss)")
+            << "\n";
   if (v.needs_kv_text) std::cout << "- **keys and values:** from a second text (`--kv-text`)\n";
   if (v.signed_display) std::cout << "- **displayed matrix:** signed (shown with a diverging colormap)\n";
   std::cout << "- **formula:** " << md_code(v.explain.formula) << "\n";

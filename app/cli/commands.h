@@ -13,8 +13,8 @@ class App;
 namespace attnscope {
 
 struct Command {
-  CLI::App* sub = nullptr;    // the subcommand (true once parsed when it was given)
-  std::function<int()> run;   // runs it with the parsed flags; returns the exit status
+  CLI::App* sub = nullptr;   // the subcommand (true once parsed when it was given)
+  std::function<int()> run;  // runs it with the parsed flags; returns the exit status
 };
 
 Command add_variants(CLI::App& app);  // cmd_variants.cpp: `variants`, the registry
@@ -25,9 +25,9 @@ Command add_generate(CLI::App& app);  // cmd_generate.cpp
 Command add_eval(CLI::App& app);      // cmd_eval.cpp: `eval` and `eval --all`
 // cmd_train.cpp; command_line: the invocation, recorded in the checkpoint's config.json
 Command add_train(CLI::App& app, const std::string& command_line);
-Command add_kv(CLI::App& app);        // cmd_kv.cpp
-Command add_bench(CLI::App& app);     // cmd_bench.cpp
-Command add_render(CLI::App& app);    // cmd_render.cpp
+Command add_kv(CLI::App& app);      // cmd_kv.cpp
+Command add_bench(CLI::App& app);   // cmd_bench.cpp
+Command add_render(CLI::App& app);  // cmd_render.cpp
 
 // The run functions whose arguments are plain values (the others take their command's Args struct, declared in
 // cmd_NAME.h or, for attend, generate, eval and train, inside their file).

@@ -25,17 +25,19 @@ int run_demo() {
     std::printf("%s\n\n", text.c_str());
     auto all = model->tokenizer().encode_or_throw(text, UnknownPolicy::Error);
     AttentionMaps m = model->attend(all);
-    std::printf("attention over those %lld characters: %lld layers x %lld heads of %lld x %lld, forward %.1f ms, "
-                "loss %.3f nats/char\n",
-                (long long)m.queries, (long long)m.layers, (long long)m.heads, (long long)m.queries,
-                (long long)m.keys, m.forward_ms, m.loss);
+    std::printf(
+        "attention over those %lld characters: %lld layers x %lld heads of %lld x %lld, forward %.1f ms, "
+        "loss %.3f nats/char\n",
+        (long long)m.queries, (long long)m.layers, (long long)m.heads, (long long)m.queries, (long long)m.keys,
+        m.forward_ms, m.loss);
     // Where does the last character look? The three strongest keys of layer 0's head 0... per layer.
     for (int64_t l = 0; l < m.layers; ++l) {
       int64_t best = 0;
       for (int64_t j = 0; j < m.keys; ++j)
         if (m.at(l, 0, m.queries - 1, j) > m.at(l, 0, m.queries - 1, best)) best = j;
       std::printf("  layer %lld head 0: the last character attends most to position %lld ('%c', weight %.2f)\n",
-                  (long long)l, (long long)best, text[static_cast<size_t>(best)] == '\n' ? ' ' : text[static_cast<size_t>(best)],
+                  (long long)l, (long long)best,
+                  text[static_cast<size_t>(best)] == '\n' ? ' ' : text[static_cast<size_t>(best)],
                   m.at(l, 0, m.queries - 1, best));
     }
     return 0;

@@ -40,8 +40,10 @@ void merge_samples(std::vector<BenchSample>& into, const std::vector<BenchSample
   for (const BenchSample& m : more) {
     auto it = std::find_if(into.begin(), into.end(),
                            [&](const BenchSample& s) { return s.variant == m.variant && s.length == m.length; });
-    if (it != into.end()) *it = m;
-    else into.push_back(m);
+    if (it != into.end())
+      *it = m;
+    else
+      into.push_back(m);
   }
 }
 
@@ -260,8 +262,9 @@ void draw_advisor_question(App& app, bool running) {
   std::snprintf(budget, sizeof budget, "%s", s.memory.c_str());
   if (ImGui::InputTextWithHint("memory budget", "none", budget, sizeof budget)) s.memory = budget;
   mark_target(app, "advisor_budget");
-  tooltip("e.g. 2GB, 512MiB (binary units); empty: no budget. A variant whose prefill peak + KV cache + weights "
-          "exceed it is excluded.");
+  tooltip(
+      "e.g. 2GB, 512MiB (binary units); empty: no budget. A variant whose prefill peak + KV cache + weights "
+      "exceed it is excluded.");
   ImGui::SameLine();
   if (running) {
     if (ImGui::Button("Cancel", ImVec2(fs * 6, 0))) s.run->cancel();
@@ -271,8 +274,9 @@ void draw_advisor_question(App& app, bool running) {
     if (ImGui::Button(s.report ? "Re-measure" : "Rank", ImVec2(fs * 7, 0))) start_advice(app);
     ImGui::EndDisabled();
     mark_target(app, "advisor_rank");
-    tooltip("measures (in child processes, as `attnscope bench`) every decodable variant not yet measured at the "
-            "target length, then ranks; the scenario and the budget re-rank at once without measuring");
+    tooltip(
+        "measures (in child processes, as `attnscope bench`) every decodable variant not yet measured at the "
+        "target length, then ranks; the scenario and the budget re-rank at once without measuring");
   }
 }
 
@@ -285,8 +289,9 @@ void draw_measurement_options(App& app) {
   ImGui::SliderInt("timed runs per variant", &s.repeats, 1, 9);
   ImGui::SetNextItemWidth(fs * 8);
   ImGui::SliderInt("validation windows", &s.eval_windows, 0, 16);
-  tooltip("losses of variants without a shipped checkpoint: the base checkpoint's loss plus the change the "
-          "variant makes to its weights on this many validation windows (0: checkpoints only)");
+  tooltip(
+      "losses of variants without a shipped checkpoint: the base checkpoint's loss plus the change the "
+      "variant makes to its weights on this many validation windows (0: checkpoints only)");
   char path[512];
   std::snprintf(path, sizeof path, "%s", s.bench_path.c_str());
   ImGui::SetNextItemWidth(fs * 24);
@@ -315,7 +320,8 @@ void draw_advisor_status(const AdvisorState& s, bool running) {
   {
     double b = 0;
     std::string why;
-    if (!budget_bytes(s.memory, &b, &why)) ImGui::TextColored(kRed, "memory budget: %s (ranking without it)", why.c_str());
+    if (!budget_bytes(s.memory, &b, &why))
+      ImGui::TextColored(kRed, "memory budget: %s (ranking without it)", why.c_str());
   }
   if (running) {
     const AdviseProgress p = s.run->progress();
@@ -357,13 +363,17 @@ void draw_ranking_row(App& app, const Ranked& r, const Candidate* c, double full
   ImGui::TableNextRow();
   ImGui::PushID(r.variant.c_str());
   ImGui::TableNextColumn();
-  if (excluded) ImGui::TextColored(kDim, "-");
-  else ImGui::TextColored(r.rank == 1 ? kGreen : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%d", r.rank);
+  if (excluded)
+    ImGui::TextColored(kDim, "-");
+  else
+    ImGui::TextColored(r.rank == 1 ? kGreen : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%d", r.rank);
   ImGui::TableNextColumn();
   bool in_columns = false;
   for (const Column& col : app.columns) in_columns = in_columns || col.variant == r.variant;
-  ImGui::TextColored(excluded ? kDim : in_columns ? kAccent : ImGui::GetStyleColorVec4(ImGuiCol_Text), "%s",
-                     r.variant.c_str());
+  ImGui::TextColored(excluded     ? kDim
+                     : in_columns ? kAccent
+                                  : ImGui::GetStyleColorVec4(ImGuiCol_Text),
+                     "%s", r.variant.c_str());
   if (!excluded && !in_columns && app.columns.size() < 6) {
     ImGui::SameLine();
     if (ImGui::SmallButton("+")) add_column(app, r.variant);
@@ -451,9 +461,10 @@ void draw_advisor_window(App& app) {
   draw_advisor_status(s, running);
   if (!s.report) {
     if (!running)
-      ImGui::TextWrapped("Rank measures the decodable variants at the target length on this machine (one layer each, "
-                         "d_model 128, 8 heads, in child processes), takes each variant's validation loss from its "
-                         "shipped checkpoint (or measures it on the base weights), and ranks them for the scenario.");
+      ImGui::TextWrapped(
+          "Rank measures the decodable variants at the target length on this machine (one layer each, "
+          "d_model 128, 8 heads, in child processes), takes each variant's validation loss from its "
+          "shipped checkpoint (or measures it on the base weights), and ranks them for the scenario.");
     ImGui::End();
     return;
   }

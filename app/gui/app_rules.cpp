@@ -109,7 +109,8 @@ Script make_script(const GuiOptions& opts, bool scripted) {
     }
   }
   if (!opts.screenshot.empty()) {
-    script.add("idle; wait " + std::to_string(std::max(1, opts.frames)) + "; idle; wait 2; shot " + opts.screenshot + "; quit");
+    script.add("idle; wait " + std::to_string(std::max(1, opts.frames)) + "; idle; wait 2; shot " + opts.screenshot +
+               "; quit");
   } else if (opts.frames > 0) {
     script.add("wait " + std::to_string(opts.frames) + "; quit");
   } else if (!opts.script.empty()) {

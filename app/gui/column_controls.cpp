@@ -129,8 +129,9 @@ void draw_explanation(App& app, Column& c, int index) {
     }
     if (pts.size() >= 2 && pts.front().second > 0 && pts.back().second > 0) {
       char b[64];
-      std::snprintf(b, sizeof b, "  (slope %.2f)", std::log(pts.back().second / pts.front().second) /
-                                                      std::log(double(pts.back().first) / double(pts.front().first)));
+      std::snprintf(b, sizeof b, "  (slope %.2f)",
+                    std::log(pts.back().second / pts.front().second) /
+                        std::log(double(pts.back().first) / double(pts.front().first)));
       bench += b;
     }
   }
@@ -185,14 +186,16 @@ void draw_badges(const Column& c, const VariantInfo* info) {
     const std::string label = trained ? "trained" + budget + " \xC2\xB7 " + short_dir(r->model_dir)
                                       : r->maps.mode + " (" + short_dir(r->model_dir) + budget + ", no training)";
     std::string tip = r->model_dir;
-    if (trained) tip += "\nthese weights were trained with this variant" + (budget.empty() ? "" : "," + budget);
+    if (trained)
+      tip += "\nthese weights were trained with this variant" + (budget.empty() ? "" : "," + budget);
     else if (!r->replaces.empty())
       tip += "\nthe base model's weights converted (not retrained): this stands in for " + r->replaces +
              ", trained with this variant" + (r->replaces_budget.empty() ? "" : " for " + r->replaces_budget) +
              (c.convert ? " (untick 'convert' to run it)" : " (other weight shapes than it was trained with)");
     else
-      tip += "\nno checkpoint trained with this variant is shipped: the base model's weights were converted (not "
-             "retrained), so quality drops";
+      tip +=
+          "\nno checkpoint trained with this variant is shipped: the base model's weights were converted (not "
+          "retrained), so quality drops";
     badge(label.c_str(), trained ? kGreen : kAmber, tip.c_str());
     ImGui::SameLine();
   }
@@ -206,8 +209,10 @@ void draw_badges(const Column& c, const VariantInfo* info) {
     badge("keys: 2nd text", kAccent, "cross-attention: keys and values come from the second text in the sidebar");
     ImGui::SameLine();
   }
-  if (!current) ImGui::TextColored(kAmber, "computing...");
-  else ImGui::Dummy(ImVec2(1, ImGui::GetFontSize() * 1.24f));  // keep the badge row's height
+  if (!current)
+    ImGui::TextColored(kAmber, "computing...");
+  else
+    ImGui::Dummy(ImVec2(1, ImGui::GetFontSize() * 1.24f));  // keep the badge row's height
 }
 
 // A checkpoint trained with `variant` is shipped for this base model (model_policy.h's rule 2), remembered per
@@ -228,21 +233,24 @@ void draw_switches(App& app, Column& c, const std::string& col) {
   if (ImGui::Checkbox("per-layer", &per)) set_per_layer(app, c, per);
   ImGui::EndDisabled();
   mark_target(app, (col + ".per_layer").c_str());
-  tooltip("a variant per layer (e.g. windows in the lower layers, full attention in the top one), built from the "
-          "base model's weights; the heatmap and sparsity rows follow the selected layer");
+  tooltip(
+      "a variant per layer (e.g. windows in the lower layers, full attention in the top one), built from the "
+      "base model's weights; the heatmap and sparsity rows follow the selected layer");
   ImGui::SameLine(0, ImGui::GetFontSize());
   if (ImGui::Checkbox("explain", &c.explain_open)) c.explain_scroll = c.explain_open ? kScrollFrames : 0;
   mark_target(app, (col + ".explain").c_str());
-  tooltip("the selected layer's variant explained: formula (parameters in their sliders' colours), cost, cache, "
-          "when to use it, and what this column measures; shown below the rows (the column scrolls to it)");
+  tooltip(
+      "the selected layer's variant explained: formula (parameters in their sliders' colours), cost, cache, "
+      "when to use it, and what this column measures; shown below the rows (the column scrolls to it)");
   if (app.model && !c.per_layer && has_trained_checkpoint(*app.model, c.variant)) {
     const float need = ImGui::GetFrameHeight() + ImGui::CalcTextSize("convert").x + ImGui::GetFontSize() * 1.5f;
     ImGui::SameLine(0, ImGui::GetFontSize());
     if (ImGui::GetContentRegionAvail().x < need) ImGui::NewLine();  // narrow columns: on a line of its own
     ImGui::Checkbox("convert", &c.convert);
     mark_target(app, (col + ".convert").c_str());
-    tooltip("run the base checkpoint converted to this variant (no training) instead of the checkpoint trained with "
-            "it: the conversion lesson (put the same variant in two columns, one converted)");
+    tooltip(
+        "run the base checkpoint converted to this variant (no training) instead of the checkpoint trained with "
+        "it: the conversion lesson (put the same variant in two columns, one converted)");
   }
 }
 
@@ -258,7 +266,8 @@ void draw_layer_tabs(App& app, Column& c, int index, const std::string& col) {
     if (l) ImGui::SameLine(0, fs * 0.25f);
     const bool on = int(l) == sel;
     const bool differs = ls.variant != c.variant || ls.params != c.params;  // not the column's own variant
-    ImGui::PushStyleColor(ImGuiCol_Button, on ? ImVec4(0.26f, 0.45f, 0.78f, 1) : ImGui::GetStyleColorVec4(ImGuiCol_FrameBg));
+    ImGui::PushStyleColor(ImGuiCol_Button,
+                          on ? ImVec4(0.26f, 0.45f, 0.78f, 1) : ImGui::GetStyleColorVec4(ImGuiCol_FrameBg));
     const std::string tab = "L" + std::to_string(l) + (differs ? "*" : "");
     if (ImGui::Button(tab.c_str(), ImVec2(fs * 2.4f, 0))) set_layer_head(app, index, int(l), c.head);
     ImGui::PopStyleColor();
@@ -267,7 +276,9 @@ void draw_layer_tabs(App& app, Column& c, int index, const std::string& col) {
     if (const VariantInfo* li = find_variant(ls.variant))
       for (const ParamSpec& ps : li->params)
         if (ls.params.count(ps.name)) tip += " " + ps.name + "=" + format_param(ps, ls.params.at(ps.name));
-    tooltip((tip + (differs ? "\n* not the column's " + c.variant : std::string()) + "\nclick: edit and show this layer").c_str());
+    tooltip(
+        (tip + (differs ? "\n* not the column's " + c.variant : std::string()) + "\nclick: edit and show this layer")
+            .c_str());
     ImGui::PopID();
   }
   LayerSpec& ls = c.layers[size_t(sel)];

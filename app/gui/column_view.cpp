@@ -18,10 +18,11 @@ void log_latency(App& app, Column& c, int index) {
   c.latency_logged = true;
   if (!app.log_events) return;
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - c.submitted_at).count();
-  std::printf("t=%.3f s  column %d (%s): heatmap of request %llu drawn %.1f ms after the request (forward %.1f ms, "
-              "model %.1f ms)\n",
-              seconds_since_start(app), index, c.variant.c_str(), (unsigned long long)c.seq, ms,
-              c.shown->ok ? c.shown->maps.forward_ms : 0.0, c.shown->prepare_ms);
+  std::printf(
+      "t=%.3f s  column %d (%s): heatmap of request %llu drawn %.1f ms after the request (forward %.1f ms, "
+      "model %.1f ms)\n",
+      seconds_since_start(app), index, c.variant.c_str(), (unsigned long long)c.seq, ms,
+      c.shown->ok ? c.shown->maps.forward_ms : 0.0, c.shown->prepare_ms);
   std::fflush(stdout);
 }
 
@@ -86,24 +87,28 @@ void draw_columns(App& app, float height) {
   const int n = int(app.columns.size());
   ColumnActions act;
   const float top = ImGui::GetCursorScreenPos().y;
-  ImGuiTableFlags flags = ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_SizingStretchSame | ImGuiTableFlags_PadOuterX |
-                          ImGuiTableFlags_Resizable;
+  ImGuiTableFlags flags = ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_SizingStretchSame |
+                          ImGuiTableFlags_PadOuterX | ImGuiTableFlags_Resizable;
   if (ImGui::BeginTable("columns", std::max(1, n), flags)) {
     ImGui::TableNextRow();
     for (int i = 0; i < n; ++i) {
       ImGui::TableSetColumnIndex(i);
-      if (app.scenes.present) draw_presentation_header(app.columns[size_t(i)]);
-      else draw_column_controls(app, app.columns[size_t(i)], i, n, act);
+      if (app.scenes.present)
+        draw_presentation_header(app.columns[size_t(i)]);
+      else
+        draw_column_controls(app, app.columns[size_t(i)], i, n, act);
     }
     ImGui::TableNextRow();
-    const float body = std::max(ImGui::GetFontSize() * 8, height - (ImGui::GetCursorScreenPos().y - top) -
-                                                              ImGui::GetStyle().ItemSpacing.y * 2);
+    const float body = std::max(ImGui::GetFontSize() * 8,
+                                height - (ImGui::GetCursorScreenPos().y - top) - ImGui::GetStyle().ItemSpacing.y * 2);
     for (int i = 0; i < n; ++i) {
       ImGui::TableSetColumnIndex(i);
       ImGui::PushID(app.columns[size_t(i)].id);
       ImGui::BeginChild("body", ImVec2(0, body), false);
-      if (app.gen.open) draw_generation_column(app, app.columns[size_t(i)], i);
-      else draw_column_body(app, app.columns[size_t(i)], i);
+      if (app.gen.open)
+        draw_generation_column(app, app.columns[size_t(i)], i);
+      else
+        draw_column_body(app, app.columns[size_t(i)], i);
       draw_column_export_menu(app, i);
       ImGui::EndChild();
       ImGui::PopID();
@@ -141,8 +146,10 @@ void draw_ui(App& app) {
     const float status_h = ImGui::GetFrameHeightWithSpacing() + ImGui::GetStyle().ItemSpacing.y;
     const float side = std::min(ImGui::GetFontSize() * 21.f, vp->WorkSize.x * 0.3f);
     ImGui::BeginChild("sidebar", ImVec2(side, -status_h), true);
-    if (app.gen.open) draw_generation_panel(app);
-    else draw_text_panel(app);
+    if (app.gen.open)
+      draw_generation_panel(app);
+    else
+      draw_text_panel(app);
     ImGui::EndChild();
     ImGui::SameLine();
     ImGui::BeginChild("columns_area", ImVec2(0, -status_h), false);

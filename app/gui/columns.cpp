@@ -79,7 +79,8 @@ void init_columns(App& app, const std::vector<std::string>& specs) {
 void new_passage(App& app) {
   const std::string& v = app.corpus_valid;
   if (v.empty()) {
-    app.text.text = "ROMEO:\nBut, soft! what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n";
+    app.text.text =
+        "ROMEO:\nBut, soft! what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n";
     return;
   }
   std::mt19937_64 rng(app.text.passage_seed);
@@ -127,7 +128,8 @@ void update_tokens(App& app) {
 
 std::vector<LayerSpec> column_layers(const Column& c, int64_t n_layer) {
   if (c.per_layer) return c.layers;
-  if (c.variant == "custom" && !c.mask.empty()) return std::vector<LayerSpec>(size_t(n_layer), {c.variant, c.params, c.mask});
+  if (c.variant == "custom" && !c.mask.empty())
+    return std::vector<LayerSpec>(size_t(n_layer), {c.variant, c.params, c.mask});
   return {};
 }
 

@@ -22,7 +22,8 @@ void update_diff(App& app) {
   auto current = [](const Column& c) { return c.shown && c.shown->ok && c.shown->seq == c.seq; };
   std::string key = std::to_string(a.id) + "/" + std::to_string(b.id) + "/" + std::to_string(d.layer) + "/" +
                     std::to_string(d.head) + "/" + (app.view.diff_signed ? "s" : "a") + "/" +
-                    (current(a) ? std::to_string(a.shown->seq) : "-") + "/" + (current(b) ? std::to_string(b.shown->seq) : "-");
+                    (current(a) ? std::to_string(a.shown->seq) : "-") + "/" +
+                    (current(b) ? std::to_string(b.shown->seq) : "-");
   if (key == d.key) return;
   d.key = key;
   d.problem.clear();
@@ -118,16 +119,21 @@ void draw_diff_window(App& app) {
   for (float k : d.kl_rows) klmax = std::max(klmax, k);
   const float rh = size / float(d.rows), x0 = p.x + size + fs * 0.5f;
   for (int i = 0; i < d.rows; ++i)
-    dl->AddRectFilled(ImVec2(x0, p.y + rh * float(i)), ImVec2(x0 + klw * d.kl_rows[size_t(i)] / klmax, p.y + rh * float(i + 1)),
+    dl->AddRectFilled(ImVec2(x0, p.y + rh * float(i)),
+                      ImVec2(x0 + klw * d.kl_rows[size_t(i)] / klmax, p.y + rh * float(i + 1)),
                       IM_COL32(250, 199, 77, 220));
-  dl->AddText(app.fonts.small, app.fonts.small->FontSize, ImVec2(x0, p.y + size + 2), ImGui::GetColorU32(kDim), "KL/row");
+  dl->AddText(app.fonts.small, app.fonts.small->FontSize, ImVec2(x0, p.y + size + 2), ImGui::GetColorU32(kDim),
+              "KL/row");
   ImGui::Dummy(ImVec2(size + klw + fs, size + app.fonts.small->FontSize + 4));
   const ImVec2 m = ImGui::GetIO().MousePos;
   if (ImGui::IsWindowHovered() && m.x >= p.x && m.y >= p.y && m.x < p.x + size + klw + fs && m.y < p.y + size) {
     const int i = std::clamp(int((m.y - p.y) / rh), 0, d.rows - 1);
     const int j = std::clamp(int((m.x - p.x) / (size / float(d.cols))), 0, d.cols - 1);
     ImGui::Text("q %d k %d: %s %.4f \xC2\xB7 row KL %.4f", app.tokens.start + i, app.tokens.start + j,
-                app.view.diff_signed ? "A\xE2\x88\x92" "B" : "|A\xE2\x88\x92" "B|",
+                app.view.diff_signed ? "A\xE2\x88\x92"
+                                       "B"
+                                     : "|A\xE2\x88\x92"
+                                       "B|",
                 double(d.values[size_t(i) * size_t(d.cols) + size_t(j)]), double(d.kl_rows[size_t(i)]));
   } else {
     ImGui::TextColored(kDim, "hover: the pair's difference and the row's KL");

@@ -34,8 +34,10 @@ bool current(const Column& c) { return c.shown && c.shown->ok && c.shown->seq ==
 std::string slug(const std::string& s) {
   std::string out;
   for (unsigned char ch : s) {
-    if (std::isalnum(ch)) out += char(std::tolower(ch));
-    else if (!out.empty() && out.back() != '-') out += '-';
+    if (std::isalnum(ch))
+      out += char(std::tolower(ch));
+    else if (!out.empty() && out.back() != '-')
+      out += '-';
   }
   while (!out.empty() && out.back() == '-') out.pop_back();
   return out;
@@ -62,7 +64,8 @@ std::string export_name(const App& app, ExportSource source, int column) {
       return label(column) + (source == ExportSource::Sparsity ? "-mask-" : "-") + where(c.layer, c.head);
     }
     case ExportSource::Difference:
-      return "diff-" + label(app.view.diff_a) + "-" + label(app.view.diff_b) + "-" + where(app.diff.layer, app.diff.head);
+      return "diff-" + label(app.view.diff_a) + "-" + label(app.view.diff_b) + "-" +
+             where(app.diff.layer, app.diff.head);
   }
   return "attnscope";
 }
@@ -93,10 +96,12 @@ std::string source_label(const App& app, ExportSource source, int column) {
   };
   switch (source) {
     case ExportSource::Comparison:
-      return "the whole comparison (" + std::to_string(n) + " columns" + (app.view.show_diff ? " and the difference)" : ")");
+      return "the whole comparison (" + std::to_string(n) + " columns" +
+             (app.view.show_diff ? " and the difference)" : ")");
     case ExportSource::Heatmap: return "column " + name(column) + ", heatmap";
     case ExportSource::Sparsity: return "column " + name(column) + ", computed pairs";
-    case ExportSource::Difference: return "the difference window (" + name(app.view.diff_a) + " vs " + name(app.view.diff_b) + ")";
+    case ExportSource::Difference:
+      return "the difference window (" + name(app.view.diff_a) + " vs " + name(app.view.diff_b) + ")";
   }
   return "";
 }
@@ -180,8 +185,9 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
     const AttentionMaps& m = c.shown->maps;
     const AttentionMaps& ref = *(runs.empty() ? &m : runs.front().maps);
     if (m.layers != ref.layers || m.heads != ref.heads || m.queries != ref.queries || m.keys != ref.keys) {
-      *why = "the columns' matrices differ in shape (a cross-attention column reads the second text): export "
-             "them one at a time";
+      *why =
+          "the columns' matrices differ in shape (a cross-attention column reads the second text): export "
+          "them one at a time";
       return false;
     }
     runs.push_back({&s.columns[i], &m});
@@ -303,9 +309,11 @@ void draw_source_picker(App& app, ExportState& e) {
   const int n = int(app.columns.size());
   if (!ImGui::BeginCombo("##what", source_label(app, e.source, e.column).c_str())) return;
   auto item = [&](ExportSource s, int col) {
-    if (ImGui::Selectable(source_label(app, s, col).c_str(), e.source == s && (s == ExportSource::Comparison ||
-                                                                                  s == ExportSource::Difference || e.column == col))) {
-      const bool renamed = e.path == default_dir() + "/" + export_name(app, e.source, e.column) + export_extension(e.format);
+    if (ImGui::Selectable(
+            source_label(app, s, col).c_str(),
+            e.source == s && (s == ExportSource::Comparison || s == ExportSource::Difference || e.column == col))) {
+      const bool renamed =
+          e.path == default_dir() + "/" + export_name(app, e.source, e.column) + export_extension(e.format);
       e.source = s;
       e.column = col;
       if (renamed) e.path = default_dir() + "/" + export_name(app, s, col) + export_extension(e.format);
@@ -353,8 +361,8 @@ bool draw_export_preview(const App& app, const ExportState& e) {
     return false;
   }
   style.png_scale = e.png_scale;
-  std::string info = std::to_string(f.panels.size()) + (f.panels.size() == 1 ? " panel" : " panels") + " \xC2\xB7 \xE2\x80\x9C" +
-                     f.title + "\xE2\x80\x9D";
+  std::string info = std::to_string(f.panels.size()) + (f.panels.size() == 1 ? " panel" : " panels") +
+                     " \xC2\xB7 \xE2\x80\x9C" + f.title + "\xE2\x80\x9D";
   if (e.format == ExportFormat::Png || e.format == ExportFormat::Svg) {
     try {
       int w = 0, h = 0;
@@ -377,7 +385,8 @@ bool draw_export_preview(const App& app, const ExportState& e) {
 // "Replace the file?": an existing file is overwritten only when confirmed.
 void draw_overwrite_popup(App& app, ExportState& e) {
   const float fs = ImGui::GetFontSize();
-  if (!ImGui::BeginPopupModal("Replace the file?", nullptr, ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoSavedSettings))
+  if (!ImGui::BeginPopupModal("Replace the file?", nullptr,
+                              ImGuiWindowFlags_AlwaysAutoResize | ImGuiWindowFlags_NoSavedSettings))
     return;
   ImGui::Text("'%s' exists.", expand_home(e.path).c_str());
   ImGui::TextColored(kDim, "Overwrite it with this export?");

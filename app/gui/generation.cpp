@@ -1,5 +1,5 @@
 // The lockstep generation view (every column's model writes from one prompt, token by token, and shows what its
-// cache holds) and the KV-cache calculator window. The worker owns the decoders; this file only draws snapshots.
+// cache holds). The worker owns the decoders; this file only draws snapshots.
 #include <algorithm>
 #include <cfloat>
 #include <cinttypes>
@@ -70,8 +70,9 @@ void draw_char_labels(App& app, const DecodeTrack& t, const Strip& s, const std:
   for (int64_t p = s.lo; p < s.n; ++p) {
     const std::string g = glyph(tok.symbol(token_at(t, p)));
     const float w = f->CalcTextSizeA(f->FontSize, FLT_MAX, 0, g.c_str()).x;
-    const ImU32 col = p == s.n - 1 ? ImGui::GetColorU32(kAccent)
-                      : held[size_t(p)] ? IM_COL32(214, 218, 228, 255) : IM_COL32(96, 99, 110, 255);
+    const ImU32 col = p == s.n - 1      ? ImGui::GetColorU32(kAccent)
+                      : held[size_t(p)] ? IM_COL32(214, 218, 228, 255)
+                                        : IM_COL32(96, 99, 110, 255);
     dl->AddText(f, f->FontSize, ImVec2(s.x(p) + (s.cell - w) * 0.5f, y), col, g.c_str());
   }
 }
@@ -86,8 +87,10 @@ void draw_attention_strip(App& app, const Column& c, const DecodeTrack& t, const
   const int64_t n = f.position + 1, H = f.heads, S = int64_t(held.size());
   if (row.empty()) {
     ImGui::PushTextWrapPos(0);
-    ImGui::TextColored(kDim, "A fixed-size state: no keys are kept per token, so there is no attention row to "
-                             "show; the state summarises all %" PRId64 " tokens.", n);
+    ImGui::TextColored(kDim,
+                       "A fixed-size state: no keys are kept per token, so there is no attention row to "
+                       "show; the state summarises all %" PRId64 " tokens.",
+                       n);
     ImGui::PopTextWrapPos();
     return;
   }
@@ -145,8 +148,9 @@ void draw_attention_strip(App& app, const Column& c, const DecodeTrack& t, const
     ImGui::SameLine(0, fs * 0.5f);
     ImGui::TextColored(kDim, "\xC2\xB7 first %" PRId64 " not drawn", s.lo);
   }
-  tooltip("colour: each head's weight relative to its largest weight in this row; hatched: positions this "
-          "variant's cache no longer holds");
+  tooltip(
+      "colour: each head's weight relative to its largest weight in this row; hatched: positions this "
+      "variant's cache no longer holds");
 }
 
 // What the layer's cache holds: key/value heads by position, MLA's latent band, or a fixed-size state block.
@@ -166,12 +170,15 @@ void draw_cache_contents(App& app, const DecodeFrame& f, int layer) {
     const float h = fs * 2.4f;
     const ImVec2 a(p0.x + lw, p0.y), b(p0.x + lw + width, p0.y + h);
     dl->AddRectFilled(a, b, IM_COL32(58, 92, 150, 255), 4);
-    for (float x = a.x + 6; x < b.x; x += 10) dl->AddLine(ImVec2(x, a.y), ImVec2(x - 6, b.y), IM_COL32(72, 110, 172, 255));
+    for (float x = a.x + 6; x < b.x; x += 10)
+      dl->AddLine(ImVec2(x, a.y), ImVec2(x - 6, b.y), IM_COL32(72, 110, 172, 255));
     const std::string label = std::to_string(lay.width) + " floats, the same at every step";
     const ImVec2 ts = ImGui::CalcTextSize(label.c_str());
-    dl->AddText(ImVec2(a.x + (width - ts.x) * 0.5f, a.y + (h - ts.y) * 0.5f), IM_COL32(236, 240, 248, 255), label.c_str());
+    dl->AddText(ImVec2(a.x + (width - ts.x) * 0.5f, a.y + (h - ts.y) * 0.5f), IM_COL32(236, 240, 248, 255),
+                label.c_str());
     ImGui::Dummy(ImVec2(lw + width, h + 2));
-    ImGui::TextColored(kDim, "a recurrent state of %s per layer: it does not grow with the text (%" PRId64 " tokens so far)",
+    ImGui::TextColored(kDim,
+                       "a recurrent state of %s per layer: it does not grow with the text (%" PRId64 " tokens so far)",
                        human_bytes(double(layer_bytes)).c_str(), n);
     ImGui::PopTextWrapPos();
     return;
@@ -187,25 +194,30 @@ void draw_cache_contents(App& app, const DecodeFrame& f, int layer) {
   for (int64_t r = 0; r < rows; ++r) {
     const float y = p0.y + float(r) * (rh + 2);
     const std::string label = latent ? "c" : "kv" + std::to_string(r);
-    dl->AddText(sf, sf->FontSize, ImVec2(p0.x, y + (rh - sf->FontSize) * 0.5f), ImGui::GetColorU32(kDim), label.c_str());
+    dl->AddText(sf, sf->FontSize, ImVec2(p0.x, y + (rh - sf->FontSize) * 0.5f), ImGui::GetColorU32(kDim),
+                label.c_str());
     for (int64_t p = s.lo; p < n; ++p) {
       const ImVec2 a(s.x(p), y), b(s.x(p + 1) - (s.cell >= 5 ? 1.f : 0.f), y + rh);
-      if (mask[size_t(p)]) dl->AddRectFilled(a, b, latent ? IM_COL32(196, 140, 70, 255) : kHeld);
-      else hatch_cell(dl, a, b);
+      if (mask[size_t(p)])
+        dl->AddRectFilled(a, b, latent ? IM_COL32(196, 140, 70, 255) : kHeld);
+      else
+        hatch_cell(dl, a, b);
     }
   }
   ImGui::Dummy(ImVec2(lw + width, float(rows) * (rh + 2)));
   const int64_t per_token = lay.width * elem;
   if (latent) {
-    ImGui::TextColored(kDim, "the latent c and k_R: d_c + d_R = %" PRId64 " floats (%s) per token, shared by all %" PRId64
-                             " heads; K and V are rebuilt from it",
+    ImGui::TextColored(kDim,
+                       "the latent c and k_R: d_c + d_R = %" PRId64 " floats (%s) per token, shared by all %" PRId64
+                       " heads; K and V are rebuilt from it",
                        lay.width, human_bytes(double(per_token)).c_str(), f.heads);
   } else {
     const int64_t dh = lay.width / (2 * rows);
-    ImGui::TextColored(kDim, "K and V of %" PRId64 " kv head%s \xC3\x97 d_h %" PRId64 " = %s per token%s%s", rows,
-                       rows == 1 ? "" : "s", dh, human_bytes(double(per_token)).c_str(),
-                       rows < f.heads ? (", each shared by " + std::to_string(f.heads / rows) + " query heads").c_str() : "",
-                       lay.kind == "kv+queries" ? "; plus the last c_q - 1 queries (the convolution reads them)" : "");
+    ImGui::TextColored(
+        kDim, "K and V of %" PRId64 " kv head%s \xC3\x97 d_h %" PRId64 " = %s per token%s%s", rows,
+        rows == 1 ? "" : "s", dh, human_bytes(double(per_token)).c_str(),
+        rows < f.heads ? (", each shared by " + std::to_string(f.heads / rows) + " query heads").c_str() : "",
+        lay.kind == "kv+queries" ? "; plus the last c_q - 1 queries (the convolution reads them)" : "");
   }
   ImGui::PopTextWrapPos();
 }
@@ -220,7 +232,8 @@ void draw_bytes_curve(App& app, const DecodeTrack& t, int cursor) {
   ImGui::SameLine(0, fs * 0.6f);
   const int64_t prev = cursor > 0 ? t.frames[size_t(cursor - 1)]->bytes() : now;
   ImGui::TextColored(now == prev && cursor > 0 ? kGreen : kDim, "%s this step \xC2\xB7 at %" PRId64 " tokens",
-                     now == prev && cursor > 0 ? "+0 B" : ("+" + human_bytes(double(now - prev))).c_str(), f.position + 1);
+                     now == prev && cursor > 0 ? "+0 B" : ("+" + human_bytes(double(now - prev))).c_str(),
+                     f.position + 1);
   tooltip("LayerCache::bytes() summed over the layers after this step: the live entries of the cache itself");
   const DecodeState& st = app.gen.state;
   const size_t steps = st.steps();
@@ -256,7 +269,8 @@ void draw_bytes_curve(App& app, const DecodeTrack& t, int cursor) {
   const std::string ytop = human_bytes(ymax), xr = "step " + std::to_string(steps);
   dl->AddText(sf, sf->FontSize, ImVec2(p.x, top), tc, ytop.c_str());
   dl->AddText(sf, sf->FontSize, ImVec2(p.x, bottom - sf->FontSize), tc, "0");
-  dl->AddText(sf, sf->FontSize, ImVec2(right - sf->CalcTextSizeA(sf->FontSize, FLT_MAX, 0, xr.c_str()).x - 2, bottom - sf->FontSize - 1),
+  dl->AddText(sf, sf->FontSize,
+              ImVec2(right - sf->CalcTextSizeA(sf->FontSize, FLT_MAX, 0, xr.c_str()).x - 2, bottom - sf->FontSize - 1),
               tc, xr.c_str());
   ImGui::Dummy(ImVec2(width, h + 2));
   if (ImGui::IsItemHovered())
@@ -280,8 +294,9 @@ void draw_stream_text(App& app, const DecodeTrack& t, int cursor, float height) 
     const float w = font->CalcTextSizeA(fs, FLT_MAX, 0, g.c_str()).x;
     if (x + w > right) x = origin.x, y += fs;
     const int64_t step = p - P;  // the step that fed this character (< 0: the prompt)
-    ImU32 col = step < 0 ? IM_COL32(140, 146, 160, 255) : step <= cursor ? IM_COL32(232, 236, 244, 255)
-                                                                         : IM_COL32(84, 88, 100, 255);
+    ImU32 col = step < 0         ? IM_COL32(140, 146, 160, 255)
+                : step <= cursor ? IM_COL32(232, 236, 244, 255)
+                                 : IM_COL32(84, 88, 100, 255);
     if (step == cursor) {
       dl->AddRectFilled(ImVec2(x, y), ImVec2(x + w, y + fs), ImGui::GetColorU32(kAccent), 2);
       col = IM_COL32(16, 18, 24, 255);
@@ -391,8 +406,9 @@ void draw_generation_panel(App& app) {
   ImGui::InputInt("##gseed", &g.seed, 1, 10);
   tooltip("seed: every column samples with this seed");
   if (ImGui::RadioButton("one token stream", g.shared_stream)) g.shared_stream = true;
-  tooltip("the first column samples; every other column is fed the same tokens, so the caches are compared on one "
-          "text (the best comparison of caches)");
+  tooltip(
+      "the first column samples; every other column is fed the same tokens, so the caches are compared on one "
+      "text (the best comparison of caches)");
   ImGui::SameLine();
   if (ImGui::RadioButton("each samples", !g.shared_stream)) g.shared_stream = false;
   tooltip("every column samples its own tokens with the same seed: the texts part where the models disagree");
@@ -451,23 +467,29 @@ void draw_generation_panel(App& app) {
     const int64_t ctx = app.model ? app.model->config().context : 0;
     const DecodeTrack* driver = st.driver >= 0 ? &st.tracks[size_t(st.driver)] : nullptr;
     ImGui::PushTextWrapPos(0);
-    if (st.preparing) ImGui::TextColored(kAmber, "preparing the models and prefilling the prompt...");
-    else if (!st.error.empty()) ImGui::TextColored(kRed, "%s", st.error.c_str());
+    if (st.preparing)
+      ImGui::TextColored(kAmber, "preparing the models and prefilling the prompt...");
+    else if (!st.error.empty())
+      ImGui::TextColored(kRed, "%s", st.error.c_str());
     else if (driver) {
       ImGui::TextColored(kDim, "step %d of %d \xC2\xB7 prompt %zu + %d tokens \xC2\xB7 context %" PRId64 "%s",
-                         generation_cursor(app) + 1, steps, driver->prompt.size(), steps, ctx, st.full ? " (full)" : "");
-      ImGui::TextColored(kDim, st.shared_stream ? "tokens chosen by column %d (%s), fed to all"
-                                                : "each column samples (seed %d)",
-                         st.shared_stream ? st.driver + 1 : g.seed, driver->variant.c_str());
+                         generation_cursor(app) + 1, steps, driver->prompt.size(), steps, ctx,
+                         st.full ? " (full)" : "");
+      ImGui::TextColored(
+          kDim, st.shared_stream ? "tokens chosen by column %d (%s), fed to all" : "each column samples (seed %d)",
+          st.shared_stream ? st.driver + 1 : g.seed, driver->variant.c_str());
     }
     ImGui::PopTextWrapPos();
     // The text of the driver (one stream) or of the active column (each samples).
     const DecodeTrack* shown = driver;
     if (!st.shared_stream && !app.columns.empty()) {
-      const DecodeTrack* t = generation_track(app, app.columns[size_t(std::clamp(app.active_column, 0, int(app.columns.size()) - 1))]);
+      const DecodeTrack* t =
+          generation_track(app, app.columns[size_t(std::clamp(app.active_column, 0, int(app.columns.size()) - 1))]);
       if (t && t->error.empty()) shown = t;
     }
-    if (shown && !st.preparing) draw_stream_text(app, *shown, generation_cursor(app), std::max(fs * 4, ImGui::GetContentRegionAvail().y - fs * 2.2f));
+    if (shown && !st.preparing)
+      draw_stream_text(app, *shown, generation_cursor(app),
+                       std::max(fs * 4, ImGui::GetContentRegionAvail().y - fs * 2.2f));
   }
   if (ImGui::Button("\xE2\x86\x90 Back to the text view")) g.open = false, g.playing = false;  // ←
   mark_target(app, "gen_close");
@@ -481,9 +503,10 @@ void draw_generation_column(App& app, Column& c, int index) {
   const DecodeTrack* t = generation_track(app, c);
   ImGui::PushTextWrapPos(0);
   if (!t) {
-    ImGui::TextColored(kDim, g.state.preparing && g.session == g.state.session
-                                 ? "preparing..."
-                                 : "Not part of this generation: press \xE2\x96\xB6 Start or \xE2\x86\xBB Restart in the sidebar.");
+    ImGui::TextColored(
+        kDim, g.state.preparing && g.session == g.state.session
+                  ? "preparing..."
+                  : "Not part of this generation: press \xE2\x96\xB6 Start or \xE2\x86\xBB Restart in the sidebar.");
   } else if (g.state.preparing) {
     ImGui::TextColored(kAmber, "building the model and prefilling the prompt...");
   } else if (!t->error.empty()) {
@@ -491,7 +514,8 @@ void draw_generation_column(App& app, Column& c, int index) {
     ImGui::TextColored(kRed, "%s", t->error.c_str());
   } else {
     if (t->variant != c.variant)
-      ImGui::TextColored(kAmber, "this session decodes %s: \xE2\x86\xBB Restart for %s", t->variant.c_str(), c.variant.c_str());
+      ImGui::TextColored(kAmber, "this session decodes %s: \xE2\x86\xBB Restart for %s", t->variant.c_str(),
+                         c.variant.c_str());
     const int k = generation_cursor(app);
     if (k < 0 || k >= int(t->frames.size())) {
       ImGui::TextColored(kDim, "prompt prefilled (%zu tokens): press Step or Play", t->prompt.size());
@@ -515,169 +539,6 @@ void draw_generation_column(App& app, Column& c, int index) {
   }
   ImGui::PopTextWrapPos();
   ImGui::PopID();
-}
-
-// ------------------------------------------------------------------------------------------------ KV calculator
-
-namespace {
-
-// The presets, read once (the bundled model's shape from its checkpoint); the custom shape starts as the first.
-void load_kv_presets(App& app) {
-  KvCalcState& s = app.kv;
-  if (!s.presets.empty() || !s.presets_error.empty()) return;
-  try {
-    s.presets = kv_presets(app.model_dir);
-  } catch (const std::exception& e) {
-    s.presets_error = e.what();
-  }
-  if (!s.presets.empty()) {
-    s.custom = s.presets.front();
-    s.custom.key = s.custom.name = "custom";
-    s.custom.parameters = 0;  // an edited shape: no weights column
-    s.custom.source = "edited from " + s.presets.front().name;
-  }
-}
-
-}  // namespace
-
-bool select_kv_preset(App& app, const std::string& key) {
-  load_kv_presets(app);
-  KvCalcState& s = app.kv;
-  for (size_t i = 0; i < s.presets.size(); ++i)
-    if (s.presets[i].key == key) {
-      s.preset = int(i);
-      return true;
-    }
-  if (key != "custom") return false;
-  s.preset = int(s.presets.size());
-  return true;
-}
-
-void draw_kv_calculator(App& app) {
-  KvCalcState& s = app.kv;
-  if (!s.open) return;
-  const float fs = ImGui::GetFontSize();
-  ImGui::SetNextWindowSize(ImVec2(fs * 66, fs * 22), ImGuiCond_FirstUseEver);
-  if (!ImGui::Begin("KV-cache calculator", &s.open)) {
-    ImGui::End();
-    return;
-  }
-  load_kv_presets(app);
-  if (!s.presets_error.empty()) ImGui::TextColored(kRed, "%s", s.presets_error.c_str());
-  if (s.presets.empty()) {
-    ImGui::End();
-    return;
-  }
-  s.preset = std::clamp(s.preset, 0, int(s.presets.size()));
-  const bool custom = s.preset == int(s.presets.size());
-  ImGui::SetNextItemWidth(fs * 11);
-  if (ImGui::BeginCombo("model", custom ? "custom" : s.presets[size_t(s.preset)].name.c_str())) {
-    for (int i = 0; i <= int(s.presets.size()); ++i)
-      if (ImGui::Selectable(i == int(s.presets.size()) ? "custom" : s.presets[size_t(i)].name.c_str(), i == s.preset)) {
-        if (i == int(s.presets.size()) && !custom && s.preset < int(s.presets.size())) {
-          const ModelShape& from = s.presets[size_t(s.preset)];  // start the custom shape from the shown preset
-          s.custom = from;
-          s.custom.key = s.custom.name = "custom";
-          s.custom.parameters = 0;
-          s.custom.source = "edited from " + from.name;
-        }
-        s.preset = i;
-      }
-    ImGui::EndCombo();
-  }
-  mark_target(app, "kv_model");
-  ImGui::SameLine(0, fs);
-  ImGui::SetNextItemWidth(fs * 14);
-  ImGui::SliderInt("tokens", &s.tokens, 1, int(kMaxKvTokens), "%d", ImGuiSliderFlags_Logarithmic);
-  tooltip("sequence length (log scale, up to 1M tokens)");
-  ImGui::SameLine(0, fs);
-  static const char* dtypes[] = {"fp32", "fp16", "bf16", "fp8"};
-  ImGui::SetNextItemWidth(fs * 5);
-  ImGui::Combo("dtype", &s.dtype, dtypes, IM_ARRAYSIZE(dtypes));
-  ImGui::SameLine(0, fs);
-  ImGui::SetNextItemWidth(fs * 6);
-  ImGui::InputInt("batch", &s.batch);
-  s.batch = std::clamp(s.batch, 1, 4096);
-  if (custom) {
-    ModelShape& m = s.custom;
-    auto field = [&](const char* label, int64_t* v, int lo, const char* tip) {
-      int x = int(*v);
-      ImGui::SetNextItemWidth(fs * 5.5f);
-      if (ImGui::InputInt(label, &x, 0)) *v = std::max(lo, x);
-      tooltip(tip);
-      ImGui::SameLine(0, fs * 0.6f);
-    };
-    field("layers", &m.layers, 1, "transformer layers");
-    field("heads", &m.heads, 1, "query heads");
-    field("kv heads", &m.kv_heads, 1, "key/value heads (GQA; 1 = MQA)");
-    field("d_h", &m.head_dim, 1, "head width");
-    field("d_c", &m.latent_dim, 1, "MLA latent width");
-    field("d_R", &m.rope_dim, 0, "MLA decoupled RoPE dims");
-    field("window", &m.window, 1, "sliding window W");
-    ImGui::NewLine();
-  }
-  const ModelShape& shape = custom ? s.custom : s.presets[size_t(s.preset)];
-  KvTable t;
-  try {
-    t = kv_table(shape, s.tokens, s.batch, KvDType(s.dtype));
-  } catch (const std::exception& e) {
-    ImGui::TextColored(kRed, "%s", e.what());
-    ImGui::End();
-    return;
-  }
-  ImGui::TextColored(kDim, "%s: %" PRId64 " layers, %" PRId64 " heads, %" PRId64 " kv heads, d_h %" PRId64 "%s%s",
-                     shape.name.c_str(), shape.layers, shape.heads, shape.kv_heads, shape.head_dim,
-                     t.weight_bytes > 0 ? (", fp16 weights " + format_bytes(t.weight_bytes)).c_str() : "",
-                     shape.source.empty() ? "" : ("  \xC2\xB7  " + shape.source).c_str());
-  int64_t most = 1;
-  for (const KvRow& r : t.rows) most = std::max(most, r.bytes);
-  const ImGuiTableFlags tf = ImGuiTableFlags_BordersInnerH | ImGuiTableFlags_RowBg | ImGuiTableFlags_SizingStretchProp;
-  if (ImGui::BeginTable("kv_table", 4 + int(kGpuGiB.size()), tf)) {
-    ImGui::TableSetupColumn("family", ImGuiTableColumnFlags_WidthFixed, fs * 8);
-    ImGui::TableSetupColumn("kept", ImGuiTableColumnFlags_WidthStretch, 2.2f);
-    ImGui::TableSetupColumn("per token", ImGuiTableColumnFlags_WidthFixed, fs * 5.5f);
-    ImGui::TableSetupColumn("cache", ImGuiTableColumnFlags_WidthStretch, 2.f);
-    for (int64_t g : kGpuGiB) {
-      char name[16];  // TableSetupColumn copies the label
-      std::snprintf(name, sizeof name, "%" PRId64 " GB", g);
-      ImGui::TableSetupColumn(name, ImGuiTableColumnFlags_WidthFixed, fs * 3.4f);
-    }
-    ImGui::TableHeadersRow();
-    for (const KvRow& r : t.rows) {
-      ImGui::TableNextRow();
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(r.family.c_str());
-      ImGui::TableNextColumn();
-      ImGui::TextColored(r.assumed ? kAmber : kDim, "%s%s", r.kept.c_str(), r.assumed ? " (assumed)" : "");
-      tooltip((r.kept + (r.assumed ? "\n\na size in this row is not published for this model: an assumption" : "")).c_str());
-      ImGui::TableNextColumn();
-      ImGui::TextUnformatted(r.constant ? "constant" : format_bytes(r.per_token_bytes).c_str());
-      ImGui::TableNextColumn();
-      {  // a bar by bytes (log scale across the rows, so the small states still show) and the number
-        const ImVec2 p = ImGui::GetCursorScreenPos();
-        const float w = ImGui::GetContentRegionAvail().x, h = ImGui::GetTextLineHeight();
-        const double frac = r.bytes <= 0 ? 0 : std::clamp(std::log10(double(r.bytes)) / std::log10(double(most)), 0.0, 1.0);
-        const float fits80 = r.fits_cache.size() > 2 && r.fits_cache[2] ? 1.f : 0.f;
-        ImGui::GetWindowDrawList()->AddRectFilled(p, ImVec2(p.x + w * float(frac), p.y + h),
-                                                  fits80 > 0 ? IM_COL32(70, 120, 200, 170) : IM_COL32(200, 80, 70, 170), 3);
-        ImGui::Text(" %s", format_bytes(r.bytes).c_str());
-      }
-      for (size_t g = 0; g < kGpuGiB.size(); ++g) {
-        ImGui::TableNextColumn();
-        const bool c = r.fits_cache[g], w = r.fits_with_weights[g];
-        ImGui::TextColored(w ? kGreen : c ? kAmber : kRed, "%s", w ? "\xE2\x9C\x93" : c ? "cache" : "\xE2\x9C\x97");
-        if (ImGui::IsItemHovered())
-          ImGui::SetTooltip(w ? "the cache and the fp16 weights fit in %" PRId64 " GB"
-                              : c ? "the cache alone fits in %" PRId64 " GB (with the weights it does not, or they are unknown)"
-                                  : "the cache alone does not fit in %" PRId64 " GB",
-                            kGpuGiB[g]);
-      }
-    }
-    ImGui::EndTable();
-  }
-  ImGui::TextColored(kDim, "bars: bytes on a log scale (blue: fits an 80 GB GPU); \xE2\x9C\x93 cache + weights fit, "
-                           "'cache' only the cache fits, \xE2\x9C\x97 neither");
-  ImGui::End();
 }
 
 }  // namespace attnscope::gui

@@ -110,7 +110,8 @@ bool save_screenshot(const std::string& path, int w, int h) {
     if (colours.size() < 100000) colours.insert(c);
   }
   const int ok = stbi_write_png(path.c_str(), w, h, 4, flipped.data(), w * 4);
-  std::printf("screenshot %s: %dx%d, %zu distinct colours%s\n", path.c_str(), w, h, colours.size(), ok ? "" : " (WRITE FAILED)");
+  std::printf("screenshot %s: %dx%d, %zu distinct colours%s\n", path.c_str(), w, h, colours.size(),
+              ok ? "" : " (WRITE FAILED)");
   std::fflush(stdout);
   return ok != 0;
 }
@@ -121,16 +122,18 @@ void glfw_error(int code, const char* msg) { std::fprintf(stderr, "attnscope gui
 GLFWwindow* open_window(const GuiOptions& opts, bool scripted) {
   glfwSetErrorCallback(glfw_error);
   if (!glfwInit()) {
-    std::fprintf(stderr, "attnscope: cannot open a window (no display?). Run under a desktop session or "
-                         "`xvfb-run -a attnscope gui --screenshot out.png`; every CLI subcommand works without one "
-                         "(attnscope --help)\n");
+    std::fprintf(stderr,
+                 "attnscope: cannot open a window (no display?). Run under a desktop session or "
+                 "`xvfb-run -a attnscope gui --screenshot out.png`; every CLI subcommand works without one "
+                 "(attnscope --help)\n");
     return nullptr;
   }
   glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
   glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
   glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
   glfwWindowHint(GLFW_OPENGL_FORWARD_COMPAT, GL_TRUE);
-  GLFWwindow* win = glfwCreateWindow(opts.width, opts.height, "attnscope \xE2\x80\x94 attention, live", nullptr, nullptr);
+  GLFWwindow* win =
+      glfwCreateWindow(opts.width, opts.height, "attnscope \xE2\x80\x94 attention, live", nullptr, nullptr);
   if (!win) {
     std::fprintf(stderr, "attnscope: cannot create an OpenGL 3.3 core window\n");
     glfwTerminate();
@@ -170,8 +173,10 @@ void watch_real_pointer(GLFWwindow* win, Script& script) {
   static double x0 = -1, y0 = -1;
   double x, y;
   glfwGetCursorPos(win, &x, &y);
-  if (x0 < 0 && y0 < 0) x0 = x, y0 = y;
-  else if (x != x0 || y != y0) script.real_pointer_moved = true;
+  if (x0 < 0 && y0 < 0)
+    x0 = x, y0 = y;
+  else if (x != x0 || y != y0)
+    script.real_pointer_moved = true;
 }
 
 // One frame: fonts rebuilt when the scale changed, the script's input, the UI, a screenshot when the script asks.
@@ -216,8 +221,10 @@ int run_app(GLFWwindow* win, GuiOptions& opts, bool scripted) {
   int rc = start_app(app, opts);
   Script script = make_script(opts, scripted);
   while (rc == 0 && !glfwWindowShouldClose(win) && !script.quit) {
-    if (scripted) glfwPollEvents();
-    else glfwWaitEventsTimeout(app.worker->busy() ? 0.03 : 0.25);
+    if (scripted)
+      glfwPollEvents();
+    else
+      glfwWaitEventsTimeout(app.worker->busy() ? 0.03 : 0.25);
     update_app(app);
     draw_frame(app, win, script, opts.max_seconds);
   }

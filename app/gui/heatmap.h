@@ -23,13 +23,12 @@ struct HeatmapStyle {
   bool signed_values = false;  // diverging colormap around zero
   bool mask_overlay = true;    // hatch the pairs that are not computed
   float log_decades = 3.0f;
-  bool exclude_first = false;  // the colour scale ignores the first key column (attention sinks saturate)
+  bool exclude_first = false;      // the colour scale ignores the first key column (attention sinks saturate)
   float window[4] = {0, 0, 0, 0};  // visible cells (col0, row0, col1, row1); col1 <= col0: the whole matrix
   bool operator==(const HeatmapStyle& o) const {
     return colormap == o.colormap && scale == o.scale && view == o.view && signed_values == o.signed_values &&
            mask_overlay == o.mask_overlay && log_decades == o.log_decades && exclude_first == o.exclude_first &&
-           window[0] == o.window[0] && window[1] == o.window[1] && window[2] == o.window[2] &&
-           window[3] == o.window[3];
+           window[0] == o.window[0] && window[1] == o.window[1] && window[2] == o.window[2] && window[3] == o.window[3];
   }
   bool operator!=(const HeatmapStyle& o) const { return !(*this == o); }
 };
@@ -40,9 +39,8 @@ class HeatmapProgram {
   bool init(std::string* error);  // embedded shaders, or $ATTNSCOPE_SHADER_DIR/*.glsl when set
   void destroy();
   GLuint program = 0, vao = 0;
-  GLint u_data = -1, u_mask = -1, u_rowmax = -1, u_size = -1, u_target = -1, u_colormap = -1, u_scale = -1,
-        u_view = -1, u_signed = -1, u_overlay = -1, u_vmax = -1, u_decades = -1, u_exclude_first = -1,
-        u_window = -1;
+  GLint u_data = -1, u_mask = -1, u_rowmax = -1, u_size = -1, u_target = -1, u_colormap = -1, u_scale = -1, u_view = -1,
+        u_signed = -1, u_overlay = -1, u_vmax = -1, u_decades = -1, u_exclude_first = -1, u_window = -1;
 };
 
 class Heatmap {
@@ -62,7 +60,7 @@ class Heatmap {
   int cols() const { return cols_; }
   float vmax(bool exclude_first = false) const { return vmax_[exclude_first ? 1 : 0]; }
   bool has_negative() const { return negative_; }  // some value < 0: the diverging colormap applies
-  int renders() const { return renders_; }  // how many times the shader pass ran (tests, diagnostics)
+  int renders() const { return renders_; }         // how many times the shader pass ran (tests, diagnostics)
 
  private:
   void release();

@@ -27,9 +27,10 @@ void draw_mask_toggle(App& app, Column& c, int index) {
   if (!paints_mask(c)) return;
   if (ImGui::Checkbox("paint the mask", &c.mask_edit.open)) c.mask_edit.scroll = c.mask_edit.open ? kScrollFrames : 0;
   mark_target(app, ("col" + std::to_string(index) + ".mask.paint").c_str());
-  tooltip("edit which (query, key) pairs the custom variant may compute: brush, rectangle or diagonal band, "
-          "with the same trained weights (the future stays hidden: cells above the diagonal cannot be set); "
-          "the editor opens below the rows (the column scrolls to it)");
+  tooltip(
+      "edit which (query, key) pairs the custom variant may compute: brush, rectangle or diagonal band, "
+      "with the same trained weights (the future stays hidden: cells above the diagonal cannot be set); "
+      "the editor opens below the rows (the column scrolls to it)");
 }
 
 // The editor itself, below the column's rows in its scrolling body.
@@ -98,7 +99,8 @@ void draw_mask_editor(App& app, Column& c, int T, int index) {
       }
       int k = j;
       while (k <= i && mk->at(i, k)) ++k;
-      dl->AddRectFilled(ImVec2(p.x + cs * float(j), p.y + cs * float(i)), ImVec2(p.x + cs * float(k), p.y + cs * float(i + 1)), on);
+      dl->AddRectFilled(ImVec2(p.x + cs * float(j), p.y + cs * float(i)),
+                        ImVec2(p.x + cs * float(k), p.y + cs * float(i + 1)), on);
       j = k;
     }
   dl->AddLine(p, ImVec2(p.x + side, p.y + side), IM_COL32(120, 124, 136, 160));  // the diagonal
@@ -119,7 +121,8 @@ void draw_mask_editor(App& app, Column& c, int T, int index) {
     } else {
       for (int d : {e.drag_i - e.drag_j, mi - mj})
         dl->AddLine(ImVec2(p.x + cs * float(std::max(0, -d)), p.y + cs * float(std::max(0, d))),
-                    ImVec2(p.x + side - cs * float(std::max(0, d)), p.y + side - cs * float(std::max(0, -d))), preview, 2);
+                    ImVec2(p.x + side - cs * float(std::max(0, d)), p.y + side - cs * float(std::max(0, -d))), preview,
+                    2);
     }
   }
   if (e.dragging && !ImGui::IsItemActive()) {
@@ -133,7 +136,9 @@ void draw_mask_editor(App& app, Column& c, int T, int index) {
   }
   if (ImGui::IsItemHovered())
     ImGui::SetTooltip("query %d (row) \xC2\xB7 key %d (column): %s", mi, mj,
-                      mj > mi ? "the future (never)" : mk->at(mi, mj) ? "allowed" : "not allowed");
+                      mj > mi          ? "the future (never)"
+                      : mk->at(mi, mj) ? "allowed"
+                                       : "not allowed");
   int64_t allowed = 0;
   for (int i = 0; i < n; ++i)
     for (int j = 0; j <= i; ++j) allowed += mk->at(i, j);

@@ -50,8 +50,10 @@ Hover draw_matrix(App& app, Heatmap& hm, int head, ImVec2 pos, float size, Label
   style.window[3] = w.r0 + w.rows;
   const GLuint tex = hm.render(app.program, int(size), int(size), style);
   const ImVec2 end(pos.x + size, pos.y + size);
-  if (tex) dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), pos, end);
-  else dl->AddRectFilled(pos, end, IM_COL32(40, 40, 48, 255));
+  if (tex)
+    dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), pos, end);
+  else
+    dl->AddRectFilled(pos, end, IM_COL32(40, 40, 48, 255));
   if (dim) {  // the inputs changed: this is the previous result until the new one arrives
     dl->AddRectFilled(pos, end, IM_COL32(14, 15, 19, 190));
     const char* t = "computing...";
@@ -205,7 +207,8 @@ Hover draw_head_grid(Row& w) {
     }
   }
   const float used = lh + float(L) * (tile + gap);
-  app.targets["col" + std::to_string(w.index) + ".heatmap"] = ImVec4(start.x + lw, start.y + lh, start.x + lw + tile, start.y + lh + tile);
+  app.targets["col" + std::to_string(w.index) + ".heatmap"] =
+      ImVec4(start.x + lw, start.y + lh, start.x + lw + tile, start.y + lh + tile);
   ImGui::SetCursorScreenPos(start);
   ImGui::Dummy(ImVec2(w.width, used));
   return hv;
@@ -267,8 +270,8 @@ Hover draw_single_head(Row& w) {
   const std::string tname = "col" + std::to_string(w.index) + ".heatmap";
   mark_target(w.app, tname.c_str());
   zoom_and_pan(c, v, p, size, w.T, w.S, w.stale);
-  Hover hv = draw_matrix(w.app, c.tiles[0], w.head, p, size, labels, w.st, v, w.r.tokens, *w.keys, w.qpos0, w.kpos0,
-                         w.stale);
+  Hover hv =
+      draw_matrix(w.app, c.tiles[0], w.head, p, size, labels, w.st, v, w.r.tokens, *w.keys, w.qpos0, w.kpos0, w.stale);
   hv.layer = w.layer;
   if (c.zoom > 1.001f) {
     char z[48];
@@ -293,8 +296,10 @@ void draw_hover_readout(const Row& w, const Hover& hv) {
     ImGui::Text("q %d %s \xE2\x86\x92 k %d %s", w.qpos0 + hv.i, quoted(tok.symbol(w.r.tokens[size_t(hv.i)])).c_str(),
                 w.kpos0 + hv.j, quoted(tok.symbol(keys[size_t(hv.j)])).c_str());
     ImGui::SameLine();
-    if (comp) ImGui::TextColored(kAccent, "%.4f", double(v));
-    else ImGui::TextColored(kDim, "skipped");
+    if (comp)
+      ImGui::TextColored(kAccent, "%.4f", double(v));
+    else
+      ImGui::TextColored(kDim, "skipped");
     if (w.grid) {
       ImGui::SameLine();
       ImGui::TextColored(kDim, "L%d h%d", hl, hv.head);

@@ -22,8 +22,8 @@ void draw_cache_row(App& app, const ColumnResult& r) {
   for (size_t l = 0; l < r.maps.layer_variant.size() && l < r.maps.cache_formula_bytes.size(); ++l) {
     const VariantInfo* v = find_variant(r.maps.layer_variant[l]);
     per_layer += "\n  layer " + std::to_string(l) + " " + r.maps.layer_variant[l] + ": " +
-                 (v ? v->cache_formula : std::string("?")) + " per token = " +
-                 human_bytes(double(r.maps.cache_formula_bytes[l]));
+                 (v ? v->cache_formula : std::string("?")) +
+                 " per token = " + human_bytes(double(r.maps.cache_formula_bytes[l]));
   }
   tooltip(("bytes a decoder caches after these characters, all layers, fp32, by the layers' formulas:" + per_layer)
               .c_str());
@@ -72,11 +72,15 @@ void draw_cache_row(App& app, const ColumnResult& r) {
   const std::string ytop = human_bytes(ymax), xr = std::to_string(int64_t(xmax));
   dl->AddText(f, f->FontSize, ImVec2(p.x, top), tc, ytop.c_str());
   dl->AddText(f, f->FontSize, ImVec2(p.x, bottom - f->FontSize), tc, "0");
-  dl->AddText(f, f->FontSize, ImVec2(right - f->CalcTextSizeA(f->FontSize, FLT_MAX, 0, xr.c_str()).x - 2, bottom - f->FontSize - 1), tc, xr.c_str());
+  dl->AddText(f, f->FontSize,
+              ImVec2(right - f->CalcTextSizeA(f->FontSize, FLT_MAX, 0, xr.c_str()).x - 2, bottom - f->FontSize - 1), tc,
+              xr.c_str());
   const float lx = right - fs * 5.2f;  // legend, top right
-  dl->AddLine(ImVec2(lx, top + f->FontSize * 0.6f), ImVec2(lx + fs * 0.8f, top + f->FontSize * 0.6f), ImGui::GetColorU32(kAccent), 2);
+  dl->AddLine(ImVec2(lx, top + f->FontSize * 0.6f), ImVec2(lx + fs * 0.8f, top + f->FontSize * 0.6f),
+              ImGui::GetColorU32(kAccent), 2);
   dl->AddText(f, f->FontSize, ImVec2(lx + fs, top), ImGui::GetColorU32(kAccent), "this");
-  dl->AddLine(ImVec2(lx + fs * 2.8f, top + f->FontSize * 0.6f), ImVec2(lx + fs * 3.6f, top + f->FontSize * 0.6f), IM_COL32(150, 152, 160, 255), 1.5f);
+  dl->AddLine(ImVec2(lx + fs * 2.8f, top + f->FontSize * 0.6f), ImVec2(lx + fs * 3.6f, top + f->FontSize * 0.6f),
+              IM_COL32(150, 152, 160, 255), 1.5f);
   dl->AddText(f, f->FontSize, ImVec2(lx + fs * 3.8f, top), IM_COL32(150, 152, 160, 255), "MHA");
   ImGui::Dummy(ImVec2(width, h + 2));
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("cache bytes (y) against characters in the context (x), fp32");

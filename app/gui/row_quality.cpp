@@ -22,8 +22,9 @@ void draw_quality_row(const Column& c, const ColumnResult& r) {
     return;
   }
   ImGui::Text("loss %.3f", m.loss);
-  tooltip(("mean next-character loss over this window: " + std::to_string(m.loss) + " nats = " +
-           std::to_string(m.loss / std::log(2.0)) + " bits per character (lower = better predictions)").c_str());
+  tooltip(("mean next-character loss over this window: " + std::to_string(m.loss) +
+           " nats = " + std::to_string(m.loss / std::log(2.0)) + " bits per character (lower = better predictions)")
+              .c_str());
   ImGui::SameLine(0, fs * 0.8f);
   if (std::isnan(r.base_loss)) {
     ImGui::TextColored(kDim, "%s", r.comparison.label.c_str());
@@ -44,8 +45,9 @@ void draw_quality_row(const Column& c, const ColumnResult& r) {
   if (ref.layers > 0 && layer < int(ref.available.size()) && ref.available[size_t(layer)]) {
     const size_t k = size_t(layer * ref.heads + head);
     ImGui::TextColored(kDim, "vs exact softmax: KL %.3g \xC2\xB7 max |\xCE\x94| %.3g", ref.mean_kl[k], ref.max_abs[k]);
-    tooltip("this layer and head against the exact causal softmax on the same queries and keys: mean KL(exact || "
-            "this) over rows, and the largest weight difference");
+    tooltip(
+        "this layer and head against the exact causal softmax on the same queries and keys: mean KL(exact || "
+        "this) over rows, and the largest weight difference");
   }
 }
 

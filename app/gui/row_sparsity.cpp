@@ -20,8 +20,8 @@ void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r) {
   section("Sparsity");
   const std::string key = std::to_string(r.seq) + "/" + std::to_string(layer) + "/" + std::to_string(head);
   if (key != c.mask_key) {
-    c.mask_tile.set_data(&m.attn[m.idx(layer, head, 0, 0)], m.mask.empty() ? nullptr : &m.mask[m.idx(layer, head, 0, 0)],
-                         T, S);
+    c.mask_tile.set_data(&m.attn[m.idx(layer, head, 0, 0)],
+                         m.mask.empty() ? nullptr : &m.mask[m.idx(layer, head, 0, 0)], T, S);
     c.mask_key = key;
   }
   const float width = ImGui::GetContentRegionAvail().x;
@@ -54,8 +54,9 @@ void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r) {
   } else {
     ImGui::SetCursorScreenPos(q);
     ImGui::PushTextWrapPos(0);
-    ImGui::TextColored(kDim, "%s", ps && !ps->notes.empty() ? ps->notes.back().c_str()
-                                                            : "no tiling: one dense pass over the computed pairs");
+    ImGui::TextColored(
+        kDim, "%s",
+        ps && !ps->notes.empty() ? ps->notes.back().c_str() : "no tiling: one dense pass over the computed pairs");
     ImGui::PopTextWrapPos();
   }
   ImGui::SetCursorScreenPos(ImVec2(p.x, p.y + side + app.fonts.small->FontSize + 6));
@@ -68,9 +69,11 @@ void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r) {
   ImGui::Text("FLOPs %.2f\xC3\x97 causal", pairs / causal);
   tooltip("score and weighted-sum FLOPs of this layer against dense causal attention over the same text");
   if (ps && !ps->tiles.empty())
-    tooltip(("tile map: " + std::to_string(ps->tile_h) + "x" + std::to_string(ps->tile_w) + " tiles computed in full "
-             "(gold), in part (dark gold) or skipped; " + std::to_string(ps->tiles_vs_causal).substr(0, 4) +
-             "x the tiles a causal tiled kernel computes").c_str());
+    tooltip(("tile map: " + std::to_string(ps->tile_h) + "x" + std::to_string(ps->tile_w) +
+             " tiles computed in full "
+             "(gold), in part (dark gold) or skipped; " +
+             std::to_string(ps->tiles_vs_causal).substr(0, 4) + "x the tiles a causal tiled kernel computes")
+                .c_str());
   draw_mask_toggle(app, c, index);
 }
 

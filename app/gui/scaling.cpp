@@ -33,7 +33,7 @@ void ScalingRun::loop() {
       o.variants = {v};
       o.lengths = {T};
       o.repeats = repeats_;
-      o.decode_tokens = 0;  // prefill latency only
+      o.decode_tokens = 0;     // prefill latency only
       o.measure_gemm = false;  // no calibration per point
       try {
         BenchReport r = run_bench(o);
@@ -72,16 +72,19 @@ namespace {
 
 // Distinct line colours (Tableau 10).
 ImU32 series_colour(size_t i) {
-  static const ImU32 c[] = {IM_COL32(78, 121, 167, 255), IM_COL32(242, 142, 43, 255), IM_COL32(225, 87, 89, 255),
-                            IM_COL32(118, 183, 178, 255), IM_COL32(89, 161, 79, 255), IM_COL32(237, 201, 72, 255)};
+  static const ImU32 c[] = {IM_COL32(78, 121, 167, 255),  IM_COL32(242, 142, 43, 255), IM_COL32(225, 87, 89, 255),
+                            IM_COL32(118, 183, 178, 255), IM_COL32(89, 161, 79, 255),  IM_COL32(237, 201, 72, 255)};
   return c[i % 6];
 }
 
 std::string num(double v) {
   char b[32];
-  if (v >= 100) std::snprintf(b, sizeof b, "%.0f", v);
-  else if (v >= 1) std::snprintf(b, sizeof b, "%.3g", v);
-  else std::snprintf(b, sizeof b, "%.2g", v);
+  if (v >= 100)
+    std::snprintf(b, sizeof b, "%.0f", v);
+  else if (v >= 1)
+    std::snprintf(b, sizeof b, "%.3g", v);
+  else
+    std::snprintf(b, sizeof b, "%.2g", v);
   return b;
 }
 
@@ -99,8 +102,10 @@ void draw_loglog(const ScalingRun& run, const std::vector<BenchPoint>& pts, doub
   dl->AddRect(a, b, ImGui::GetColorU32(ImGuiCol_Border));
   double ylo = INFINITY, yhi = -INFINITY;
   for (const BenchPoint& p : pts)
-    if (p.status == "ok" && std::isfinite(p.*field) && p.*field > 0) ylo = std::min(ylo, p.*field), yhi = std::max(yhi, p.*field);
-  const double xlo = double(run.lengths().front()), xhi = double(std::max(run.lengths().back(), run.lengths().front() * 2));
+    if (p.status == "ok" && std::isfinite(p.*field) && p.*field > 0)
+      ylo = std::min(ylo, p.*field), yhi = std::max(yhi, p.*field);
+  const double xlo = double(run.lengths().front()),
+               xhi = double(std::max(run.lengths().back(), run.lengths().front() * 2));
   if (!std::isfinite(ylo)) ylo = 0.01, yhi = 1;
   double ly0 = std::floor(std::log10(ylo)), ly1 = std::ceil(std::log10(yhi));
   if (ly1 <= ly0) ly1 = ly0 + 1;
@@ -112,7 +117,8 @@ void draw_loglog(const ScalingRun& run, const std::vector<BenchPoint>& pts, doub
     const float y = Y(std::pow(10, e));
     dl->AddLine(ImVec2(a.x, y), ImVec2(b.x, y), grid);
     const std::string t = num(std::pow(10, e));
-    dl->AddText(font, fs * 0.85f, ImVec2(a.x - fs * 0.3f - ImGui::CalcTextSize(t.c_str()).x * 0.85f, y - fs * 0.45f), dim, t.c_str());
+    dl->AddText(font, fs * 0.85f, ImVec2(a.x - fs * 0.3f - ImGui::CalcTextSize(t.c_str()).x * 0.85f, y - fs * 0.45f),
+                dim, t.c_str());
     for (int k = 2; k < 10 && e < ly1; ++k) {  // minor ticks
       const float ym = Y(k * std::pow(10, e));
       dl->AddLine(ImVec2(a.x, ym), ImVec2(a.x + fs * 0.3f, ym), grid);
@@ -122,7 +128,8 @@ void draw_loglog(const ScalingRun& run, const std::vector<BenchPoint>& pts, doub
     const float x = X(double(T));
     dl->AddLine(ImVec2(x, a.y), ImVec2(x, b.y), grid);
     const std::string t = std::to_string(T);
-    dl->AddText(font, fs * 0.85f, ImVec2(x - ImGui::CalcTextSize(t.c_str()).x * 0.42f, b.y + fs * 0.2f), dim, t.c_str());
+    dl->AddText(font, fs * 0.85f, ImVec2(x - ImGui::CalcTextSize(t.c_str()).x * 0.42f, b.y + fs * 0.2f), dim,
+                t.c_str());
   }
   dl->AddText(font, fs * 0.85f, ImVec2(a.x + fs * 0.4f, a.y + fs * 0.2f), dim, y_label);
   const char* xl = "sequence length T";
@@ -185,8 +192,9 @@ void draw_scaling_window(App& app) {
     if (ImGui::Button("Run", ImVec2(fs * 6, 0))) start_scaling(app);
     mark_target(app, "scaling_run");
   }
-  tooltip("one attention layer per variant (d_model 128, 8 heads, random weights, default parameters), each point "
-          "measured in its own process, as `attnscope bench`");
+  tooltip(
+      "one attention layer per variant (d_model 128, 8 heads, random weights, default parameters), each point "
+      "measured in its own process, as `attnscope bench`");
   if (!s.run) {
     ImGui::TextColored(kDim, "Run measures the columns' variants at every length (each point in a child process).");
     ImGui::End();
@@ -195,13 +203,14 @@ void draw_scaling_window(App& app) {
   const ScalingRun& run = *s.run;
   const std::vector<BenchPoint> pts = run.points();
   const std::string err = run.error();
-  if (!err.empty()) ImGui::TextColored(kRed, "%s", err.c_str());
+  if (!err.empty())
+    ImGui::TextColored(kRed, "%s", err.c_str());
   else if (running)
     ImGui::TextColored(kAmber, "measuring %s  (%zu of %d points%s)", run.current().c_str(), pts.size(), run.total(),
                        run.cancelled() ? ", cancelling after this one" : "");
   else
-    ImGui::TextColored(run.cancelled() ? kAmber : kGreen, "%s: %zu of %d points on %s", run.cancelled() ? "cancelled" : "done",
-                       pts.size(), run.total(), run.device().c_str());
+    ImGui::TextColored(run.cancelled() ? kAmber : kGreen, "%s: %zu of %d points on %s",
+                       run.cancelled() ? "cancelled" : "done", pts.size(), run.total(), run.device().c_str());
 
   // legend with the measured slopes (least squares of log latency over log T)
   for (size_t v = 0; v < run.variants().size(); ++v) {
@@ -215,14 +224,17 @@ void draw_scaling_window(App& app) {
     ImGui::Dummy(ImVec2(fs * 1.4f, fs));
     ImGui::SameLine();
     const double slope = xs.size() >= 2 ? loglog_slope(xs, ys) : kNaN;
-    if (std::isfinite(slope)) ImGui::Text("%s  slope %.2f", run.variants()[v].c_str(), slope);
-    else ImGui::Text("%s", run.variants()[v].c_str());
+    if (std::isfinite(slope))
+      ImGui::Text("%s  slope %.2f", run.variants()[v].c_str(), slope);
+    else
+      ImGui::Text("%s", run.variants()[v].c_str());
   }
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   const float table_h = fs * 7;
   const float plot_h = std::max(fs * 8, (avail.y - table_h) * 0.62f);
   draw_loglog(run, pts, &BenchPoint::median_ms, "prefill latency, ms (median)", ImVec2(avail.x, plot_h));
-  draw_loglog(run, pts, &BenchPoint::peak_mib, "peak memory, MiB", ImVec2(avail.x, std::max(fs * 6, avail.y - table_h - plot_h)));
+  draw_loglog(run, pts, &BenchPoint::peak_mib, "peak memory, MiB",
+              ImVec2(avail.x, std::max(fs * 6, avail.y - table_h - plot_h)));
   mark_target(app, "scaling_plot");
 
   // every point: latency spread and peak memory
@@ -242,11 +254,15 @@ void draw_scaling_window(App& app) {
       ImGui::TableNextColumn();
       if (p.status == "ok") ImGui::Text("%.3f..%.3f", p.p10_ms, p.p90_ms);
       ImGui::TableNextColumn();
-      if (std::isfinite(p.peak_mib)) ImGui::Text("%.1f", p.peak_mib);
-      else ImGui::TextColored(kDim, "n/a");
+      if (std::isfinite(p.peak_mib))
+        ImGui::Text("%.1f", p.peak_mib);
+      else
+        ImGui::TextColored(kDim, "n/a");
       ImGui::TableNextColumn();
-      if (p.status == "ok") ImGui::TextColored(kGreen, "ok");
-      else ImGui::TextColored(p.status == "skipped" ? kAmber : kRed, "%s: %s", p.status.c_str(), p.note.c_str());
+      if (p.status == "ok")
+        ImGui::TextColored(kGreen, "ok");
+      else
+        ImGui::TextColored(p.status == "skipped" ? kAmber : kRed, "%s: %s", p.status.c_str(), p.note.c_str());
     }
     ImGui::EndTable();
   }

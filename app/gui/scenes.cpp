@@ -22,7 +22,8 @@ render::Colormap to_render(Colormap c) {
     case Colormap::Magma: return render::Colormap::Magma;
     case Colormap::Cividis: return render::Colormap::Cividis;
     case Colormap::Gray: return render::Colormap::Gray;
-    case Colormap::Viridis: case Colormap::Diverging: break;  // the window shows signed data as Diverging itself
+    case Colormap::Viridis:
+    case Colormap::Diverging: break;  // the window shows signed data as Diverging itself
   }
   return render::Colormap::Viridis;
 }
@@ -50,9 +51,11 @@ std::vector<std::string> folder_scenes(const std::string& dir) {
 // The text the columns read (the window over a longer text).
 std::string window_text(const App& app) {
   const TokenView& t = app.tokens;
-  if (t.len <= 0 || t.offsets.size() != t.ids.size() || size_t(t.start + t.len) > t.offsets.size()) return app.text.text;
+  if (t.len <= 0 || t.offsets.size() != t.ids.size() || size_t(t.start + t.len) > t.offsets.size())
+    return app.text.text;
   const size_t from = t.offsets[size_t(t.start)];
-  const size_t to = size_t(t.start + t.len) < t.offsets.size() ? t.offsets[size_t(t.start + t.len)] : app.text.text.size();
+  const size_t to =
+      size_t(t.start + t.len) < t.offsets.size() ? t.offsets[size_t(t.start + t.len)] : app.text.text.size();
   return app.text.text.substr(from, to - from);
 }
 
@@ -97,8 +100,10 @@ Scene scene_from_app(const App& app, std::vector<std::string>* notes) {
       d.view = render::PanelKind::Diff;
       s.columns.push_back(d);
     } else if (notes) {
-      notes->push_back("the difference window is not saved: a scene's difference is the first column minus another, "
-                       "and the window compares column " + std::to_string(a + 1) + " with column " + std::to_string(b + 1));
+      notes->push_back(
+          "the difference window is not saved: a scene's difference is the first column minus another, "
+          "and the window compares column " +
+          std::to_string(a + 1) + " with column " + std::to_string(b + 1));
     }
   }
   s.colormap = to_render(app.view.colormap);
@@ -202,7 +207,9 @@ void apply_scene(App& app, const Scene& scene, std::vector<std::string>* skipped
                         : s.colormap == render::Colormap::Cividis ? Colormap::Cividis
                         : s.colormap == render::Colormap::Gray    ? Colormap::Gray
                                                                   : Colormap::Viridis;
-  app.view.scale = s.scale == render::Scale::Log ? Scale::Log : s.scale == render::Scale::Row ? Scale::RowNormalised : Scale::Linear;
+  app.view.scale = s.scale == render::Scale::Log   ? Scale::Log
+                   : s.scale == render::Scale::Row ? Scale::RowNormalised
+                                                   : Scale::Linear;
   app.scenes.zoom = s.zoom;
   app.scenes.title = s.title;
   if (!s.model.empty() && same_path(s.model) != same_path(app.model_dir))
@@ -338,8 +345,10 @@ void draw_presentation_header(const Column& c) {
   ImGui::TextColored(kAccent, "%s", column_label(scene_column(c)).c_str());
   if (c.shown && c.shown->ok) {
     ImGui::SameLine();
-    ImGui::TextColored(kDim, "%s", c.head < 0 ? "every layer \xC3\x97 head"
-                                              : ("layer " + std::to_string(c.layer) + " \xC2\xB7 head " + std::to_string(c.head)).c_str());
+    ImGui::TextColored(kDim, "%s",
+                       c.head < 0
+                           ? "every layer \xC3\x97 head"
+                           : ("layer " + std::to_string(c.layer) + " \xC2\xB7 head " + std::to_string(c.head)).c_str());
   }
 }
 
@@ -372,8 +381,10 @@ void draw_scene_ui(App& app) {
     }
     if (ImGui::Button(open ? "Open" : "Save", ImVec2(fs * 6, 0)) || enter) {
       std::string why;
-      if (open ? open_scene(app, u.dialog_path, &why) : save_scene_file(app, u.dialog_path, &why)) ImGui::CloseCurrentPopup();
-      else u.dialog_error = why;
+      if (open ? open_scene(app, u.dialog_path, &why) : save_scene_file(app, u.dialog_path, &why))
+        ImGui::CloseCurrentPopup();
+      else
+        u.dialog_error = why;
     }
     ImGui::SameLine();
     if (ImGui::Button("Cancel", ImVec2(fs * 6, 0))) ImGui::CloseCurrentPopup();

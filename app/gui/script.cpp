@@ -12,6 +12,7 @@
 #include "imgui.h"
 #include "registry.h"
 #include "script.h"
+#include "script_internal.h"
 #include "state.h"
 
 namespace attnscope::gui {
@@ -29,45 +30,22 @@ void Script::add(const std::string& text, bool split_semicolons) {
   }
 }
 
+using namespace script_detail;
+
+int script_detail::column_arg(const App& app, std::istringstream& in) {
+  int c = -1;
+  in >> c;
+  return c >= 0 && c < int(app.columns.size()) ? c : -1;
+}
+
 namespace {
-
-// How a command leaves the queue after one call.
-enum class Flow {
-  Again,  // not finished: called again next frame (Script::phase counts the calls when the body advances it)
-  Next,   // finished: the next command runs in this frame too
-  Frame,  // finished: the next command waits for the next frame
-};
-
-// What a command's body sees: the app, the script, and its arguments after the name.
-struct Call {
-  App& app;
-  Script& s;
-  std::istringstream& in;
-  const std::string& op;    // the command's name
-  const std::string& line;  // the whole command (error messages)
-  std::string* shot;        // `shot` fills it: the frame loop saves this frame
-  double max_seconds;
-  double elapsed;           // seconds since the script started
-  void fail(const std::string& message) {
-    std::fprintf(stderr, "attnscope gui: script: %s\n", message.c_str());
-    ++s.failures;
-  }
-  void fail_in(const std::string& what) { fail(what + " in '" + line + "'"); }  // "bad column in 'layer 9 1'"
-};
-
-struct ScriptCommand {
-  const char* name;
-  const char* args;
-  const char* help;
-  Flow (*run)(Call&);
-};
 
 // io.MousePos / io.MouseDown from the script (or off the window while it does not own the mouse).
 void apply_mouse(const Script& s) {
   if (!s.active) return;
   ImGuiIO& io = ImGui::GetIO();
   if (!s.mouse) {
-    if (s.real_pointer_moved) return;  // a person (or xdotool) is using the real pointer
+    if (s.real_pointer_moved) return;          // a person (or xdotool) is using the real pointer
     io.MousePos = ImVec2(-FLT_MAX, -FLT_MAX);  // scripted runs: the idle pointer must not hover anything
     io.MouseDown[0] = false;
   } else {
@@ -81,12 +59,6 @@ bool target_center(const App& app, const std::string& name, ImVec2* out) {
   if (it == app.targets.end()) return false;
   *out = ImVec2((it->second.x + it->second.z) * 0.5f, (it->second.y + it->second.w) * 0.5f);
   return true;
-}
-
-int column_arg(const App& app, std::istringstream& in) {
-  int c = -1;
-  in >> c;
-  return c >= 0 && c < int(app.columns.size()) ? c : -1;
 }
 
 // The rest of the line after the name (one leading space dropped); `\n` written as two characters becomes a newline
@@ -124,7 +96,7 @@ Flow cmd_wait(Call& c) {
 }
 
 Flow cmd_idle(Call& c) {  // until the worker has nothing left and every column shows its latest result
-  if (c.s.phase < 2) {  // let the frame loop submit what the previous commands changed
+  if (c.s.phase < 2) {    // let the frame loop submit what the previous commands changed
     ++c.s.phase;
     return Flow::Again;
   }
@@ -169,10 +141,13 @@ Flow cmd_pointer(Call& c) {
   }
   if (c.op == "click") {
     // frame 0: move there; 1: press; 2: release
-    if (std::getenv("ATTNSCOPE_SCRIPT_DEBUG")) std::fprintf(stderr, "click %s phase %d at %.0f,%.0f\n", a.c_str(), s.phase, p.x, p.y);
+    if (std::getenv("ATTNSCOPE_SCRIPT_DEBUG"))
+      std::fprintf(stderr, "click %s phase %d at %.0f,%.0f\n", a.c_str(), s.phase, p.x, p.y);
     if (s.phase == 0 || s.phase > 5) s.pos = p, s.phase = 0;
-    if (s.phase == 0) s.down = false;
-    else if (s.phase == 1) s.down = true;
+    if (s.phase == 0)
+      s.down = false;
+    else if (s.phase == 1)
+      s.down = true;
     else {
       s.down = false;
       return Flow::Frame;
@@ -184,9 +159,12 @@ Flow cmd_pointer(Call& c) {
   float dx = 0, dy = 0;
   c.in >> dx >> dy;
   const int k = s.phase;
-  if (k == 0) s.drag_from = p, s.pos = p, s.down = false;
-  else if (k == 1) s.down = true;
-  else if (k <= 9) s.pos = ImVec2(s.drag_from.x + dx * float(k - 1) / 8, s.drag_from.y + dy * float(k - 1) / 8);
+  if (k == 0)
+    s.drag_from = p, s.pos = p, s.down = false;
+  else if (k == 1)
+    s.down = true;
+  else if (k <= 9)
+    s.pos = ImVec2(s.drag_from.x + dx * float(k - 1) / 8, s.drag_from.y + dy * float(k - 1) / 8);
   else {
     s.down = false;
     return Flow::Frame;
@@ -210,8 +188,10 @@ Flow cmd_type(Call& c) {
 Flow cmd_key(Call& c) {  // held for one frame, like a key press
   std::string k;
   c.in >> k;
-  const ImGuiKey_ key = k == "left" ? ImGuiKey_LeftArrow : k == "right" ? ImGuiKey_RightArrow
-                        : k == "up" ? ImGuiKey_UpArrow : ImGuiKey_DownArrow;
+  const ImGuiKey_ key = k == "left"    ? ImGuiKey_LeftArrow
+                        : k == "right" ? ImGuiKey_RightArrow
+                        : k == "up"    ? ImGuiKey_UpArrow
+                                       : ImGuiKey_DownArrow;
   ImGuiIO& io = ImGui::GetIO();
   c.s.key = io.KeyMap[key];
   io.KeysDown[c.s.key] = true;
@@ -269,143 +249,6 @@ Flow cmd_studio(Call& c) {
   return Flow::Frame;
 }
 
-// ------------------------------------------------------------------------------------------------ columns
-// (state edits, as a user would make them with the widgets: one per frame)
-
-Flow cmd_add_column(Call& c) {
-  std::string v;
-  c.in >> v;
-  add_column(c.app, v);
-  return Flow::Frame;
-}
-
-// variant COL NAME | param COL NAME VALUE | head COL H | layer COL L
-Flow cmd_column_edit(Call& c) {
-  App& app = c.app;
-  const int i = column_arg(app, c.in);
-  if (i < 0) {
-    c.fail_in("bad column");
-    return Flow::Frame;
-  }
-  Column& col = app.columns[size_t(i)];
-  if (c.op == "variant") {
-    std::string v;
-    c.in >> v;
-    if (!find_variant(v)) {
-      c.fail("unknown variant " + v);
-      return Flow::Frame;
-    }
-    col.variant = v;
-    col.params = resolve_params(get_variant(v).params, v, {});
-  } else if (c.op == "param") {
-    std::string name;
-    double v = 0;
-    c.in >> name >> v;
-    col.params[name] = v;
-  } else if (c.op == "head") {
-    int h = 0;
-    c.in >> h;
-    set_layer_head(app, i, col.layer, h);
-  } else {
-    int l = 0;
-    c.in >> l;
-    set_layer_head(app, i, l, col.head);
-  }
-  return Flow::Frame;
-}
-
-// explain COL 0|1 | per_layer COL 0|1 | convert COL 0|1 | mask_edit COL 0|1; "" or why not
-std::string column_switch(Call& c, Column& col) {
-  int v = 0;
-  c.in >> v;
-  if (c.op == "explain") {
-    col.explain_open = v != 0;
-    col.explain_scroll = v ? kScrollFrames : 0;
-  } else if (c.op == "convert") {
-    col.convert = v != 0;
-  } else if (c.op == "mask_edit") {
-    col.mask_edit.open = v != 0;
-    col.mask_edit.scroll = v ? kScrollFrames : 0;
-  } else if (set_per_layer(c.app, col, v != 0); col.per_layer != (v != 0)) {
-    return "no model yet";
-  }
-  return "";
-}
-
-// layer_variant COL LAYER VARIANT | layer_param COL LAYER NAME VALUE; "" or why not
-std::string layer_edit(Call& c, Column& col) {
-  int l = -1;
-  std::string name;
-  c.in >> l >> name;
-  if (!col.per_layer || l < 0 || l >= int(col.layers.size())) return "not a layer of a per-layer column";
-  if (c.op == "layer_variant") {
-    const VariantInfo* info = find_variant(name);
-    if (!info) return "unknown variant " + name;
-    col.layers[size_t(l)] = LayerSpec{name, resolve_params(info->params, name, {}), {}};
-  } else {
-    double x = 0;
-    c.in >> x;
-    col.layers[size_t(l)].params[name] = x;
-  }
-  return "";
-}
-
-// mask COL clear|causal|clip|band LO HI|rect I0 J0 I1 J1|brush I J R [erase]: the custom mask of the selected layer
-std::string mask_edit(Call& c, Column& col) {
-  CustomMask* m = edited_mask(c.app, col);
-  if (!m) return "the selected layer is not the custom variant";
-  std::string tool;
-  c.in >> tool;
-  std::vector<int64_t> a;
-  for (int64_t x; c.in >> x;) a.push_back(x);
-  c.in.clear();
-  std::string erase;
-  c.in >> erase;
-  const bool value = erase != "erase";
-  if (tool == "clear") clear(*m);
-  else if (tool == "causal") *m = causal_mask(m->n);
-  else if (tool == "clip") causal_clip(*m);
-  else if (tool == "band" && a.size() == 2) paint_band(*m, a[0], a[1], value);
-  else if (tool == "rect" && a.size() == 4) paint_rect(*m, a[0], a[1], a[2], a[3], value);
-  else if (tool == "brush" && a.size() == 3) paint_brush(*m, a[0], a[1], a[2], value);
-  else return "unknown mask edit";
-  return "";
-}
-
-// explain, per_layer, mask_edit, layer_variant, layer_param, mask: "attnscope gui: script: WHY in 'COMMAND'"
-Flow cmd_column_layers(Call& c) {
-  const int i = column_arg(c.app, c.in);
-  std::string what;
-  if (i < 0) what = "bad column";
-  else if (c.op == "layer_variant" || c.op == "layer_param") what = layer_edit(c, c.app.columns[size_t(i)]);
-  else if (c.op == "mask") what = mask_edit(c, c.app.columns[size_t(i)]);
-  else what = column_switch(c, c.app.columns[size_t(i)]);
-  if (!what.empty()) c.fail_in(what);
-  return Flow::Frame;
-}
-
-Flow cmd_zoom(Call& c) {  // zoom COL FACTOR: about the matrix's centre
-  const int i = column_arg(c.app, c.in);
-  float z = 1;
-  c.in >> z;
-  if (i < 0) return Flow::Frame;
-  Column& col = c.app.columns[size_t(i)];
-  col.zoom = std::max(1.f, z);
-  if (col.shown && col.shown->ok) {
-    col.x0 = float(col.shown->maps.keys) * 0.5f * (1 - 1 / col.zoom);
-    col.y0 = float(col.shown->maps.queries) * 0.5f * (1 - 1 / col.zoom);
-  }
-  return Flow::Frame;
-}
-
-Flow cmd_view(Call& c) {  // view COL weights|mask
-  const int i = column_arg(c.app, c.in);
-  std::string v;
-  c.in >> v;
-  if (i >= 0) c.app.columns[size_t(i)].view = v == "mask" ? View::Mask : View::Weights;
-  return Flow::Frame;
-}
-
 // ------------------------------------------------------------------------------------------------ text and view
 
 Flow cmd_text(Call& c) {
@@ -457,8 +300,10 @@ Flow cmd_scale(Call& c) {  // linear|log|row
 Flow cmd_colormap(Call& c) {
   std::string v;
   c.in >> v;
-  c.app.view.colormap = v == "magma" ? Colormap::Magma : v == "cividis" ? Colormap::Cividis
-                        : v == "gray" || v == "grayscale" ? Colormap::Gray : Colormap::Viridis;
+  c.app.view.colormap = v == "magma"                      ? Colormap::Magma
+                        : v == "cividis"                  ? Colormap::Cividis
+                        : v == "gray" || v == "grayscale" ? Colormap::Gray
+                                                          : Colormap::Viridis;
   return Flow::Frame;
 }
 
@@ -536,8 +381,10 @@ const ScriptCommand kCommands[] = {
     // flow, input and checks
     {"wait", "N", "render N frames before the next command", cmd_wait},
     {"sleep", "SECONDS", "wall-clock seconds, rendering meanwhile (real input, e.g. xdotool, goes on)", cmd_sleep},
-    {"idle", "", "until the worker has nothing left and every column shows its latest result (a failure after "
-                 "--max-seconds)", cmd_idle},
+    {"idle", "",
+     "until the worker has nothing left and every column shows its latest result (a failure after "
+     "--max-seconds)",
+     cmd_idle},
     {"move", "X Y|@TARGET", "the pointer to a position, or to a widget's centre (named by the views' mark_target)",
      cmd_pointer},
     {"click", "X Y|@TARGET", "move there, press, release (a frame each; a widget may take 5 frames to appear)",
@@ -558,8 +405,7 @@ const ScriptCommand kCommands[] = {
     {"add_column", "VARIANT", "another column (at most 6)", cmd_add_column},
     {"variant", "COL NAME", "the column's variant, with its default parameters", cmd_column_edit},
     {"param", "COL NAME VALUE", "one parameter of the column's variant", cmd_column_edit},
-    {"head", "COL H", "the column's head (-1: every layer x head as a grid; all columns when linked)",
-     cmd_column_edit},
+    {"head", "COL H", "the column's head (-1: every layer x head as a grid; all columns when linked)", cmd_column_edit},
     {"layer", "COL L", "the column's layer (all columns when linked)", cmd_column_edit},
     {"view", "COL weights|mask", "the heatmap shows the weights or the computed pairs", cmd_view},
     {"zoom", "COL FACTOR", "magnify the single-head heatmap about its centre", cmd_zoom},
@@ -607,8 +453,10 @@ const ScriptCommand kCommands[] = {
     {"scaling_cancel", "", "cancel the scaling sweep", cmd_studio},
     {"scaling_wait", "N SECONDS", "until every variant has N measured points (a failure after SECONDS or an early end)",
      cmd_studio},
-    {"advisor", "SCENARIO SEQ [MEMORY|none]", "the advisor panel, gathering for training, long-context, "
-                                              "memory-limited or quality at SEQ tokens", cmd_studio},
+    {"advisor", "SCENARIO SEQ [MEMORY|none]",
+     "the advisor panel, gathering for training, long-context, "
+     "memory-limited or quality at SEQ tokens",
+     cmd_studio},
     {"advisor_set", "SCENARIO [MEMORY|none]", "re-rank without measuring, and print", cmd_studio},
     {"advisor_wait", "SECONDS", "until the gathering ends, then print the ranking", cmd_studio},
 };
@@ -628,14 +476,18 @@ bool is_script_help(const std::string& script) {
 
 void print_script_help(FILE* f) {
   size_t width = 0;
-  for (const ScriptCommand& c : kCommands) width = std::max(width, std::string(c.name).size() + 1 + std::string(c.args).size());
+  for (const ScriptCommand& c : kCommands)
+    width = std::max(width, std::string(c.name).size() + 1 + std::string(c.args).size());
   width = std::min<size_t>(width, 34);  // longer signatures put their help on the next line
-  std::fprintf(f, "attnscope gui --script FILE|'CMD; CMD': one command per line of FILE, or separated by ';' "
-                  "('#' starts a comment line)\n");
+  std::fprintf(f,
+               "attnscope gui --script FILE|'CMD; CMD': one command per line of FILE, or separated by ';' "
+               "('#' starts a comment line)\n");
   for (const ScriptCommand& c : kCommands) {
     const std::string sig = std::string(c.name) + (*c.args ? " " : "") + c.args;
-    if (sig.size() > width) std::fprintf(f, "  %s\n  %-*s  %s\n", sig.c_str(), int(width), "", c.help);
-    else std::fprintf(f, "  %-*s  %s\n", int(width), sig.c_str(), c.help);
+    if (sig.size() > width)
+      std::fprintf(f, "  %s\n  %-*s  %s\n", sig.c_str(), int(width), "", c.help);
+    else
+      std::fprintf(f, "  %-*s  %s\n", int(width), sig.c_str(), c.help);
   }
   std::fflush(f);
 }

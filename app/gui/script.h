@@ -18,15 +18,15 @@ struct App;
 
 struct Script {
   std::deque<std::string> cmds;
-  int wait = 0;        // frames left in the current command
-  int phase = 0;       // calls of the current command so far (multi-frame commands: click, drag, idle, ...)
-  bool active = false; // a scripted run (--script, --screenshot, --frames)
+  int wait = 0;         // frames left in the current command
+  int phase = 0;        // calls of the current command so far (multi-frame commands: click, drag, idle, ...)
+  bool active = false;  // a scripted run (--script, --screenshot, --frames)
   bool real_pointer_moved = false;
   std::chrono::steady_clock::time_point sleep_until{};
   bool mouse = false;  // the script owns the mouse
   ImVec2 pos{-FLT_MAX, -FLT_MAX};
   bool down = false;
-  int key = -1;        // a key held for one frame (io.KeysDown index)
+  int key = -1;  // a key held for one frame (io.KeysDown index)
   ImVec2 drag_from, drag_to;
   bool quit = false;
   int failures = 0;

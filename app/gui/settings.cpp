@@ -80,7 +80,8 @@ void load_settings(App& app, bool columns) {
     ParamValues given;
     if (c.contains("params") && c["params"].is_object())
       for (const auto& s : info->params)
-        if (c["params"].contains(s.name) && c["params"][s.name].is_number()) given[s.name] = c["params"][s.name].get<double>();
+        if (c["params"].contains(s.name) && c["params"][s.name].is_number())
+          given[s.name] = c["params"][s.name].get<double>();
     try {
       col.params = resolve_params(info->params, info->name, given);
     } catch (const std::exception&) {
@@ -106,9 +107,15 @@ void save_settings(const App& app) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const ViewState& v = app.view;
-  json j = {{"colormap", int(v.colormap)}, {"scale", int(v.scale)},       {"mask_overlay", v.mask_overlay},
-            {"labels", v.labels},          {"log_decades", v.log_decades}, {"exclude_first", v.exclude_first},
-            {"link", v.link},              {"ui_scale", v.ui_scale},       {"show_diff", v.show_diff},
+  json j = {{"colormap", int(v.colormap)},
+            {"scale", int(v.scale)},
+            {"mask_overlay", v.mask_overlay},
+            {"labels", v.labels},
+            {"log_decades", v.log_decades},
+            {"exclude_first", v.exclude_first},
+            {"link", v.link},
+            {"ui_scale", v.ui_scale},
+            {"show_diff", v.show_diff},
             {"diff_signed", v.diff_signed}};
   json cols = json::array();
   for (const Column& c : app.columns) {

@@ -29,19 +29,19 @@ enum class TextSource { Typed = 0, Passage = 1, Generated = 2 };
 
 struct TextState {
   TextSource source = TextSource::Passage;
-  std::string text;                 // what the columns read (typed, passage, or prompt + generated)
+  std::string text;  // what the columns read (typed, passage, or prompt + generated)
   std::string kv_text = "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?\n";  // keys/values of cross-attention
-  int unknown_policy = 1;           // 0 skip, 1 replace (never fatal)
-  int window_start = 0;             // first character of the visible window (text longer than the context)
-  int window_len = 0;               // 0 = as much as the context allows
-  int passage_len = 72;             // characters per held-out passage
+  int unknown_policy = 1;                                                        // 0 skip, 1 replace (never fatal)
+  int window_start = 0;  // first character of the visible window (text longer than the context)
+  int window_len = 0;    // 0 = as much as the context allows
+  int passage_len = 72;  // characters per held-out passage
   uint64_t passage_seed = 7;
   std::string prompt = "ROMEO:\n";
   int gen_tokens = 200;
   float gen_temperature = 0.8f;
   int gen_top_k = 20;
   uint64_t gen_seed = 1;
-  uint64_t gen_job = 0;             // the job whose text is streaming into `text`
+  uint64_t gen_job = 0;  // the job whose text is streaming into `text`
 };
 
 struct ViewState {
@@ -63,12 +63,12 @@ using Clock = std::chrono::steady_clock;
 
 // Step-wise generation in every column (a worker decode session; generation.cpp draws it).
 struct GenState {
-  bool open = false;               // the columns show generation instead of the text's heatmaps
+  bool open = false;  // the columns show generation instead of the text's heatmaps
   std::string prompt = "ROMEO:\n";
   float temperature = 0.8f;
   int top_k = 20;
   int seed = 1;
-  bool shared_stream = true;       // every column reads the first column's tokens (else each samples, same seed)
+  bool shared_stream = true;  // every column reads the first column's tokens (else each samples, same seed)
   bool playing = false;
   float speed = 8;                 // steps per second while playing
   int cursor = -1;                 // the step shown; -1 follows the newest
@@ -81,13 +81,13 @@ struct GenState {
 // The KV-cache calculator window (attention/kv_calc.h).
 struct KvCalcState {
   bool open = false;
-  int preset = 1;                  // index into presets; presets.size() = custom
+  int preset = 1;  // index into presets; presets.size() = custom
   std::vector<ModelShape> presets;
-  std::string presets_error;       // the bundled model's shape could not be read
+  std::string presets_error;  // the bundled model's shape could not be read
   ModelShape custom;
   int tokens = 32768;
   int batch = 1;
-  int dtype = 1;                   // KvDType: fp32, fp16, bf16, fp8
+  int dtype = 1;  // KvDType: fp32, fp16, bf16, fp8
 };
 
 // Scrolling a column's body to what was just opened takes two frames: ImGui clamps the scroll to the content
@@ -97,63 +97,61 @@ constexpr int kScrollFrames = 2;
 // Painting the `custom` variant's mask on the sparsity view (custom_mask.h).
 enum class MaskTool { Brush = 0, Rect = 1, Band = 2 };
 struct MaskEdit {
-  bool open = false;                 // the sparsity view is the editor (large, takes the mouse)
+  bool open = false;  // the sparsity view is the editor (large, takes the mouse)
   MaskTool tool = MaskTool::Brush;
-  bool erase = false;                // the tools clear cells instead of setting them
-  int radius = 1;                    // brush radius in cells
-  int band_lo = 0, band_hi = 7;      // band: lo <= i - j <= hi
-  int scroll = 0;                    // frames left to scroll the column's body to the editor (kScrollFrames)
+  bool erase = false;            // the tools clear cells instead of setting them
+  int radius = 1;                // brush radius in cells
+  int band_lo = 0, band_hi = 7;  // band: lo <= i - j <= hi
+  int scroll = 0;                // frames left to scroll the column's body to the editor (kScrollFrames)
   bool dragging = false;
-  int drag_i = 0, drag_j = 0;        // rectangle: the corner where the drag started
+  int drag_i = 0, drag_j = 0;  // rectangle: the corner where the drag started
 };
 
 // One variant column.
 struct Column {
-  int id = 0;                        // stable (worker slot); never reused
+  int id = 0;  // stable (worker slot); never reused
   std::string variant = "mha";
-  ParamValues params;                // resolved values, every parameter present
-  CustomMask mask;                   // `custom` on every layer: the painted mask (empty: causal)
-  bool per_layer = false;            // a variant per layer (`layers`) instead of `variant` on every layer
-  bool convert = false;              // run the base checkpoint converted even when a trained one is shipped
-  std::vector<LayerSpec> layers;     // per_layer: one per model layer, params resolved
+  ParamValues params;             // resolved values, every parameter present
+  CustomMask mask;                // `custom` on every layer: the painted mask (empty: causal)
+  bool per_layer = false;         // a variant per layer (`layers`) instead of `variant` on every layer
+  bool convert = false;           // run the base checkpoint converted even when a trained one is shipped
+  std::vector<LayerSpec> layers;  // per_layer: one per model layer, params resolved
   MaskEdit mask_edit;
-  bool explain_open = false;         // the explanation is shown below the rows
-  int explain_scroll = 0;            // frames left to scroll the column's body to it (kScrollFrames)
+  bool explain_open = false;  // the explanation is shown below the rows
+  int explain_scroll = 0;     // frames left to scroll the column's body to it (kScrollFrames)
   int layer = 0;
-  int head = 0;                      // -1: every layer x head as a grid
+  int head = 0;  // -1: every layer x head as a grid
   View view = View::Weights;
-  uint64_t seq = 0;                  // last submitted request
-  std::string submitted_key;         // what it was (resubmit only on change)
-  Clock::time_point submitted_at;    // when (latency log)
-  bool latency_logged = true;        // the heatmap of the latest request has been drawn and logged
+  uint64_t seq = 0;                           // last submitted request
+  std::string submitted_key;                  // what it was (resubmit only on change)
+  Clock::time_point submitted_at;             // when (latency log)
+  bool latency_logged = true;                 // the heatmap of the latest request has been drawn and logged
   std::shared_ptr<const ColumnResult> shown;  // the result on screen (always of request `seq` or older)
-  ColumnTiming timing;               // repeated forwards of `shown`
-  std::vector<Heatmap> tiles;        // uploaded matrices: one, or layers x heads
-  std::string tiles_key;             // (result seq, layer, head) they hold
-  Heatmap mask_tile;                 // the sparsity row's computed-pairs mask of (layer, head)
+  ColumnTiming timing;                        // repeated forwards of `shown`
+  std::vector<Heatmap> tiles;                 // uploaded matrices: one, or layers x heads
+  std::string tiles_key;                      // (result seq, layer, head) they hold
+  Heatmap mask_tile;                          // the sparsity row's computed-pairs mask of (layer, head)
   std::string mask_key;
-  float zoom = 1, x0 = 0, y0 = 0;    // single-head view: magnification and the first visible cell (col, row)
-  float rows_h = 0;                  // height of the rows below the heatmap last frame (sizes the heatmap)
+  float zoom = 1, x0 = 0, y0 = 0;  // single-head view: magnification and the first visible cell (col, row)
+  float rows_h = 0;                // height of the rows below the heatmap last frame (sizes the heatmap)
 };
 
 // Encoded text and the window the columns see.
 struct TokenView {
-  std::vector<int64_t> ids;             // whole text
-  std::vector<size_t> offsets;          // byte offset of each id in the text
+  std::vector<int64_t> ids;     // whole text
+  std::vector<size_t> offsets;  // byte offset of each id in the text
   std::vector<UnknownChar> unknown;
   std::string unknown_message;
-  int start = 0, len = 0;               // the window
-  std::vector<int64_t> window() const {
-    return {ids.begin() + start, ids.begin() + start + len};
-  }
+  int start = 0, len = 0;  // the window
+  std::vector<int64_t> window() const { return {ids.begin() + start, ids.begin() + start + len}; }
   std::vector<int64_t> kv_ids;
   std::string kv_message;
 };
 
 struct Fonts {
   ImFont* ui = nullptr;
-  ImFont* mono = nullptr;      // text and axis labels
-  ImFont* small = nullptr;     // small axis labels
+  ImFont* mono = nullptr;   // text and axis labels
+  ImFont* small = nullptr;  // small axis labels
   ImFont* title = nullptr;
   float size = 16;
 };
@@ -162,11 +160,11 @@ struct Fonts {
 struct DiffState {
   int layer = 0, head = 0;
   Heatmap map;
-  std::string key;                  // (seqs, layer, head, signed) it holds
-  std::string problem;              // why there is no difference to show
-  std::vector<float> kl_rows;       // [T]
+  std::string key;             // (seqs, layer, head, signed) it holds
+  std::string problem;         // why there is no difference to show
+  std::vector<float> kl_rows;  // [T]
   double mean_kl = 0;
-  std::vector<float> values;        // [T, S] the displayed matrix (hover)
+  std::vector<float> values;  // [T, S] the displayed matrix (hover)
   int rows = 0, cols = 0;
 };
 
@@ -176,34 +174,34 @@ struct App {
   HeatmapProgram program;
   std::string program_error;
   std::string model_dir;
-  std::string corpus_valid;             // held-out 10% of the corpus
+  std::string corpus_valid;  // held-out 10% of the corpus
   std::string corpus_error;
   TextState text;
   ViewState view;
   TokenView tokens;
-  std::string tokens_key;               // text + policy the TokenView was built from
+  std::string tokens_key;  // text + policy the TokenView was built from
   std::vector<Column> columns;
   int next_column_id = 1;
-  std::shared_ptr<const Model> model;   // the loaded model once the worker has it
+  std::shared_ptr<const Model> model;  // the loaded model once the worker has it
   DiffState diff;
   GenState gen;
   KvCalcState kv;
-  ExportState exporter;                 // studio.h: the export dialog and its background write
-  SceneUi scenes;                       // the scene on screen, scene messages, presentation mode
-  ScalingState scaling;                 // the scaling panel's sweep
-  AdvisorState advisor;                 // the scenario advisor panel
-  int active_column = 0;                // arrow keys act on it (or on every column when linked)
+  ExportState exporter;   // studio.h: the export dialog and its background write
+  SceneUi scenes;         // the scene on screen, scene messages, presentation mode
+  ScalingState scaling;   // the scaling panel's sweep
+  AdvisorState advisor;   // the scenario advisor panel
+  int active_column = 0;  // arrow keys act on it (or on every column when linked)
   Fonts fonts;
   bool fonts_dirty = false;
   int frame = 0;
-  std::deque<double> frame_ms;          // recent frames' CPU time (status bar, scripted runs' report)
-  double last_compute_ms = 0;           // the latest result's forward
-  bool log_events = false;              // scripted runs: print timestamped events (latency)
+  std::deque<double> frame_ms;  // recent frames' CPU time (status bar, scripted runs' report)
+  double last_compute_ms = 0;   // the latest result's forward
+  bool log_events = false;      // scripted runs: print timestamped events (latency)
   Clock::time_point started = Clock::now();
-  std::string settings_message;         // a settings file that could not be read
+  std::string settings_message;  // a settings file that could not be read
   // widget rectangles by name, for scripted clicks in tests ("click @add_column")
   std::map<std::string, ImVec4> targets;
-  std::vector<std::string> log;         // status lines (printed at exit of scripted runs)
+  std::vector<std::string> log;  // status lines (printed at exit of scripted runs)
 };
 
 // columns.cpp (the column controller), column_view.cpp (draw_ui), widgets.cpp (mark_target)
@@ -224,21 +222,21 @@ const VariantInfo* layer_variant(const Column& c, int layer);
 void set_per_layer(App& app, Column& c, bool on);
 // The mask painting acts on at the column's selected layer (null: that layer is not `custom`).
 CustomMask* edited_mask(App& app, Column& c);
-void mark_target(App& app, const char* name);  // remember the last item's rectangle
+void mark_target(App& app, const char* name);                    // remember the last item's rectangle
 void set_layer_head(App& app, int column, int layer, int head);  // all columns when linked
-void move_selection(App& app, int dlayer, int dhead);           // arrow keys
+void move_selection(App& app, int dlayer, int dhead);            // arrow keys
 double seconds_since_start(const App& app);
 
 // generation.cpp: the lockstep generation view and the KV-cache calculator window
-void start_generation(App& app);       // a new session with the current columns, prompt and options
-void update_generation(App& app);      // every frame: the worker's snapshot, and the next step while playing
+void start_generation(App& app);   // a new session with the current columns, prompt and options
+void update_generation(App& app);  // every frame: the worker's snapshot, and the next step while playing
 void request_generation_steps(App& app, int n);
 void draw_generation_panel(App& app);  // the sidebar while the view is open
 void draw_generation_column(App& app, Column& c, int index);
 void draw_kv_calculator(App& app);
-bool select_kv_preset(App& app, const std::string& key);  // by preset key or "custom"; false when unknown
+bool select_kv_preset(App& app, const std::string& key);               // by preset key or "custom"; false when unknown
 const DecodeTrack* generation_track(const App& app, const Column& c);  // this column's track in the session
-int generation_cursor(const App& app);  // the step shown (-1: no step yet)
+int generation_cursor(const App& app);                                 // the step shown (-1: no step yet)
 
 // settings.cpp: $XDG_CONFIG_HOME/attnscope or ~/.config/attnscope ("" when neither is set)
 std::string config_dir();

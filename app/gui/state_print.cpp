@@ -20,16 +20,19 @@ void print_state(const App& app, FILE* f) {
   std::sort(ft.begin(), ft.end());
   const double med = ft.empty() ? 0 : ft[ft.size() / 2], p90 = ft.empty() ? 0 : ft[ft.size() * 9 / 10];
   static const char* cmaps[] = {"viridis", "magma", "cividis", "gray"};
-  std::fprintf(f, "attnscope gui: frame %d, %zu columns, %d results, %d errors, text %zu characters, window %d+%d, "
-                  "%zu cached models\n",
-               app.frame, app.columns.size(), results, errors, app.tokens.ids.size(), app.tokens.start,
-               app.tokens.len, app.worker->cached_models());
+  std::fprintf(f,
+               "attnscope gui: frame %d, %zu columns, %d results, %d errors, text %zu characters, window %d+%d, "
+               "%zu cached models\n",
+               app.frame, app.columns.size(), results, errors, app.tokens.ids.size(), app.tokens.start, app.tokens.len,
+               app.worker->cached_models());
   if (!app.worker->model_error().empty())  // the checkpoint could not be loaded (the window shows it too)
     std::fprintf(f, "  model: error: %s\n", app.worker->model_error().c_str());
   std::fprintf(f, "  view: colormap %s, scale %d, exclude_first %d, link %d, ui_scale %.2f, diff %d (%d vs %d%s)\n",
                cmaps[int(app.view.colormap)], int(app.view.scale), int(app.view.exclude_first), int(app.view.link),
                double(app.view.ui_scale), int(app.view.show_diff), app.view.diff_a, app.view.diff_b,
-               app.diff.problem.empty() && !app.diff.kl_rows.empty() ? (", mean KL " + std::to_string(app.diff.mean_kl)).c_str() : "");
+               app.diff.problem.empty() && !app.diff.kl_rows.empty()
+                   ? (", mean KL " + std::to_string(app.diff.mean_kl)).c_str()
+                   : "");
   std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
   std::fprintf(f, "  text: \"");
   for (char ch : app.text.text.substr(0, 200)) std::fputs(ch == '\n' ? "\\n" : std::string(1, ch).c_str(), f);
@@ -39,23 +42,28 @@ void print_state(const App& app, FILE* f) {
     std::string p;
     const VariantInfo* info = find_variant(c.variant);
     if (info)
-      for (const auto& s : info->params) p += (p.empty() ? "" : ",") + s.name + "=" + format_param(s, c.params.at(s.name));
+      for (const auto& s : info->params)
+        p += (p.empty() ? "" : ",") + s.name + "=" + format_param(s, c.params.at(s.name));
     std::string layers;  // per-layer columns: every layer's variant; painted masks: the cells allowed
     for (const LayerSpec& l : c.per_layer ? c.layers : std::vector<LayerSpec>{})
       layers += (layers.empty() ? "" : ",") + l.variant;
     const CustomMask& mask = c.per_layer && c.layer < int(c.layers.size()) ? c.layers[size_t(c.layer)].mask : c.mask;
     std::fprintf(f, "  column %zu: %s(%s)%s%s%s layer %d head %d zoom %.2f%s: ", i, c.variant.c_str(), p.c_str(),
                  layers.empty() ? "" : " layers [", layers.c_str(), layers.empty() ? "" : "]", c.layer, c.head,
-                 double(c.zoom), mask.empty() ? "" : (", painted " + std::to_string(mask.allowed_pairs()) + " cells").c_str());
-    if (!c.shown) std::fprintf(f, "no result\n");
-    else if (!c.shown->ok) std::fprintf(f, "error: %s\n", c.shown->error.c_str());
+                 double(c.zoom),
+                 mask.empty() ? "" : (", painted " + std::to_string(mask.allowed_pairs()) + " cells").c_str());
+    if (!c.shown)
+      std::fprintf(f, "no result\n");
+    else if (!c.shown->ok)
+      std::fprintf(f, "error: %s\n", c.shown->error.c_str());
     else {
       std::vector<double> ms = c.timing.ms;
       std::sort(ms.begin(), ms.end());
       int64_t cache = 0;
       for (int64_t b : c.shown->maps.cache_formula_bytes) cache += b;
-      std::fprintf(f, "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
-                      "computed %.1f%%, cache %lld B, %zu tile maps%s%s%s\n",
+      std::fprintf(f,
+                   "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
+                   "computed %.1f%%, cache %lld B, %zu tile maps%s%s%s\n",
                    c.shown->maps.mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps.queries,
                    (long long)c.shown->maps.keys, c.shown->maps.loss, c.shown->base_loss, c.shown->maps.forward_ms,
                    ms.size(), ms.empty() ? 0.0 : ms[ms.size() / 2], 100 * c.shown->computed_fraction, (long long)cache,
@@ -63,7 +71,9 @@ void print_state(const App& app, FILE* f) {
                                         [](const PatternSummary& s) { return !s.tiles.empty(); })),
                    c.shown->seq == c.seq ? "" : " (stale)", c.explain_open ? ", explanation open" : "",
                    c.shown->maps.experts > 0 ? (", routing " + std::to_string(c.shown->maps.experts) + " experts top-" +
-                                                std::to_string(c.shown->maps.top_k)).c_str() : "");
+                                                std::to_string(c.shown->maps.top_k))
+                                                   .c_str()
+                                             : "");
     }
   }
   const GenState& g = app.gen;
@@ -77,7 +87,8 @@ void print_state(const App& app, FILE* f) {
       if (!t) continue;
       std::fprintf(f, "  gen column %zu: %s, %zu frames", i, t->variant.c_str(), t->frames.size());
       const int k = generation_cursor(app);
-      if (!t->error.empty()) std::fprintf(f, ", error: %s", t->error.c_str());
+      if (!t->error.empty())
+        std::fprintf(f, ", error: %s", t->error.c_str());
       else if (k >= 0 && k < int(t->frames.size())) {
         const DecodeFrame& fr = *t->frames[size_t(k)];
         std::fprintf(f, ", step %lld token %lld at position %lld, layer 0 %s holds %zu of %lld tokens, cache %lld B",
@@ -87,8 +98,9 @@ void print_state(const App& app, FILE* f) {
       std::fprintf(f, "\n");
     }
   }
-  if (app.kv.open) std::fprintf(f, "  kv calculator: preset %d, %d tokens, batch %d, dtype %d\n", app.kv.preset,
-                                app.kv.tokens, app.kv.batch, app.kv.dtype);
+  if (app.kv.open)
+    std::fprintf(f, "  kv calculator: preset %d, %d tokens, batch %d, dtype %d\n", app.kv.preset, app.kv.tokens,
+                 app.kv.batch, app.kv.dtype);
   std::fflush(f);
 }
 

@@ -31,8 +31,9 @@ void draw_status_bar(App& app) {
   std::sort(f.begin(), f.end());
   const double frame = f.empty() ? 0 : f[f.size() / 2];
   const long rss = rss_bytes();
-  ImGui::TextColored(kDim, "device %s  \xC2\xB7  %lld threads  \xC2\xB7  last compute %.1f ms  \xC2\xB7  memory %s  "
-                           "\xC2\xB7  frame %.1f ms  \xC2\xB7  %zu models cached",
+  ImGui::TextColored(kDim,
+                     "device %s  \xC2\xB7  %lld threads  \xC2\xB7  last compute %.1f ms  \xC2\xB7  memory %s  "
+                     "\xC2\xB7  frame %.1f ms  \xC2\xB7  %zu models cached",
                      dev.c_str(), (long long)app.worker->threads(), app.last_compute_ms,
                      rss < 0 ? "?" : human_bytes(double(rss)).c_str(), frame, app.worker->cached_models());
   if (!app.settings_message.empty()) {

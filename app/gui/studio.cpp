@@ -184,7 +184,8 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
       std::fflush(stdout);
       return ScriptStep::Done;
     }
-    if (!run.running()) return fail("the sweep ended with too few points" + (run.error().empty() ? "" : ": " + run.error()));
+    if (!run.running())
+      return fail("the sweep ended with too few points" + (run.error().empty() ? "" : ": " + run.error()));
     if (std::chrono::duration<double>(Clock::now() - since).count() > seconds) return fail("too few points in time");
     return ScriptStep::Again;
   }

@@ -27,21 +27,21 @@ enum class ExportSource { Comparison = 0, Heatmap = 1, Sparsity = 2, Difference 
 enum class ExportFormat { Png = 0, Svg = 1, Csv = 2, Npy = 3, Json = 4 };
 
 struct ExportState {
-  bool open = false;                  // the dialog is showing
-  bool want_open = false;             // open it next frame (ImGui popups open from the frame's window stack)
+  bool open = false;       // the dialog is showing
+  bool want_open = false;  // open it next frame (ImGui popups open from the frame's window stack)
   ExportSource source = ExportSource::Comparison;
-  int column = 0;                     // Heatmap / Sparsity: the column's index
-  std::string path;                   // the file to write
+  int column = 0;    // Heatmap / Sparsity: the column's index
+  std::string path;  // the file to write
   ExportFormat format = ExportFormat::Png;
-  int png_scale = 1;                  // 1..4
-  bool confirm_overwrite = false;     // the "replace it?" popup is showing
+  int png_scale = 1;               // 1..4
+  bool confirm_overwrite = false;  // the "replace it?" popup is showing
   struct Written {
     bool ok = false;
-    std::string message;              // "wrote PATH (...)" or why not
+    std::string message;  // "wrote PATH (...)" or why not
   };
-  std::future<Written> job;           // the background encode and write
+  std::future<Written> job;  // the background encode and write
   std::string job_path;
-  std::string message;                // the last result, shown in the dialog and logged
+  std::string message;  // the last result, shown in the dialog and logged
   bool message_error = false;
 };
 
@@ -55,11 +55,11 @@ struct SceneUi {
   bool open_dialog = false, save_dialog = false;
   std::string dialog_path;
   std::string dialog_error;
-  Scene pending;                      // opened before the model was loaded: applied once it is
+  Scene pending;  // opened before the model was loaded: applied once it is
   bool has_pending = false;
-  bool present = false;               // presentation mode (F11)
-  bool fullscreen = false;            // the window is on the monitor (follows `present`)
-  int windowed[4] = {0, 0, 0, 0};     // x, y, width, height to return to
+  bool present = false;            // presentation mode (F11)
+  bool fullscreen = false;         // the window is on the monitor (follows `present`)
+  int windowed[4] = {0, 0, 0, 0};  // x, y, width, height to return to
 };
 
 // One background sweep of the bench library: every (length, variant) a separate run_bench, so points arrive live.
@@ -75,7 +75,7 @@ class ScalingRun {
   bool cancelled() const { return cancel_; }
   std::vector<BenchPoint> points() const;  // measured so far, in the order measured
   std::string error() const;
-  std::string current() const;             // the point being measured ("" when finished)
+  std::string current() const;  // the point being measured ("" when finished)
   int total() const { return int(variants_.size() * lengths_.size()); }
   const std::vector<std::string>& variants() const { return variants_; }
   const std::vector<int64_t>& lengths() const { return lengths_; }
@@ -95,7 +95,7 @@ class ScalingRun {
 
 struct ScalingState {
   bool open = false;
-  int min_exp = 7, max_exp = 12;      // lengths 2^min_exp .. 2^max_exp
+  int min_exp = 7, max_exp = 12;  // lengths 2^min_exp .. 2^max_exp
   int repeats = 2;
   std::unique_ptr<ScalingRun> run;
 };
@@ -131,23 +131,23 @@ class AdviseRun {
 
 struct AdvisorState {
   bool open = false;
-  int scenario = 0;                   // Scenario, in the order of kScenarios (advisor.cpp)
-  int64_t seq = 1024;                 // target sequence length
-  std::string memory = "2GB";         // budget as typed ("" = none)
-  int repeats = 3;                    // measuring: timed runs per variant
-  int eval_windows = 4;               // losses of variants without a checkpoint: validation windows
-  std::string bench_path;             // a `bench --json` file to take timings from ("" = none)
-  std::string message;                // the last load / run problem
-  std::vector<BenchSample> samples;   // timings known so far (bench file, scaling panel, earlier runs)
+  int scenario = 0;                  // Scenario, in the order of kScenarios (advisor.cpp)
+  int64_t seq = 1024;                // target sequence length
+  std::string memory = "2GB";        // budget as typed ("" = none)
+  int repeats = 3;                   // measuring: timed runs per variant
+  int eval_windows = 4;              // losses of variants without a checkpoint: validation windows
+  std::string bench_path;            // a `bench --json` file to take timings from ("" = none)
+  std::string message;               // the last load / run problem
+  std::vector<BenchSample> samples;  // timings known so far (bench file, scaling panel, earlier runs)
   std::unique_ptr<AdviseRun> run;
   std::shared_ptr<const AdviceReport> report;  // the last finished gathering
-  std::vector<Ranked> ranked;         // its ranking under the scenario and budget on screen
-  std::string ranked_key;             // (report, scenario, budget) the ranking belongs to
+  std::vector<Ranked> ranked;                  // its ranking under the scenario and budget on screen
+  std::string ranked_key;                      // (report, scenario, budget) the ranking belongs to
 };
 
 // advisor.cpp
 void draw_advisor_window(App& app);
-void start_advice(App& app);          // gathers for the panel's target length on the base model
+void start_advice(App& app);  // gathers for the panel's target length on the base model
 bool load_advisor_bench(App& app, const std::string& path, std::string* why);  // adds a bench file's timings
 enum class ScriptStep;
 ScriptStep advisor_script_command(App& app, const std::string& command, int phase);
@@ -165,19 +165,19 @@ bool start_export(App& app, const std::string& path, ExportFormat format, int pn
                   std::string* why);
 bool export_running(const App& app);
 void draw_column_export_menu(App& app, int column);  // right-click in a column: export its heatmap or mask
-void poll_export(App& app);  // every frame: the finished job's message
+void poll_export(App& app);                          // every frame: the finished job's message
 const char* export_extension(ExportFormat f);
 
 // scenes.cpp
 SceneColumn scene_column(const Column& c);  // the parameters that differ from the variant's defaults
-Scene scene_from_app(const App& app, std::vector<std::string>* notes);  // the whole view as a scene
+Scene scene_from_app(const App& app, std::vector<std::string>* notes);          // the whole view as a scene
 void apply_scene(App& app, const Scene& s, std::vector<std::string>* skipped);  // needs the model
-bool open_scene(App& app, const std::string& path, std::string* why);  // messages go to app.scenes
+bool open_scene(App& app, const std::string& path, std::string* why);           // messages go to app.scenes
 bool save_scene_file(App& app, const std::string& path, std::string* why);
-void update_scenes(App& app);       // every frame, before the columns are submitted: a pending scene
-void draw_scene_ui(App& app);       // the open/save dialogs and the messages list
+void update_scenes(App& app);  // every frame, before the columns are submitted: a pending scene
+void draw_scene_ui(App& app);  // the open/save dialogs and the messages list
 void set_presentation(App& app, bool on);
-void apply_presentation(App& app);  // every frame, outside ImGui's frame: fullscreen and fonts follow `present`
+void apply_presentation(App& app);     // every frame, outside ImGui's frame: fullscreen and fonts follow `present`
 bool step_scene(App& app, int delta);  // Page Down / Page Up: the next or previous scene of the folder
 std::string scene_folder(const App& app);
 float font_pixels(const App& app);  // the UI font size (presentation mode: large, built at that size)

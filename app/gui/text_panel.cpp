@@ -22,7 +22,8 @@ const Choice kSources[] = {
     {"Held-out passage", "a passage from the last 10% of Tiny Shakespeare, which the model never trained on"},
     {"Generate", "the model writes text from your prompt (KV-cache decoding), and the columns read it"},
 };
-const Choice kUnknown[] = {  // index = TextState::unknown_policy
+const Choice kUnknown[] = {
+    // index = TextState::unknown_policy
     {"skip", "characters the model has no token for are left out"},
     {"as space", "characters the model has no token for become a space"},
 };
@@ -64,11 +65,14 @@ void draw_text_preview(App& app, float height) {
     const bool unk = unknown.count(i) > 0;
     ImVec2 a(x, y), b(x + w, y + fs);
     if (ImGui::IsRectVisible(a, b)) {
-      if (unk) dl->AddRectFilled(a, b, IM_COL32(220, 60, 50, 200), 2);
-      else if (in_win) dl->AddRectFilled(a, b, IM_COL32(60, 110, 200, 70));
-      ImU32 col = unk ? IM_COL32(255, 255, 255, 255)
-                      : c == '\n' ? IM_COL32(120, 130, 150, 255)
-                                  : in_win ? IM_COL32(235, 238, 245, 255) : IM_COL32(130, 134, 145, 255);
+      if (unk)
+        dl->AddRectFilled(a, b, IM_COL32(220, 60, 50, 200), 2);
+      else if (in_win)
+        dl->AddRectFilled(a, b, IM_COL32(60, 110, 200, 70));
+      ImU32 col = unk         ? IM_COL32(255, 255, 255, 255)
+                  : c == '\n' ? IM_COL32(120, 130, 150, 255)
+                  : in_win    ? IM_COL32(235, 238, 245, 255)
+                              : IM_COL32(130, 134, 145, 255);
       dl->AddText(font, fs, a, col, g.c_str());
     }
     if (clicked && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y) clicked_offset = i;
@@ -99,8 +103,9 @@ void draw_routing_strip(App& app) {
   ImGui::PushTextWrapPos(0);
   ImGui::TextColored(kDim, "Experts per character (column %d, %s): first choice", ci + 1, c.variant.c_str());
   ImGui::PopTextWrapPos();
-  tooltip("the MoE feed-forward's router: each cell is one character of the window, its colour the expert it goes to "
-          "first; one strip per layer. Hover a cell for every expert it uses and the gates.");
+  tooltip(
+      "the MoE feed-forward's router: each cell is one character of the window, its colour the expert it goes to "
+      "first; one strip per layer. Hover a cell for every expert it uses and the gates.");
   auto colour = [&](int32_t e) {
     float r, g, b;
     ImGui::ColorConvertHSVtoRGB(float(e) / float(m.experts), 0.65f, 0.95f, r, g, b);
@@ -238,7 +243,8 @@ void draw_window_controls(App& app) {
         if (ImGui::SliderInt("window start", &start, 0, n - t.len)) ts.window_start = start;
         mark_target(app, "window_start");
         tooltip("the text is longer than the window: slide it, or click a character below");
-        ImGui::TextColored(kAmber, "showing characters %d\xE2\x80\x93%d of %d (highlighted)", t.start, t.start + t.len - 1, n);
+        ImGui::TextColored(kAmber, "showing characters %d\xE2\x80\x93%d of %d (highlighted)", t.start,
+                           t.start + t.len - 1, n);
       }
     }
   }
@@ -277,8 +283,10 @@ void draw_text_panel(App& app) {
     tooltip(kSources[i].tooltip);
   }
   const float fs = ImGui::GetFontSize();
-  if (ts.source == TextSource::Passage) draw_passage_controls(app);
-  else if (ts.source == TextSource::Generated) draw_generate_controls(app);
+  if (ts.source == TextSource::Passage)
+    draw_passage_controls(app);
+  else if (ts.source == TextSource::Generated)
+    draw_generate_controls(app);
   ImGui::Spacing();
   ImGui::PushFont(app.fonts.mono);
   if (ImGui::InputTextMultiline("##text", &ts.text, ImVec2(-1, fs * 7.5f))) ts.source = TextSource::Typed;
@@ -289,15 +297,17 @@ void draw_text_panel(App& app) {
   draw_kv_text(app);
   ImGui::Spacing();
   const float foot = ImGui::GetTextLineHeightWithSpacing() * 3.3f;
-  const Column* active = app.columns.empty() ? nullptr
-                         : &app.columns[size_t(std::clamp(app.active_column, 0, int(app.columns.size()) - 1))];
+  const Column* active = app.columns.empty()
+                             ? nullptr
+                             : &app.columns[size_t(std::clamp(app.active_column, 0, int(app.columns.size()) - 1))];
   const bool moe = active && active->shown && active->shown->ok && active->shown->maps.experts > 0;
   const float routing = moe ? float(active->shown->maps.layers) * (fs * 0.7f + 2) + fs * 4.5f : 0;
   draw_text_preview(app, std::max(fs * 4, ImGui::GetContentRegionAvail().y - foot - routing));
   draw_routing_strip(app);
   ImGui::PushTextWrapPos(0);
-  ImGui::TextColored(kDim, "Rows are queries (each character), columns the keys it attends to. Hover a heatmap to "
-                           "read a weight; click a head in the grid to open it.");
+  ImGui::TextColored(kDim,
+                     "Rows are queries (each character), columns the keys it attends to. Hover a heatmap to "
+                     "read a weight; click a head in the grid to open it.");
   ImGui::PopTextWrapPos();
 }
 

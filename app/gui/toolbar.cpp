@@ -37,11 +37,12 @@ void draw_toolbar(App& app) {
   ImGui::AlignTextToFramePadding();
   if (app.model) {
     const ModelConfig& c = app.model->config();
-    ImGui::TextColored(kDim, "  model: %s  \xC2\xB7  %" PRId64 " layers \xC3\x97 %" PRId64 " heads  \xC2\xB7  d_model %" PRId64
-                       "  \xC2\xB7  context %" PRId64 "  \xC2\xB7  %.2fM parameters  \xC2\xB7  %s  \xC2\xB7  %s",
-                       c.variant_summary().c_str(), c.n_layer, c.n_head, c.d_model, c.context,
-                       double(app.model->parameter_count()) / 1e6, pos_kind_name(c.position),
-                       app.model->device_name().c_str());
+    ImGui::TextColored(
+        kDim,
+        "  model: %s  \xC2\xB7  %" PRId64 " layers \xC3\x97 %" PRId64 " heads  \xC2\xB7  d_model %" PRId64
+        "  \xC2\xB7  context %" PRId64 "  \xC2\xB7  %.2fM parameters  \xC2\xB7  %s  \xC2\xB7  %s",
+        c.variant_summary().c_str(), c.n_layer, c.n_head, c.d_model, c.context,
+        double(app.model->parameter_count()) / 1e6, pos_kind_name(c.position), app.model->device_name().c_str());
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", app.model_dir.c_str());
   } else if (app.worker->loading()) {
     ImGui::TextColored(kAmber, "  loading the model from %s ...", app.model_dir.c_str());
@@ -61,7 +62,8 @@ void draw_toolbar(App& app) {
   if (ImGui::Button("+ Add column")) add_column(app, app.columns.empty() ? "mha" : app.columns.back().variant);
   mark_target(app, "add_column");
   ImGui::EndDisabled();
-  tooltip(full ? "at most 6 columns" : "another variant column, side by side (remove with \xC3\x97, reorder with \xE2\x97\x80 \xE2\x96\xB6)");
+  tooltip(full ? "at most 6 columns"
+               : "another variant column, side by side (remove with \xC3\x97, reorder with \xE2\x97\x80 \xE2\x96\xB6)");
   ImGui::SameLine(0, ImGui::GetFontSize() * 1.5f);
   const float combo_w = ImGui::GetFontSize() * 8.5f;
   ImGui::SetNextItemWidth(combo_w);
@@ -80,8 +82,9 @@ void draw_toolbar(App& app) {
   }
   ImGui::SameLine(0, ImGui::GetFontSize());
   ImGui::Checkbox("skip col 0", &app.view.exclude_first);
-  tooltip("leave the first key out of the colour scale: attention sinks (most weight on the first character) "
-          "otherwise wash out everything else; the first column saturates");
+  tooltip(
+      "leave the first key out of the colour scale: attention sinks (most weight on the first character) "
+      "otherwise wash out everything else; the first column saturates");
   ImGui::SameLine(0, ImGui::GetFontSize());
   ImGui::Checkbox("hatch skipped", &app.view.mask_overlay);
   tooltip("pairs the variant does not compute (the causal future, sparse patterns) are hatched instead of coloured");
@@ -94,8 +97,9 @@ void draw_toolbar(App& app) {
     set_layer_head(app, app.active_column, a.layer, a.head);
   }
   mark_target(app, "link");
-  tooltip("every column shows the same layer and head (arrow keys: \xE2\x86\x90 \xE2\x86\x92 head, "
-          "\xE2\x86\x91 \xE2\x86\x93 layer)");
+  tooltip(
+      "every column shows the same layer and head (arrow keys: \xE2\x86\x90 \xE2\x86\x92 head, "
+      "\xE2\x86\x91 \xE2\x86\x93 layer)");
   ImGui::SameLine(0, ImGui::GetFontSize());
   ImGui::Checkbox("difference", &app.view.show_diff);
   mark_target(app, "diff");
@@ -103,8 +107,9 @@ void draw_toolbar(App& app) {
   ImGui::SameLine(0, ImGui::GetFontSize());
   if (ImGui::Checkbox("generation", &app.gen.open) && !app.gen.open) app.gen.playing = false;
   mark_target(app, "generation");
-  tooltip("every column's model writes from one prompt, token by token: the newest query's attention, what each "
-          "cache holds and its bytes, with play, step and a scrubber");
+  tooltip(
+      "every column's model writes from one prompt, token by token: the newest query's attention, what each "
+      "cache holds and its bytes, with play, step and a scrubber");
   ImGui::SameLine(0, ImGui::GetFontSize());
   ImGui::Checkbox("KV calculator", &app.kv.open);
   mark_target(app, "kv_calc");

@@ -34,7 +34,7 @@ void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, c
 
 // row_sparsity.cpp: row 2; mask_editor.cpp: the painted mask of the `custom` variant
 void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r);
-void draw_mask_toggle(App& app, Column& c, int index);  // the editor's switch, in the sparsity row
+void draw_mask_toggle(App& app, Column& c, int index);         // the editor's switch, in the sparsity row
 void draw_mask_editor(App& app, Column& c, int T, int index);  // below the column's rows
 
 // row_cache.cpp, row_timing.cpp, row_quality.cpp: rows 3 to 5

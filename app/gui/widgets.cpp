@@ -24,9 +24,12 @@ void tooltip(const char* s) {
 
 std::string human_bytes(double b) {
   char s[32];
-  if (b < 1024) std::snprintf(s, sizeof s, "%.0f B", b);
-  else if (b < 1024 * 1024) std::snprintf(s, sizeof s, "%.1f KiB", b / 1024);
-  else std::snprintf(s, sizeof s, "%.2f MiB", b / 1024 / 1024);
+  if (b < 1024)
+    std::snprintf(s, sizeof s, "%.0f B", b);
+  else if (b < 1024 * 1024)
+    std::snprintf(s, sizeof s, "%.1f KiB", b / 1024);
+  else
+    std::snprintf(s, sizeof s, "%.2f MiB", b / 1024 / 1024);
   return s;
 }
 
@@ -47,7 +50,8 @@ void section(const char* title) {
   ImGui::TextColored(kAccent, "%s", title);
   const float tw = ImGui::CalcTextSize(title).x;
   const float y = p.y + ImGui::GetFontSize() * 0.55f;
-  ImGui::GetWindowDrawList()->AddLine(ImVec2(p.x + tw + 8, y), ImVec2(p.x + w, y), ImGui::GetColorU32(ImGuiCol_Separator));
+  ImGui::GetWindowDrawList()->AddLine(ImVec2(p.x + tw + 8, y), ImVec2(p.x + w, y),
+                                      ImGui::GetColorU32(ImGuiCol_Separator));
 }
 
 bool combo_from_table(const char* label, int* v, const Choice* items, int n) {
@@ -126,8 +130,8 @@ bool draw_param(App& app, ParamValues& params, const ParamSpec& s, size_t index,
           ImGui::EndCombo();
         }
       } else {
-        changed = ImGui::SliderInt(name, &x, int(s.min), int(s.max), "%d",
-                                   s.log_scale ? ImGuiSliderFlags_Logarithmic : 0);
+        changed =
+            ImGui::SliderInt(name, &x, int(s.min), int(s.max), "%d", s.log_scale ? ImGuiSliderFlags_Logarithmic : 0);
         if (changed && s.step > 1) x = int(s.min + std::round((x - s.min) / s.step) * s.step);
       }
       if (changed) v = x;
@@ -136,8 +140,8 @@ bool draw_param(App& app, ParamValues& params, const ParamSpec& s, size_t index,
     case ParamType::Float: {
       float x = float(v);
       const char* fmt = s.step >= 1 ? "%.0f" : s.step >= 0.1 ? "%.1f" : s.step >= 0.01 ? "%.2f" : "%.3g";
-      changed = ImGui::SliderFloat(name, &x, float(s.min), float(s.max), fmt,
-                                   s.log_scale ? ImGuiSliderFlags_Logarithmic : 0);
+      changed =
+          ImGui::SliderFloat(name, &x, float(s.min), float(s.max), fmt, s.log_scale ? ImGuiSliderFlags_Logarithmic : 0);
       if (changed) v = x;
       break;
     }

@@ -22,8 +22,10 @@ std::vector<uint32_t> utf8_decode(const std::string& s) {
     uint32_t cp = n == 0 ? b : n == 1 ? (b & 0x1Fu) : n == 2 ? (b & 0x0Fu) : (b & 0x07u);
     bool ok = n >= 0;
     for (int k = 1; ok && k <= n; ++k) {
-      if (i + size_t(k) >= s.size() || (uint8_t(s[i + size_t(k)]) & 0xC0) != 0x80) ok = false;
-      else cp = (cp << 6) | (uint8_t(s[i + size_t(k)]) & 0x3Fu);
+      if (i + size_t(k) >= s.size() || (uint8_t(s[i + size_t(k)]) & 0xC0) != 0x80)
+        ok = false;
+      else
+        cp = (cp << 6) | (uint8_t(s[i + size_t(k)]) & 0x3Fu);
     }
     if (!ok) {
       out.push_back(0xFFFD);

@@ -96,8 +96,7 @@ std::string colormap_glsl() {
   for (const ColormapEntry& e : kColormapTable) s += glsl_function(e);
   s += "// id: the value of render::Colormap\nvec3 colormap(int id, float t) {\n";
   for (const ColormapEntry& e : kColormapTable)
-    if (e.id != Colormap::Viridis)
-      s += "  if (id == " + std::to_string(int(e.id)) + ") return " + e.name + "(t);\n";
+    if (e.id != Colormap::Viridis) s += "  if (id == " + std::to_string(int(e.id)) + ") return " + e.name + "(t);\n";
   return s + "  return viridis(t);\n}\n";
 }
 

@@ -19,7 +19,7 @@ struct Rgb {
 std::array<double, 3> colormap_value(Colormap c, double t);
 // The same, rounded to bytes.
 Rgb colormap_rgb(Colormap c, float t);
-const char* colormap_name(Colormap c);                        // "viridis", ...
+const char* colormap_name(Colormap c);                         // "viridis", ...
 std::optional<Colormap> parse_colormap(const std::string& s);  // accepts "gray" and "grayscale"
 
 // GLSL source of the table: one `vec3 NAME(float t)` per colormap (viridis, magma, cividis, gray, diverging;

@@ -175,8 +175,8 @@ Layout make_layout(const Figure& f, const Style& s) {
   L.cols = axis(cols, reg.width(std::to_string(cols), kTickPx) + 8);
   L.rows.gutter = L.rows.chars ? L.rows.font * 1.2 + 6 : reg.width(std::to_string(rows - 1), kTickPx) + 10;
   L.cols.gutter = L.cols.chars ? L.cols.font * 1.3 + 6 : kTickPx + 10;
-  const double left = L.rows.gutter + kAxisTitlePx + 10;        // first grid column
-  const double below = L.cols.gutter + kAxisTitlePx + 8;        // last grid row
+  const double left = L.rows.gutter + kAxisTitlePx + 10;  // first grid column
+  const double below = L.cols.gutter + kAxisTitlePx + 8;  // last grid row
   const double caption = any_caption ? kCaptionPx + 10 : 0;
   L.header = (any_title ? kPanelTitlePx + 8 : 0) + (any_sub ? kPanelSubPx + 5 : 0);
 
@@ -190,7 +190,8 @@ Layout make_layout(const Figure& f, const Style& s) {
     for (int c = 0; c < L.grid_cols; ++c) {
       const size_t i = size_t(r * L.grid_cols + c);
       if (c == 0) x += left;
-      if (i < f.panels.size()) L.boxes.push_back({x, y + L.header, c == 0, last_row || i + size_t(L.grid_cols) >= f.panels.size()});
+      if (i < f.panels.size())
+        L.boxes.push_back({x, y + L.header, c == 0, last_row || i + size_t(L.grid_cols) >= f.panels.size()});
       x += L.mw + L.strip + kGapX;
     }
     right = std::max(right, x - kGapX);
@@ -199,10 +200,12 @@ Layout make_layout(const Figure& f, const Style& s) {
   double bottom = y - kGapY;
   // Bottom-row panels in a partly filled last row, and the column axes of the ones above the gap.
   for (size_t i = 0; i < L.boxes.size(); ++i)
-    if (L.boxes[i].col_axis && i / size_t(L.grid_cols) != size_t(L.grid_rows - 1)) bottom = std::max(bottom, L.boxes[i].y + L.mh + below + caption);
+    if (L.boxes[i].col_axis && i / size_t(L.grid_cols) != size_t(L.grid_rows - 1))
+      bottom = std::max(bottom, L.boxes[i].y + L.mh + below + caption);
 
   // Colour keys, one per kind of panel, stacked right of the panels.
-  const bool has_diff = std::any_of(f.panels.begin(), f.panels.end(), [](const Panel& p) { return p.kind == PanelKind::Diff; });
+  const bool has_diff =
+      std::any_of(f.panels.begin(), f.panels.end(), [](const Panel& p) { return p.kind == PanelKind::Diff; });
   auto add_key = [&](PanelKind kind) {
     ColorKey k;
     k.kind = kind;
@@ -225,9 +228,12 @@ Layout make_layout(const Figure& f, const Style& s) {
     k.signed_values = kind != PanelKind::Mask && (negative || diverging);
     if (k.signed_values && k.scale == Scale::Log) k.scale = Scale::Linear;  // no log scale for signed values
     const bool row = k.scale == Scale::Row;
-    if (kind == PanelKind::Mask) k.label = "pairs";
-    else if (kind == PanelKind::Diff) k.label = row ? "difference ÷ row max" : k.signed_values ? "A − B" : "|A − B|";
-    else k.label = row ? "weight ÷ row max" : "attention weight";
+    if (kind == PanelKind::Mask)
+      k.label = "pairs";
+    else if (kind == PanelKind::Diff)
+      k.label = row ? "difference ÷ row max" : k.signed_values ? "A − B" : "|A − B|";
+    else
+      k.label = row ? "weight ÷ row max" : "attention weight";
     L.keys.push_back(k);
   };
   for (PanelKind kind : {PanelKind::Weights, PanelKind::Diff, PanelKind::Mask})
@@ -266,7 +272,7 @@ class Painter {
   virtual void text(const std::string& s, double x, double y, double px, Rgb c, Align a, bool bold,
                     bool vertical = false) = 0;
   virtual void image(double x, double y, double w, double h, const Canvas& img) = 0;  // img: w*u x h*u pixels
-  const double u;  // device pixels per layout unit
+  const double u;                                                                     // device pixels per layout unit
 };
 
 class PngPainter : public Painter {
@@ -314,7 +320,9 @@ std::string xml_escape(const std::string& s) {
       case '>': o += "&gt;"; break;
       case '"': o += "&quot;"; break;
       case '\'': o += "&apos;"; break;
-      default: o += (cp < 0x20 && cp != '\t' && cp != '\n') || cp == 0xFFFE || cp == 0xFFFF ? utf8_encode(0xFFFD) : utf8_encode(cp);
+      default:
+        o += (cp < 0x20 && cp != '\t' && cp != '\n') || cp == 0xFFFE || cp == 0xFFFF ? utf8_encode(0xFFFD)
+                                                                                     : utf8_encode(cp);
     }
   }
   return o;
@@ -337,12 +345,13 @@ class SvgPainter : public Painter {
     const char* anchor = a == Align::Left ? "start" : a == Align::Center ? "middle" : "end";
     out += "<text x=\"" + svg_num(x) + "\" y=\"" + svg_num(y) + "\" font-size=\"" + svg_num(px) + "\" fill=\"" +
            svg_color(c) + "\" text-anchor=\"" + anchor + "\"" + (bold ? " font-weight=\"bold\"" : "") +
-           (vertical ? " transform=\"rotate(-90 " + svg_num(x) + " " + svg_num(y) + ")\"" : "") + ">" +
-           xml_escape(s) + "</text>\n";
+           (vertical ? " transform=\"rotate(-90 " + svg_num(x) + " " + svg_num(y) + ")\"" : "") + ">" + xml_escape(s) +
+           "</text>\n";
   }
   void image(double x, double y, double w, double h, const Canvas& img) override {
     out += "<image x=\"" + svg_num(x) + "\" y=\"" + svg_num(y) + "\" width=\"" + svg_num(w) + "\" height=\"" +
-           svg_num(h) + "\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64," +
+           svg_num(h) +
+           "\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" xlink:href=\"data:image/png;base64," +
            base64(img.png()) + "\"/>\n";
   }
 };
@@ -356,12 +365,14 @@ Canvas matrix_image(const Panel& p, const ColorKey& k, const Layout& L, double u
   for (int64_t i = 0; i < p.rows; ++i) {
     float rowmax = 0;
     for (int64_t j = 0; j < p.cols; ++j)
-      if (p.mask.empty() || p.mask[size_t(i * p.cols + j)]) rowmax = std::max(rowmax, std::fabs(p.values[size_t(i * p.cols + j)]));
+      if (p.mask.empty() || p.mask[size_t(i * p.cols + j)])
+        rowmax = std::max(rowmax, std::fabs(p.values[size_t(i * p.cols + j)]));
     for (int64_t j = 0; j < p.cols; ++j) {
       const size_t at = size_t(i * p.cols + j);
       const bool computed = p.mask.empty() || p.mask[at];
       const float v = p.values[at];
-      Rgb c = p.kind == PanelKind::Mask ? (v > 0.5f ? kComputed : kMaskOff) : key_color(k, std::isfinite(v) ? v : 0.f, rowmax);
+      Rgb c = p.kind == PanelKind::Mask ? (v > 0.5f ? kComputed : kMaskOff)
+                                        : key_color(k, std::isfinite(v) ? v : 0.f, rowmax);
       const bool hatch = !computed || (p.kind == PanelKind::Mask && v <= 0.5f);
       const Rgb base = p.kind == PanelKind::Mask ? kMaskOff : kOverlayOff;
       const Rgb lit{uint8_t(base.r + 31), uint8_t(base.g + 31), uint8_t(base.b + 31)};
@@ -413,7 +424,8 @@ void paint(const Figure& f, const Layout& L, Painter& P) {
     const double tw = Font::sans(true).width(p.title, kPanelTitlePx);
     const double tpx = tw > pw + kGapX - 6 ? std::max(8.0, kPanelTitlePx * (pw + kGapX - 6) / tw) : kPanelTitlePx;
     P.text(p.title, b.x + pw / 2, ty, tpx, kInk, Align::Center, true);
-    if (!p.subtitle.empty()) P.text(p.subtitle, b.x + pw / 2, ty + kPanelSubPx + 5, kPanelSubPx, kMuted, Align::Center, false);
+    if (!p.subtitle.empty())
+      P.text(p.subtitle, b.x + pw / 2, ty + kPanelSubPx + 5, kPanelSubPx, kMuted, Align::Center, false);
     P.image(b.x, b.y, pw, ph, matrix_image(p, key_for(p.kind), L, P.u));
     P.line(b.x - 0.5, b.y - 0.5, b.x + pw + 0.5, b.y - 0.5, 1, kFrame);
     P.line(b.x - 0.5, b.y + ph + 0.5, b.x + pw + 0.5, b.y + ph + 0.5, 1, kFrame);
@@ -445,7 +457,8 @@ void paint(const Figure& f, const Layout& L, Painter& P) {
           P.text(std::to_string(j), cx, b.y + ph + 5 + kTickPx, kTickPx, kMuted, Align::Center, false);
         }
       }
-      P.text("key", b.x + pw / 2, b.y + ph + L.cols.gutter + kAxisTitlePx + 2, kAxisTitlePx, kMuted, Align::Center, false);
+      P.text("key", b.x + pw / 2, b.y + ph + L.cols.gutter + kAxisTitlePx + 2, kAxisTitlePx, kMuted, Align::Center,
+             false);
     }
     if (!p.caption.empty()) P.text(p.caption, b.x, cap_y, kCaptionPx, kMuted, Align::Left, false);
 
@@ -456,7 +469,9 @@ void paint(const Figure& f, const Layout& L, Painter& P) {
       P.line(sx, b.y, sx, b.y + ph, 1, kFrame);
       for (size_t i = 0; i < p.row_stat.size(); ++i) {
         const double len = mx > 0 ? kStripW * std::max(0.f, p.row_stat[i]) / mx : 0;
-        if (len > 0) P.rect(sx, b.y + double(i) * L.cell + (L.cell > 3 ? 0.5 : 0), len, std::max(L.cell - (L.cell > 3 ? 1 : 0), 1.0), {90, 92, 104});
+        if (len > 0)
+          P.rect(sx, b.y + double(i) * L.cell + (L.cell > 3 ? 0.5 : 0), len,
+                 std::max(L.cell - (L.cell > 3 ? 1 : 0), 1.0), {90, 92, 104});
       }
       P.text(fmt_tick(mx), sx + kStripW, b.y + ph + 5 + kTickPx, kTickPx, kMuted, Align::Right, false);
     }
@@ -508,7 +523,8 @@ std::string figure_png(const Figure& f, const Style& s) {
   const double W = L.width * s.png_scale, H = L.height * s.png_scale;
   if (W > kMaxCanvasSide || H > kMaxCanvasSide)
     throw Error("the figure would be " + std::to_string(int(W)) + " x " + std::to_string(int(H)) +
-                " pixels, more than " + std::to_string(kMaxCanvasSide) + " a side: lower --png-scale or --zoom, or show fewer panels");
+                " pixels, more than " + std::to_string(kMaxCanvasSide) +
+                " a side: lower --png-scale or --zoom, or show fewer panels");
   Canvas c(int(std::lround(W)), int(std::lround(H)), kWhite);
   PngPainter P(c, s.png_scale);
   paint(f, L, P);
@@ -523,10 +539,12 @@ std::string figure_svg(const Figure& f, const Style& s) {
                 " a side: lower --png-scale or --zoom, or show fewer panels");
   SvgPainter P(s.png_scale);
   paint(f, L, P);
-  std::string head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
-                     "xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"" + svg_num(L.width) + "\" height=\"" +
-                     svg_num(L.height) + "\" viewBox=\"0 0 " + svg_num(L.width) + " " + svg_num(L.height) +
-                     "\" font-family=\"DejaVu Sans, Verdana, sans-serif\">\n<title>" + xml_escape(f.title) + "</title>\n";
+  std::string head =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+      "xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\"" +
+      svg_num(L.width) + "\" height=\"" + svg_num(L.height) + "\" viewBox=\"0 0 " + svg_num(L.width) + " " +
+      svg_num(L.height) + "\" font-family=\"DejaVu Sans, Verdana, sans-serif\">\n<title>" + xml_escape(f.title) +
+      "</title>\n";
   return head + P.out + "</svg>\n";
 }
 
@@ -560,15 +578,20 @@ std::string figure_npy(const Figure& f) {
 
 std::string figure_json(const Figure& f, const Style& s) {
   using nlohmann::ordered_json;
-  ordered_json j = {{"title", f.title}, {"subtitle", f.subtitle}, {"colormap", colormap_name(s.colormap)},
-                    {"scale", scale_name(s.scale)}, {"shape", f.data_shape}, {"panels", ordered_json::array()}};
+  ordered_json j = {{"title", f.title},
+                    {"subtitle", f.subtitle},
+                    {"colormap", colormap_name(s.colormap)},
+                    {"scale", scale_name(s.scale)},
+                    {"shape", f.data_shape},
+                    {"panels", ordered_json::array()}};
   for (const Panel& p : f.panels) {
     ordered_json rows = ordered_json::array();
     for (int64_t i = 0; i < p.rows; ++i)
       rows.push_back(std::vector<float>(p.values.begin() + i * p.cols, p.values.begin() + (i + 1) * p.cols));
-    ordered_json pj = {{"title", p.title}, {"subtitle", p.subtitle}, {"caption", p.caption},
-                       {"view", panel_kind_name(p.kind)}, {"rows", p.rows}, {"cols", p.cols},
-                       {"row_labels", p.row_labels}, {"col_labels", p.col_labels}, {"values", rows}};
+    ordered_json pj = {
+        {"title", p.title}, {"subtitle", p.subtitle}, {"caption", p.caption},       {"view", panel_kind_name(p.kind)},
+        {"rows", p.rows},   {"cols", p.cols},         {"row_labels", p.row_labels}, {"col_labels", p.col_labels},
+        {"values", rows}};
     if (!p.mask.empty() && std::find(p.mask.begin(), p.mask.end(), 0) != p.mask.end()) {
       ordered_json m = ordered_json::array();
       for (int64_t i = 0; i < p.rows; ++i)

@@ -21,26 +21,26 @@ struct Panel {
   std::string subtitle;  // "layer 0 · head 3"
   std::string caption;   // under the matrix: "37% of pairs computed", the KL summary of a diff
   PanelKind kind = PanelKind::Weights;
-  int64_t rows = 0, cols = 0;          // queries, keys
-  std::vector<float> values;           // [rows, cols]: weights, 1/0 for masks, A - B or |A - B| for diffs
-  std::vector<uint8_t> mask;           // [rows, cols] 1 = pair computed; empty = all computed
+  int64_t rows = 0, cols = 0;                       // queries, keys
+  std::vector<float> values;                        // [rows, cols]: weights, 1/0 for masks, A - B or |A - B| for diffs
+  std::vector<uint8_t> mask;                        // [rows, cols] 1 = pair computed; empty = all computed
   std::vector<std::string> row_labels, col_labels;  // one per row / column (characters), or empty
-  std::vector<float> row_stat;         // [rows] drawn as bars right of the matrix (diff: KL per row), or empty
-  std::string row_stat_label;          // heading of those bars
+  std::vector<float> row_stat;  // [rows] drawn as bars right of the matrix (diff: KL per row), or empty
+  std::string row_stat_label;   // heading of those bars
 };
 
 struct Figure {
   std::string title, subtitle;
   std::vector<Panel> panels;
-  int grid_cols = 0;                 // panels per row; 0 = one row
-  std::vector<int64_t> data_shape;   // shape of the exported matrices (its product = the panels' values)
+  int grid_cols = 0;                // panels per row; 0 = one row
+  std::vector<int64_t> data_shape;  // shape of the exported matrices (its product = the panels' values)
 };
 
 struct Style {
   Colormap colormap = Colormap::Viridis;  // Diverging: signed diffs (A - B), and signed weights without diffs
   Scale scale = Scale::Linear;
-  double zoom = 1;      // cell size multiplier (0.25..8)
-  int png_scale = 1;    // device pixels per layout unit (1..4)
+  double zoom = 1;    // cell size multiplier (0.25..8)
+  int png_scale = 1;  // device pixels per layout unit (1..4)
   float log_decades = 3;
 };
 

@@ -85,7 +85,8 @@ std::shared_ptr<Model> column_model(const Model& base, const std::string& varian
                                     bool convert) {
   const ModelSource src = column_source(base, variant, params, convert);
   std::shared_ptr<Model> loaded;
-  if (src.shipped && !same_dir(src.dir, base.source_dir())) loaded = Model::load(src.dir, base.device_name().rfind("cuda", 0) == 0 ? "cuda" : "cpu");
+  if (src.shipped && !same_dir(src.dir, base.source_dir()))
+    loaded = Model::load(src.dir, base.device_name().rfind("cuda", 0) == 0 ? "cuda" : "cpu");
   const Model& start = loaded ? *loaded : base;
   const LayerSpec& own = start.config().layers[0];
   if (all_layers(start.config(), variant) && params.empty()) return loaded ? loaded : std::make_shared<Model>(base);
@@ -102,8 +103,8 @@ std::string budget_label(const std::string& dir) {
 
 Comparison comparison_for(const ModelSource& src, const std::string& models_dir) {
   const CheckpointInfo own = read_info(src.dir);
-  if (!src.trained) return {src.dir, "vs " + (own.ok ? own.model.variant_summary() : std::string("base")) +
-                                         " before conversion", true};
+  if (!src.trained)
+    return {src.dir, "vs " + (own.ok ? own.model.variant_summary() : std::string("base")) + " before conversion", true};
   if (!own.ok) return {"", "no reference (unreadable checkpoint)", false};
   // Candidates: every MHA checkpoint of the same size, vocabulary and position scheme; the bundled `mha` first.
   const std::string root = models_dir.empty() ? assets_dir() + "/models" : models_dir;

@@ -35,9 +35,9 @@ std::shared_ptr<Model> column_model(const Model& base, const std::string& varian
 
 // What a column's loss is compared with.
 struct Comparison {
-  std::string dir;           // the checkpoint whose loss on the same text is subtracted ("" = none found)
-  std::string label;         // for the row: "vs MHA, 1,000 steps" or "vs mha before conversion"
-  bool same_budget = true;   // false: no MHA checkpoint of the source's budget exists (the label says so)
+  std::string dir;          // the checkpoint whose loss on the same text is subtracted ("" = none found)
+  std::string label;        // for the row: "vs MHA, 1,000 steps" or "vs mha before conversion"
+  bool same_budget = true;  // false: no MHA checkpoint of the source's budget exists (the label says so)
 };
 
 // The like-for-like reference:

@@ -7,8 +7,8 @@
 
 namespace attnscope::session {
 
-PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head,
-                                 int64_t context, int64_t n, int64_t layer) {
+PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
+                                 int64_t n, int64_t layer) {
   PatternSummary s;
   const VariantInfo* info = find_variant(variant);
   if (!info || info->family != "masked" || n < 1) return s;

@@ -17,8 +17,8 @@ struct PatternSummary {
   std::vector<std::string> notes;  // parameters clamped or without effect at this length
   // tile map (masked variants at `tile`, or the tiled kernel at br x bc); empty when tiling does not apply
   int tile_rows = 0, tile_cols = 0, tile_h = 0, tile_w = 0;  // tiles, and their size in (queries, keys)
-  std::vector<uint8_t> tiles;      // [rows, cols] of head 0: 0 skipped, 1 partial, 2 computed in full
-  double tiles_vs_causal = 0;      // non-skipped tiles / the tiles a causal tiled kernel computes
+  std::vector<uint8_t> tiles;  // [rows, cols] of head 0: 0 skipped, 1 partial, 2 computed in full
+  double tiles_vs_causal = 0;  // non-skipped tiles / the tiles a causal tiled kernel computes
 };
 
 // Tile size used for the masked variants' tile maps.
@@ -26,7 +26,7 @@ constexpr int kPatternTile = 16;
 
 // Masked variants only (others: described = false, no tiles). Never throws: a pattern that cannot be described
 // yields described = false and a note.
-PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head,
-                                 int64_t context, int64_t n, int64_t layer);
+PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
+                                 int64_t n, int64_t layer);
 
 }  // namespace attnscope::session

@@ -114,13 +114,19 @@ bool read_column(const json& j, const std::string& where, SceneColumn* out, std:
       for (size_t l = 0; ok && l < v.size(); ++l) {
         SceneColumn lc;
         ok = read_column(v[l], where + " layer " + std::to_string(l), &lc, skipped);
-        if (ok) layers.push_back({lc.variant, resolve_params(get_variant(lc.variant).params, lc.variant, lc.params), lc.mask});
+        if (ok)
+          layers.push_back(
+              {lc.variant, resolve_params(get_variant(lc.variant).params, lc.variant, lc.params), lc.mask});
       }
-      if (ok) c.layers = std::move(layers);
-      else skipped->push_back(where + ": skipped \"layers\": expected an array of layer objects with \"variant\"");
+      if (ok)
+        c.layers = std::move(layers);
+      else
+        skipped->push_back(where + ": skipped \"layers\": expected an array of layer objects with \"variant\"");
     } else if (key == "convert") {
-      if (v.is_boolean()) c.convert = v.get<bool>();
-      else skipped->push_back(where + ": \"convert\": " + v.dump() + " is not true or false: using false");
+      if (v.is_boolean())
+        c.convert = v.get<bool>();
+      else
+        skipped->push_back(where + ": \"convert\": " + v.dump() + " is not true or false: using false");
     } else if (key == "view") {
       if (!v.is_string() || !render::parse_panel_kind(v.get<std::string>(), &c.view))
         skipped->push_back(where + ": \"view\": " + v.dump() + " is not heatmap, mask or diff: using heatmap");
@@ -188,7 +194,8 @@ SceneLoad parse_scene(const std::string& text, const std::string& origin) {
   for (const auto& [key, v] : j.items()) {
     if (key == "version") continue;
     if (key == "format") {
-      if (v != "attnscope-scene") skipped.push_back("\"format\": " + v.dump() + " is not \"attnscope-scene\": reading it anyway");
+      if (v != "attnscope-scene")
+        skipped.push_back("\"format\": " + v.dump() + " is not \"attnscope-scene\": reading it anyway");
     } else if (key == "title" || key == "model" || key == "text") {
       if (!v.is_string()) {
         skipped.push_back("\"" + key + "\": expected a string, skipped");
@@ -197,8 +204,11 @@ SceneLoad parse_scene(const std::string& text, const std::string& origin) {
       (key == "title" ? s.title : key == "model" ? s.model : s.text) = v.get<std::string>();
     } else if (key == "colormap") {
       auto c = v.is_string() ? render::parse_colormap(v.get<std::string>()) : std::nullopt;
-      if (c) s.colormap = *c;
-      else skipped.push_back("\"colormap\": " + v.dump() + " is not viridis, magma, cividis, gray or diverging: using viridis");
+      if (c)
+        s.colormap = *c;
+      else
+        skipped.push_back("\"colormap\": " + v.dump() +
+                          " is not viridis, magma, cividis, gray or diverging: using viridis");
     } else if (key == "scale") {
       if (!v.is_string() || !render::parse_scale(v.get<std::string>(), &s.scale))
         skipped.push_back("\"scale\": " + v.dump() + " is not linear, log or row: using linear");
@@ -231,8 +241,9 @@ SceneLoad parse_scene(const std::string& text, const std::string& origin) {
   }
   if (s.columns.empty())
     throw Error("scene " + origin + " has no column that can be shown: " +
-                (have_columns && !skipped.empty() ? skipped.back()
-                                                  : std::string("it needs \"columns\": [{\"variant\": \"mha\"}, ...]")));
+                (have_columns && !skipped.empty()
+                     ? skipped.back()
+                     : std::string("it needs \"columns\": [{\"variant\": \"mha\"}, ...]")));
   return r;
 }
 
@@ -251,10 +262,14 @@ ordered_json params_json(const std::string& variant, const ParamValues& p) {
   ordered_json params = ordered_json::object();
   for (const auto& [name, v] : p) {
     const ParamSpec* spec = info ? info->find_param(name) : nullptr;
-    if (spec && spec->type == ParamType::Choice) params[name] = format_param(*spec, v);
-    else if (spec && spec->type == ParamType::Bool) params[name] = v != 0;
-    else if (spec && spec->type == ParamType::Int) params[name] = int64_t(std::llround(v));
-    else params[name] = v;
+    if (spec && spec->type == ParamType::Choice)
+      params[name] = format_param(*spec, v);
+    else if (spec && spec->type == ParamType::Bool)
+      params[name] = v != 0;
+    else if (spec && spec->type == ParamType::Int)
+      params[name] = int64_t(std::llround(v));
+    else
+      params[name] = v;
   }
   return params;
 }
@@ -300,8 +315,10 @@ void fit_scene_to_model(Scene& s, int64_t layers, int64_t heads, std::vector<std
     SceneColumn c = s.columns[i];
     const std::string where = "column " + std::to_string(i + 1) + " (" + column_label(c) + ")";
     if (!c.layers.empty() && int64_t(c.layers.size()) != layers) {
-      skipped->push_back(where + ": its " + std::to_string(c.layers.size()) + " per-layer variants do not fit a model "
-                         "of " + std::to_string(layers) + " layers: " + c.variant + " on every layer");
+      skipped->push_back(where + ": its " + std::to_string(c.layers.size()) +
+                         " per-layer variants do not fit a model "
+                         "of " +
+                         std::to_string(layers) + " layers: " + c.variant + " on every layer");
       c.layers.clear();
     }
     if (c.layer >= layers) {

@@ -19,11 +19,11 @@ extern const char* const kDefaultSceneText;
 
 struct SceneColumn {
   std::string variant = "mha";
-  ParamValues params;   // the values given (each checked against the variant's parameters); the rest default
-  int layer = 0;        // -1: every layer
-  int head = 0;         // -1: every head
+  ParamValues params;  // the values given (each checked against the variant's parameters); the rest default
+  int layer = 0;       // -1: every layer
+  int head = 0;        // -1: every head
   render::PanelKind view = render::PanelKind::Weights;  // Diff: the scene's first column minus this one
-  CustomMask mask;      // `custom`: the painted mask ("mask": rows of 0/1; empty = causal)
+  CustomMask mask;  // `custom`: the painted mask ("mask": rows of 0/1; empty = causal)
   // A variant per layer ("layers": objects like a column's, with variant, params and mask; empty = `variant` on
   // every layer). Added within version 1: older readers skip the field and show `variant` on every layer.
   std::vector<LayerSpec> layers;
@@ -34,13 +34,13 @@ struct SceneColumn {
 
 struct Scene {
   int version = kSceneVersion;
-  std::string title;    // the figure's title ("" = made from the columns)
-  std::string model;    // checkpoint directory ("" = the bundled assets/models/mha)
+  std::string title;  // the figure's title ("" = made from the columns)
+  std::string model;  // checkpoint directory ("" = the bundled assets/models/mha)
   std::string text = kDefaultSceneText;
   std::vector<SceneColumn> columns;
   render::Colormap colormap = render::Colormap::Viridis;
   render::Scale scale = render::Scale::Linear;
-  double zoom = 1;      // 0.25..8
+  double zoom = 1;  // 0.25..8
 };
 
 struct SceneLoad {
@@ -50,8 +50,8 @@ struct SceneLoad {
 
 // Throws Error when the text is not a JSON object or no column can be used; everything else is reported.
 SceneLoad parse_scene(const std::string& json_text, const std::string& origin);
-SceneLoad load_scene(const std::string& path);  // throws Error (unreadable file, as above)
-std::string scene_json(const Scene& s);         // deterministic, with "version"
+SceneLoad load_scene(const std::string& path);             // throws Error (unreadable file, as above)
+std::string scene_json(const Scene& s);                    // deterministic, with "version"
 void save_scene(const std::string& path, const Scene& s);  // atomic; throws Error
 
 // "gqa:groups=2,impl=sdpa" (the CLI's --compare entries). Throws Error for unknown variants or parameters.

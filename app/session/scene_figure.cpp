@@ -98,8 +98,8 @@ Figure figure_from_maps(const Scene& s, const std::vector<ColumnMaps>& runs, con
           }
           mean /= double(std::max<size_t>(p.row_stat.size(), 1));
           p.caption = "KL(" + ref_label + " \u2016 " + label + ") per row: mean " + fmt("%.3g", mean) + ", max " +
-                      fmt("%.3g", p.row_stat[worst]) + " at query " + std::to_string(worst) + " (" +
-                      row_labels[worst] + ")";
+                      fmt("%.3g", p.row_stat[worst]) + " at query " + std::to_string(worst) + " (" + row_labels[worst] +
+                      ")";
         }
         f.panels.push_back(std::move(p));
       }

@@ -29,8 +29,8 @@ std::string layers_key(const std::vector<LayerSpec>& layers) {
   for (const LayerSpec& l : layers) {
     uint64_t h = 1469598103934665603ull;
     for (uint8_t b : l.mask.cells) h = (h ^ b) * 1099511628211ull;
-    k += model_key(l.variant, l.params, false) + (l.mask.empty() ? "" : "{" + std::to_string(l.mask.n) + ":" +
-                                                                           std::to_string(h) + "}") + ";";
+    k += model_key(l.variant, l.params, false) +
+         (l.mask.empty() ? "" : "{" + std::to_string(l.mask.n) + ":" + std::to_string(h) + "}") + ";";
   }
   return k;
 }
@@ -404,9 +404,9 @@ void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t se
     try {
       ColumnResult origin;  // where the model comes from (unused here)
       const ParamValues p = resolve_params(get_variant(c.variant).params, c.variant, c.params);
-      d = std::make_unique<Decoder>(c.layers.empty() ? model_for(base, c.variant, p, false, origin)
-                                                     : layered_model(base, c.layers, origin),
-                                    job.prompt, job.options);
+      d = std::make_unique<Decoder>(
+          c.layers.empty() ? model_for(base, c.variant, p, false, origin) : layered_model(base, c.layers, origin),
+          job.prompt, job.options);
       t.prompt = d->tokens();
     } catch (const Error& e) {
       t.error = e.what();
@@ -587,8 +587,10 @@ void Worker::loop() {
       running_ = false;
       auto it = timed_.find(column);
       if (it != timed_.end() && it->second.timing.seq == job.timing.seq) {
-        if (ms >= 0) it->second.timing.ms.push_back(ms);
-        else it->second.model.reset();
+        if (ms >= 0)
+          it->second.timing.ms.push_back(ms);
+        else
+          it->second.model.reset();
       }
       continue;
     }

@@ -29,42 +29,42 @@ struct ColumnRequest {
   // params then only name the column).
   std::vector<LayerSpec> layers;
   std::vector<int64_t> tokens, kv_tokens;
-  bool convert = false;  // run the base checkpoint converted even when one trained with the variant is shipped
+  bool convert = false;        // run the base checkpoint converted even when one trained with the variant is shipped
   bool needs_kv_text() const;  // some layer is cross-attention
 };
 
 struct ColumnResult {
   uint64_t seq = 0;
   bool ok = false;
-  std::string error;        // attnscope::Error text (impossible parameters, ...)
+  std::string error;  // attnscope::Error text (impossible parameters, ...)
   AttentionMaps maps;
   std::vector<int64_t> tokens, kv_tokens;  // what was computed (labels)
-  double prepare_ms = 0;    // model lookup / conversion
+  double prepare_ms = 0;                   // model lookup / conversion
   bool model_cached = false;
-  double computed_fraction = 0;  // share of the T x S pairs computed, averaged over layers and heads
+  double computed_fraction = 0;      // share of the T x S pairs computed, averaged over layers and heads
   std::vector<int64_t> layer_pairs;  // [L] pairs computed by each layer, all heads
-  std::string model_dir;    // the checkpoint the column's model comes from
-  bool shipped = false;     // model_dir is the checkpoint trained with this variant (else the base, converted)
-  Comparison comparison;    // what the loss is compared with (model_policy.h: like for like)
-  std::string budget;       // model_dir's training budget ("1,000 steps"; "" when it records none)
-  std::string replaces;     // converted: the shipped checkpoint trained with the variant it stands in for ("" none)
+  std::string model_dir;             // the checkpoint the column's model comes from
+  bool shipped = false;              // model_dir is the checkpoint trained with this variant (else the base, converted)
+  Comparison comparison;             // what the loss is compared with (model_policy.h: like for like)
+  std::string budget;                // model_dir's training budget ("1,000 steps"; "" when it records none)
+  std::string replaces;         // converted: the shipped checkpoint trained with the variant it stands in for ("" none)
   std::string replaces_budget;  // and its budget
-  double base_loss = 0;     // the comparison model's loss on the same tokens (NaN: none)
+  double base_loss = 0;         // the comparison model's loss on the same tokens (NaN: none)
   // KV cache by the layers' formulas (fp32) at curve_tokens lengths: this column, and the base (MHA) model
   std::vector<int64_t> curve_tokens, cache_curve, base_curve;
-  int64_t base_cache_now = 0;  // the base model's cache at this text's length (ratios at the same length)
+  int64_t base_cache_now = 0;           // the base model's cache at this text's length (ratios at the same length)
   std::vector<PatternSummary> pattern;  // [L] masked variants' patterns and tile maps; the tiled kernel's tiles
   ReferenceMaps reference;  // against the exact softmax (approximating variants; layers == 0 when none applies)
 };
 
 // Repeated forwards of a column's latest result, measured while the worker has nothing else to do.
 struct ColumnTiming {
-  uint64_t seq = 0;         // the result they belong to
-  std::vector<double> ms;   // forward wall times, device synchronised
+  uint64_t seq = 0;        // the result they belong to
+  std::vector<double> ms;  // forward wall times, device synchronised
 };
 constexpr size_t kTimingRuns = 9;
 constexpr size_t kModelCacheBytes = size_t(64) << 20;  // per model cache (converted weights; final models)
-size_t model_bytes(const Model& m);                     // what a cached model holds
+size_t model_bytes(const Model& m);                    // what a cached model holds
 
 struct GenerateJob {
   std::vector<int64_t> prompt;
@@ -75,7 +75,7 @@ struct GenerateJob {
 struct GenerateState {
   bool running = false, done = false;
   uint64_t job = 0;
-  std::string text;   // the new characters so far
+  std::string text;  // the new characters so far
   std::string error;
 };
 
@@ -98,17 +98,17 @@ struct DecodeJob {
 struct DecodeTrack {
   int column = 0;
   std::string variant;
-  std::string error;                     // the model could not be built or cannot decode (no frames then)
-  std::vector<int64_t> prompt;           // as prefilled (positions 0 .. prompt.size() - 1)
+  std::string error;            // the model could not be built or cannot decode (no frames then)
+  std::vector<int64_t> prompt;  // as prefilled (positions 0 .. prompt.size() - 1)
   std::vector<std::shared_ptr<const DecodeFrame>> frames;
 };
 struct DecodeState {
-  uint64_t session = 0;  // 0: never started
+  uint64_t session = 0;    // 0: never started
   bool preparing = false;  // building the models and prefilling
   bool full = false;       // a decoder used up the context: no more steps
   bool shared_stream = true;
-  int driver = -1;         // index into tracks of the column whose tokens everyone is fed (shared stream)
-  int64_t requested = 0;   // lockstep steps asked for so far
+  int driver = -1;        // index into tracks of the column whose tokens everyone is fed (shared stream)
+  int64_t requested = 0;  // lockstep steps asked for so far
   std::string error;
   std::vector<DecodeTrack> tracks;
   size_t steps() const {  // lockstep steps done
@@ -142,11 +142,11 @@ class Worker {
   GenerateState generate_state() const;
 
   uint64_t start_decode(DecodeJob j);  // replaces a previous session; returns the session id
-  void request_steps(int64_t n);        // n more lockstep steps (stops at the context)
-  void stop_decode();                   // no further steps (pending ones dropped); the frames stay
-  DecodeState decode_state() const;     // a snapshot (frames shared, not copied)
+  void request_steps(int64_t n);       // n more lockstep steps (stops at the context)
+  void stop_decode();                  // no further steps (pending ones dropped); the frames stay
+  DecodeState decode_state() const;    // a snapshot (frames shared, not copied)
 
-  bool busy() const;  // a job running or pending (timing repeats included)
+  bool busy() const;        // a job running or pending (timing repeats included)
   int64_t threads() const;  // LibTorch's intra-op threads (0 until the model is loaded)
   size_t cached_models() const;
   size_t cached_model_bytes() const;  // what the model caches hold (each bounded: kModelCacheBytes)
@@ -154,7 +154,7 @@ class Worker {
  private:
   void loop();
   void prepare_decode(const Model& base, const DecodeJob& job, uint64_t session);  // lock not held
-  void decode_step();                                                                // lock not held
+  void decode_step();                                                              // lock not held
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
                                          bool convert, ColumnResult& res);
   std::shared_ptr<const Model> checkpoint(const std::string& dir);

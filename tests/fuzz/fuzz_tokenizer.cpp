@@ -8,8 +8,8 @@
 #include "tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const attnscope::Tokenizer tok = attnscope::Tokenizer::from_corpus(
-      "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+  static const attnscope::Tokenizer tok =
+      attnscope::Tokenizer::from_corpus("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
   const std::string text(reinterpret_cast<const char*>(data), size);
   for (auto policy : {attnscope::UnknownPolicy::Skip, attnscope::UnknownPolicy::Replace}) {
     attnscope::Encoded e = tok.encode(text, policy);
