@@ -132,6 +132,38 @@ struct Layout {
   int grid_cols = 1, grid_rows = 1;
 };
 
+// The colour key of one kind of panel: its ramp, scale and range over every panel of that kind.
+ColorKey color_key(const Figure& f, const Style& s, PanelKind kind, bool has_diff) {
+  ColorKey k;
+  k.kind = kind;
+  k.ramp = s.colormap == Colormap::Diverging ? Colormap::Viridis : s.colormap;
+  k.scale = s.scale;
+  k.decades = s.log_decades;
+  bool negative = false;
+  double vmax = 0;
+  for (const Panel& p : f.panels) {
+    if (p.kind != kind) continue;
+    for (float v : p.values) {
+      if (!std::isfinite(v)) continue;
+      vmax = std::max(vmax, double(std::fabs(v)));
+      negative = negative || v < 0;
+    }
+  }
+  k.vmax = vmax > 0 ? vmax : 1;
+  // Diverging: the diffs are signed; weights too, unless diffs are shown beside them (weights >= 0 keep a ramp)
+  const bool diverging = s.colormap == Colormap::Diverging && (kind == PanelKind::Diff || !has_diff);
+  k.signed_values = kind != PanelKind::Mask && (negative || diverging);
+  if (k.signed_values && k.scale == Scale::Log) k.scale = Scale::Linear;  // no log scale for signed values
+  const bool row = k.scale == Scale::Row;
+  if (kind == PanelKind::Mask)
+    k.label = "pairs";
+  else if (kind == PanelKind::Diff)
+    k.label = row ? "difference ÷ row max" : k.signed_values ? "A − B" : "|A − B|";
+  else
+    k.label = row ? "weight ÷ row max" : "attention weight";
+  return k;
+}
+
 Layout make_layout(const Figure& f, const Style& s) {
   if (f.panels.empty()) throw Error("nothing to draw: the figure has no panels");
   const Font& reg = Font::sans();
@@ -206,38 +238,9 @@ Layout make_layout(const Figure& f, const Style& s) {
   // Colour keys, one per kind of panel, stacked right of the panels.
   const bool has_diff =
       std::any_of(f.panels.begin(), f.panels.end(), [](const Panel& p) { return p.kind == PanelKind::Diff; });
-  auto add_key = [&](PanelKind kind) {
-    ColorKey k;
-    k.kind = kind;
-    k.ramp = s.colormap == Colormap::Diverging ? Colormap::Viridis : s.colormap;
-    k.scale = s.scale;
-    k.decades = s.log_decades;
-    bool negative = false;
-    double vmax = 0;
-    for (const Panel& p : f.panels) {
-      if (p.kind != kind) continue;
-      for (float v : p.values) {
-        if (!std::isfinite(v)) continue;
-        vmax = std::max(vmax, double(std::fabs(v)));
-        negative = negative || v < 0;
-      }
-    }
-    k.vmax = vmax > 0 ? vmax : 1;
-    // Diverging: the diffs are signed; weights too, unless diffs are shown beside them (weights >= 0 keep a ramp)
-    const bool diverging = s.colormap == Colormap::Diverging && (kind == PanelKind::Diff || !has_diff);
-    k.signed_values = kind != PanelKind::Mask && (negative || diverging);
-    if (k.signed_values && k.scale == Scale::Log) k.scale = Scale::Linear;  // no log scale for signed values
-    const bool row = k.scale == Scale::Row;
-    if (kind == PanelKind::Mask)
-      k.label = "pairs";
-    else if (kind == PanelKind::Diff)
-      k.label = row ? "difference ÷ row max" : k.signed_values ? "A − B" : "|A − B|";
-    else
-      k.label = row ? "weight ÷ row max" : "attention weight";
-    L.keys.push_back(k);
-  };
   for (PanelKind kind : {PanelKind::Weights, PanelKind::Diff, PanelKind::Mask})
-    if (std::any_of(f.panels.begin(), f.panels.end(), [&](const Panel& p) { return p.kind == kind; })) add_key(kind);
+    if (std::any_of(f.panels.begin(), f.panels.end(), [&](const Panel& p) { return p.kind == kind; }))
+      L.keys.push_back(color_key(f, s, kind, has_diff));
   L.keys_x = right + kKeyGap;
   double ky = L.boxes.front().y, kw = 0;
   const double bar_h = std::clamp((L.mh * L.grid_rows) / double(L.keys.size()) - 50, 110.0, 420.0);

@@ -482,48 +482,14 @@ void Worker::loop() {
              (model_ && timing_candidate() >= 0);
     });
     if (stop_) return;
+    // One job per turn, in this order: a new model, then generation sessions, then the columns, then timing.
     if (load_pending_) {
-      std::string dir = load_dir_;
-      load_pending_ = false;
-      loading_ = true;
-      weight_cache_.clear();
-      full_cache_.clear();
-      checkpoints_.clear();
-      timed_.clear();
-      comparison_loss_.clear();
-      decoders_.clear();  // of the previous model: the session's frames stay, no further steps
-      decode_.driver = -1;
-      l.unlock();
-      std::shared_ptr<const Model> m;
-      std::string err;
-      try {
-        m = Model::load(dir, "auto");
-      } catch (const std::exception& e) {
-        err = e.what();
-      }
-      const int64_t threads = compute_threads();
-      l.lock();
-      threads_ = threads;
-      loading_ = false;
-      model_ = m;
-      model_error_ = err;
-      results_.clear();  // results of another model are stale
+      run_load(l);
       continue;
     }
     std::shared_ptr<const Model> base = model_;
     if (!base) {  // nothing can run without a model: drop the requests (the UI resubmits after loading)
-      pending_.clear();
-      if (gen_pending_) {
-        gen_pending_.reset();
-        gen_.running = false;
-        gen_.done = true;
-        gen_.error = model_error_.empty() ? "no model loaded" : model_error_;
-      }
-      if (decode_pending_) {
-        decode_pending_.reset();
-        decode_.preparing = false;
-        decode_.error = model_error_.empty() ? "no model loaded" : model_error_;
-      }
+      drop_without_model();
       continue;
     }
     if (decode_pending_) {  // a new generation session: build every column's model and decoder
@@ -535,88 +501,142 @@ void Worker::loop() {
       prepare_decode(*base, job, session);
       l.lock();
       running_ = false;
-      continue;
-    }
-    if (decode_wanted()) {  // one lockstep step (decoders_ changes on this thread only)
+    } else if (decode_wanted()) {  // one lockstep step (decoders_ changes on this thread only)
       running_ = true;
       l.unlock();
       decode_step();
       l.lock();
       running_ = false;
-      continue;
+    } else if (gen_pending_) {
+      run_generate(l, base);
+    } else if (pending_.empty()) {  // idle: one more timed forward of a column whose timing is incomplete
+      run_timing(l);
+    } else {
+      run_column(l, *base);
     }
-    if (gen_pending_) {
-      GenerateJob job = *gen_pending_;
-      gen_pending_.reset();
-      gen_cancel_ = false;
-      const uint64_t id = gen_.job;
-      running_ = true;
-      l.unlock();
-      std::string err;
-      try {
-        base->generate(job.prompt, job.options, [&](const DecodeStep& s) {
-          if (gen_cancel_) throw Cancelled{};
-          std::lock_guard<std::mutex> g(mu_);
-          if (gen_.job == id) gen_.text += base->tokenizer().symbol(s.token);
-        });
-      } catch (const Cancelled&) {
-      } catch (const std::exception& e) {
-        err = e.what();
-      }
-      l.lock();
-      running_ = false;
-      if (gen_.job == id && !gen_pending_) {
-        gen_.running = false;
-        gen_.done = true;
-        gen_.error = err;
-      }
-      continue;
-    }
-    if (pending_.empty()) {  // idle: one more timed forward of a column whose timing is incomplete
-      const int column = timing_candidate();
-      Timed job = timed_[column];
-      running_ = true;
-      l.unlock();
-      double ms = -1;
-      try {
-        ms = job.model->attend(job.tokens, job.kv_tokens).forward_ms;
-      } catch (const std::exception&) {
-        ms = -1;  // the same forward succeeded before; a failure now leaves the timing short
-      }
-      l.lock();
-      running_ = false;
-      auto it = timed_.find(column);
-      if (it != timed_.end() && it->second.timing.seq == job.timing.seq) {
-        if (ms >= 0)
-          it->second.timing.ms.push_back(ms);
-        else
-          it->second.model.reset();
-      }
-      continue;
-    }
-    // The column that has waited longest goes first; its request is the latest one submitted.
-    auto pick = std::min_element(pending_since_.begin(), pending_since_.end(),
-                                 [](const auto& a, const auto& b) { return a.second < b.second; });
-    const int column = pick->first;
-    ColumnRequest req = std::move(pending_[column]);
-    pending_.erase(column);
-    pending_since_.erase(column);
-    running_ = true;
-    l.unlock();
-    std::shared_ptr<const Model> used;
-    auto res = compute(*base, req, &used);
-    l.lock();
-    running_ = false;
-    if (forgotten_.count(column)) continue;  // removed while it was computing
-    auto& slot = results_[column];
-    if (!slot || slot->seq < res->seq) {
-      slot = res;
-      Timed& t = timed_[column];
-      t.model = used;  // null after an error: nothing to time
-      t.tokens = req.tokens;
-      t.kv_tokens = res->ok && req.needs_kv_text() ? req.kv_tokens : std::vector<int64_t>{};
-      t.timing = ColumnTiming{res->seq, {}};
-    }
+  }
+}
+
+// The model at load_dir_ replaces the current one; every cache of the old one goes. Lock held on entry and exit.
+void Worker::run_load(std::unique_lock<std::mutex>& l) {
+  std::string dir = load_dir_;
+  load_pending_ = false;
+  loading_ = true;
+  weight_cache_.clear();
+  full_cache_.clear();
+  checkpoints_.clear();
+  timed_.clear();
+  comparison_loss_.clear();
+  decoders_.clear();  // of the previous model: the session's frames stay, no further steps
+  decode_.driver = -1;
+  l.unlock();
+  std::shared_ptr<const Model> m;
+  std::string err;
+  try {
+    m = Model::load(dir, "auto");
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  const int64_t threads = compute_threads();
+  l.lock();
+  threads_ = threads;
+  loading_ = false;
+  model_ = m;
+  model_error_ = err;
+  results_.clear();  // results of another model are stale
+}
+
+// Without a model, generation requests end with the load error and column requests are dropped (lock held).
+void Worker::drop_without_model() {
+  pending_.clear();
+  if (gen_pending_) {
+    gen_pending_.reset();
+    gen_.running = false;
+    gen_.done = true;
+    gen_.error = model_error_.empty() ? "no model loaded" : model_error_;
+  }
+  if (decode_pending_) {
+    decode_pending_.reset();
+    decode_.preparing = false;
+    decode_.error = model_error_.empty() ? "no model loaded" : model_error_;
+  }
+}
+
+// The single-model generation job, streamed into gen_.text (lock held on entry and exit).
+void Worker::run_generate(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base) {
+  GenerateJob job = *gen_pending_;
+  gen_pending_.reset();
+  gen_cancel_ = false;
+  const uint64_t id = gen_.job;
+  running_ = true;
+  l.unlock();
+  std::string err;
+  try {
+    base->generate(job.prompt, job.options, [&](const DecodeStep& s) {
+      if (gen_cancel_) throw Cancelled{};
+      std::lock_guard<std::mutex> g(mu_);
+      if (gen_.job == id) gen_.text += base->tokenizer().symbol(s.token);
+    });
+  } catch (const Cancelled&) {
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  l.lock();
+  running_ = false;
+  if (gen_.job == id && !gen_pending_) {
+    gen_.running = false;
+    gen_.done = true;
+    gen_.error = err;
+  }
+}
+
+// One more timed forward of a column whose timing is incomplete (lock held on entry and exit).
+void Worker::run_timing(std::unique_lock<std::mutex>& l) {
+  const int column = timing_candidate();
+  Timed job = timed_[column];
+  running_ = true;
+  l.unlock();
+  double ms = -1;
+  try {
+    ms = job.model->attend(job.tokens, job.kv_tokens).forward_ms;
+  } catch (const std::exception&) {
+    ms = -1;  // the same forward succeeded before; a failure now leaves the timing short
+  }
+  l.lock();
+  running_ = false;
+  auto it = timed_.find(column);
+  if (it != timed_.end() && it->second.timing.seq == job.timing.seq) {
+    if (ms >= 0)
+      it->second.timing.ms.push_back(ms);
+    else
+      it->second.model.reset();
+  }
+}
+
+// The latest request of the column that has waited longest (lock held on entry and exit).
+void Worker::run_column(std::unique_lock<std::mutex>& l, const Model& base) {
+  // The column that has waited longest goes first; its request is the latest one submitted.
+  auto pick = std::min_element(pending_since_.begin(), pending_since_.end(),
+                               [](const auto& a, const auto& b) { return a.second < b.second; });
+  const int column = pick->first;
+  ColumnRequest req = std::move(pending_[column]);
+  pending_.erase(column);
+  pending_since_.erase(column);
+  running_ = true;
+  l.unlock();
+  std::shared_ptr<const Model> used;
+  auto res = compute(base, req, &used);
+  l.lock();
+  running_ = false;
+  if (forgotten_.count(column)) return;  // removed while it was computing
+  auto& slot = results_[column];
+  if (!slot || slot->seq < res->seq) {
+    slot = res;
+    Timed& t = timed_[column];
+    t.model = used;  // null after an error: nothing to time
+    t.tokens = req.tokens;
+    t.kv_tokens = res->ok && req.needs_kv_text() ? req.kv_tokens : std::vector<int64_t>{};
+    t.timing = ColumnTiming{res->seq, {}};
   }
 }
 

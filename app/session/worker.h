@@ -153,6 +153,12 @@ class Worker {
 
  private:
   void loop();
+  // loop()'s jobs, called with the lock held (each unlocks while it computes).
+  void run_load(std::unique_lock<std::mutex>& l);
+  void drop_without_model();
+  void run_generate(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base);
+  void run_timing(std::unique_lock<std::mutex>& l);
+  void run_column(std::unique_lock<std::mutex>& l, const Model& base);
   void prepare_decode(const Model& base, const DecodeJob& job, uint64_t session);  // lock not held
   void decode_step();                                                              // lock not held
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
