@@ -125,41 +125,12 @@ void score_bar(const Ranked& r, double full, float width) {
 }  // namespace
 
 AdviseRun::AdviseRun(std::shared_ptr<const Model> base, AdviseSetup setup)
-    : base_(std::move(base)), setup_(std::move(setup)), thread_([this] {
-        try {
-          auto rep = std::make_shared<AdviceReport>(gather_advice(
-              base_, setup_,
-              [this](const AdviseProgress& p) {
-                std::lock_guard<std::mutex> lk(mu_);
-                progress_ = p;
-              },
-              &cancel_));
-          std::lock_guard<std::mutex> lk(mu_);
-          report_ = std::move(rep);
-        } catch (const std::exception& e) {
-          std::lock_guard<std::mutex> lk(mu_);
-          error_ = e.what();
-        }
-        finished_ = true;
+    : base_(std::move(base)), setup_(std::move(setup)), job_([this](auto& c) {
+        auto rep = std::make_shared<AdviceReport>(gather_advice(
+            base_, setup_, [&c](const AdviseProgress& p) { c.update([&](Gathered& g) { g.progress = p; }); },
+            c.cancel_flag()));
+        c.update([&](Gathered& g) { g.report = std::move(rep); });
       }) {}
-
-AdviseRun::~AdviseRun() {
-  cancel_ = true;
-  thread_.join();
-}
-
-AdviseProgress AdviseRun::progress() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return progress_;
-}
-std::string AdviseRun::error() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return error_;
-}
-std::shared_ptr<const AdviceReport> AdviseRun::report() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return report_;
-}
 
 bool load_advisor_bench(App& app, const std::string& path, std::string* why) {
   try {

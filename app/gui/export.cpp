@@ -207,7 +207,7 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
   return true;
 }
 
-bool export_running(const App& app) { return app.exporter.job.valid(); }
+bool export_running(const App& app) { return app.exporter.job != nullptr; }
 
 bool start_export(App& app, const std::string& path_in, ExportFormat format, int png_scale, bool overwrite,
                   std::string* why) {
@@ -260,28 +260,32 @@ bool start_export(App& app, const std::string& path_in, ExportFormat format, int
   app.exporter.job_path = path;
   app.exporter.message = "writing " + path + " ...";
   app.exporter.message_error = false;
-  app.exporter.job = std::async(std::launch::async, [f = std::move(f), style, format, path, size, panels] {
-    try {
-      const std::string bytes = format == ExportFormat::Png   ? render::figure_png(f, style)
-                                : format == ExportFormat::Svg ? render::figure_svg(f, style)
-                                : format == ExportFormat::Csv ? render::figure_csv(f)
-                                : format == ExportFormat::Npy ? render::figure_npy(f)
-                                                              : render::figure_json(f, style);
-      write_file_atomic(path, bytes);
-      return ExportState::Written{
-          true, "wrote " + path + " (" + size + std::to_string(panels) + (panels == 1 ? " panel)" : " panels)")};
-    } catch (const std::exception& e) {
-      return ExportState::Written{false, std::string("failed: ") + e.what()};
-    }
+  using WriteJob = session::Job<ExportState::Written>;
+  app.exporter.job = std::make_unique<WriteJob>([f = std::move(f), style, format, path, size, panels](auto& c) {
+    c.progress(0, 1, "writing " + path);
+    const std::string bytes = format == ExportFormat::Png   ? render::figure_png(f, style)
+                              : format == ExportFormat::Svg ? render::figure_svg(f, style)
+                              : format == ExportFormat::Csv ? render::figure_csv(f)
+                              : format == ExportFormat::Npy ? render::figure_npy(f)
+                                                            : render::figure_json(f, style);
+    write_file_atomic(path, bytes);  // an Error ends the job with its message
+    c.update([&](ExportState::Written& w) {
+      w = {true, "wrote " + path + " (" + size + std::to_string(panels) + (panels == 1 ? " panel)" : " panels)")};
+    });
   });
   return true;
 }
 
 void poll_export(App& app) {
   ExportState& e = app.exporter;
-  if (!e.job.valid() || e.job.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
-  const ExportState::Written w = e.job.get();
-  report(app, w.message, !w.ok);
+  if (!e.job || e.job->running()) return;
+  const ExportState::Written w = e.job->snapshot();
+  const std::string error = e.job->error();
+  e.job.reset();
+  if (!error.empty())
+    report(app, "failed: " + error, true);
+  else
+    report(app, w.message, !w.ok);
 }
 
 void draw_column_export_menu(App& app, int column) {

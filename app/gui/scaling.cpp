@@ -12,61 +12,27 @@
 
 namespace attnscope::gui {
 
-ScalingRun::ScalingRun(std::vector<std::string> variants, std::vector<int64_t> lengths, int repeats)
-    : variants_(std::move(variants)), lengths_(std::move(lengths)), repeats_(repeats), thread_([this] { loop(); }) {}
-
-ScalingRun::~ScalingRun() {
-  cancel_ = true;
-  thread_.join();
-}
-
 // Length-major, so every curve grows together; one run_bench per point (the library reports a sweep only at its end).
-void ScalingRun::loop() {
-  for (int64_t T : lengths_)
-    for (const std::string& v : variants_) {
-      if (cancel_) break;
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        current_ = v + " at " + std::to_string(T);
-      }
-      BenchOptions o;
-      o.variants = {v};
-      o.lengths = {T};
-      o.repeats = repeats_;
-      o.decode_tokens = 0;     // prefill latency only
-      o.measure_gemm = false;  // no calibration per point
-      try {
-        BenchReport r = run_bench(o);
-        std::lock_guard<std::mutex> lk(mu_);
-        device_ = r.device;
-        points_.insert(points_.end(), r.points.begin(), r.points.end());
-      } catch (const Error& e) {
-        std::lock_guard<std::mutex> lk(mu_);
-        error_ = e.what();
-        cancel_ = true;
-      }
-    }
-  std::lock_guard<std::mutex> lk(mu_);
-  current_.clear();
-  finished_ = true;
-}
-
-std::vector<BenchPoint> ScalingRun::points() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return points_;
-}
-std::string ScalingRun::error() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return error_;
-}
-std::string ScalingRun::current() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return current_;
-}
-std::string ScalingRun::device() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return device_;
-}
+ScalingRun::ScalingRun(std::vector<std::string> variants, std::vector<int64_t> lengths, int repeats)
+    : variants_(std::move(variants)), lengths_(std::move(lengths)), job_([this, repeats](auto& c) {
+        int done = 0;
+        for (int64_t T : lengths_)
+          for (const std::string& v : variants_) {
+            if (c.cancelled()) return;
+            c.progress(done++, total(), v + " at " + std::to_string(T));
+            BenchOptions o;
+            o.variants = {v};
+            o.lengths = {T};
+            o.repeats = repeats;
+            o.decode_tokens = 0;           // prefill latency only
+            o.measure_gemm = false;        // no calibration per point
+            BenchReport r = run_bench(o);  // an Error ends the sweep with its message
+            c.update([&](Measured& m) {
+              m.device = r.device;
+              m.points.insert(m.points.end(), r.points.begin(), r.points.end());
+            });
+          }
+      }) {}
 
 namespace {
 

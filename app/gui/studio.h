@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "advise_run.h"
+#include "job.h"
 #include "bench.h"
 #include "render/figure.h"
 #include "scene.h"
@@ -39,7 +40,7 @@ struct ExportState {
     bool ok = false;
     std::string message;  // "wrote PATH (...)" or why not
   };
-  std::future<Written> job;  // the background encode and write
+  std::unique_ptr<session::Job<Written>> job;  // the background encode and write (null: none running)
   std::string job_path;
   std::string message;  // the last result, shown in the dialog and logged
   bool message_error = false;
@@ -62,35 +63,31 @@ struct SceneUi {
   int windowed[4] = {0, 0, 0, 0};  // x, y, width, height to return to
 };
 
-// One background sweep of the bench library: every (length, variant) a separate run_bench, so points arrive live.
+// One background sweep of the bench library (a session::Job): every (length, variant) a separate run_bench, so
+// points arrive live.
 class ScalingRun {
  public:
   ScalingRun(std::vector<std::string> variants, std::vector<int64_t> lengths, int repeats);
-  ~ScalingRun();  // cancels and waits for the point being measured
-  ScalingRun(const ScalingRun&) = delete;
-  ScalingRun& operator=(const ScalingRun&) = delete;
 
-  void cancel() { cancel_ = true; }
-  bool running() const { return !finished_; }
-  bool cancelled() const { return cancel_; }
-  std::vector<BenchPoint> points() const;  // measured so far, in the order measured
-  std::string error() const;
-  std::string current() const;  // the point being measured ("" when finished)
+  void cancel() { job_.cancel(); }
+  bool running() const { return job_.running(); }
+  bool cancelled() const { return job_.cancelled() || !job_.error().empty(); }
+  std::vector<BenchPoint> points() const { return job_.snapshot().points; }  // measured so far, in order
+  std::string error() const { return job_.error(); }
+  std::string current() const { return job_.progress().current; }  // the point being measured ("" when finished)
   int total() const { return int(variants_.size() * lengths_.size()); }
   const std::vector<std::string>& variants() const { return variants_; }
   const std::vector<int64_t>& lengths() const { return lengths_; }
-  std::string device() const;
+  std::string device() const { return job_.snapshot().device; }
 
  private:
-  void loop();
+  struct Measured {
+    std::vector<BenchPoint> points;
+    std::string device;
+  };
   std::vector<std::string> variants_;
   std::vector<int64_t> lengths_;
-  int repeats_;
-  mutable std::mutex mu_;
-  std::vector<BenchPoint> points_;
-  std::string error_, current_, device_;
-  std::atomic<bool> cancel_{false}, finished_{false};
-  std::thread thread_;
+  session::Job<Measured> job_;  // last: its thread reads the members above
 };
 
 struct ScalingState {
@@ -101,32 +98,28 @@ struct ScalingState {
 };
 
 // The scenario advisor's gathering (attention/advise_run.h: bench points for the variants not yet measured at the
-// target length, cache formulas, losses) on a background thread; the ranking itself is redone on the UI thread
-// whenever the scenario or the budget changes (it only needs the gathered numbers).
+// target length, cache formulas, losses) as a session::Job; the ranking itself is redone on the UI thread whenever
+// the scenario or the budget changes (it only needs the gathered numbers).
 class AdviseRun {
  public:
   AdviseRun(std::shared_ptr<const Model> base, AdviseSetup setup);
-  ~AdviseRun();  // cancels and waits for the step running
-  AdviseRun(const AdviseRun&) = delete;
-  AdviseRun& operator=(const AdviseRun&) = delete;
 
-  void cancel() { cancel_ = true; }
-  bool running() const { return !finished_; }
-  bool cancelled() const { return cancel_; }
-  AdviseProgress progress() const;
-  std::string error() const;
-  std::shared_ptr<const AdviceReport> report() const;  // null until finished (or after an error)
+  void cancel() { job_.cancel(); }
+  bool running() const { return job_.running(); }
+  bool cancelled() const { return job_.cancelled(); }
+  AdviseProgress progress() const { return job_.snapshot().progress; }
+  std::string error() const { return job_.error(); }
+  std::shared_ptr<const AdviceReport> report() const { return job_.snapshot().report; }  // null until finished
   const AdviseSetup& setup() const { return setup_; }
 
  private:
+  struct Gathered {
+    AdviseProgress progress;
+    std::shared_ptr<const AdviceReport> report;
+  };
   std::shared_ptr<const Model> base_;
   AdviseSetup setup_;
-  mutable std::mutex mu_;
-  AdviseProgress progress_;
-  std::string error_;
-  std::shared_ptr<const AdviceReport> report_;
-  std::atomic<bool> cancel_{false}, finished_{false};
-  std::thread thread_;
+  session::Job<Gathered> job_;  // last: its thread reads the members above
 };
 
 struct AdvisorState {

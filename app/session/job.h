@@ -29,6 +29,7 @@ class Job {
    public:
     explicit Control(Job& j) : job_(j) {}
     bool cancelled() const { return job_.cancel_; }
+    const std::atomic<bool>* cancel_flag() const { return &job_.cancel_; }  // for engine calls that poll one
     void progress(int done, int total, std::string current) {
       std::lock_guard<std::mutex> l(job_.mu_);
       job_.progress_ = {done, total, std::move(current)};
