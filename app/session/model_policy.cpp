@@ -16,8 +16,8 @@ using nlohmann::json;
 
 namespace {
 
-// A checkpoint's config.json as far as the policy needs it (read once per folder: checkpoints do not change
-// under a running program, and a finished training run writes a new folder's files atomically).
+// A checkpoint's config.json as far as the policy needs it, read once per folder and process: a checkpoint
+// retrained while the program runs (scripts/train_all.sh copies into the same folder) is seen after a restart.
 struct CheckpointInfo {
   bool ok = false;
   ModelConfig model;
