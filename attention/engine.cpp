@@ -409,21 +409,6 @@ int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, i
   return total;
 }
 
-std::string shipped_checkpoint(const ModelConfig& b, const std::string& variant) {
-  const std::string dir = assets_dir() + "/models/" + variant;
-  std::error_code ec;
-  if (!fs::exists(dir + "/config.json", ec) || !fs::exists(dir + "/model.safetensors", ec)) return "";
-  try {
-    const ModelConfig cfg = config_from_json(nlohmann::json::parse(read_text_file(dir + "/config.json"))["model"]);
-    bool same = !cfg.layers.empty();
-    for (const LayerSpec& s : cfg.layers) same = same && s.variant == variant;
-    if (same && cfg.same_size(b) && cfg.vocab_size == b.vocab_size && cfg.context >= b.context && cfg.moe_experts == 0)
-      return dir;
-  } catch (const std::exception&) {
-  }
-  return "";  // unreadable or another model: not this one's
-}
-
 int64_t compute_threads() { return at::get_num_threads(); }
 
 namespace {

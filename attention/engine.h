@@ -100,10 +100,6 @@ class Model {
 
 // Files shipped with attnscope: $ATTNSCOPE_ASSETS, then ./assets, then the source tree's assets/.
 std::string assets_dir();
-// The checkpoint trained with `variant` on every layer (assets/models/VARIANT) when one is shipped with `base`'s
-// size (layers, width, heads), vocabulary and at least its context: the window and `render` show a column in the
-// model that learned with it. "" when there is none (the base model, converted, stands in).
-std::string shipped_checkpoint(const ModelConfig& base, const std::string& variant);
 std::string default_model_dir();                                                    // assets/models/mha
 std::string default_corpus_path();                                                  // assets/tinyshakespeare.txt
 std::string read_text_file(const std::string& path, size_t max_bytes = 64u << 20);  // throws Error

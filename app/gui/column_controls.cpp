@@ -6,6 +6,7 @@
 #include <map>
 
 #include "imgui.h"
+#include "model_policy.h"
 #include "registry.h"
 #include "state.h"
 #include "views.h"
@@ -215,17 +216,6 @@ void draw_badges(const Column& c, const VariantInfo* info) {
     ImGui::Dummy(ImVec2(1, ImGui::GetFontSize() * 1.24f));  // keep the badge row's height
 }
 
-// A checkpoint trained with `variant` is shipped for this base model (model_policy.h's rule 2), remembered per
-// (model, variant): it reads files, and this is asked every frame.
-bool has_trained_checkpoint(const Model& base, const std::string& variant) {
-  static std::map<std::string, bool> known;
-  const std::string key = base.source_dir() + "|" + variant;
-  auto it = known.find(key);
-  if (it != known.end()) return it->second;
-  const bool own = base.config().variant_summary() == variant;
-  return known[key] = !own && !shipped_checkpoint(base.config(), variant).empty();
-}
-
 // The per-layer, explain and convert switches.
 void draw_switches(App& app, Column& c, const std::string& col) {
   bool per = c.per_layer;
@@ -242,7 +232,7 @@ void draw_switches(App& app, Column& c, const std::string& col) {
   tooltip(
       "the selected layer's variant explained: formula (parameters in their sliders' colours), cost, cache, "
       "when to use it, and what this column measures; shown below the rows (the column scrolls to it)");
-  if (app.model && !c.per_layer && has_trained_checkpoint(*app.model, c.variant)) {
+  if (app.model && !c.per_layer && session::has_trained_checkpoint(*app.model, c.variant)) {
     const float need = ImGui::GetFrameHeight() + ImGui::CalcTextSize("convert").x + ImGui::GetFontSize() * 1.5f;
     ImGui::SameLine(0, ImGui::GetFontSize());
     if (ImGui::GetContentRegionAvail().x < need) ImGui::NewLine();  // narrow columns: on a line of its own

@@ -394,13 +394,7 @@ void draw_generation_panel(App& app) {
   ImGui::InputTextMultiline("##gen_prompt", &g.prompt, ImVec2(-1, fs * 2.6f));
   ImGui::PopFont();
   tooltip("the prompt (prefilled into every cache; changes apply at the next start)");
-  ImGui::SetNextItemWidth(fs * 6.5f);
-  ImGui::SliderFloat("##gtemp", &g.temperature, 0, 2, "temp %.2f");
-  tooltip("sampling temperature (0 = always the most likely character); applies at the next start");
-  ImGui::SameLine();
-  ImGui::SetNextItemWidth(fs * 5.5f);
-  ImGui::SliderInt("##gtopk", &g.top_k, 0, 65, "top-k %d");
-  tooltip("sample only from the k most likely characters (0 = all)");
+  sampling_sliders("gen", g.temperature, g.top_k, "; applies at the next start");
   ImGui::SameLine();
   ImGui::SetNextItemWidth(-1);
   ImGui::InputInt("##gseed", &g.seed, 1, 10);

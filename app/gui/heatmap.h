@@ -11,9 +11,10 @@
 
 namespace attnscope::gui {
 
-// The colormaps are render's (render/colormap_table.h); the window offers the first four, signed data is Diverging.
+// The colormaps and scales are render's (render/style.h): one type each for the window, scenes and figures; the
+// window offers the first four colormaps, signed data is Diverging.
 using render::Colormap;
-enum class Scale { Linear = 0, Log = 1, RowNormalised = 2 };
+using render::Scale;
 enum class View { Weights = 0, Mask = 1 };
 
 struct HeatmapStyle {

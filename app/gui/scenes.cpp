@@ -28,10 +28,6 @@ render::Colormap to_render(Colormap c) {
   return render::Colormap::Viridis;
 }
 
-render::Scale to_render(Scale s) {
-  return s == Scale::Log ? render::Scale::Log : s == Scale::RowNormalised ? render::Scale::Row : render::Scale::Linear;
-}
-
 std::string same_path(const std::string& p) {
   std::error_code ec;
   const std::filesystem::path c = std::filesystem::weakly_canonical(p, ec);
@@ -107,7 +103,7 @@ Scene scene_from_app(const App& app, std::vector<std::string>* notes) {
     }
   }
   s.colormap = to_render(app.view.colormap);
-  s.scale = to_render(app.view.scale);
+  s.scale = app.view.scale;
   s.zoom = app.scenes.zoom;
   return s;
 }
@@ -207,9 +203,7 @@ void apply_scene(App& app, const Scene& scene, std::vector<std::string>* skipped
                         : s.colormap == render::Colormap::Cividis ? Colormap::Cividis
                         : s.colormap == render::Colormap::Gray    ? Colormap::Gray
                                                                   : Colormap::Viridis;
-  app.view.scale = s.scale == render::Scale::Log   ? Scale::Log
-                   : s.scale == render::Scale::Row ? Scale::RowNormalised
-                                                   : Scale::Linear;
+  app.view.scale = s.scale;
   app.scenes.zoom = s.zoom;
   app.scenes.title = s.title;
   if (!s.model.empty() && same_path(s.model) != same_path(app.model_dir))

@@ -293,7 +293,7 @@ Flow cmd_uiscale(Call& c) {
 Flow cmd_scale(Call& c) {  // linear|log|row
   std::string v;
   c.in >> v;
-  c.app.view.scale = v == "log" ? Scale::Log : v == "row" ? Scale::RowNormalised : Scale::Linear;
+  c.app.view.scale = v == "log" ? Scale::Log : v == "row" ? Scale::Row : Scale::Linear;
   return Flow::Frame;
 }
 

@@ -178,13 +178,7 @@ void draw_generate_controls(App& app) {
   ImGui::SliderInt("##chars", &ts.gen_tokens, 1, 1000, "%d chars");
   tooltip("characters to write");
   ImGui::SameLine();
-  ImGui::SetNextItemWidth(fs * 6);
-  ImGui::SliderFloat("##temp", &ts.gen_temperature, 0, 2, "temp %.2f");
-  tooltip("sampling temperature (0 = always the most likely character)");
-  ImGui::SameLine();
-  ImGui::SetNextItemWidth(fs * 5);
-  ImGui::SliderInt("##topk", &ts.gen_top_k, 0, 65, "top-k %d");
-  tooltip("sample only from the k most likely characters (0 = all)");
+  sampling_sliders("text", ts.gen_temperature, ts.gen_top_k);
   GenerateState g = app.worker->generate_state();
   const bool mine = g.job == ts.gen_job && ts.gen_job != 0;
   if (mine && g.running) {

@@ -201,6 +201,18 @@ void rich_text(const std::vector<Run>& runs) {
 }
 
 // The variant picker, grouped by family. Returns true when another variant was picked.
+void sampling_sliders(const char* id, float& temperature, int& top_k, const char* when) {
+  const float fs = ImGui::GetFontSize();
+  const std::string tid = std::string("##temp_") + id, kid = std::string("##topk_") + id;
+  ImGui::SetNextItemWidth(fs * 6.5f);
+  ImGui::SliderFloat(tid.c_str(), &temperature, 0, 2, "temp %.2f");
+  tooltip(("sampling temperature (0 = always the most likely character)" + std::string(when)).c_str());
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(fs * 5.5f);
+  ImGui::SliderInt(kid.c_str(), &top_k, 0, 65, "top-k %d");
+  tooltip(("sample only from the k most likely characters (0 = all)" + std::string(when)).c_str());
+}
+
 bool variant_combo(const char* id, std::string& variant) {
   bool changed = false;
   if (ImGui::BeginCombo(id, variant.c_str(), ImGuiComboFlags_HeightLarge)) {
@@ -234,7 +246,7 @@ void draw_colorbar(const HeatmapStyle& st, float vmax, ImVec2 pos, float w, floa
                                 cb, cb, ca);
   }
   char lo[32], hi[32];
-  if (st.scale == Scale::RowNormalised) {
+  if (st.scale == Scale::Row) {
     std::snprintf(lo, sizeof lo, st.signed_values ? "-row max" : "0");
     std::snprintf(hi, sizeof hi, "row max");
   } else if (st.scale == Scale::Log) {

@@ -41,6 +41,9 @@ ImVec4 param_colour(size_t i);
 bool draw_param(App& app, ParamValues& params, const ParamSpec& s, size_t index, const std::string& target);
 // The variant picker, grouped by family. Returns true when another variant was picked.
 bool variant_combo(const char* id, std::string& variant);
+// The sampling options of both generation UIs (the text panel's "write" and the generation window), on one line:
+// temperature, then top-k. `when` ends both tooltips ("" or e.g. "; applies at the next start").
+void sampling_sliders(const char* id, float& temperature, int& top_k, const char* when = "");
 
 // Text in coloured runs, word-wrapped to the available width.
 struct Run {

@@ -16,20 +16,25 @@ using nlohmann::json;
 
 namespace {
 
-// A checkpoint's config.json as far as the policy needs it, read once per folder and process: a checkpoint
-// retrained while the program runs (scripts/train_all.sh copies into the same folder) is seen after a restart.
+// A checkpoint's config.json as far as the policy needs it. Read once per folder and kept while the file's
+// modification time stays the same: the window asks every frame (a stat, no parse), and a checkpoint that
+// scripts/train_all.sh copies into its folder while the program runs is seen at the next request.
 struct CheckpointInfo {
   bool ok = false;
   ModelConfig model;
   int64_t steps = 0, batch = 0;
+  bool has_weights = false;  // model.safetensors is there too
 };
 
 CheckpointInfo read_info(const std::string& dir) {
   static std::mutex mu;
-  static std::map<std::string, CheckpointInfo> known;
+  static std::map<std::string, std::pair<fs::file_time_type, CheckpointInfo>> known;
+  std::error_code ec;
+  const fs::file_time_type stamp = fs::last_write_time(dir + "/config.json", ec);
+  if (ec) return {};  // no config.json: not a checkpoint
   std::lock_guard<std::mutex> l(mu);
   auto it = known.find(dir);
-  if (it != known.end()) return it->second;
+  if (it != known.end() && it->second.first == stamp) return it->second.second;
   CheckpointInfo c;
   try {
     const json j = json::parse(read_text_file(dir + "/config.json"));
@@ -37,11 +42,13 @@ CheckpointInfo read_info(const std::string& dir) {
     const json t = j.value("training", json::object());
     c.steps = t.value("steps", int64_t(0));
     c.batch = t.value("batch", int64_t(0));
+    c.has_weights = fs::exists(dir + "/model.safetensors", ec);
     c.ok = true;
   } catch (const std::exception&) {
     c.ok = false;  // unreadable: never chosen as a reference
   }
-  return known[dir] = c;
+  known[dir] = {stamp, c};
+  return c;
 }
 
 bool all_layers(const ModelConfig& c, const std::string& variant) {
@@ -67,18 +74,39 @@ bool same_dir(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string trained_checkpoint(const ModelConfig& base, const std::string& variant) {
+  const std::string dir = assets_dir() + "/models/" + variant;
+  const CheckpointInfo c = read_info(dir);
+  // trained with `variant` on every layer, the base's size (layers, width, heads), vocabulary and at least its
+  // context, no mixture of experts
+  if (!c.ok || !c.has_weights || !all_layers(c.model, variant) || !c.model.same_size(base) ||
+      c.model.vocab_size != base.vocab_size || c.model.context < base.context || c.model.moe_experts != 0)
+    return "";
+  return dir;
+}
+
+bool has_trained_checkpoint(const Model& base, const std::string& variant) {
+  return !all_layers(base.config(), variant) && !trained_checkpoint(base.config(), variant).empty();
+}
+
 ModelSource column_source(const Model& base, const std::string& variant, const ParamValues& params, bool convert) {
   const std::string& base_dir = base.source_dir();
   get_variant(variant);  // an unknown name fails here
   if (all_layers(base.config(), variant)) return {base_dir, true, false};
   if (!convert) {
-    const std::string dir = shipped_checkpoint(base.config(), variant);
-    if (!dir.empty()) {
-      const CheckpointInfo info = read_info(dir);
-      if (info.ok && same_weight_shapes(variant, info.model.layers[0].params, params)) return {dir, true, true};
-    }
+    const std::string dir = trained_checkpoint(base.config(), variant);
+    if (!dir.empty() && same_weight_shapes(variant, read_info(dir).model.layers[0].params, params))
+      return {dir, true, true};
   }
   return {base_dir, false, false};
+}
+
+ModelSource layered_source(const Model& base, const std::vector<LayerSpec>& layers) {
+  const std::vector<LayerSpec>& own = base.config().layers;
+  bool same = layers.size() == own.size();
+  for (size_t l = 0; same && l < layers.size(); ++l) same = layers[l].variant == own[l].variant;
+  // the base's own layer variants: its weights learned them (trained); anything else is converted from it
+  return {base.source_dir(), same, false};
 }
 
 std::shared_ptr<Model> column_model(const Model& base, const std::string& variant, const ParamValues& params,

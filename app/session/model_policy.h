@@ -4,6 +4,7 @@
 // and `generate` all ask here, so one column shows the same model and the same comparison everywhere.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine.h"
 #include "params.h"
@@ -19,13 +20,25 @@ struct ModelSource {
 
 // The rule, in order:
 //  1. the base checkpoint itself, when it was trained with `variant` on every layer;
-//  2. else the shipped checkpoint trained with `variant` (assets/models/VARIANT, engine.h: shipped_checkpoint),
+//  2. else the shipped checkpoint trained with `variant` (assets/models/VARIANT: trained_checkpoint below),
 //     when it has the base model's size and the parameters that shape weights equal `params`' (registry.h:
 //     same_weight_shapes); `convert` skips this step (the conversion lesson: converted next to trained);
 //  3. else the base checkpoint, its attention converted (Model::with_variant: mean-pooled K/V heads, SVD, ...).
 // The base's folder is base.source_dir(). Throws Error for an unknown variant.
 ModelSource column_source(const Model& base, const std::string& variant, const ParamValues& params,
                           bool convert = false);
+
+// The checkpoint shipped trained with `variant` for a model of `base`'s size (rule 2 before the weight-shape
+// check): assets/models/VARIANT when its config (read once per file version) fits, else "".
+std::string trained_checkpoint(const ModelConfig& base, const std::string& variant);
+
+// True when a column of `variant` on `base` could run in a trained checkpoint other than the base (the window's
+// "convert" switch is offered then). Cheap: the window asks every frame.
+bool has_trained_checkpoint(const Model& base, const std::string& variant);
+
+// A per-layer column (a variant per layer, built from the base's weights): trained when every layer keeps the
+// base's own variant, else converted from the base (its comparison is then the base, unconverted).
+ModelSource layered_source(const Model& base, const std::vector<LayerSpec>& layers);
 
 // The model of a column: the source's weights under `variant` with `params` (a missing parameter keeps the
 // source checkpoint's own value when it was trained with this variant, else the registry default). `base`

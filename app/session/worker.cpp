@@ -233,7 +233,7 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   res.comparison = comparison_for(src);
   res.budget = budget_label(src.dir);
   if (!src.trained) {
-    res.replaces = shipped_checkpoint(base.config(), variant);
+    res.replaces = trained_checkpoint(base.config(), variant);
     res.replaces_budget = res.replaces.empty() ? "" : budget_label(res.replaces);
   }
   const std::string origin = start == &base ? "base:" : "shipped:";
@@ -277,10 +277,9 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
     std::lock_guard<std::mutex> l(mu_);  // load_model() writes it on the UI thread
     res.model_dir = load_dir_;
   }
-  bool same = layers.size() == base.config().layers.size();
-  for (size_t l = 0; same && l < layers.size(); ++l) same = layers[l].variant == base.config().layers[l].variant;
-  res.shipped = same;
-  res.comparison = comparison_for(ModelSource{res.model_dir, same, false});  // converted: against the base
+  const ModelSource src = layered_source(base, layers);  // model_policy.h: the base, trained or converted
+  res.shipped = src.trained;
+  res.comparison = comparison_for(src);  // converted: against the base
   res.budget = budget_label(res.model_dir);
   const std::string key = "base:" + layers_key(layers);
   {
