@@ -36,6 +36,9 @@ Command add_gui(CLI::App& app, GuiOptions& gu) {
   gui->add_option("--max-seconds", gu.max_seconds, "scripted runs: stop waiting for results after this")
       ->check(CLI::Range(1.0, 3600.0));
   gui->add_option("--scene", gu.scene, "open a scene file (assets/scenes/*.json)");
+  gui->add_flag("--headless", gu.headless,
+                "no window or OpenGL: run the app and its --script (or --frames) without a display; every script "
+                "command but `shot` works");
   app.add_option("--scene", gu.scene,
                  "open a scene file in the window (attnscope --scene F = attnscope gui --scene F)");
   return {gui, [&gu] {

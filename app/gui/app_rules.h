@@ -18,6 +18,10 @@ int start_app(App& app, const GuiOptions& opts);
 void update_app(App& app);
 // The script of --script, --screenshot and --frames (empty when none).
 Script make_script(const GuiOptions& opts, bool scripted);
+// The fonts at `size` pixels (DejaVu, or ImGui's own when missing) and the window's style scaled to them (fonts.cpp).
+void build_fonts(App& app, float size);
+// `gui --headless`: the app and its script without a window or OpenGL (headless.cpp); returns the exit code.
+int run_headless(GuiOptions& opts);
 // Saves the settings and releases the GL objects and the worker (while the GL context still exists).
 void close_app(App& app);
 

@@ -16,6 +16,7 @@ struct GuiOptions {
   std::string script;         // scripted input (tests): a file, or commands separated by ';'
   double max_seconds = 120;   // scripted/screenshot runs: give up waiting for results after this
   std::string scene;          // open this scene file (--scene)
+  bool headless = false;      // no window and no OpenGL: the app and its --script alone (no `shot`)
 };
 
 int run_gui(const GuiOptions& o);

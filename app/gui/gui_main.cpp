@@ -14,8 +14,8 @@
 #include "backends/imgui_impl_opengl3.h"
 #include "gl.h"
 #include "gui.h"
+#include "heatmap.h"
 #include "imgui.h"
-#include "imgui_freetype.h"
 #include "script.h"
 #include "state.h"
 #include "studio.h"
@@ -25,74 +25,6 @@ namespace attnscope {
 
 namespace gui {
 namespace {
-
-const char* kFontDir = "/usr/share/fonts/truetype/dejavu/";
-
-bool file_exists(const std::string& p) {
-  std::ifstream f(p);
-  return bool(f);
-}
-
-// Fonts are rebuilt at the target pixel size (the UI scale) rather than scaled: crisp at every size.
-void build_fonts(App& app, float size) {
-  ImGuiIO& io = ImGui::GetIO();
-  io.Fonts->Clear();
-  static ImVector<ImWchar> ranges;
-  if (ranges.empty()) {
-    ImFontGlyphRangesBuilder b;
-    b.AddRanges(io.Fonts->GetGlyphRangesDefault());
-    static const ImWchar extra[] = {0x0100, 0x017F, 0x0370, 0x03FF, 0x2000, 0x206F, 0x20A0, 0x20CF, 0x2190, 0x21FF,
-                                    0x2200, 0x22FF, 0x25A0, 0x25FF, 0x26A0, 0x26A0, 0x2713, 0x2717, 0};
-    b.AddRanges(extra);
-    b.BuildRanges(&ranges);
-  }
-  auto add = [&](const char* file, float px) -> ImFont* {
-    const std::string path = std::string(kFontDir) + file;
-    if (file_exists(path)) {
-      ImFontConfig cfg;
-      cfg.OversampleH = 1;
-      return io.Fonts->AddFontFromFileTTF(path.c_str(), px, &cfg, ranges.Data);
-    }
-    ImFontConfig cfg;
-    cfg.SizePixels = px;
-    return io.Fonts->AddFontDefault(&cfg);
-  };
-  app.fonts.size = size;
-  app.fonts.ui = add("DejaVuSans.ttf", size);
-  app.fonts.mono = add("DejaVuSansMono.ttf", size);
-  app.fonts.small = add("DejaVuSansMono.ttf", std::round(size * 0.78f));
-  app.fonts.title = add("DejaVuSans-Bold.ttf", std::round(size * 1.25f));
-  io.Fonts->FontBuilderIO = ImGuiFreeType::GetBuilderForFreeType();
-  io.Fonts->FontBuilderFlags = 0;
-  io.Fonts->Build();
-  io.FontDefault = app.fonts.ui;
-
-  ImGuiStyle& st = ImGui::GetStyle();
-  st = ImGuiStyle();
-  ImGui::StyleColorsDark(&st);
-  st.WindowRounding = 0;
-  st.ChildRounding = 6;
-  st.FrameRounding = 4;
-  st.GrabRounding = 4;
-  st.PopupRounding = 4;
-  st.FramePadding = ImVec2(7, 4);
-  st.ItemSpacing = ImVec2(8, 6);
-  st.WindowPadding = ImVec2(10, 10);
-  st.CellPadding = ImVec2(8, 4);
-  ImVec4* c = st.Colors;
-  c[ImGuiCol_WindowBg] = ImVec4(0.085f, 0.09f, 0.11f, 1);
-  c[ImGuiCol_ChildBg] = ImVec4(0.11f, 0.115f, 0.14f, 1);
-  c[ImGuiCol_Border] = ImVec4(0.22f, 0.23f, 0.28f, 1);
-  c[ImGuiCol_FrameBg] = ImVec4(0.17f, 0.18f, 0.22f, 1);
-  c[ImGuiCol_FrameBgHovered] = ImVec4(0.23f, 0.26f, 0.33f, 1);
-  c[ImGuiCol_FrameBgActive] = ImVec4(0.26f, 0.31f, 0.42f, 1);
-  c[ImGuiCol_Button] = ImVec4(0.20f, 0.30f, 0.48f, 1);
-  c[ImGuiCol_ButtonHovered] = ImVec4(0.26f, 0.40f, 0.64f, 1);
-  c[ImGuiCol_ButtonActive] = ImVec4(0.30f, 0.46f, 0.74f, 1);
-  c[ImGuiCol_TableBorderLight] = ImVec4(0.25f, 0.26f, 0.32f, 1);
-  c[ImGuiCol_Separator] = ImVec4(0.22f, 0.23f, 0.28f, 1);
-  st.ScaleAllSizes(size / 16.f);
-}
 
 bool save_screenshot(const std::string& path, int w, int h) {
   std::vector<unsigned char> px(size_t(w) * size_t(h) * 4), flipped(px.size());
@@ -217,6 +149,7 @@ int run_app(GLFWwindow* win, GuiOptions& opts, bool scripted) {
   App app;
   load_app_settings(app, opts, scripted);
   build_fonts(app, font_pixels(app));
+  set_gl_available(true);  // heatmaps upload from here on (heatmap.h)
   if (!app.program.init(&app.program_error)) std::fprintf(stderr, "attnscope gui: %s\n", app.program_error.c_str());
   int rc = start_app(app, opts);
   Script script = make_script(opts, scripted);
@@ -244,6 +177,7 @@ int run_gui(const GuiOptions& opts_in) {
     return 0;
   }
   GuiOptions opts = opts_in;
+  if (opts.headless) return run_headless(opts);  // no window, no OpenGL: the scripted app alone
   const bool scripted = !opts.screenshot.empty() || opts.frames > 0 || !opts.script.empty();
   GLFWwindow* win = open_window(opts, scripted);
   if (!win) return 1;

@@ -44,6 +44,8 @@ GLuint compile(GLenum type, const std::string& src, const char* name, std::strin
   return s;
 }
 
+bool g_gl = false;  // set_gl_available
+
 void tex_params() {
   glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
   glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
@@ -142,6 +144,8 @@ void Heatmap::release() {
   data_tex_ = mask_tex_ = rowmax_tex_ = color_tex_ = fbo_ = 0;
 }
 
+void set_gl_available(bool available) { g_gl = available; }
+
 void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int cols) {
   rows = std::max(rows, 1);
   cols = std::max(cols, 1);
@@ -160,6 +164,10 @@ void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int col
     vmax_[0] = std::max(vmax_[0], all);
     vmax_[1] = std::max(vmax_[1], cols > 1 ? m : all);
   }
+  rows_ = rows;
+  cols_ = cols;
+  dirty_ = true;
+  if (!g_gl) return;  // headless: nothing to upload to
   std::vector<uint8_t> ones;
   if (!mask) {
     ones.assign(size_t(rows) * size_t(cols), 1);
@@ -180,9 +188,6 @@ void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int col
   glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, rows, 2, 0, GL_RED, GL_FLOAT, rowmax.data());
   glPixelStorei(GL_UNPACK_ALIGNMENT, 4);
   glBindTexture(GL_TEXTURE_2D, 0);
-  rows_ = rows;
-  cols_ = cols;
-  dirty_ = true;
 }
 
 GLuint Heatmap::render(const HeatmapProgram& prog, int width, int height, const HeatmapStyle& style) {

@@ -73,6 +73,10 @@ class Heatmap {
   HeatmapStyle last_;
 };
 
+// Whether an OpenGL context is current (the window sets it once its context exists). Without one (`gui --headless`)
+// heatmaps keep their sizes and maxima but upload nothing, and render() returns 0: the views lay out as usual.
+void set_gl_available(bool available);
+
 // The colormap table on the CPU (colour bars, legends), RGB in [0,1]; signed_values: Diverging.
 void colormap_rgb(Colormap c, bool signed_values, float t, float rgb[3]);
 

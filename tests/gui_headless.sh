@@ -1,0 +1,45 @@
+#!/bin/sh
+# The window's app without a display (gui --headless): scripted interactions that need no pixels run against the
+# same App, worker, script table and views with no X server and no OpenGL. Asserts that a session of typical edits
+# (text, columns added and removed by clicking their widgets, variants, parameters, layers and heads, the diff
+# window, generation, the KV calculator) ends with every column's result and the expected state, that `shot` (the
+# one command that needs pixels) fails with its message, and that --headless without a script is refused.
+# Usage: gui_headless.sh ATTNSCOPE_BINARY [WORK_DIR]
+set -eu
+bin=$1
+work=${2:-$(mktemp -d)}
+mkdir -p "$work"
+. "$(dirname "$0")/gui_lib.sh"
+model="$work/model"
+tiny_model "$model"
+export XDG_CONFIG_HOME="$work/config"
+unset DISPLAY WAYLAND_DISPLAY || true
+
+# 1) a session of edits, no display at all
+out="$work/session.out"
+script="text ROMEO: But, soft! what light; add_column sliding_window; param 2 window 4; idle; expect_results;
+add_column linear; idle; expect_columns 4; click @col3.remove; idle; expect_columns 3; layer 0 1; head 1 2;
+variant 1 mqa; idle; expect_results; diff 0 2 signed; wait 3; kv_calc bundled 4096; generate_start ROMEO:;
+generate_step 5; wait 3; generate_close; idle; expect_results; print"
+"$bin" gui --headless --model "$model" --width 1400 --height 900 --column mha --column gqa:groups=2 \
+  --script "$(echo "$script" | tr '\n' ' ')" --max-seconds 120 >"$out" 2>&1 || { cat "$out"; fail "the headless session failed"; }
+grep -q "internal error" "$out" && { cat "$out"; fail "internal error"; }
+grep -q "3 columns, 3 results, 0 errors" "$out" || { cat "$out"; fail "expected 3 columns with 3 results and no error"; }
+grep -q "^  column 1: mqa" "$out" || { cat "$out"; fail "column 1 should be mqa"; }
+grep -q "^  column 2: sliding_window(window=4" "$out" || { cat "$out"; fail "column 2 should be sliding_window, window 4"; }
+grep -q "column 2 (sliding_window): heatmap of request" "$out" || { cat "$out"; fail "no heatmap event for column 2"; }
+
+# 2) the one command that needs pixels says so (exit 3: a script failure), and writes nothing
+out="$work/shot.out"
+status=0
+"$bin" gui --headless --model "$model" --script "idle; shot $work/x.png" >"$out" 2>&1 || status=$?
+[ "$status" -eq 3 ] || { cat "$out"; fail "shot in a headless run: expected exit 3, got $status"; }
+grep -q "'shot $work/x.png' needs pixels: run without --headless" "$out" || { cat "$out"; fail "no message for shot"; }
+[ ! -e "$work/x.png" ] || fail "a headless shot wrote a file"
+
+# 3) nothing to run: refused with a message
+status=0
+"$bin" gui --headless --model "$model" >"$work/none.out" 2>&1 || status=$?
+[ "$status" -eq 2 ] || { cat "$work/none.out"; fail "--headless alone: expected exit 2, got $status"; }
+grep -q "needs --script or --frames" "$work/none.out" || { cat "$work/none.out"; fail "no message for --headless alone"; }
+echo "PASS: gui headless (a scripted session, the shot refusal, the bare --headless refusal)"
