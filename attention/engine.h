@@ -122,6 +122,9 @@ struct ReferenceMaps {
   std::vector<float> kl_rows;      // [L, H, T] KL(exact row || effective row), effective clamped to >= 1e-12
 };
 ReferenceMaps reference_maps(const Model& m, const std::vector<int64_t>& tokens);
+// Whether some layer of `m` has an exact-softmax reference (reference_maps would fill `available` for it): a caller
+// can skip reference_maps' forward when none does.
+bool has_softmax_reference(const Model& m);
 
 // The tiled ("flash") variant's tile map for causal self-attention over T queries (the last T of S keys).
 struct KernelTileMap {

@@ -439,6 +439,12 @@ std::shared_ptr<AttentionLayer> make_kernel_attention(const ModelConfig& cfg, co
 
 // ---------------------------------------------------------------------------------------------- engine accessors
 
+bool has_softmax_reference(const Model& m) {
+  for (const auto& a : m.impl->net->attn)
+    if (dynamic_cast<const SoftmaxReference*>(a.get())) return true;
+  return false;
+}
+
 ReferenceMaps reference_maps(const Model& model, const std::vector<int64_t>& tokens) {
   if (tokens.empty()) throw Error("the text is empty: type at least one character");
   if (static_cast<int64_t>(tokens.size()) > model.config().context)

@@ -112,8 +112,9 @@ void expect_matches(const ColumnResult& r, int column) {
 
 // The UI thread submits thousands of edits (a slider being dragged) to several columns while polling results like
 // the frame loop does. Results only move forward, always match their request, and the last request wins.
-TEST(Worker, LatestWinsUnderLoad) {
+void latest_wins_under_load(int column_threads) {
   Worker w;
+  w.set_column_threads(column_threads);
   w.load_model(tiny_model_dir());
   wait_for_model(w);
   constexpr int kColumns = 3;
@@ -161,8 +162,64 @@ TEST(Worker, LatestWinsUnderLoad) {
     expect_matches(*r, c);
   }
   EXPECT_TRUE(wait_until([&] { return !w.busy(); }, 120)) << "still busy after the timing repeats";
-  std::printf("[ worker   ] %d requests, %zu distinct results seen by the UI thread, %zu cached models\n", kRequests,
-              observed, w.cached_models());
+  std::printf(
+      "[ worker   ] %d requests, %d column(s) at once, %zu distinct results seen by the UI thread, %zu cached "
+      "models\n",
+      kRequests, column_threads, observed, w.cached_models());
+}
+
+TEST(Worker, LatestWinsUnderLoad) { latest_wins_under_load(1); }
+// The same with three columns computed at once (run_column's parallel batch; under ThreadSanitizer in CI).
+TEST(Worker, LatestWinsUnderLoadWithColumnsInParallel) { latest_wins_under_load(3); }
+
+// Typing through the worker: every keystroke's result (incremental rows, incremental comparison loss) equals a full
+// Model::attend of the same text, with two columns computed at once; the column says how many rows it reused.
+TEST(Worker, TypingResultsEqualAFullRecompute) {
+  Worker w;
+  w.set_column_threads(2);
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  std::shared_ptr<const Model> m = w.model();
+  std::vector<int64_t> text{20, 21, 22};
+  uint64_t seq = 0;
+  for (int k = 0; k < 12; ++k) {
+    if (k == 8)
+      text[1] = 30;  // an edit in the middle
+    else
+      text.push_back(int64_t(23 + k));
+    ++seq;
+    for (int c = 0; c < 2; ++c) {
+      ColumnRequest r;
+      r.seq = seq;
+      r.variant = c == 0 ? "mha" : "sliding_window";
+      if (c == 1) r.params["window"] = 4;
+      r.tokens = text;
+      w.submit(c, r);
+    }
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto a = w.result(0), b = w.result(1);
+          return a && b && a->seq == seq && b->seq == seq;
+        },
+        120));
+    auto r = w.result(0);
+    ASSERT_TRUE(r->ok) << r->error;
+    const AttentionMaps want = m->attend(text);
+    ASSERT_EQ(r->maps.attn.size(), want.attn.size());
+    for (size_t i = 0; i < want.attn.size(); ++i) ASSERT_NEAR(r->maps.attn[i], want.attn[i], 2e-5) << "at " << i;
+    EXPECT_NEAR(r->maps.loss, want.loss, 2e-5);
+    EXPECT_EQ(r->reused_rows + r->computed_rows, int64_t(text.size()));
+    if (k > 0 && k != 8) {
+      EXPECT_EQ(r->computed_rows, 1) << "keystroke " << k;
+    }
+    if (k == 8) {
+      EXPECT_EQ(r->reused_rows, 1) << "the edit at position 1";
+    }
+    auto sw = w.result(1);
+    ASSERT_TRUE(sw->ok) << sw->error;
+    EXPECT_EQ(sw->whole_reason, "");
+    EXPECT_NEAR(sw->base_loss, want.loss, 2e-5);  // converted: compared with the base on the same text
+  }
 }
 
 // Removed columns get no result, even when their request was already running.

@@ -189,81 +189,6 @@ void write_plot(const BenchReport& r, const std::string& path) {
   write_loglog_png(spec, path);
 }
 
-// The GUI's recompute after a slider move or a new text: each column's Model::attend (forward + every layer's and
-// head's matrix and mask copied out + the loss), one column after another on this thread, as the worker does.
-int bench_interactive(const BenchArgs& a) {
-  if (!a.plot.empty() || !a.csv.empty()) throw Error("bench --interactive writes --json only (no --plot or --csv)");
-  check_output_dir(a.json);
-  if (a.chars < 2) throw Error("--chars must be at least 2");
-  const std::vector<std::string> specs =
-      a.columns.empty()
-          ? std::vector<std::string>{"mha", "gqa:groups=2", "mqa", "sliding_window:window=32", "linear", "mla"}
-          : a.columns;
-  use_interactive_threads();  // as the window's worker runs
-  if (a.torch_threads > 0 || a.blas_threads > 0) set_compute_threads(a.torch_threads, a.blas_threads);
-  std::shared_ptr<const Model> base = Model::load(a.model.empty() ? default_model_dir() : a.model, a.o.device);
-  if (a.chars > base->config().context)
-    throw Error("--chars " + std::to_string(a.chars) + " is longer than the model's context (" +
-                std::to_string(base->config().context) + ")");
-  const std::string text = split_corpus(read_text_file(default_corpus_path())).valid.substr(0, size_t(a.chars));
-  const std::vector<int64_t> tokens = base->tokenizer().encode_or_throw(text, UnknownPolicy::Skip);
-  std::vector<std::shared_ptr<const Model>> models;
-  for (const std::string& spec : specs) {
-    const SceneColumn c = parse_column_spec(spec);  // throws for unknown variants and bad parameters
-    if (c.variant == base->config().variant_summary() && c.params.empty())
-      models.push_back(base);
-    else
-      models.push_back(base->with_variant(c.variant, c.params));
-  }
-  for (const auto& m : models) m->attend(tokens);  // warm-up (allocator, first-call costs)
-  const int repeats = std::max(1, a.o.repeats);
-  std::vector<std::vector<double>> wall(models.size()), fwd(models.size()), plain(models.size());
-  std::vector<double> total;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < models.size(); ++i) {
-      const auto c0 = std::chrono::steady_clock::now();
-      const AttentionMaps m = models[i]->attend(tokens);
-      wall[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count());
-      fwd[i].push_back(m.forward_ms);
-    }
-    total.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    for (size_t i = 0; i < models.size(); ++i) {  // the same forward without the maps (not in the total)
-      const auto c0 = std::chrono::steady_clock::now();
-      models[i]->logits(tokens, false);
-      plain[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count());
-    }
-  }
-  const ModelConfig& cfg = base->config();
-  std::printf(
-      "interactive recompute: %zu columns, %lld characters, %lld layers x %lld heads, d_model %lld, %d runs, "
-      "device %s, %lld LibTorch threads\n",
-      models.size(), (long long)tokens.size(), (long long)cfg.n_layer, (long long)cfg.n_head, (long long)cfg.d_model,
-      repeats, base->device_name().c_str(), (long long)compute_threads());
-  std::printf("  %-28s %12s %12s %14s\n", "column", "median ms", "forward ms", "no maps ms");
-  nlohmann::json cols = nlohmann::json::array();
-  for (size_t i = 0; i < models.size(); ++i) {
-    const double w = quantile(wall[i], 0.5), f = quantile(fwd[i], 0.5), n = quantile(plain[i], 0.5);
-    std::printf("  %-28s %12.2f %12.2f %14.2f\n", specs[i].c_str(), w, f, n);
-    cols.push_back({{"column", specs[i]}, {"median_ms", w}, {"forward_ms", f}, {"without_maps_ms", n}});
-  }
-  const double med = quantile(total, 0.5), p10 = quantile(total, 0.1), p90 = quantile(total, 0.9);
-  std::printf("  all columns: median %.2f ms (p10 %.2f, p90 %.2f); target <= 30 ms for 6 columns: %s\n", med, p10, p90,
-              models.size() == 6 ? (med <= 30 ? "met" : "missed") : "n/a (not 6 columns)");
-  if (!a.json.empty())
-    write_file_atomic(a.json, nlohmann::json({{"chars", tokens.size()},
-                                              {"repeats", repeats},
-                                              {"device", base->device_name()},
-                                              {"threads", compute_threads()},
-                                              {"columns", cols},
-                                              {"total_median_ms", med},
-                                              {"total_p10_ms", p10},
-                                              {"total_p90_ms", p90}})
-                                      .dump(2) +
-                                  "\n");
-  return 0;
-}
-
 }  // namespace
 
 int cmd_bench(const BenchArgs& a) {
@@ -319,6 +244,9 @@ Command add_bench(CLI::App& app) {
       ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
   c->add_option("--model", a->model, "--interactive: checkpoint (default: the bundled assets/models/mha)");
   c->add_option("--torch-threads", a->torch_threads, "--interactive: LibTorch intra-op threads (0: as the window)")
+      ->check(CLI::Range(0, 256));
+  c->add_option("--column-threads", a->column_threads,
+                "--interactive: columns computed at once (0: as the window; 1: one after another)")
       ->check(CLI::Range(0, 256));
   c->add_option("--blas-threads", a->blas_threads, "--interactive: OpenBLAS threads (0: as the window)")
       ->check(CLI::Range(0, 256));

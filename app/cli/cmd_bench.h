@@ -12,15 +12,16 @@ struct BenchArgs {
   std::string lengths = "128,256,512,1024,2048,4096,8192,16384";
   BenchOptions o;
   std::string json, csv, plot;  // output files (empty: not written)
-  // --interactive: the GUI's recompute instead of the sweep: every column's full forward with its maps (all
-  // layers and heads) over `chars` characters of the held-out text on the model, one after another as the worker
-  // runs them; repeats = o.repeats.
+  // --interactive: the window's recompute instead of the sweep (bench_interactive.cpp): cold, keystroke, edit and
+  // slider through the window's worker over `chars` characters of held-out text; repeats = max(30, o.repeats).
   bool interactive = false;
   std::vector<std::string> columns;  // column specs like the GUI's --column (empty: six defaults)
   int64_t chars = 256;
   std::string model;                        // checkpoint (empty: the bundled assets/models/mha)
   int torch_threads = 0, blas_threads = 0;  // 0: as the window runs it (see gui worker); else these
+  int column_threads = 0;                   // columns computed at once (0: as the window, Worker's default)
 };
-int cmd_bench(const BenchArgs& a);  // throws Error for bad input
+int cmd_bench(const BenchArgs& a);          // throws Error for bad input
+int bench_interactive(const BenchArgs& a);  // --interactive (bench_interactive.cpp): through the window's worker
 
 }  // namespace attnscope

@@ -11,11 +11,35 @@
 
 namespace attnscope::gui {
 
+namespace {
+
+// How the shown maps were made: only the new rows (the column's previous text's rows reused), or the whole text and
+// why. The timing below is always of a whole forward: like for like across columns.
+void draw_update_line(const Column& c) {
+  if (!c.shown || !c.shown->ok) return;
+  const ColumnResult& r = *c.shown;
+  if (r.reused_rows > 0) {
+    ImGui::TextColored(kDim, "update: %lld new row%s, %lld reused", (long long)r.computed_rows,
+                       r.computed_rows == 1 ? "" : "s", (long long)r.reused_rows);
+    tooltip(
+        "the text changed after its first characters: every layer's cache went on from the previous text and only "
+        "the query rows from the first change on were computed");
+  } else {
+    ImGui::TextColored(kDim, "update: whole text (%lld rows)", (long long)r.computed_rows);
+    tooltip(r.whole_reason.empty()
+                ? "a new text, model or parameter: every row computed; typing at the end then computes only new rows"
+                : ("every keystroke recomputes the whole text: " + r.whole_reason).c_str());
+  }
+}
+
+}  // namespace
+
 void draw_timing_row(App& app, const Column& c) {
   const float fs = ImGui::GetFontSize();
   section("Timing");
   std::vector<double> ms = c.timing.ms;
   const std::string dev = app.model ? app.model->device_name() : "?";
+  draw_update_line(c);
   if (ms.size() < 3) {
     ImGui::TextColored(kDim, "measuring on %s... (%zu/%zu runs)", dev.c_str(), ms.size(), kTimingRuns);
     ImGui::Dummy(ImVec2(1, fs * 0.6f));

@@ -63,12 +63,13 @@ void print_state(const App& app, FILE* f) {
       for (int64_t b : c.shown->maps.cache_formula_bytes) cache += b;
       std::fprintf(f,
                    "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
-                   "computed %.1f%%, cache %lld B, %zu tile maps%s%s%s\n",
+                   "computed %.1f%%, cache %lld B, %zu tile maps, rows %lld new %lld reused%s%s%s\n",
                    c.shown->maps.mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps.queries,
                    (long long)c.shown->maps.keys, c.shown->maps.loss, c.shown->base_loss, c.shown->maps.forward_ms,
                    ms.size(), ms.empty() ? 0.0 : ms[ms.size() / 2], 100 * c.shown->computed_fraction, (long long)cache,
                    size_t(std::count_if(c.shown->pattern.begin(), c.shown->pattern.end(),
                                         [](const PatternSummary& s) { return !s.tiles.empty(); })),
+                   (long long)c.shown->computed_rows, (long long)c.shown->reused_rows,
                    c.shown->seq == c.seq ? "" : " (stale)", c.explain_open ? ", explanation open" : "",
                    c.shown->maps.experts > 0 ? (", routing " + std::to_string(c.shown->maps.experts) + " experts top-" +
                                                 std::to_string(c.shown->maps.top_k))

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
 
 #include "error.h"
 #include "registry.h"
@@ -208,6 +209,7 @@ size_t Worker::cached_model_bytes() const {
 
 // A checkpoint by folder, loaded on first use (null: unreadable). Worker thread only.
 std::shared_ptr<const Model> Worker::checkpoint(const std::string& dir) {
+  std::lock_guard<std::mutex> g(checkpoint_mu_);  // columns computed in parallel may ask at once
   auto it = checkpoints_.find(dir);
   if (it != checkpoints_.end()) return it->second;
   std::shared_ptr<const Model> m;
@@ -306,16 +308,28 @@ double Worker::comparison_loss(const Model& base, const std::string& dir, const 
     if (it != comparison_loss_.end()) return it->second;
   }
   std::shared_ptr<const Model> other = dir == base.source_dir() ? nullptr : checkpoint(dir);
-  const Model& m = other ? *other : base;
-  const bool kv = get_variant(m.config().layers[0].variant).needs_kv_text;
-  const double loss = m.attend(r.tokens, kv ? r.kv_tokens : std::vector<int64_t>{}).loss;
+  if (!other) {
+    std::lock_guard<std::mutex> l(mu_);
+    other = model_;  // the base itself (only run_load, on this thread, replaces it)
+  }
+  const bool kv = get_variant(other->config().layers[0].variant).needs_kv_text;
+  double loss;
+  if (kv) {
+    loss = other->attend(r.tokens, r.kv_tokens).loss;
+  } else {  // typing: the reference's previous text's predictions are reused too (incremental.h)
+    std::lock_guard<std::mutex> g(comparison_mu_);  // shared by the columns computed in parallel
+    if (comparison_inc_.size() >= 4 && !comparison_inc_.count(dir)) comparison_inc_.clear();  // ~10 MiB each
+    auto& inc = comparison_inc_[dir];
+    if (!inc || inc->model() != other) inc = std::make_unique<IncrementalAttend>(other);
+    loss = inc->update(r.tokens).loss;
+  }
   std::lock_guard<std::mutex> l(mu_);
   if (comparison_loss_.size() > 64) comparison_loss_.clear();
   return comparison_loss_[tokens_key] = loss;
 }
 
 std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const ColumnRequest& r,
-                                                    std::shared_ptr<const Model>* used) {
+                                                    std::shared_ptr<const Model>* used, int column) {
   auto res = std::make_shared<ColumnResult>();
   res->seq = r.seq;
   res->tokens = r.tokens;
@@ -330,7 +344,23 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
     if (specs.empty()) specs.assign(size_t(m->config().n_layer), LayerSpec{r.variant, p, {}});
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
-    res->maps = m->attend(r.tokens, kv);
+    if (kv.empty()) {          // self-attention: the column's previous text's rows are reused (incremental.h)
+      IncrementalAttend* inc;  // this column's (never computed twice at once: run_column takes it from pending_)
+      {
+        std::lock_guard<std::mutex> g(inc_mu_);
+        auto& slot = incremental_[column];
+        if (!slot || slot->model() != m) slot = std::make_unique<IncrementalAttend>(m);
+        inc = slot.get();
+      }
+      res->maps = inc->update(r.tokens);
+      res->reused_rows = inc->stats().reused_rows;
+      res->computed_rows = inc->stats().computed_rows;
+      res->whole_reason = inc->why_whole();
+    } else {
+      res->maps = m->attend(r.tokens, kv);
+      res->computed_rows = res->maps.queries;
+      res->whole_reason = "cross-attention reads a second text";
+    }
     const AttentionMaps& mp = res->maps;
     const size_t per_layer = size_t(mp.heads * mp.queries * mp.keys);
     size_t on = 0;
@@ -376,7 +406,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
       const VariantInfo& v = get_variant(s.variant);
       return v.family != "exact" && v.family != "masked";
     });
-    if (approximates && kv.empty()) {
+    if (approximates && kv.empty() && has_softmax_reference(*m)) {  // (MLA is exact over its latents: none)
       res->reference = reference_maps(*m, r.tokens);
       if (std::find(res->reference.available.begin(), res->reference.available.end(), 1) ==
           res->reference.available.end())
@@ -526,6 +556,14 @@ void Worker::run_load(std::unique_lock<std::mutex>& l) {
   checkpoints_.clear();
   timed_.clear();
   comparison_loss_.clear();
+  {
+    std::lock_guard<std::mutex> g(inc_mu_);
+    incremental_.clear();  // the columns' states belong to the old model
+  }
+  {
+    std::lock_guard<std::mutex> g(comparison_mu_);
+    comparison_inc_.clear();
+  }
   decoders_.clear();  // of the previous model: the session's frames stay, no further steps
   decode_.driver = -1;
   l.unlock();
@@ -612,31 +650,66 @@ void Worker::run_timing(std::unique_lock<std::mutex>& l) {
   }
 }
 
-// The latest request of the column that has waited longest (lock held on entry and exit).
+// The latest requests of the columns that have waited longest, up to column_threads() of them at once (lock held on
+// entry and exit). The columns are computed in parallel, one LibTorch thread each (no oversubscription: OpenBLAS
+// stays on one thread too); each result is published as soon as it is ready, still latest-wins per column.
 void Worker::run_column(std::unique_lock<std::mutex>& l, const Model& base) {
-  // The column that has waited longest goes first; its request is the latest one submitted.
-  auto pick = std::min_element(pending_since_.begin(), pending_since_.end(),
-                               [](const auto& a, const auto& b) { return a.second < b.second; });
-  const int column = pick->first;
-  ColumnRequest req = std::move(pending_[column]);
-  pending_.erase(column);
-  pending_since_.erase(column);
+  std::vector<std::pair<int, ColumnRequest>> batch;
+  while (!pending_since_.empty() && int(batch.size()) < column_threads_) {
+    auto pick = std::min_element(pending_since_.begin(), pending_since_.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    const int column = pick->first;
+    batch.emplace_back(column, std::move(pending_[column]));
+    pending_.erase(column);
+    pending_since_.erase(column);
+  }
   running_ = true;
   l.unlock();
-  std::shared_ptr<const Model> used;
-  auto res = compute(base, req, &used);
+  auto one = [&](std::pair<int, ColumnRequest>& job) {
+    std::shared_ptr<const Model> used;
+    auto res = compute(base, job.second, &used, job.first);
+    std::lock_guard<std::mutex> g(mu_);
+    publish(job.first, job.second, std::move(res), std::move(used));
+  };
+  std::vector<std::future<void>> others;
+  for (size_t i = 1; i < batch.size(); ++i)
+    others.push_back(std::async(std::launch::async, [&, i] {
+      use_interactive_threads();  // a new thread: one LibTorch thread, as this one
+      one(batch[i]);
+    }));
+  one(batch[0]);
+  for (auto& f : others) f.get();  // compute() catches its errors: nothing is thrown here
   l.lock();
   running_ = false;
-  if (forgotten_.count(column)) return;  // removed while it was computing
+}
+
+// A column's new result replaces its shown one unless a newer one is there (lock held).
+void Worker::publish(int column, const ColumnRequest& req, std::shared_ptr<const ColumnResult> res,
+                     std::shared_ptr<const Model> used) {
+  if (forgotten_.count(column)) {  // removed while it was computing
+    std::lock_guard<std::mutex> g(inc_mu_);
+    incremental_.erase(column);
+    return;
+  }
   auto& slot = results_[column];
   if (!slot || slot->seq < res->seq) {
-    slot = res;
     Timed& t = timed_[column];
     t.model = used;  // null after an error: nothing to time
     t.tokens = req.tokens;
     t.kv_tokens = res->ok && req.needs_kv_text() ? req.kv_tokens : std::vector<int64_t>{};
     t.timing = ColumnTiming{res->seq, {}};
+    slot = std::move(res);
   }
+}
+
+int Worker::column_threads() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return column_threads_;
+}
+
+void Worker::set_column_threads(int n) {
+  std::lock_guard<std::mutex> l(mu_);
+  column_threads_ = std::max(1, n);
 }
 
 }  // namespace attnscope::session

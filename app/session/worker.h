@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine.h"
+#include "incremental.h"
 #include "params.h"
 #include "lru_cache.h"
 #include "model_policy.h"
@@ -41,6 +42,10 @@ struct ColumnResult {
   std::vector<int64_t> tokens, kv_tokens;  // what was computed (labels)
   double prepare_ms = 0;                   // model lookup / conversion
   bool model_cached = false;
+  // How the maps were computed (incremental.h): rows reused from the column's previous text, rows computed now,
+  // and why the whole text was computed when the variant cannot append rows ("" when it can).
+  int64_t reused_rows = 0, computed_rows = 0;
+  std::string whole_reason;
   double computed_fraction = 0;      // share of the T x S pairs computed, averaged over layers and heads
   std::vector<int64_t> layer_pairs;  // [L] pairs computed by each layer, all heads
   std::string model_dir;             // the checkpoint the column's model comes from
@@ -146,7 +151,10 @@ class Worker {
   void stop_decode();                  // no further steps (pending ones dropped); the frames stay
   DecodeState decode_state() const;    // a snapshot (frames shared, not copied)
 
-  bool busy() const;        // a job running or pending (timing repeats included)
+  bool busy() const;  // a job running or pending (timing repeats included)
+  // Columns computed at once (default: half the logical CPUs from 4 on, else 1: one after another).
+  void set_column_threads(int n);
+  int column_threads() const;
   int64_t threads() const;  // LibTorch's intra-op threads (0 until the model is loaded)
   size_t cached_models() const;
   size_t cached_model_bytes() const;  // what the model caches hold (each bounded: kModelCacheBytes)
@@ -169,9 +177,11 @@ class Worker {
                                              ColumnResult& res);
   void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
   std::shared_ptr<const ColumnResult> compute(const Model& base, const ColumnRequest& r,
-                                              std::shared_ptr<const Model>* used);
-  int timing_candidate() const;  // a column whose timing is incomplete, or -1 (lock held)
-  bool decode_wanted() const;    // lockstep steps asked for and possible (lock held)
+                                              std::shared_ptr<const Model>* used, int column);
+  void publish(int column, const ColumnRequest& req, std::shared_ptr<const ColumnResult> res,
+               std::shared_ptr<const Model> used);  // lock held
+  int timing_candidate() const;                     // a column whose timing is incomplete, or -1 (lock held)
+  bool decode_wanted() const;                       // lockstep steps asked for and possible (lock held)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -193,6 +203,16 @@ class Worker {
   };
   std::map<int, Timed> timed_;
   std::set<int> forgotten_;  // removed columns (ids are never reused)
+  // Each column's incremental state (its model, caches and maps of its previous text): a keystroke computes only
+  // the new rows. Worker thread only; dropped with the column, replaced when the column's model changes.
+  // Columns computed in parallel (run_column) share these maps and the checkpoints: each under its own lock.
+  std::mutex inc_mu_, comparison_mu_, checkpoint_mu_;
+  // One at a time on 2 logical CPUs: measured here (bench --interactive --column-threads 1 vs 2), two columns at
+  // once were slower (cold 179 vs 258 ms): the two vCPUs share memory bandwidth and the maps' copies are bound by it.
+  int column_threads_ =
+      int(std::thread::hardware_concurrency()) >= 4 ? int(std::thread::hardware_concurrency()) / 2 : 1;
+  std::map<int, std::unique_ptr<IncrementalAttend>> incremental_;
+  std::map<std::string, std::unique_ptr<IncrementalAttend>> comparison_inc_;  // the same, per comparison checkpoint
   // The comparison models' losses by (checkpoint folder, text), computed once each.
   std::map<std::pair<std::string, std::vector<int64_t>>, double> comparison_loss_;
   bool running_ = false;

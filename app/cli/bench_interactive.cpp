@@ -1,0 +1,204 @@
+// `attnscope bench --interactive`: the window's recompute, measured through the session's worker (the same
+// requests, the same model policy, incremental updates, comparison losses and per-column analysis the window gets),
+// from a request to the result of every column it changes. On an idle worker each time (its timing repeats done).
+//   cold:      a new text (nothing shared with the previous one): every column, every row
+//   keystroke: one character appended at `chars - 1` characters: every column
+//   edit:      one character changed in the middle of `chars` characters: every column
+//   slider:    one column's parameter changed: that column
+// Then each column's full Model::attend on its own (the per-column cost of a cold recompute).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli_checks.h"
+#include "model_policy.h"
+#include "cmd_bench.h"
+#include "engine.h"
+#include "error.h"
+#include "registry.h"
+#include "safetensors.h"  // write_file_atomic
+#include "scene.h"        // parse_column_spec
+#include "worker.h"
+
+namespace attnscope {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+double pct(std::vector<double> v, double q) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  const double x = q * double(v.size() - 1);
+  const size_t a = size_t(x), b = std::min(a + 1, v.size() - 1);
+  return v[a] + (v[b] - v[a]) * (x - double(a));
+}
+
+// The columns on one worker, as the window submits them.
+struct Rig {
+  session::Worker worker;
+  std::vector<SceneColumn> columns;
+  std::vector<uint64_t> seq;
+
+  void submit(size_t c, const std::vector<int64_t>& tokens) {
+    session::ColumnRequest r;
+    r.seq = ++seq[c];
+    r.variant = columns[c].variant;
+    r.params = columns[c].params;
+    r.tokens = tokens;
+    worker.submit(int(c), std::move(r));
+  }
+  // Until column c shows its latest request (throws Error when that result is an error).
+  bool done(size_t c) const {
+    auto r = worker.result(int(c));
+    if (!r || r->seq != seq[c]) return false;
+    if (!r->ok) throw Error("column " + columns[c].variant + ": " + r->error);
+    return true;
+  }
+  double wait(const std::vector<size_t>& which, Clock::time_point t0) {
+    for (;;) {
+      bool all = true;
+      for (size_t c : which) all = all && done(c);
+      if (all) return ms_since(t0);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  void settle() {  // the timing repeats the worker runs when idle would otherwise share the next measurement
+    while (worker.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  // Submits `tokens` to `which` columns and waits for their results: the milliseconds from the request.
+  double run(const std::vector<size_t>& which, const std::vector<int64_t>& tokens) {
+    settle();
+    const auto t0 = Clock::now();
+    for (size_t c : which) submit(c, tokens);
+    return wait(which, t0);
+  }
+};
+
+struct Phase {
+  const char* name;
+  double target_ms;
+  const char* what;
+  std::vector<double> ms;
+};
+
+}  // namespace
+
+int bench_interactive(const BenchArgs& a) {
+  if (!a.plot.empty() || !a.csv.empty()) throw Error("bench --interactive writes --json only (no --plot or --csv)");
+  check_output_dir(a.json);
+  if (a.chars < 3) throw Error("--chars must be at least 3");
+  const std::vector<std::string> specs =
+      a.columns.empty()
+          ? std::vector<std::string>{"mha", "gqa:groups=2", "mqa", "sliding_window:window=32", "linear", "mla"}
+          : a.columns;
+  const std::string dir = a.model.empty() ? default_model_dir() : a.model;
+  std::shared_ptr<const Model> base = Model::load(dir, a.o.device);  // for the text; the worker loads its own
+  if (a.chars > base->config().context)
+    throw Error("--chars " + std::to_string(a.chars) + " is longer than the model's context (" +
+                std::to_string(base->config().context) + ")");
+  Rig rig;
+  for (const std::string& s : specs) rig.columns.push_back(parse_column_spec(s));  // throws for bad specs
+  rig.seq.assign(rig.columns.size(), 0);
+  if (a.column_threads > 0) rig.worker.set_column_threads(a.column_threads);
+  const int column_threads = a.column_threads > 0 ? a.column_threads : rig.worker.column_threads();
+  rig.worker.load_model(dir);
+  while (rig.worker.loading() || !rig.worker.model()) {
+    if (!rig.worker.loading() && !rig.worker.model_error().empty()) throw Error(rig.worker.model_error());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (a.torch_threads > 0 || a.blas_threads > 0) set_compute_threads(a.torch_threads, a.blas_threads);
+  // Held-out windows of `chars` characters, one per repeat, none sharing a prefix with the next.
+  const std::string valid = split_corpus(read_text_file(default_corpus_path())).valid;
+  const std::vector<int64_t> all = base->tokenizer().encode_or_throw(valid, UnknownPolicy::Skip);
+  const int repeats = std::max(30, a.o.repeats);
+  const size_t n = size_t(a.chars);
+  auto window = [&](int r) {
+    const size_t at = (size_t(r) * (n + 37)) % (all.size() - n);
+    return std::vector<int64_t>(all.begin() + long(at), all.begin() + long(at + n));
+  };
+  std::vector<size_t> every(rig.columns.size());
+  for (size_t c = 0; c < every.size(); ++c) every[c] = c;
+  // the slider's column: the first with an integer parameter (window, groups, rank, ...)
+  size_t slider = 0;
+  const ParamSpec* knob = nullptr;
+  for (size_t c = 0; c < rig.columns.size() && !knob; ++c)
+    for (const ParamSpec& p : get_variant(rig.columns[c].variant).params)
+      if (p.type == ParamType::Int && p.max > p.min && !p.changes_weights && !knob) slider = c, knob = &p;
+  rig.run(every, window(repeats));  // warm-up: models built and converted, first-call costs
+  std::vector<Phase> phases{{"cold", 30, "a new text, every column", {}},
+                            {"keystroke", 8, "one character appended, every column", {}},
+                            {"edit", 0, "one character changed in the middle, every column", {}},
+                            {"slider", 12, "one column's parameter", {}}};
+  for (int r = 0; r < repeats; ++r) {
+    const std::vector<int64_t> text = window(r);
+    phases[0].ms.push_back(rig.run(every, text));
+    std::vector<int64_t> shorter(text.begin(), text.end() - 1);
+    rig.run(every, shorter);
+    phases[1].ms.push_back(rig.run(every, text));
+    std::vector<int64_t> edited = text;
+    edited[n / 2] = edited[n / 2] == all[0] ? all[1] : all[0];
+    phases[2].ms.push_back(rig.run(every, edited));
+    if (knob) {
+      SceneColumn& c = rig.columns[slider];
+      const double now = c.params.count(knob->name) ? c.params.at(knob->name) : knob->def;
+      c.params[knob->name] = now > knob->min ? now - 1 : now + 1;
+      phases[3].ms.push_back(rig.run({slider}, edited));
+    }
+  }
+  const ModelConfig& cfg = base->config();
+  std::printf(
+      "interactive: %zu columns, %zu characters, %lld layers x %lld heads, d_model %lld, %d repeats, device %s, "
+      "%lld LibTorch thread(s) per column, %d column(s) at once, through the window's worker\n",
+      rig.columns.size(), n, (long long)cfg.n_layer, (long long)cfg.n_head, (long long)cfg.d_model, repeats,
+      base->device_name().c_str(), (long long)compute_threads(), column_threads);
+  std::printf("  %-10s %10s %10s %10s  %s\n", "phase", "median ms", "p90 ms", "target", "what");
+  nlohmann::json jp = nlohmann::json::object();
+  for (const Phase& p : phases) {
+    if (p.ms.empty()) continue;
+    const double med = pct(p.ms, 0.5), p90 = pct(p.ms, 0.9);
+    char target[32] = "";
+    if (p.target_ms > 0) std::snprintf(target, sizeof target, "%s %.0f", med <= p.target_ms ? "<=" : ">", p.target_ms);
+    std::printf("  %-10s %10.2f %10.2f %10s  %s%s\n", p.name, med, p90, target, p.what,
+                p.name == std::string("slider") && knob ? (" (" + specs[slider] + " " + knob->name + ")").c_str() : "");
+    jp[p.name] = {{"median_ms", med}, {"p90_ms", p90}, {"repeats", p.ms.size()}, {"what", p.what}};
+    if (p.target_ms > 0) jp[p.name]["target_ms"] = p.target_ms;
+  }
+  // each column's full forward with its maps, alone (what a cold recompute costs per column)
+  nlohmann::json cols = nlohmann::json::array();
+  std::printf("  %-28s %18s\n", "column", "full attend ms");
+  for (size_t c = 0; c < rig.columns.size(); ++c) {
+    auto m = rig.worker.result(int(c));
+    std::vector<double> ms;
+    auto model = session::column_model(*base, rig.columns[c].variant, rig.columns[c].params);  // as the window
+    for (int r = 0; r < 5; ++r) {
+      const auto t0 = Clock::now();
+      model->attend(window(r));
+      ms.push_back(ms_since(t0));
+    }
+    std::printf("  %-28s %18.2f%s\n", specs[c].c_str(), pct(ms, 0.5),
+                m && !m->whole_reason.empty() ? ("  (whole text: " + m->whole_reason + ")").c_str() : "");
+    cols.push_back({{"column", specs[c]},
+                    {"attend_ms", pct(ms, 0.5)},
+                    {"incremental", m && m->whole_reason.empty()},
+                    {"whole_reason", m ? m->whole_reason : ""}});
+  }
+  if (!a.json.empty())
+    write_file_atomic(a.json, nlohmann::json({{"chars", n},
+                                              {"repeats", repeats},
+                                              {"device", base->device_name()},
+                                              {"threads", compute_threads()},
+                                              {"column_threads", column_threads},
+                                              {"phases", jp},
+                                              {"columns", cols}})
+                                      .dump(2) +
+                                  "\n");
+  return 0;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,206 @@
+// Incremental maps (incremental.h). The state after a text: every layer's decoding cache, the logits at every
+// position and the maps. A new text that shares its first p tokens with the old one runs only tokens p.. through
+// the model as one chunk against the caches (pos0 = p); the chunk's display rows are over the caches' slots
+// (LayerCache::held_positions gives each slot's absolute position) and are scattered into the T x T maps.
+#include "incremental.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <typeinfo>
+
+#include "engine_impl.h"
+#include "error.h"
+#include "kernel.h"
+#include "registry.h"
+
+namespace attnscope {
+
+namespace {
+
+// A chunk's display columns could not be matched to positions: this variant's cache is not slot-per-position.
+struct SlotMismatch {
+  std::string variant;
+};
+
+size_t common_prefix(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  size_t p = 0;
+  while (p < a.size() && p < b.size() && a[p] == b[p]) ++p;
+  return p;
+}
+
+// Mean next-token loss over positions 0..T-2: -log softmax(logits[i])[tokens[i + 1]], logits [T, V] row-major.
+double mean_loss(const std::vector<float>& logits, const std::vector<int64_t>& tokens, int64_t V) {
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  if (T < 2) return std::numeric_limits<double>::quiet_NaN();
+  double total = 0;
+  for (int64_t i = 0; i + 1 < T; ++i) {
+    const float* row = logits.data() + i * V;  // [V]
+    const float mx = *std::max_element(row, row + V);
+    double z = 0;
+    for (int64_t v = 0; v < V; ++v) z += std::exp(double(row[v]) - mx);
+    total += std::log(z) + mx - row[tokens[static_cast<size_t>(i + 1)]];  // logsumexp - logit of the target
+  }
+  return total / static_cast<double>(T - 1);
+}
+
+}  // namespace
+
+IncrementalAttend::IncrementalAttend(std::shared_ptr<const Model> model) : model_(std::move(model)) {
+  why_whole_ = whole_reason(*model_);
+}
+
+IncrementalAttend::~IncrementalAttend() = default;
+
+std::string IncrementalAttend::whole_reason(const Model& m) {
+  const ModelConfig& c = m.config();
+  if (c.moe_experts > 0) return "mixture of experts: the routing is computed for the whole text";
+  for (const LayerSpec& s : c.layers) {
+    const VariantInfo& v = get_variant(s.variant);
+    if (!v.causal) return s.variant + " sees later tokens: every row can change when the text does";
+    if (v.needs_kv_text) return s.variant + " reads a second text";
+    if (!s.mask.empty()) return "a painted mask may let a row see later tokens";
+  }
+  std::vector<std::unique_ptr<LayerCache>> caches;
+  try {
+    torch::NoGradGuard ng;
+    caches = m.impl->net->new_caches(1, c.context);
+  } catch (const Error& e) {
+    return std::string("no decoding cache (") + e.what() + ")";
+  }
+  for (size_t l = 0; l < caches.size(); ++l)
+    if (caches[l]->layout().kind == "state")
+      return c.layers[l].variant + " keeps a running state, not a key per token: no rows to append";
+  return "";
+}
+
+// Caches with exactly one entry per position (plain KV, MLA latents) are cut back to their first p entries.
+bool IncrementalAttend::cut_caches(int64_t p) {
+  for (const auto& c : caches_)
+    if (typeid(*c) != typeid(KVCache) && typeid(*c) != typeid(LatentCache)) return false;
+  for (auto& c : caches_) {
+    if (auto* kv = dynamic_cast<KVCache*>(c.get())) kv->len = p;
+    if (auto* lat = dynamic_cast<LatentCache*>(c.get())) lat->len = p;
+    c->seen = p;
+  }
+  return true;
+}
+
+// Rows 0..from-1 from the previous maps; rows from..T-1 by one forward of tokens[from:] through the caches.
+void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t from) {
+  torch::NoGradGuard ng;
+  GPTImpl& net = *model_->impl->net;
+  const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = net.config().n_layer,
+                H = net.config().n_head, V = net.config().vocab_size, To = maps_.queries;
+  AttentionMaps m;
+  m.layers = L;
+  m.heads = H;
+  m.queries = m.keys = T;
+  m.attn.assign(static_cast<size_t>(L * H * T * T), 0.f);  // [L, H, T, T]
+  m.mask.assign(m.attn.size(), 0);                         // [L, H, T, T]
+  const int64_t keep = std::min<int64_t>(To, T);
+  for (int64_t l = 0; l < L; ++l)  // the reused rows: causal, so row i < from only has keys j <= i < T
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < from; ++i) {
+        std::copy_n(maps_.attn.begin() + static_cast<long>(maps_.idx(l, h, i, 0)), keep,
+                    m.attn.begin() + static_cast<long>(m.idx(l, h, i, 0)));
+        std::copy_n(maps_.mask.begin() + static_cast<long>(maps_.idx(l, h, i, 0)), keep,
+                    m.mask.begin() + static_cast<long>(m.idx(l, h, i, 0)));
+      }
+  logits_.resize(static_cast<size_t>(T * V));
+  if (n > 0) {
+    std::vector<std::vector<int64_t>> before(static_cast<size_t>(L));  // each layer's slot positions before the chunk
+    for (int64_t l = 0; l < L; ++l) before[size_t(l)] = caches_[size_t(l)]->held_positions();
+    ForwardOptions fo;
+    fo.caches = &caches_;
+    fo.pos0 = from;
+    fo.want_display = true;
+    const std::vector<int64_t> chunk(tokens.begin() + from, tokens.end());
+    ForwardResult r = net.forward(to_tensor(chunk, model_->impl->device), fo);
+    auto lg = r.logits[0].to(torch::kCPU, torch::kFloat).contiguous();  // [n, V]
+    std::copy_n(lg.data_ptr<float>(), n * V, logits_.begin() + from * V);
+    for (int64_t l = 0; l < L; ++l) {
+      auto p = r.display[size_t(l)][0].to(torch::kCPU, torch::kFloat).contiguous();  // [H, n, S] over the slots
+      auto k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();        // [H, n, S]
+      const int64_t S = p.size(2);
+      // The chunk's key columns: the slots after it (appended in place), or the slots before it then the chunk's
+      // own tokens (a pattern cache attends over both, then keeps what its pattern retains).
+      std::vector<int64_t> cols = caches_[size_t(l)]->held_positions();
+      if (static_cast<int64_t>(cols.size()) != S) {
+        cols = before[size_t(l)];
+        for (int64_t t = from; t < T; ++t) cols.push_back(t);
+      }
+      if (static_cast<int64_t>(cols.size()) != S) throw SlotMismatch{net.attn[size_t(l)]->spec().variant};
+      const float* pd = p.data_ptr<float>();
+      const uint8_t* kd = k.data_ptr<uint8_t>();
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t s = 0; s < S; ++s) {
+            const int64_t j = cols[size_t(s)];
+            if (j < 0 || j > from + i) continue;  // a free slot, or (never for a causal layer) a later key
+            const size_t src = static_cast<size_t>((h * n + i) * S + s);
+            m.attn[m.idx(l, h, from + i, j)] = pd[src];
+            m.mask[m.idx(l, h, from + i, j)] = kd[src];
+          }
+    }
+  }
+  m.mode = model_->mode();
+  for (int64_t l = 0; l < L; ++l) {
+    m.layer_variant.push_back(net.attn[size_t(l)]->spec().variant);
+    m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
+  }
+  m.loss = mean_loss(logits_, tokens, V);
+  maps_ = std::move(m);
+}
+
+const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& tokens) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  stats_ = {};
+  const size_t p = common_prefix(tokens_, tokens);
+  if (!maps_.attn.empty() && p == tokens.size() && p == tokens_.size()) {  // the same text
+    stats_.incremental = true;
+    stats_.reused_rows = T;
+    return maps_;
+  }
+  if (!why_whole_.empty() || T == 0 || T > model_->config().context) {  // attend also says what is wrong
+    tokens_.clear();
+    caches_.clear();
+    maps_ = model_->attend(tokens);
+    tokens_ = tokens;
+    stats_.computed_rows = T;
+    return maps_;
+  }
+  int64_t from = 0;
+  if (!caches_.empty() && (p == tokens_.size() || (p > 0 && cut_caches(static_cast<int64_t>(p)))))
+    from = static_cast<int64_t>(p);
+  if (from == 0) {
+    torch::NoGradGuard ng;
+    caches_ = model_->impl->net->new_caches(1, model_->config().context);
+    maps_ = {};
+  }
+  tokens_.clear();  // until the chunk is through: an exception leaves no half-updated state behind
+  try {
+    run_chunk(tokens, from);
+  } catch (const SlotMismatch& e) {
+    why_whole_ = e.variant + "'s cache does not keep one slot per position: computed whole";
+    caches_.clear();
+    maps_ = model_->attend(tokens);
+    tokens_ = tokens;
+    stats_.computed_rows = T;
+    return maps_;
+  } catch (...) {
+    caches_.clear();
+    maps_ = {};
+    throw;
+  }
+  tokens_ = tokens;
+  stats_.incremental = from > 0;
+  stats_.reused_rows = from;
+  stats_.computed_rows = T - from;
+  if (model_->impl->device.is_cuda()) torch::cuda::synchronize();
+  maps_.forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return maps_;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,152 @@
+// Incremental maps (attention/incremental.h), for every registered variant at every sweep point (each parameter at
+// its minimum, default and maximum): after typing, appends of several characters, an edit in the middle, deletions
+// at the end and in the middle, and an edit at the first character, the maps, the computed-pairs mask and the loss
+// equal a full Model::attend of the same text. Variants that are computed whole say why, and still match.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine.h"
+#include "error.h"
+#include "incremental.h"
+#include "registry.h"
+#include "test_util.h"
+
+using namespace attnscope;
+using testing_util::small_config;
+
+namespace {
+
+// The texts a person might produce, in order (vocabulary 20, context 48).
+std::vector<std::vector<int64_t>> edits() {
+  std::vector<int64_t> t;
+  uint64_t s = 12345;
+  auto next = [&] {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    return int64_t((s >> 33) % 19) + 1;
+  };
+  std::vector<std::vector<int64_t>> out;
+  for (int i = 0; i < 10; ++i) t.push_back(next());
+  out.push_back(t);  // the first text (cold)
+  for (int i = 0; i < 3; ++i) {
+    t.push_back(next());
+    out.push_back(t);  // typing, one character at a time
+  }
+  for (int i = 0; i < 20; ++i) t.push_back(next());
+  out.push_back(t);  // a paste: 20 at once
+  t[17] = (t[17] % 19) + 1;
+  out.push_back(t);  // an edit in the middle
+  t.resize(t.size() - 3);
+  out.push_back(t);  // three deleted at the end
+  t.erase(t.begin() + 9);
+  out.push_back(t);  // one deleted in the middle
+  t.push_back(next());
+  out.push_back(t);  // typing again
+  out.push_back(t);  // nothing changed
+  t[0] = (t[0] % 19) + 1;
+  out.push_back(t);  // the first character edited
+  while (int64_t(t.size()) < 48) t.push_back(next());
+  out.push_back(t);  // up to the context
+  return out;
+}
+
+void expect_same(const AttentionMaps& got, const AttentionMaps& want, const std::string& what) {
+  ASSERT_EQ(got.layers, want.layers) << what;
+  ASSERT_EQ(got.heads, want.heads) << what;
+  ASSERT_EQ(got.queries, want.queries) << what;
+  ASSERT_EQ(got.keys, want.keys) << what;
+  ASSERT_EQ(got.attn.size(), want.attn.size()) << what;
+  double worst = 0;
+  size_t worst_at = 0, mask_diff = 0;
+  for (size_t k = 0; k < want.attn.size(); ++k) {
+    const double d = std::fabs(double(got.attn[k]) - double(want.attn[k]));
+    if (!(d <= worst)) worst = d, worst_at = k;  // NaN counts as the worst
+    mask_diff += got.mask[k] != want.mask[k];
+  }
+  EXPECT_LE(worst, 2e-5) << what << ": at flat index " << worst_at << " got " << got.attn[worst_at] << " want "
+                         << want.attn[worst_at];
+  EXPECT_EQ(mask_diff, 0u) << what << ": computed-pairs masks differ";
+  if (std::isnan(want.loss))
+    EXPECT_TRUE(std::isnan(got.loss)) << what;
+  else
+    EXPECT_NEAR(got.loss, want.loss, 2e-5) << what;
+  EXPECT_EQ(got.layer_variant, want.layer_variant) << what;
+  EXPECT_EQ(got.cache_formula_bytes, want.cache_formula_bytes) << what;
+}
+
+}  // namespace
+
+TEST(Incremental, EveryVariantAtEverySweepPointEqualsAFullRecompute) {
+  const Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
+  const auto texts = edits();
+  int incremental_variants = 0;
+  for (const VariantInfo& v : variant_registry()) {
+    std::vector<ParamValues> points{{}};
+    for (const ParamSpec& p : v.params)
+      for (double x : sweep_values(p, 4)) points.push_back({{p.name, x}});
+    for (const ParamValues& point : points) {
+      std::string name = v.name;
+      for (const auto& [k, x] : point) name += " " + k + "=" + std::to_string(x);
+      SCOPED_TRACE(name);
+      std::shared_ptr<Model> model;
+      try {
+        model = Model::create(small_config(v.name, point), tok, "cpu", 21);
+      } catch (const Error&) {
+        continue;  // a point this tiny model cannot take (its own tests cover the message)
+      }
+      if (v.needs_kv_text) continue;  // reads a second text: the column always computes it whole
+      IncrementalAttend inc(model);
+      bool went_incremental = false;
+      for (size_t e = 0; e < texts.size(); ++e) {
+        const AttentionMaps& got = inc.update(texts[e]);
+        expect_same(got, model->attend(texts[e]), name + ", edit " + std::to_string(e));
+        EXPECT_EQ(inc.stats().reused_rows + inc.stats().computed_rows, int64_t(texts[e].size()));
+        went_incremental = went_incremental || (inc.stats().incremental && inc.stats().computed_rows > 0);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      if (inc.why_whole().empty()) {
+        EXPECT_TRUE(went_incremental) << "claims incremental updates but never made one";
+        incremental_variants += point.empty();
+      } else {
+        EXPECT_FALSE(went_incremental);
+      }
+    }
+  }
+  // The exact family, the windows and the low-rank caches (MLA) append rows: most variants do.
+  EXPECT_GE(incremental_variants, 12);
+}
+
+TEST(Incremental, AppendsComputeOnlyTheNewRows) {
+  const Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
+  auto model = Model::create(small_config("mha"), tok, "cpu", 21);
+  IncrementalAttend inc(model);
+  std::vector<int64_t> t{1, 2, 3, 4, 5, 6, 7, 8};
+  inc.update(t);
+  EXPECT_FALSE(inc.stats().incremental);
+  EXPECT_EQ(inc.stats().computed_rows, 8);
+  t.push_back(9);
+  inc.update(t);
+  EXPECT_TRUE(inc.stats().incremental);
+  EXPECT_EQ(inc.stats().reused_rows, 8);
+  EXPECT_EQ(inc.stats().computed_rows, 1);
+  t[3] = 10;  // an edit at position 3: plain KV caches are cut back to it
+  inc.update(t);
+  EXPECT_TRUE(inc.stats().incremental);
+  EXPECT_EQ(inc.stats().reused_rows, 3);
+  EXPECT_EQ(inc.stats().computed_rows, 6);
+}
+
+TEST(Incremental, WholeVariantsSayWhyAndBadTextsFailAsAttendDoes) {
+  const Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
+  auto linear = Model::create(small_config("linear"), tok, "cpu", 21);
+  EXPECT_NE(IncrementalAttend::whole_reason(*linear).find("running state"), std::string::npos);
+  auto mha = Model::create(small_config("mha"), tok, "cpu", 21);
+  EXPECT_EQ(IncrementalAttend::whole_reason(*mha), "");
+  IncrementalAttend inc(mha);
+  EXPECT_THROW(inc.update({}), Error);
+  EXPECT_THROW(inc.update(std::vector<int64_t>(49, 1)), Error);
+  // a failed update leaves a state that still gives right answers
+  const std::vector<int64_t> t{3, 1, 4, 1, 5};
+  const AttentionMaps& got = inc.update(t);
+  EXPECT_NEAR(got.loss, mha->attend(t).loss, 1e-5);
+}
