@@ -112,7 +112,24 @@ printf '1000\n1100\n0110\n0011\n' > "$tmp/mask.txt"
 "$bin" attend --variant custom --mask-file "$tmp/mask.txt" --text "abcd" --layer 0 --head 0 > "$tmp/cm.csv" 2>/dev/null
 check "painted mask from a file" '[ "$(sed -n 4p "$tmp/cm.csv" | cut -d, -f1-2)" = "0,0" ]'
 
-for c in variants attend generate eval train kv bench explain advise render; do
+# heads: role scores per layer x head, the induction probe, knock-outs, rollout and log-probabilities
+"$bin" heads --text "$text" --period 40 --ablate --json "$tmp/h.json" --rollout "$tmp/h.npy" --logprobs "$tmp/h.csv" > "$tmp/h.txt" 2>/dev/null
+check "heads: a row per layer x head with its roles" '[ "$(grep -cE "^ +[0-3] +[0-7] " "$tmp/h.txt")" -eq 32 ] && grep -q "induction probe: 40 random letters twice" "$tmp/h.txt"'
+check "heads --json: bounded scores in [0, 1], knock-outs, the probe" 'python3 -c "
+import json,sys; d=json.load(open(sys.argv[1])); b=[r[\"name\"] for r in d[\"roles\"] if r[\"bounded\"]]
+assert len(d[\"heads\"])==32 and d[\"probe\"][\"period\"]==40 and \"induction\" in b
+assert all(0<=h[\"scores\"][n]<=1 for h in d[\"heads\"] for n in b)
+assert len(d[\"layer_knockout\"][\"text_loss_change\"])==4 and d[\"layer_knockout\"][\"text_loss_change\"][0]>0" "$tmp/h.json"'
+check "heads --rollout: [T, T] npy" 'python3 -c "import sys; b=open(sys.argv[1],\"rb\").read(); assert b\"($n,$n)\" in b[:128]" "$tmp/h.npy"'
+check "heads --logprobs: a row per predicted character" '[ "$(wc -l < "$tmp/h.csv")" -eq "$n" ] && sed -n 2p "$tmp/h.csv" | grep -q "^1,\"i\",-"'
+"$bin" heads --text "$text" --threshold nope=0.3 2> "$tmp/h.err" > /dev/null; s=$?
+check "heads: unknown role in --threshold, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/h.err")" -eq 1 ] && grep -q "previous_token" "$tmp/h.err"'
+"$bin" heads --text "$text" --period 200 2> "$tmp/h.err" > /dev/null; s=$?
+check "heads: a probe longer than the context" '[ $s -eq 1 ] && grep -q "period must lie in 2..128" "$tmp/h.err"'
+"$bin" attend --text "$text" --layer 0 --head 0 --logprobs "$tmp/lp.json" > /dev/null 2>&1
+check "attend --logprobs json: T - 1 log-probabilities, all <= 0" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d[\"logprobs\"])==$n-1 and max(d[\"logprobs\"])<=0" "$tmp/lp.json"'
+
+for c in variants attend generate eval train kv bench explain advise render heads; do
   "$bin" $c --help > /dev/null 2>&1 || fail "$c --help"
 done
 echo "$fails failure(s)"

@@ -83,7 +83,8 @@ int run_cli(int argc, char** argv) {
                                    add_train(app, command_line(argc, argv)),
                                    add_kv(app),
                                    add_bench(app),
-                                   add_render(app)};
+                                   add_render(app),
+                                   add_heads(app)};
 #if ATTNSCOPE_GUI
   GuiOptions gu;
   commands.push_back(add_gui(app, gu));

@@ -10,6 +10,8 @@
 #include "cli_io.h"
 #include "commands.h"
 #include "error.h"
+#include "heads.h"
+#include "logprobs.h"
 #include "model_args.h"
 #include "npy.h"
 
@@ -19,7 +21,7 @@ using nlohmann::json;
 
 struct AttendArgs {
   ModelArgs m;
-  std::string text, text_file, kv_text, kv_text_file, format = "csv", out;
+  std::string text, text_file, kv_text, kv_text_file, format = "csv", out, logprobs;
   int layer = -1, head = -1;
   int repeat = 1;
 };
@@ -102,6 +104,7 @@ std::string as_csv(const Selection& s, bool headers) {
 }  // namespace
 
 int cmd_attend(const AttendArgs& a) {
+  if (!a.logprobs.empty()) check_logprobs_path(a.logprobs);
   auto model = a.m.load();
   const std::string text = text_arg(a.text, a.text_file, "--text", true);
   auto ids = a.m.encode(*model, text);
@@ -120,6 +123,9 @@ int cmd_attend(const AttendArgs& a) {
                             : a.format == "json" ? as_json(s, *model, m, ids)
                                                  : as_csv(s, a.layer < 0 || a.head < 0);
   write_output(a.out, bytes);
+  if (!a.logprobs.empty())  // log p(ids[t + 1] | ids[..t]) from the logits [T, V]
+    write_logprobs(a.logprobs, *model, ids,
+                   next_token_logprobs(model->logits(ids, false, kv), model->config().vocab_size, ids));
   std::fprintf(stderr, "%s [%s], %lld characters, %lld layers x %lld heads, forward %.1f ms, loss %.3f nats/char\n",
                variant_label(*model).c_str(), m.mode.c_str(), (long long)s.T, (long long)m.layers, (long long)m.heads,
                m.forward_ms, m.loss);
@@ -140,6 +146,7 @@ Command add_attend(CLI::App& app) {
   c->add_option("--repeat", a->repeat, "run the forward N times and report the median time")
       ->check(CLI::Range(1, 1000));
   c->add_option("-o,--out", a->out, "output file (default: stdout); written atomically");
+  c->add_option("--logprobs", a->logprobs, "also write each next character's log-probability (.json|.csv|.npy)");
   return {c, [a] { return cmd_attend(*a); }};
 }
 
