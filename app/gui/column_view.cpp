@@ -56,6 +56,7 @@ void draw_column_body(App& app, Column& c, int index) {
       draw_cache_row(app, *r);
       draw_timing_row(app, c);
       draw_quality_row(c, *r);
+      draw_heads_row(app, c, index, *r);
       c.rows_h = ImGui::GetCursorPosY() - y0;
       // below the rows (the heatmap's size ignores them): the body scrolls down to them
       draw_mask_editor(app, c, int(r->maps.queries), index);

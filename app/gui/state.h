@@ -107,6 +107,8 @@ struct MaskEdit {
   int drag_i = 0, drag_j = 0;  // rectangle: the corner where the drag started
 };
 
+struct HeadsRun;  // the heads row's background analysis (row_heads.cpp)
+
 // One variant column.
 struct Column {
   int id = 0;  // stable (worker slot); never reused
@@ -132,8 +134,10 @@ struct Column {
   std::string tiles_key;                      // (result seq, layer, head) they hold
   Heatmap mask_tile;                          // the sparsity row's computed-pairs mask of (layer, head)
   std::string mask_key;
-  float zoom = 1, x0 = 0, y0 = 0;  // single-head view: magnification and the first visible cell (col, row)
-  float rows_h = 0;                // height of the rows below the heatmap last frame (sizes the heatmap)
+  float zoom = 1, x0 = 0, y0 = 0;   // single-head view: magnification and the first visible cell (col, row)
+  float rows_h = 0;                 // height of the rows below the heatmap last frame (sizes the heatmap)
+  std::shared_ptr<HeadsRun> heads;  // roles and knock-outs of the shown result, computed in the background
+  bool heads_knockouts = false;     // the heads row also knocks out every head (asked for with a click)
 };
 
 // Encoded text and the window the columns see.

@@ -41,6 +41,9 @@ void draw_mask_editor(App& app, Column& c, int T, int index);  // below the colu
 void draw_cache_row(App& app, const ColumnResult& r);
 void draw_timing_row(App& app, const Column& c);
 void draw_quality_row(const Column& c, const ColumnResult& r);
+// row_heads.cpp: row 6, what the heads of the selected layer do (roles, knock-out importance), computed in the
+// background (session::Job) for the shown result
+void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r);
 
 // column_view.cpp
 void log_latency(App& app, Column& c, int index);  // scripted runs: when the latest request's heatmap is drawn

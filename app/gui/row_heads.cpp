@@ -1,0 +1,200 @@
+// Row 6 of a column: what the heads of the selected layer do. A role x head matrix (attention/heads.h's role table:
+// each cell the head's score against the role's threshold, hover explains it), each head's strongest role, and the
+// importance strip (the held-out loss change when that head alone is knocked out). Computed for the shown result
+// on a session::Job (app/session/head_analysis.h), never on the UI thread.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "head_analysis.h"
+#include "imgui.h"
+#include "job.h"
+#include "model_policy.h"
+#include "state.h"
+#include "views.h"
+#include "widgets.h"
+
+namespace attnscope::gui {
+
+struct HeadsSnapshot {
+  bool roles_ready = false, importance_ready = false;
+  session::HeadReport report;
+  session::HeadImportance importance;
+};
+
+struct HeadsRun {
+  std::string key;  // the column request the analysis belongs to
+  std::unique_ptr<session::Job<HeadsSnapshot>> job;
+};
+
+namespace {
+
+// What names a column's model (a copy for the job's thread: a Column holds GL textures).
+struct ModelChoice {
+  std::string variant;
+  ParamValues params;
+  CustomMask mask;
+  bool per_layer = false, convert = false;
+  std::vector<LayerSpec> layers;
+};
+
+// The column's model by the one policy (model_policy.h); per-layer and painted columns from the base's weights.
+std::shared_ptr<const Model> model_of(const Model& base, const ModelChoice& c) {
+  if (c.per_layer) return base.with_layers(c.layers);
+  if (c.variant == "custom") {
+    std::vector<LayerSpec> layers(size_t(base.config().n_layer), LayerSpec{"custom", c.params, c.mask});
+    return base.with_layers(layers);
+  }
+  return session::column_model(base, c.variant, c.params, c.convert);
+}
+
+std::shared_ptr<HeadsRun> start(const App& app, const Column& c, const ColumnResult& r) {
+  auto run = std::make_shared<HeadsRun>();
+  run->key = c.submitted_key + (c.heads_knockouts ? "|knock-outs" : "");
+  std::shared_ptr<const Model> base = app.model;
+  const ModelChoice choice{c.variant, c.params, c.mask, c.per_layer, c.convert, c.layers};
+  const bool knockouts = c.heads_knockouts;
+  run->job = std::make_unique<session::Job<HeadsSnapshot>>(
+      [base, c = choice, knockouts, tokens = r.tokens](session::Job<HeadsSnapshot>::Control& ctl) {
+        ctl.progress(0, 0, "roles");
+        auto m = model_of(*base, c);
+        session::HeadsOptions o;
+        o.period = std::min<int64_t>(96, m->config().context / 2);  // the probe: 2 P letters within the context
+        session::HeadReport rep = session::analyse_heads(*m, tokens, o);
+        ctl.update([&](HeadsSnapshot& s) {
+          s.report = std::move(rep);
+          s.roles_ready = true;
+        });
+        if (!knockouts || tokens.size() < 2 || ctl.cancelled()) return;
+        session::HeadImportance imp =
+            session::head_importance(*m, tokens, session::heldout_slice(*m), [&ctl](int64_t done, int64_t total) {
+              ctl.progress(int(done), int(total), "knock-outs");
+              return !ctl.cancelled();
+            });
+        ctl.update([&](HeadsSnapshot& s) {
+          s.importance = std::move(imp);
+          s.importance_ready = true;
+        });
+      });
+  return run;
+}
+
+// A filled cell of the matrix, t in [0, 1] from dim to the accent colour; hover shows `tip`.
+void cell(ImVec2 size, float t, const std::string& text, const std::string& tip, ImVec4 hue) {
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  t = std::clamp(t, 0.0f, 1.0f);
+  const ImVec4 c(0.16f + (hue.x - 0.16f) * t, 0.17f + (hue.y - 0.17f) * t, 0.20f + (hue.z - 0.20f) * t, 1);
+  ImGui::GetWindowDrawList()->AddRectFilled(p, ImVec2(p.x + size.x - 1, p.y + size.y - 1), ImGui::GetColorU32(c));
+  if (!text.empty()) {
+    const ImVec2 ts = ImGui::CalcTextSize(text.c_str());
+    ImGui::GetWindowDrawList()->AddText(ImVec2(p.x + (size.x - ts.x) * 0.5f, p.y + (size.y - ts.y) * 0.5f),
+                                        ImGui::GetColorU32(t > 0.6f ? ImVec4(0, 0, 0, 1) : kDim), text.c_str());
+  }
+  ImGui::Dummy(size);
+  if (!tip.empty()) tooltip(tip.c_str());
+}
+
+void draw_matrix(const HeadsSnapshot& s, int layer) {
+  const session::HeadReport& r = s.report;
+  const auto& roles = role_registry();
+  const float fs = ImGui::GetFontSize(), name_w = fs * 3.6f;
+  const float w = std::max(fs * 1.2f, (ImGui::GetContentRegionAvail().x - name_w) / float(r.heads));
+  const ImVec2 sz(w, fs * 1.15f);
+  char buf[512];
+  auto row_name = [&](const char* n, const char* tip) {
+    ImGui::TextColored(kDim, "%s", n);
+    if (tip) tooltip(tip);
+    ImGui::SameLine(name_w);
+  };
+  row_name("head", nullptr);  // each head's strongest role
+  for (int64_t h = 0; h < r.heads; ++h) {
+    const auto ks = r.roles_of(layer, h);
+    std::snprintf(buf, sizeof buf, "layer %d head %lld: %s", layer, (long long)h,
+                  ks.empty() ? "no role passes its threshold" : roles[ks[0]].description.c_str());
+    cell(sz, ks.empty() ? 0.f : 0.8f, ks.empty() ? std::to_string(h) : roles[ks[0]].label, buf, kAccent);
+    if (h + 1 < r.heads) ImGui::SameLine(0, 0);
+  }
+  for (size_t k = 0; k < roles.size(); ++k) {
+    if (r.thresholds[k] <= 0) continue;  // measures (distance) are in the CLI's table
+    row_name(roles[k].label.c_str(), roles[k].description.c_str());
+    for (int64_t h = 0; h < r.heads; ++h) {
+      const double v = r.score(k, layer, h);
+      std::snprintf(buf, sizeof buf, "%s of layer %d head %lld: %.3f (label at >= %.2f%s)\n%s", roles[k].name.c_str(),
+                    layer, (long long)h, v, r.thresholds[k],
+                    roles[k].on == RoleText::Probe ? ", on the induction probe" : ", on this text",
+                    roles[k].description.c_str());
+      cell(sz, float(v / r.thresholds[k]) * 0.8f, v >= r.thresholds[k] ? "*" : "", buf, kGreen);
+      if (h + 1 < r.heads) ImGui::SameLine(0, 0);
+    }
+  }
+}
+
+void draw_importance(const HeadsSnapshot& s, int layer) {
+  const session::HeadImportance& m = s.importance;
+  const float fs = ImGui::GetFontSize(), name_w = fs * 3.6f;
+  const float w = std::max(fs * 1.2f, (ImGui::GetContentRegionAvail().x - name_w) / float(m.heads));
+  ImGui::TextColored(kDim, "%s", "ko");
+  tooltip("knock-out importance: the held-out loss change (nats/char) when the head's output is zeroed");
+  ImGui::SameLine(name_w);
+  double top = 1e-3;
+  for (double d : m.heldout_delta) top = std::max(top, std::fabs(d));
+  char buf[256];
+  for (int64_t h = 0; h < m.heads; ++h) {
+    const size_t i = size_t(layer * m.heads + h);
+    std::snprintf(buf, sizeof buf,
+                  "layer %d head %lld knocked out: %+.4f nats/char on the held-out slice, %+.4f on this text\n"
+                  "(whole layer %d: %+.4f held-out)",
+                  layer, (long long)h, m.heldout_delta[i], m.text_delta[i], layer,
+                  m.layer_heldout_delta[size_t(layer)]);
+    cell(ImVec2(w, fs * 0.9f), float(m.heldout_delta[i] / top), "", buf, kRed);
+    if (h + 1 < m.heads) ImGui::SameLine(0, 0);
+  }
+}
+
+}  // namespace
+
+void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
+  if (!app.model || r.seq != c.seq) return;  // a newer request is on its way: wait for it
+  section("Heads");
+  if (!c.heads || c.heads->key != c.submitted_key + (c.heads_knockouts ? "|knock-outs" : "")) {
+    // Latest wins, one run per column: a replaced run is cancelled and the new one starts once it has stopped
+    // (its thread is then joined at once, so the UI never waits on it and runs never pile up while typing).
+    if (c.heads && c.heads->job->running()) {
+      c.heads->job->cancel();
+      ImGui::TextColored(kAmber, "finding the heads' roles...");
+      return;
+    }
+    c.heads = start(app, c, r);
+  }
+  const session::Job<HeadsSnapshot>& job = *c.heads->job;
+  const HeadsSnapshot s = job.snapshot();
+  const session::JobProgress p = job.progress();
+  if (!job.error().empty()) {
+    ImGui::TextColored(kRed, "%s", job.error().c_str());
+    return;
+  }
+  if (!s.roles_ready) {
+    ImGui::TextColored(kAmber, "finding the heads' roles...");
+    return;
+  }
+  const int layer = std::clamp(c.layer, 0, int(s.report.layers) - 1);
+  ImGui::TextColored(kDim, "layer %d; induction probe (%lld letters twice): loss %.2f -> %.2f", layer,
+                     (long long)s.report.period, s.report.probe_loss_first, s.report.probe_loss_second);
+  tooltip(
+      "a random letter sequence repeated twice: a model that copies in context predicts the second copy (the loss "
+      "drops); an induction head reads the token after the earlier occurrence");
+  draw_matrix(s, layer);
+  if (s.importance_ready) {
+    draw_importance(s, layer);
+  } else if (c.heads_knockouts) {
+    ImGui::TextColored(kAmber, "knock-outs %d/%d...", p.done, p.total);
+  } else {
+    c.heads_knockouts = ImGui::SmallButton("knock out each head");
+    mark_target(app, ("heads_knockouts" + std::to_string(index)).c_str());
+    tooltip(
+        "zero each head's output alone (then each layer's attention) and measure the loss change on this text and "
+        "on a fixed held-out slice, in the background");
+  }
+}
+
+}  // namespace attnscope::gui
