@@ -299,7 +299,8 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
 
 // The loss of the comparison checkpoint `dir` (the base model when it is the base's folder) on the request's text,
 // cached by (dir, text). NaN when there is no comparison. Worker thread only.
-double Worker::comparison_loss(const Model& base, const std::string& dir, const ColumnRequest& r) {
+double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir,
+                               const ColumnRequest& r) {
   if (dir.empty()) return std::nan("");
   auto tokens_key = std::make_pair(dir, r.tokens);
   {
@@ -307,11 +308,8 @@ double Worker::comparison_loss(const Model& base, const std::string& dir, const 
     auto it = comparison_loss_.find(tokens_key);
     if (it != comparison_loss_.end()) return it->second;
   }
-  std::shared_ptr<const Model> other = dir == base.source_dir() ? nullptr : checkpoint(dir);
-  if (!other) {
-    std::lock_guard<std::mutex> l(mu_);
-    other = model_;  // the base itself (only run_load, on this thread, replaces it)
-  }
+  std::shared_ptr<const Model> other = dir == base->source_dir() ? nullptr : checkpoint(dir);
+  if (!other) other = base;  // the base itself (owned: the UI thread may load another model meanwhile)
   const bool kv = get_variant(other->config().layers[0].variant).needs_kv_text;
   double loss;
   if (kv) {
@@ -328,8 +326,10 @@ double Worker::comparison_loss(const Model& base, const std::string& dir, const 
   return comparison_loss_[tokens_key] = loss;
 }
 
-std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const ColumnRequest& r,
-                                                    std::shared_ptr<const Model>* used, int column) {
+std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const Model>& base_model,
+                                                    const ColumnRequest& r, std::shared_ptr<const Model>* used,
+                                                    int column) {
+  const Model& base = *base_model;
   auto res = std::make_shared<ColumnResult>();
   res->seq = r.seq;
   res->tokens = r.tokens;
@@ -375,7 +375,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const Model& base, const Col
     }
     res->computed_fraction = mp.layers == 0 ? 1.0 : double(on) / double(per_layer * size_t(mp.layers));
     // the comparison model's loss on this text (model_policy.h: comparison_for), once per (model, text)
-    res->base_loss = comparison_loss(base, res->comparison.dir, r);
+    res->base_loss = comparison_loss(base_model, res->comparison.dir, r);
     // KV cache against the length, up to the context
     const int64_t ctx = m->config().context, kv_len = std::max<int64_t>(1, int64_t(r.kv_tokens.size()));
     res->base_cache_now = cache_formula_bytes(base, std::max<int64_t>(1, res->maps.queries), kv_len);
@@ -541,7 +541,7 @@ void Worker::loop() {
     } else if (pending_.empty()) {  // idle: one more timed forward of a column whose timing is incomplete
       run_timing(l);
     } else {
-      run_column(l, *base);
+      run_column(l, base);
     }
   }
 }
@@ -653,7 +653,7 @@ void Worker::run_timing(std::unique_lock<std::mutex>& l) {
 // The latest requests of the columns that have waited longest, up to column_threads() of them at once (lock held on
 // entry and exit). The columns are computed in parallel, one LibTorch thread each (no oversubscription: OpenBLAS
 // stays on one thread too); each result is published as soon as it is ready, still latest-wins per column.
-void Worker::run_column(std::unique_lock<std::mutex>& l, const Model& base) {
+void Worker::run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base) {
   std::vector<std::pair<int, ColumnRequest>> batch;
   while (!pending_since_.empty() && int(batch.size()) < column_threads_) {
     auto pick = std::min_element(pending_since_.begin(), pending_since_.end(),

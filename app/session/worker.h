@@ -166,17 +166,17 @@ class Worker {
   void drop_without_model();
   void run_generate(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base);
   void run_timing(std::unique_lock<std::mutex>& l);
-  void run_column(std::unique_lock<std::mutex>& l, const Model& base);
+  void run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base);
   void prepare_decode(const Model& base, const DecodeJob& job, uint64_t session);  // lock not held
   void decode_step();                                                              // lock not held
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
                                          bool convert, ColumnResult& res);
   std::shared_ptr<const Model> checkpoint(const std::string& dir);
-  double comparison_loss(const Model& base, const std::string& dir, const ColumnRequest& r);
+  double comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r);
   std::shared_ptr<const Model> layered_model(const Model& base, const std::vector<LayerSpec>& layers,
                                              ColumnResult& res);
   void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
-  std::shared_ptr<const ColumnResult> compute(const Model& base, const ColumnRequest& r,
+  std::shared_ptr<const ColumnResult> compute(const std::shared_ptr<const Model>& base, const ColumnRequest& r,
                                               std::shared_ptr<const Model>* used, int column);
   void publish(int column, const ColumnRequest& req, std::shared_ptr<const ColumnResult> res,
                std::shared_ptr<const Model> used);  // lock held
