@@ -73,6 +73,7 @@ int run_command(const Command& c) {
 int run_cli(int argc, char** argv) {
   CLI::App app{"attnscope: watch attention mechanisms work, live"};
   app.require_subcommand(0, 1);  // none only with --scene (the window)
+  app.set_version_flag("--version", std::string("attnscope ") + version_string());
   // In the order `attnscope --help` lists them.
   std::vector<Command> commands = {add_variants(app),
                                    add_explain(app),
@@ -95,6 +96,8 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
