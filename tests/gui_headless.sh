@@ -29,6 +29,14 @@ grep -q "^  column 1: mqa" "$out" || { cat "$out"; fail "column 1 should be mqa"
 grep -q "^  column 2: sliding_window(window=4" "$out" || { cat "$out"; fail "column 2 should be sliding_window, window 4"; }
 grep -q "column 2 (sliding_window): heatmap of request" "$out" || { cat "$out"; fail "no heatmap event for column 2"; }
 
+# 1b) the heads row: roles of every column, then knock-outs of column 0, in the background (heads_wait)
+out="$work/heads.out"
+script="idle; heads_wait 120; click @heads_knockouts0; wait 2; heads_wait 240; print"
+"$bin" gui --headless --model "$model" --width 1400 --height 1600 --column mha --column sliding_window:window=4 \
+  --script "$script" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the heads session failed"; }
+[ "$(grep -c "^    heads: layer 0: h0 " "$out")" -ge 2 ] || { cat "$out"; fail "expected a heads line per column"; }
+grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]" "$out" || { cat "$out"; fail "column 0's knock-outs"; }
+
 # 2) the one command that needs pixels says so (exit 3: a script failure), and writes nothing
 out="$work/shot.out"
 status=0

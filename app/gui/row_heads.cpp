@@ -29,6 +29,9 @@ struct HeadsRun {
 
 namespace {
 
+// The request a run belongs to: the column's, plus whether it knocks heads out.
+std::string run_key(const Column& c) { return c.submitted_key + (c.heads_knockouts ? "|knock-outs" : ""); }
+
 // What names a column's model (a copy for the job's thread: a Column holds GL textures).
 struct ModelChoice {
   std::string variant;
@@ -50,7 +53,7 @@ std::shared_ptr<const Model> model_of(const Model& base, const ModelChoice& c) {
 
 std::shared_ptr<HeadsRun> start(const App& app, const Column& c, const ColumnResult& r) {
   auto run = std::make_shared<HeadsRun>();
-  run->key = c.submitted_key + (c.heads_knockouts ? "|knock-outs" : "");
+  run->key = run_key(c);
   std::shared_ptr<const Model> base = app.model;
   const ModelChoice choice{c.variant, c.params, c.mask, c.per_layer, c.convert, c.layers};
   const bool knockouts = c.heads_knockouts;
@@ -153,10 +156,33 @@ void draw_importance(const HeadsSnapshot& s, int layer) {
 
 }  // namespace
 
+bool heads_done(const Column& c) { return c.heads && c.heads->key == run_key(c) && !c.heads->job->running(); }
+
+std::string heads_summary(const Column& c) {
+  if (!c.heads) return "";
+  const HeadsSnapshot s = c.heads->job->snapshot();
+  if (!c.heads->job->error().empty()) return "error: " + c.heads->job->error();
+  if (!s.roles_ready) return "";
+  const session::HeadReport& r = s.report;
+  const int layer = std::clamp(c.layer, 0, int(r.layers) - 1);
+  std::string out = "layer " + std::to_string(layer) + ":";
+  for (int64_t h = 0; h < r.heads; ++h) {
+    const auto ks = r.roles_of(layer, h);
+    out += (h ? ", h" : " h") + std::to_string(h) + " " + (ks.empty() ? "-" : role_registry()[ks[0]].label);
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "; probe loss %.2f -> %.2f", r.probe_loss_first, r.probe_loss_second);
+  out += buf;
+  if (s.importance_ready)
+    out +=
+        "; knock-outs " + std::to_string(s.importance.heldout_delta.size() + s.importance.layer_heldout_delta.size());
+  return out;
+}
+
 void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
   if (!app.model || r.seq != c.seq) return;  // a newer request is on its way: wait for it
   section("Heads");
-  if (!c.heads || c.heads->key != c.submitted_key + (c.heads_knockouts ? "|knock-outs" : "")) {
+  if (!c.heads || c.heads->key != run_key(c)) {
     // Latest wins, one run per column: a replaced run is cancelled and the new one starts once it has stopped
     // (its thread is then joined at once, so the UI never waits on it and runs never pile up while typing).
     if (c.heads && c.heads->job->running()) {

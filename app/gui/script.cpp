@@ -14,6 +14,7 @@
 #include "script.h"
 #include "script_internal.h"
 #include "state.h"
+#include "views.h"
 
 namespace attnscope::gui {
 
@@ -218,6 +219,25 @@ Flow cmd_help(Call&) {
   return Flow::Next;
 }
 
+Flow cmd_heads_wait(Call& c) {  // until every column's heads row has finished its analysis (row_heads.cpp)
+  if (c.s.phase == 0) {
+    double sec = 60;
+    c.in >> sec;
+    c.s.sleep_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(int64_t(sec * 1000));
+    c.s.phase = 1;
+  }
+  bool done = true;
+  for (const Column& col : c.app.columns) done = done && heads_done(col);
+  if (done) return Flow::Next;
+  if (std::chrono::steady_clock::now() < c.s.sleep_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return Flow::Again;
+  }
+  std::fprintf(stderr, "attnscope gui: script: the heads analyses did not finish in time\n");
+  ++c.s.failures;
+  return Flow::Next;
+}
+
 Flow cmd_expect_columns(Call& c) {
   size_t n = 0;
   c.in >> n;
@@ -398,6 +418,9 @@ const ScriptCommand kCommands[] = {
     {"quit", "", "close the window (scripted runs print the state first)", cmd_quit},
     {"print", "", "print the state: view, text, every column's result, generation, KV calculator", cmd_print},
     {"expect_columns", "N", "a failure unless there are N columns", cmd_expect_columns},
+    {"heads_wait", "SECONDS",
+     "until every column's heads row has its roles (and knock-outs when asked; a failure after SECONDS)",
+     cmd_heads_wait},
     {"expect_results", "", "a failure unless every column shows the result or error of its latest request",
      cmd_expect_results},
     {"help", "", "print this list", cmd_help},

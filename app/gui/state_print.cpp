@@ -7,6 +7,7 @@
 #include "registry.h"
 #include "script.h"
 #include "state.h"
+#include "views.h"
 
 namespace attnscope::gui {
 
@@ -76,6 +77,8 @@ void print_state(const App& app, FILE* f) {
                                                    .c_str()
                                              : "");
     }
+    const std::string heads = heads_summary(c);
+    if (!heads.empty()) std::fprintf(f, "    heads: %s\n", heads.c_str());
   }
   const GenState& g = app.gen;
   if (g.session) {

@@ -44,6 +44,10 @@ void draw_quality_row(const Column& c, const ColumnResult& r);
 // row_heads.cpp: row 6, what the heads of the selected layer do (roles, knock-out importance), computed in the
 // background (session::Job) for the shown result
 void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r);
+// For scripted runs: whether the column's heads analysis of its latest request has finished, and a one-line summary
+// of it ("" before one has), e.g. "layer 0: h0 broad, h1 -, ...; probe loss 4.1 -> 4.0; knock-outs 6/6".
+bool heads_done(const Column& c);
+std::string heads_summary(const Column& c);
 
 // column_view.cpp
 void log_latency(App& app, Column& c, int index);  // scripted runs: when the latest request's heatmap is drawn
