@@ -71,8 +71,8 @@ std::string export_name(const App& app, ExportSource source, int column) {
 }
 
 std::string default_dir() {
-  const char* home = std::getenv("HOME");
-  if (home && *home) return std::string(home) + "/attnscope-exports";
+  const std::string pictures = pictures_dir();
+  if (!pictures.empty()) return pictures;
   std::error_code ec;
   return std::filesystem::current_path(ec).string();
 }
@@ -231,8 +231,9 @@ bool start_export(App& app, const std::string& path_in, ExportFormat format, int
   }
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   if (dir.empty()) dir = ".";
-  if (dir == std::filesystem::path(default_dir()) && !std::filesystem::exists(dir, ec))
-    std::filesystem::create_directories(dir, ec);  // the default folder is ours to make
+  if (dir == std::filesystem::path(default_dir()) && !std::filesystem::exists(dir, ec) &&
+      !make_user_dir(dir.string(), why))  // the default folder is ours to make
+    return false;
   if (!std::filesystem::is_directory(dir, ec)) {
     *why = "cannot write '" + path + "': the folder '" + dir.string() + "' does not exist";
     return false;

@@ -1,6 +1,7 @@
 // Scene files in the window (File > Open scene / Save scene, --scene) and presentation mode: fullscreen, large
 // fonts, no chrome, Page Up / Page Down through the scenes of a folder.
 #include <GLFW/glfw3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -241,6 +242,13 @@ bool save_scene_file(App& app, const std::string& path, std::string* why) {
     *why = "there are no columns to save";
     return false;
   }
+  // The user's scenes folder is made on demand; any other folder must exist (a typo is not silently created).
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir == std::filesystem::path(user_scene_folder()) && !make_user_dir(dir.string(), why)) return false;
+  if (!dir.empty() && access(dir.c_str(), W_OK) != 0) {
+    *why = "cannot save '" + path + "': the folder '" + dir.string() + "' is not writable";
+    return false;
+  }
   try {
     save_scene(path, s);
   } catch (const Error& e) {
@@ -268,6 +276,25 @@ std::string scene_folder(const App& app) {
     return dir.empty() ? "." : dir.string();
   }
   return assets_dir() + "/scenes";
+}
+
+std::string user_scene_folder() {
+  const std::string d = data_dir();
+  return d.empty() ? "." : d + "/scenes";
+}
+
+// Where Save proposes to write: the open scene itself unless it is one of the bundled (read-only, installed)
+// scenes, whose copy then goes to the user's scenes folder under the same name.
+std::string scene_save_path(const App& app) {
+  if (app.scenes.path.empty()) return user_scene_folder() + "/scene.json";
+  std::error_code ec;
+  const std::filesystem::path open = std::filesystem::weakly_canonical(app.scenes.path, ec);
+  const std::filesystem::path bundled = std::filesystem::weakly_canonical(assets_dir(), ec);
+  const std::string rel = open.lexically_relative(bundled).string();
+  if (!rel.empty() && rel.rfind("..", 0) != 0) {
+    return user_scene_folder() + "/" + open.filename().string();
+  }
+  return app.scenes.path;
 }
 
 bool step_scene(App& app, int delta) {

@@ -21,6 +21,49 @@ std::string config_dir() {
   return "";
 }
 
+std::string data_dir() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  if (xdg && *xdg) return std::string(xdg) + "/attnscope";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return std::string(home) + "/.local/share/attnscope";
+  return "";
+}
+
+// The desktop's pictures folder: $XDG_PICTURES_DIR, else the line xdg-user-dirs writes in user-dirs.dirs
+// (localised names such as ~/Bilder live there), else ~/Pictures.
+std::string pictures_dir() {
+  const char* home_c = std::getenv("HOME");
+  const std::string home = home_c ? home_c : "";
+  auto expand = [&](std::string v) {
+    if (v.rfind("$HOME", 0) == 0) v = home + v.substr(5);
+    return v;
+  };
+  if (const char* e = std::getenv("XDG_PICTURES_DIR"); e && *e) return expand(e) + "/attnscope";
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const std::string cfg = xdg && *xdg ? std::string(xdg) : home.empty() ? "" : home + "/.config";
+  std::ifstream dirs(cfg + "/user-dirs.dirs");
+  for (std::string line; !cfg.empty() && std::getline(dirs, line);) {
+    const std::string key = "XDG_PICTURES_DIR=\"";
+    if (line.rfind(key, 0) != 0 || line.size() < key.size() + 1 || line.back() != '"') continue;
+    return expand(line.substr(key.size(), line.size() - key.size() - 1)) + "/attnscope";
+  }
+  return home.empty() ? "" : home + "/Pictures/attnscope";
+}
+
+bool make_user_dir(const std::string& dir, std::string* why) {
+  std::error_code ec;
+  if (dir.empty()) {
+    *why = "neither HOME nor the XDG variables are set: there is no folder to write to";
+    return false;
+  }
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    *why = "cannot create the folder '" + dir + "': " + ec.message();
+    return false;
+  }
+  return true;
+}
+
 namespace {
 
 template <typename T>

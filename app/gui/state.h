@@ -244,6 +244,12 @@ int generation_cursor(const App& app);                                 // the st
 
 // settings.cpp: $XDG_CONFIG_HOME/attnscope or ~/.config/attnscope ("" when neither is set)
 std::string config_dir();
+// What the user makes never goes under the install tree: scenes in $XDG_DATA_HOME/attnscope (~/.local/share),
+// exports in the pictures folder's attnscope/ ("" when HOME and the XDG variables are all unset).
+std::string data_dir();
+std::string pictures_dir();
+// Creates `dir` and its parents; false with a sentence in *why when it cannot.
+bool make_user_dir(const std::string& dir, std::string* why);
 // Reads settings.json into the view state (and the columns when `columns` is true). Never throws: a missing or
 // corrupt file leaves the defaults and, when corrupt, a message in app.settings_message.
 void load_settings(App& app, bool columns);

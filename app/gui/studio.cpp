@@ -17,7 +17,7 @@ void draw_file_menu(App& app) {
   }
   if (ImGui::MenuItem("Save scene...", nullptr, false, !app.columns.empty())) {
     app.scenes.save_dialog = true;
-    app.scenes.dialog_path = app.scenes.path.empty() ? "scene.json" : app.scenes.path;
+    app.scenes.dialog_path = scene_save_path(app);
   }
   ImGui::Separator();
   if (ImGui::BeginMenu("Export", app.model != nullptr)) {

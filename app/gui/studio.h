@@ -173,7 +173,9 @@ void set_presentation(App& app, bool on);
 void apply_presentation(App& app);     // every frame, outside ImGui's frame: fullscreen and fonts follow `present`
 bool step_scene(App& app, int delta);  // Page Down / Page Up: the next or previous scene of the folder
 std::string scene_folder(const App& app);
-float font_pixels(const App& app);  // the UI font size (presentation mode: large, built at that size)
+std::string user_scene_folder();              // $XDG_DATA_HOME/attnscope/scenes (made on first save)
+std::string scene_save_path(const App& app);  // the open scene, or its copy there when it is a bundled one
+float font_pixels(const App& app);            // the UI font size (presentation mode: large, built at that size)
 void draw_presentation_title(App& app);
 void draw_presentation_header(const Column& c);  // a column's label in place of its controls
 
