@@ -197,6 +197,14 @@ Hover draw_head_grid(Row& w) {
       const ImVec2 p(start.x + lw + float(h) * (tile + gap), y);
       Hover th = draw_matrix(app, w.c.tiles[size_t(l * H + h)], h, p, tile, Labels::None, w.st,
                              Window{0, 0, float(w.S), float(w.T)}, w.r.tokens, *w.keys, w.qpos0, w.kpos0, w.stale);
+      const std::string role = head_role_label(w.c, l, h);  // the heads row's strongest role (row_heads.cpp)
+      if (!role.empty() && tile >= lf->FontSize * 2) {
+        const ImVec2 ts = lf->CalcTextSizeA(lf->FontSize, FLT_MAX, 0, role.c_str());
+        const ImVec2 a(p.x + tile - ts.x - 3, p.y + tile - ts.y - 2);  // bottom right, over a dark plate
+        ImGui::GetWindowDrawList()->AddRectFilled(ImVec2(a.x - 2, a.y - 1), ImVec2(p.x + tile - 1, p.y + tile - 1),
+                                                  ImGui::GetColorU32(ImVec4(0, 0, 0, 0.7f)));
+        ImGui::GetWindowDrawList()->AddText(lf, lf->FontSize, a, ImGui::GetColorU32(kGreen), role.c_str());
+      }
       if (th.on) {
         ImGui::GetWindowDrawList()->AddRect(ImVec2(p.x - 1, p.y - 1), ImVec2(p.x + tile + 1, p.y + tile + 1),
                                             ImGui::GetColorU32(kAccent), 0, 0, 2);

@@ -22,9 +22,12 @@ struct HeadsSnapshot {
   session::HeadImportance importance;
 };
 
+// Published whole (a pointer per update): every frame reads it without copying the maps' scores.
+using HeadsPtr = std::shared_ptr<const HeadsSnapshot>;
+
 struct HeadsRun {
   std::string key;  // the column request the analysis belongs to
-  std::unique_ptr<session::Job<HeadsSnapshot>> job;
+  std::unique_ptr<session::Job<HeadsPtr>> job;
 };
 
 namespace {
@@ -57,16 +60,18 @@ std::shared_ptr<HeadsRun> start(const App& app, const Column& c, const ColumnRes
   std::shared_ptr<const Model> base = app.model;
   const ModelChoice choice{c.variant, c.params, c.mask, c.per_layer, c.convert, c.layers};
   const bool knockouts = c.heads_knockouts;
-  run->job = std::make_unique<session::Job<HeadsSnapshot>>(
-      [base, c = choice, knockouts, tokens = r.tokens](session::Job<HeadsSnapshot>::Control& ctl) {
+  run->job = std::make_unique<session::Job<HeadsPtr>>(
+      [base, c = choice, knockouts, tokens = r.tokens](session::Job<HeadsPtr>::Control& ctl) {
         ctl.progress(0, 0, "roles");
         auto m = model_of(*base, c);
         session::HeadsOptions o;
         o.period = std::min<int64_t>(96, m->config().context / 2);  // the probe: 2 P letters within the context
         session::HeadReport rep = session::analyse_heads(*m, tokens, o);
-        ctl.update([&](HeadsSnapshot& s) {
-          s.report = std::move(rep);
-          s.roles_ready = true;
+        ctl.update([&](HeadsPtr& s) {
+          auto n = std::make_shared<HeadsSnapshot>(*s);
+          n->report = std::move(rep);
+          n->roles_ready = true;
+          s = n;
         });
         if (!knockouts || tokens.size() < 2 || ctl.cancelled()) return;
         session::HeadImportance imp =
@@ -74,11 +79,14 @@ std::shared_ptr<HeadsRun> start(const App& app, const Column& c, const ColumnRes
               ctl.progress(int(done), int(total), "knock-outs");
               return !ctl.cancelled();
             });
-        ctl.update([&](HeadsSnapshot& s) {
-          s.importance = std::move(imp);
-          s.importance_ready = true;
+        ctl.update([&](HeadsPtr& s) {
+          auto n = std::make_shared<HeadsSnapshot>(*s);
+          n->importance = std::move(imp);
+          n->importance_ready = true;
+          s = n;
         });
-      });
+      },
+      std::make_shared<const HeadsSnapshot>());
   return run;
 }
 
@@ -158,9 +166,19 @@ void draw_importance(const HeadsSnapshot& s, int layer) {
 
 bool heads_done(const Column& c) { return c.heads && c.heads->key == run_key(c) && !c.heads->job->running(); }
 
+std::string head_role_label(const Column& c, int layer, int head) {
+  if (!c.heads) return "";
+  const HeadsPtr p = c.heads->job->snapshot();
+  const HeadsSnapshot& s = *p;
+  if (!s.roles_ready || layer >= s.report.layers || head >= s.report.heads) return "";
+  const auto ks = s.report.roles_of(layer, head);
+  return ks.empty() ? "" : role_registry()[ks[0]].label;
+}
+
 std::string heads_summary(const Column& c) {
   if (!c.heads) return "";
-  const HeadsSnapshot s = c.heads->job->snapshot();
+  const HeadsPtr p = c.heads->job->snapshot();
+  const HeadsSnapshot& s = *p;
   if (!c.heads->job->error().empty()) return "error: " + c.heads->job->error();
   if (!s.roles_ready) return "";
   const session::HeadReport& r = s.report;
@@ -192,8 +210,9 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
     }
     c.heads = start(app, c, r);
   }
-  const session::Job<HeadsSnapshot>& job = *c.heads->job;
-  const HeadsSnapshot s = job.snapshot();
+  const session::Job<HeadsPtr>& job = *c.heads->job;
+  const HeadsPtr snap = job.snapshot();
+  const HeadsSnapshot& s = *snap;
   const session::JobProgress p = job.progress();
   if (!job.error().empty()) {
     ImGui::TextColored(kRed, "%s", job.error().c_str());

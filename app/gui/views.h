@@ -48,6 +48,8 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r);
 // of it ("" before one has), e.g. "layer 0: h0 broad, h1 -, ...; probe loss 4.1 -> 4.0; knock-outs 6/6".
 bool heads_done(const Column& c);
 std::string heads_summary(const Column& c);
+// The strongest role of (layer, head) for the grid's tile label ("" when none passes or none is computed yet).
+std::string head_role_label(const Column& c, int layer, int head);
 
 // column_view.cpp
 void log_latency(App& app, Column& c, int index);  // scripted runs: when the latest request's heatmap is drawn
