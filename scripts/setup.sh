@@ -13,6 +13,7 @@ packages=(
   xvfb xauth xdotool                                 # GUI tests without a display
   clang libclang-rt-14-dev                           # fuzzers (libFuzzer)
   clang-format                                       # the format check (tests/format_test.sh)
+  help2man dpkg-dev fakeroot lintian                 # the Debian package: man page, shlibdeps, its check
 )
 missing=()
 for p in "${packages[@]}"; do
