@@ -58,7 +58,6 @@ void build_fonts(App& app, float size) {
 
   ImGuiStyle& st = ImGui::GetStyle();
   st = ImGuiStyle();
-  ImGui::StyleColorsDark(&st);
   st.WindowRounding = 0;
   st.ChildRounding = 6;
   st.FrameRounding = 4;
@@ -69,6 +68,18 @@ void build_fonts(App& app, float size) {
   st.WindowPadding = ImVec2(10, 10);
   st.CellPadding = ImVec2(8, 4);
   ImVec4* c = st.Colors;
+  if (app.view.light_theme) {
+    // Dear ImGui's light colours with stronger borders and frames: a projector flattens pale greys to white.
+    ImGui::StyleColorsLight(&st);
+    c[ImGuiCol_WindowBg] = ImVec4(0.97f, 0.97f, 0.96f, 1);
+    c[ImGuiCol_ChildBg] = ImVec4(0.93f, 0.93f, 0.92f, 1);
+    c[ImGuiCol_Border] = ImVec4(0.62f, 0.62f, 0.66f, 1);
+    c[ImGuiCol_FrameBg] = ImVec4(0.86f, 0.87f, 0.90f, 1);
+    c[ImGuiCol_TableBorderLight] = ImVec4(0.70f, 0.70f, 0.74f, 1);
+    st.ScaleAllSizes(size / 16.f);
+    return;
+  }
+  ImGui::StyleColorsDark(&st);
   c[ImGuiCol_WindowBg] = ImVec4(0.085f, 0.09f, 0.11f, 1);
   c[ImGuiCol_ChildBg] = ImVec4(0.11f, 0.115f, 0.14f, 1);
   c[ImGuiCol_Border] = ImVec4(0.22f, 0.23f, 0.28f, 1);

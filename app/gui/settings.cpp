@@ -106,6 +106,7 @@ void load_settings(App& app, bool columns) {
   read(j, "log_decades", v.log_decades);
   v.log_decades = std::clamp(v.log_decades, 1.f, 8.f);
   read(j, "exclude_first", v.exclude_first);
+  read(j, "light_theme", v.light_theme);
   read(j, "link", v.link);
   read(j, "ui_scale", v.ui_scale);
   v.ui_scale = std::clamp(v.ui_scale, 0.5f, 3.f);
@@ -150,15 +151,11 @@ void save_settings(const App& app) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   const ViewState& v = app.view;
-  json j = {{"colormap", int(v.colormap)},
-            {"scale", int(v.scale)},
-            {"mask_overlay", v.mask_overlay},
-            {"labels", v.labels},
-            {"log_decades", v.log_decades},
-            {"exclude_first", v.exclude_first},
-            {"link", v.link},
-            {"ui_scale", v.ui_scale},
-            {"show_diff", v.show_diff},
+  json j = {{"colormap", int(v.colormap)},    {"scale", int(v.scale)},
+            {"mask_overlay", v.mask_overlay}, {"labels", v.labels},
+            {"log_decades", v.log_decades},   {"exclude_first", v.exclude_first},
+            {"light_theme", v.light_theme},   {"link", v.link},
+            {"ui_scale", v.ui_scale},         {"show_diff", v.show_diff},
             {"diff_signed", v.diff_signed}};
   json cols = json::array();
   for (const Column& c : app.columns) {

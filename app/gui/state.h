@@ -53,6 +53,7 @@ struct ViewState {
   bool exclude_first = false;  // colour scales ignore the first key (attention sinks)
   bool link = true;            // layer and head selection shared by every column
   float ui_scale = 1.0f;       // fonts are rebuilt at 16 px x this
+  bool light_theme = false;    // for lit lecture halls, where projectors wash dark UIs out (heatmaps keep theirs)
   bool show_diff = false;      // the difference window
   int diff_a = 0, diff_b = 1;  // its columns (indices)
   bool diff_signed = false;    // A - B instead of |A - B|

@@ -132,6 +132,7 @@ void draw_menu(App& app) {
       }
       ImGui::EndMenu();
     }
+    if (ImGui::MenuItem("Light theme", nullptr, &app.view.light_theme)) app.fonts_dirty = true;  // style rebuilt
     if (ImGui::BeginMenu("Colormap")) {
       for (int i = 0; i < IM_ARRAYSIZE(kColormaps); ++i)
         if (ImGui::MenuItem(kColormaps[i].label, nullptr, int(app.view.colormap) == i)) app.view.colormap = Colormap(i);
