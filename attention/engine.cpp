@@ -279,6 +279,12 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
   if (m.queries >= 2) {
     auto logits = r.logits[0].narrow(0, 0, m.queries - 1);  // [T-1, V]
     auto target = x[0].narrow(0, 1, m.queries - 1);         // [T-1]
+    auto per =
+        torch::nn::functional::cross_entropy(logits.to(torch::kFloat), target,
+                                             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+            .to(torch::kCPU)
+            .contiguous();  // [T-1]
+    m.char_loss.assign(per.data_ptr<float>(), per.data_ptr<float>() + per.numel());
     m.loss = torch::nn::functional::cross_entropy(logits, target).item<double>();
   }
   return m;

@@ -24,7 +24,8 @@ struct AttentionMaps {
   std::vector<int64_t> cache_formula_bytes;                // [L] at T tokens, fp32 elements
   double forward_ms = 0;                                   // wall time of the forward (device synchronised)
   double loss = std::numeric_limits<double>::quiet_NaN();  // next-character loss over the text, nats/char
-  std::string mode;                                        // "trained" or "converted from mha"
+  std::vector<float> char_loss;  // [T-1] loss of predicting token i + 1 at position i, nats (empty when T < 2)
+  std::string mode;              // "trained" or "converted from mha"
   // MoE feed-forward (ModelConfig::moe_experts > 0): which experts every token used in every layer.
   int64_t experts = 0, top_k = 0;   // E and k; 0 for dense models (routing then empty)
   std::vector<int32_t> routing;     // [L, T, k] expert index, most probable first

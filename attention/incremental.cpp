@@ -29,17 +29,23 @@ size_t common_prefix(const std::vector<int64_t>& a, const std::vector<int64_t>& 
   return p;
 }
 
-// Mean next-token loss over positions 0..T-2: -log softmax(logits[i])[tokens[i + 1]], logits [T, V] row-major.
-double mean_loss(const std::vector<float>& logits, const std::vector<int64_t>& tokens, int64_t V) {
+// Next-token loss over positions 0..T-2: -log softmax(logits[i])[tokens[i + 1]], logits [T, V] row-major.
+// Fills per [T-1] (empty when T < 2) and returns their mean (NaN when T < 2).
+double mean_loss(const std::vector<float>& logits, const std::vector<int64_t>& tokens, int64_t V,
+                 std::vector<float>& per) {
   const int64_t T = static_cast<int64_t>(tokens.size());
+  per.clear();
   if (T < 2) return std::numeric_limits<double>::quiet_NaN();
+  per.resize(static_cast<size_t>(T - 1));
   double total = 0;
   for (int64_t i = 0; i + 1 < T; ++i) {
     const float* row = logits.data() + i * V;  // [V]
     const float mx = *std::max_element(row, row + V);
     double z = 0;
     for (int64_t v = 0; v < V; ++v) z += std::exp(double(row[v]) - mx);
-    total += std::log(z) + mx - row[tokens[static_cast<size_t>(i + 1)]];  // logsumexp - logit of the target
+    const double li = std::log(z) + mx - row[tokens[static_cast<size_t>(i + 1)]];  // logsumexp - target's logit
+    per[static_cast<size_t>(i)] = static_cast<float>(li);
+    total += li;
   }
   return total / static_cast<double>(T - 1);
 }
@@ -149,7 +155,7 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     m.layer_variant.push_back(net.attn[size_t(l)]->spec().variant);
     m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
   }
-  m.loss = mean_loss(logits_, tokens, V);
+  m.loss = mean_loss(logits_, tokens, V, m.char_loss);
   maps_ = std::move(m);
 }
 

@@ -70,6 +70,18 @@ void expect_same(const AttentionMaps& got, const AttentionMaps& want, const std:
     EXPECT_TRUE(std::isnan(got.loss)) << what;
   else
     EXPECT_NEAR(got.loss, want.loss, 2e-5) << what;
+  ASSERT_EQ(got.char_loss.size(), want.queries >= 2 ? size_t(want.queries - 1) : 0u) << what;
+  ASSERT_EQ(want.char_loss.size(), got.char_loss.size()) << what;
+  double worst_char = 0, mean_char = 0;
+  for (size_t i = 0; i < want.char_loss.size(); ++i) {
+    const double d = std::fabs(double(got.char_loss[i]) - double(want.char_loss[i]));
+    if (!(d <= worst_char)) worst_char = d;  // NaN counts as the worst
+    mean_char += want.char_loss[i];
+  }
+  EXPECT_LE(worst_char, 5e-5) << what << ": per-character losses differ";
+  if (!want.char_loss.empty()) {  // the mean of the per-character losses is the loss
+    EXPECT_NEAR(mean_char / double(want.char_loss.size()), want.loss, 2e-5) << what;
+  }
   EXPECT_EQ(got.layer_variant, want.layer_variant) << what;
   EXPECT_EQ(got.cache_formula_bytes, want.cache_formula_bytes) << what;
 }

@@ -148,7 +148,7 @@ struct Row {
   const ColumnResult& r;
   bool stale;
   int L = 0, H = 0, T = 0, S = 0, layer = 0, head = 0;
-  bool grid = false;
+  bool grid = false, cross = false;  // cross: the keys are the second text
   HeatmapStyle st;
   const std::vector<int64_t>* keys = nullptr;
   int qpos0 = 0, kpos0 = 0;
@@ -270,7 +270,9 @@ Hover draw_single_head(Row& w) {
   const float lw = labels == Labels::Chars ? digit * 1.4f + 4 : labels == Labels::Ticks ? digit * 4 + 6 : 0;
   const float lh = labels == Labels::None ? 0 : lf->FontSize + 4;
   // as large as the column allows while the rows below (their height last frame) still fit
-  const float room = room0 - lh;
+  const bool strip = !w.cross && !w.r.maps.char_loss.empty();  // the hard-characters strip under the key axis
+  const float strip_h = strip ? fs * 0.5f + 3 : 0;
+  const float room = room0 - lh - strip_h;
   size = std::max(fs * 8, std::min(width - lw, room));
   const ImVec2 p(start.x + lw + std::max(0.f, (width - lw - size) * 0.5f), start.y + lh);
   ImGui::SetCursorScreenPos(p);
@@ -287,7 +289,8 @@ Hover draw_single_head(Row& w) {
     ImGui::GetWindowDrawList()->AddText(lf, lf->FontSize, ImVec2(p.x + 4, p.y + size - lf->FontSize - 3),
                                         IM_COL32(255, 255, 255, 200), z);
   }
-  ImGui::SetCursorScreenPos(ImVec2(start.x, p.y + size + fs * 0.3f));
+  if (strip) draw_loss_strip(w.app, w.r, ImVec2(p.x, p.y + size + 3), size, v.c0, v.cols, fs * 0.5f, w.stale);
+  ImGui::SetCursorScreenPos(ImVec2(start.x, p.y + size + strip_h + fs * 0.3f));
   ImGui::Dummy(ImVec2(width, 1));
   return hv;
 }
@@ -363,6 +366,7 @@ void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, c
   w.digit = w.lf->CalcTextSizeA(w.lf->FontSize, FLT_MAX, 0, "0").x;
   w.start = ImGui::GetCursorScreenPos();
   const bool cross = info && info->needs_kv_text;
+  w.cross = cross;
   w.keys = cross ? &r.kv_tokens : &r.tokens;
   w.qpos0 = app.tokens.start;
   w.kpos0 = cross ? 0 : app.tokens.start;

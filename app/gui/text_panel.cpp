@@ -46,6 +46,10 @@ void draw_text_preview(App& app, float height) {
     win_lo = t.offsets[size_t(t.start)];
     win_hi = t.offsets[size_t(t.start + t.len - 1)];
   }
+  // the hard-characters strip under each character of the window: the first column's loss predicting it
+  const ColumnResult* lr = app.columns.empty() ? nullptr : app.columns[0].shown.get();
+  if (lr && (!lr->ok || lr->maps.char_loss.empty() || int(lr->tokens.size()) != t.len)) lr = nullptr;
+  const float strip = lr ? std::max(2.f, fs * 0.2f) : 0, line = fs + strip + (lr ? 1 : 0);
   // byte offset -> token index, for clicks
   float x = origin.x, y = origin.y;
   const ImVec2 mouse = ImGui::GetIO().MousePos;
@@ -59,7 +63,7 @@ void draw_text_preview(App& app, float height) {
     const float w = font->CalcTextSizeA(fs, FLT_MAX, 0, g.c_str()).x;
     if (x + w > right && c != '\n') {
       x = origin.x;
-      y += fs;
+      y += line;
     }
     const bool in_win = i >= win_lo && i <= win_hi;
     const bool unk = unknown.count(i) > 0;
@@ -74,16 +78,25 @@ void draw_text_preview(App& app, float height) {
                   : in_win    ? IM_COL32(235, 238, 245, 255)
                               : IM_COL32(130, 134, 145, 255);
       dl->AddText(font, fs, a, col, g.c_str());
+      if (lr && in_win) {  // window index of the character at byte i
+        const int k = int(std::lower_bound(t.offsets.begin(), t.offsets.end(), i) - t.offsets.begin()) - t.start;
+        if (k >= 0 && k < t.len && t.offsets[size_t(t.start + k)] == i) {
+          dl->AddRectFilled(ImVec2(a.x, b.y + 1), ImVec2(b.x - 1, b.y + 1 + strip), loss_colour(char_loss_at(*lr, k)));
+          if (ImGui::IsWindowHovered() && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y + strip)
+            ImGui::SetTooltip("%s\n(column 1, %s; the strip under the text: dark easy, red hard)",
+                              loss_tip(app, *lr, k).c_str(), app.columns[0].variant.c_str());
+        }
+      }
     }
     if (clicked && mouse.x >= a.x && mouse.x < b.x && mouse.y >= a.y && mouse.y < b.y) clicked_offset = i;
     x += w;
     if (c == '\n') {
       x = origin.x;
-      y += fs;
+      y += line;
     }
     i += n;
   }
-  ImGui::Dummy(ImVec2(1, y + fs - origin.y));
+  ImGui::Dummy(ImVec2(1, y + line - origin.y));
   if (clicked_offset != SIZE_MAX && int(t.ids.size()) > t.len) {
     auto it = std::lower_bound(t.offsets.begin(), t.offsets.end(), clicked_offset);
     app.text.window_start = int(it - t.offsets.begin());

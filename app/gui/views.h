@@ -51,6 +51,14 @@ std::string heads_summary(const Column& c);
 // The strongest role of (layer, head) for the grid's tile label ("" when none passes or none is computed yet).
 std::string head_role_label(const Column& c, int layer, int head);
 
+// loss_strip.cpp: the "hard characters" strip, each character coloured by the column's loss predicting it
+float char_loss_at(const ColumnResult& r, int64_t t);  // nats; NaN for character 0 (nothing predicts it)
+ImU32 loss_colour(float nats);
+std::string loss_tip(const App& app, const ColumnResult& r, int64_t t);  // "character 12 'a': loss 1.20 nats ..."
+// Characters c0 .. c0 + cols of r's text across `width` pixels at pos (a heatmap's key axis); hover explains.
+void draw_loss_strip(App& app, const ColumnResult& r, ImVec2 pos, float width, float c0, float cols, float height,
+                     bool dim);
+
 // column_view.cpp
 void log_latency(App& app, Column& c, int index);  // scripted runs: when the latest request's heatmap is drawn
 void draw_column_body(App& app, Column& c, int index);
