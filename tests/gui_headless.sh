@@ -37,6 +37,16 @@ script="idle; heads_wait 120; click @heads_knockouts0; wait 2; heads_wait 240; p
 [ "$(grep -c "^    heads: layer 0: h0 " "$out")" -ge 2 ] || { cat "$out"; fail "expected a heads line per column"; }
 grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]" "$out" || { cat "$out"; fail "column 0's knock-outs"; }
 
+# 1b) a knock-out recomputes the column: the printed state names it and the loss without it; the layer's button
+# (click) knocks out the whole layer of column 1; clearing leaves no knock-out line
+out="$work/knockout.out"
+script="idle; knockout 0 0 1; idle; click @knockout_layer1; wait 2; idle; print; knockout 0 clear; idle; print"
+"$bin" gui --headless --model "$model" --width 1400 --height 1600 --column mha --column sliding_window:window=4 \
+  --script "$script" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the knock-out session failed"; }
+grep -q "^    knocked out: L0 h1, loss [0-9.]* without them ([+-][0-9.]*)" "$out" || { cat "$out"; fail "column 0's knock-out"; }
+grep -q "^    knocked out: L0 all, loss" "$out" || { cat "$out"; fail "column 1's layer knock-out (clicked)"; }
+[ "$(grep -c "^    knocked out: L0 h1" "$out")" -eq 1 ] || { cat "$out"; fail "knockout 0 clear left column 0's"; }
+
 # 2) the one command that needs pixels says so (exit 3: a script failure), and writes nothing
 out="$work/shot.out"
 status=0

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -220,6 +221,54 @@ TEST(Worker, TypingResultsEqualAFullRecompute) {
     EXPECT_EQ(sw->whole_reason, "");
     EXPECT_NEAR(sw->base_loss, want.loss, 2e-5);  // converted: compared with the base on the same text
   }
+}
+
+// Knock-outs, every variant: a request knocking head 0 of the (only) layer out recomputes the column with that
+// head's output zeroed. The maps are those of the plain column (the head's output feeds no later layer), the loss
+// changes, the reference loss is the plain column's, and clearing the knock-out gives the plain result back.
+TEST(Worker, KnockOutsRecomputeTheColumnForEveryVariant) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  uint64_t seq = 0;
+  auto run = [&](const std::string& v, std::vector<HeadKnockout> k) {
+    ColumnRequest r;
+    r.seq = ++seq;
+    r.variant = v;
+    r.tokens = {20, 21, 22, 23, 20, 21, 22, 24, 30, 31};
+    if (get_variant(v).needs_kv_text) r.kv_tokens = {40, 41, 42, 43, 44};
+    r.knockouts = std::move(k);
+    w.submit(0, r);
+    EXPECT_TRUE(wait_until(
+        [&] {
+          auto x = w.result(0);
+          return x && x->seq == seq;
+        },
+        120));
+    return w.result(0);
+  };
+  int knocked = 0;
+  for (const VariantInfo& v : variant_registry()) {
+    auto plain = run(v.name, {});
+    if (!plain || !plain->ok) continue;  // defaults impossible on 2 heads (reported by ErrorsAreResultsToo's kind)
+    auto ko = run(v.name, {HeadKnockout{0, 0}});
+    ASSERT_TRUE(ko && ko->ok) << v.name << ": " << (ko ? ko->error : "no result");
+    ASSERT_EQ(ko->knockouts.size(), 1u) << v.name;
+    EXPECT_NEAR(ko->unknocked_loss, plain->maps.loss, 2e-5) << v.name;
+    EXPECT_GT(std::fabs(ko->maps.loss - plain->maps.loss), 1e-6) << v.name << ": the knock-out changed nothing";
+    ASSERT_EQ(ko->maps.attn.size(), plain->maps.attn.size()) << v.name;
+    for (size_t i = 0; i < plain->maps.attn.size(); ++i)
+      ASSERT_NEAR(ko->maps.attn[i], plain->maps.attn[i], 2e-5) << v.name << " at " << i;
+    auto back = run(v.name, {});
+    ASSERT_TRUE(back && back->ok) << v.name;
+    EXPECT_TRUE(back->knockouts.empty() && std::isnan(back->unknocked_loss)) << v.name;
+    EXPECT_NEAR(back->maps.loss, plain->maps.loss, 2e-5) << v.name;
+    auto bad = run(v.name, {HeadKnockout{0, 7}});  // 2 heads
+    ASSERT_TRUE(bad) << v.name;
+    EXPECT_FALSE(bad->ok) << v.name << ": head 7 of 2 was accepted";
+    ++knocked;
+  }
+  EXPECT_GE(knocked, int(variant_registry().size()) - 3);  // (a few defaults do not fit a 2-head model)
 }
 
 // Removed columns get no result, even when their request was already running.

@@ -156,6 +156,22 @@ CustomMask* edited_mask(App& app, Column& c) {
   return m;
 }
 
+void toggle_knockout(Column& c, int layer, int head) {
+  auto same = [&](const HeadKnockout& k) { return k.layer == layer && k.head == head; };
+  auto it = std::find_if(c.knockouts.begin(), c.knockouts.end(), same);
+  if (it != c.knockouts.end())
+    c.knockouts.erase(it);
+  else
+    c.knockouts.push_back(HeadKnockout{layer, head});
+}
+
+std::string knockouts_label(const std::vector<HeadKnockout>& k) {
+  std::string s;
+  for (const HeadKnockout& h : k)
+    s += (s.empty() ? "L" : ", L") + std::to_string(h.layer) + (h.head < 0 ? " all" : " h" + std::to_string(h.head));
+  return s;
+}
+
 void submit_columns(App& app) {
   if (!app.model) return;
   const std::vector<int64_t> win = app.tokens.window();
@@ -166,6 +182,7 @@ void submit_columns(App& app) {
     r.params = c.params;
     r.convert = c.convert;
     r.layers = column_layers(c, app.model->config().n_layer);
+    r.knockouts = c.knockouts;
     bool kv = false;
     try {
       kv = r.needs_kv_text();
@@ -174,7 +191,8 @@ void submit_columns(App& app) {
     }
     const std::string key = (r.layers.empty() ? model_key(c.variant, c.params, false) : layers_key(r.layers)) + "#" +
                             std::to_string(h) + (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "") +
-                            (c.convert ? "#convert" : "");
+                            (c.convert ? "#convert" : "") +
+                            (c.knockouts.empty() ? "" : "#ko " + knockouts_label(c.knockouts));
     if (key == c.submitted_key) continue;
     c.submitted_key = key;
     c.submitted_at = Clock::now();

@@ -105,7 +105,13 @@ void cell(ImVec2 size, float t, const std::string& text, const std::string& tip,
   if (!tip.empty()) tooltip(tip.c_str());
 }
 
-void draw_matrix(const HeadsSnapshot& s, int layer) {
+bool knocked(const Column& c, int layer, int head) {
+  return std::any_of(c.knockouts.begin(), c.knockouts.end(),
+                     [&](const HeadKnockout& k) { return k.layer == layer && k.head == head; });
+}
+
+// The heads' row of the matrix: each head's strongest role; a click knocks the head out of the column (or back).
+void draw_matrix(Column& c, const HeadsSnapshot& s, int layer) {
   const session::HeadReport& r = s.report;
   const auto& roles = role_registry();
   const float fs = ImGui::GetFontSize(), name_w = fs * 3.6f;
@@ -120,9 +126,19 @@ void draw_matrix(const HeadsSnapshot& s, int layer) {
   row_name("head", nullptr);  // each head's strongest role
   for (int64_t h = 0; h < r.heads; ++h) {
     const auto ks = r.roles_of(layer, h);
-    std::snprintf(buf, sizeof buf, "layer %d head %lld: %s", layer, (long long)h,
-                  ks.empty() ? "no role passes its threshold" : roles[ks[0]].description.c_str());
+    const bool out = knocked(c, layer, int(h));
+    std::snprintf(buf, sizeof buf, "layer %d head %lld: %s\n%s", layer, (long long)h,
+                  ks.empty() ? "no role passes its threshold" : roles[ks[0]].description.c_str(),
+                  out ? "knocked out of this column: click to restore it"
+                      : "click: knock it out of this column (its output zeroed; the column recomputes)");
+    const ImVec2 at = ImGui::GetCursorScreenPos();
     cell(sz, ks.empty() ? 0.f : 0.8f, ks.empty() ? std::to_string(h) : roles[ks[0]].label, buf, kAccent);
+    if (ImGui::IsItemClicked()) toggle_knockout(c, layer, int(h));
+    if (out) {  // a red cross over a knocked-out head
+      ImDrawList* dl = ImGui::GetWindowDrawList();
+      dl->AddLine(at, ImVec2(at.x + sz.x - 1, at.y + sz.y - 1), ImGui::GetColorU32(kRed), 2);
+      dl->AddLine(ImVec2(at.x, at.y + sz.y - 1), ImVec2(at.x + sz.x - 1, at.y), ImGui::GetColorU32(kRed), 2);
+    }
     if (h + 1 < r.heads) ImGui::SameLine(0, 0);
   }
   for (size_t k = 0; k < roles.size(); ++k) {
@@ -228,7 +244,21 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
   tooltip(
       "a random letter sequence repeated twice: a model that copies in context predicts the second copy (the loss "
       "drops); an induction head reads the token after the earlier occurrence");
-  draw_matrix(s, layer);
+  const bool layer_out = knocked(c, layer, -1);
+  if (ImGui::SmallButton(layer_out ? ("restore layer " + std::to_string(layer)).c_str()
+                                   : ("knock out layer " + std::to_string(layer)).c_str()))
+    toggle_knockout(c, layer, -1);
+  mark_target(app, ("knockout_layer" + std::to_string(index)).c_str());
+  tooltip(
+      "zero the whole attention output of this layer in this column (click a head below for one head); the column "
+      "recomputes and the quality row shows the loss change");
+  if (!c.knockouts.empty()) {
+    ImGui::SameLine();
+    ImGui::TextColored(kRed, "out: %s", knockouts_label(c.knockouts).c_str());
+    ImGui::SameLine();
+    if (ImGui::SmallButton("clear")) c.knockouts.clear();
+  }
+  draw_matrix(c, s, layer);
   if (s.importance_ready) {
     draw_importance(s, layer);
   } else if (c.heads_knockouts) {

@@ -40,6 +40,15 @@ void draw_quality_row(const Column& c, const ColumnResult& r) {
              (r.comparison.same_budget ? "" : "\nno MHA checkpoint of this budget is shipped: the budgets differ"))
                 .c_str());
   }
+  if (!r.knockouts.empty() && !std::isnan(r.unknocked_loss)) {
+    const double d = m.loss - r.unknocked_loss;
+    ImGui::TextColored(d <= 0.005 ? kGreen : d < 0.1 ? kAmber : kRed, "knock-out %+.3f", d);
+    ImGui::SameLine(0, fs * 0.3f);
+    ImGui::TextColored(kDim, "(%s)", knockouts_label(r.knockouts).c_str());
+    tooltip(("this loss minus the same column's loss without the knock-outs (" + std::to_string(r.unknocked_loss) +
+             " nats/char): what the knocked-out heads contribute to predicting this text")
+                .c_str());
+  }
   const ReferenceMaps& ref = r.reference;
   const int layer = std::clamp(c.layer, 0, int(m.layers) - 1), head = std::clamp(c.head, 0, int(m.heads) - 1);
   if (ref.layers > 0 && layer < int(ref.available.size()) && ref.available[size_t(layer)]) {

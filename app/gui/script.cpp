@@ -432,6 +432,8 @@ const ScriptCommand kCommands[] = {
     {"layer", "COL L", "the column's layer (all columns when linked)", cmd_column_edit},
     {"view", "COL weights|mask", "the heatmap shows the weights or the computed pairs", cmd_view},
     {"zoom", "COL FACTOR", "magnify the single-head heatmap about its centre", cmd_zoom},
+    {"knockout", "COL LAYER HEAD|-1|clear",
+     "knock a head (-1: the layer's whole attention) out of the column, or back in; clear: none", cmd_knockout},
     {"explain", "COL 0|1", "the explanation below the column's rows", cmd_column_layers},
     {"per_layer", "COL 0|1", "a variant per layer (every layer starts at the column's variant)", cmd_column_layers},
     {"convert", "COL 0|1", "run the base checkpoint converted even when one trained with the variant is shipped",

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "error.h"
 #include "imgui.h"
@@ -147,6 +149,29 @@ Flow cmd_zoom(Call& c) {  // zoom COL FACTOR: about the matrix's centre
   if (col.shown && col.shown->ok) {
     col.x0 = float(col.shown->maps.keys) * 0.5f * (1 - 1 / col.zoom);
     col.y0 = float(col.shown->maps.queries) * 0.5f * (1 - 1 / col.zoom);
+  }
+  return Flow::Frame;
+}
+
+Flow cmd_knockout(Call& c) {  // knockout COL LAYER HEAD|-1 | knockout COL clear
+  const int i = column_arg(c.app, c.in);
+  std::string a, b;
+  c.in >> a >> b;
+  if (i < 0) {
+    c.fail_in("bad column");
+    return Flow::Frame;
+  }
+  Column& col = c.app.columns[size_t(i)];
+  if (a == "clear") {
+    col.knockouts.clear();
+    return Flow::Frame;
+  }
+  try {
+    const int layer = std::stoi(a), head = std::stoi(b);
+    if (layer < 0 || head < -1) throw std::invalid_argument("range");
+    toggle_knockout(col, layer, head);
+  } catch (const std::exception&) {
+    c.fail_in("expected LAYER HEAD|-1 or clear");
   }
   return Flow::Frame;
 }

@@ -50,5 +50,6 @@ Flow cmd_column_edit(Call& c);
 Flow cmd_column_layers(Call& c);
 Flow cmd_zoom(Call& c);
 Flow cmd_view(Call& c);
+Flow cmd_knockout(Call& c);
 
 }  // namespace attnscope::gui::script_detail

@@ -135,10 +135,11 @@ struct Column {
   std::string tiles_key;                      // (result seq, layer, head) they hold
   Heatmap mask_tile;                          // the sparsity row's computed-pairs mask of (layer, head)
   std::string mask_key;
-  float zoom = 1, x0 = 0, y0 = 0;   // single-head view: magnification and the first visible cell (col, row)
-  float rows_h = 0;                 // height of the rows below the heatmap last frame (sizes the heatmap)
-  std::shared_ptr<HeadsRun> heads;  // roles and knock-outs of the shown result, computed in the background
-  bool heads_knockouts = false;     // the heads row also knocks out every head (asked for with a click)
+  float zoom = 1, x0 = 0, y0 = 0;       // single-head view: magnification and the first visible cell (col, row)
+  float rows_h = 0;                     // height of the rows below the heatmap last frame (sizes the heatmap)
+  std::shared_ptr<HeadsRun> heads;      // roles and knock-outs of the shown result, computed in the background
+  bool heads_knockouts = false;         // the heads row also knocks out every head (asked for with a click)
+  std::vector<HeadKnockout> knockouts;  // heads whose outputs this column zeroes (head -1: a layer's whole attention)
 };
 
 // Encoded text and the window the columns see.
@@ -231,6 +232,9 @@ void mark_target(App& app, const char* name);                    // remember the
 void set_layer_head(App& app, int column, int layer, int head);  // all columns when linked
 void move_selection(App& app, int dlayer, int dhead);            // arrow keys
 double seconds_since_start(const App& app);
+// Knock (layer, head) out of the column, or back in when it is out (head -1: the layer's whole attention).
+void toggle_knockout(Column& c, int layer, int head);
+std::string knockouts_label(const std::vector<HeadKnockout>& k);  // "L1 h0, L0 all" ("" when none)
 
 // generation.cpp: the lockstep generation view and the KV-cache calculator window
 void start_generation(App& app);   // a new session with the current columns, prompt and options

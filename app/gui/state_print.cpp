@@ -77,6 +77,13 @@ void print_state(const App& app, FILE* f) {
                                                    .c_str()
                                              : "");
     }
+    if (!c.knockouts.empty()) {
+      std::fprintf(f, "    knocked out: %s", knockouts_label(c.knockouts).c_str());
+      if (c.shown && c.shown->ok && !c.shown->knockouts.empty())
+        std::fprintf(f, ", loss %.3f without them (%+.3f)", c.shown->unknocked_loss,
+                     c.shown->maps.loss - c.shown->unknocked_loss);
+      std::fprintf(f, "\n");
+    }
     const std::string heads = heads_summary(c);
     if (!heads.empty()) std::fprintf(f, "    heads: %s\n", heads.c_str());
   }

@@ -297,35 +297,6 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
   return m;
 }
 
-// The loss of the comparison checkpoint `dir` (the base model when it is the base's folder) on the request's text,
-// cached by (dir, text). NaN when there is no comparison. Worker thread only.
-double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir,
-                               const ColumnRequest& r) {
-  if (dir.empty()) return std::nan("");
-  auto tokens_key = std::make_pair(dir, r.tokens);
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = comparison_loss_.find(tokens_key);
-    if (it != comparison_loss_.end()) return it->second;
-  }
-  std::shared_ptr<const Model> other = dir == base->source_dir() ? nullptr : checkpoint(dir);
-  if (!other) other = base;  // the base itself (owned: the UI thread may load another model meanwhile)
-  const bool kv = get_variant(other->config().layers[0].variant).needs_kv_text;
-  double loss;
-  if (kv) {
-    loss = other->attend(r.tokens, r.kv_tokens).loss;
-  } else {  // typing: the reference's previous text's predictions are reused too (incremental.h)
-    std::lock_guard<std::mutex> g(comparison_mu_);  // shared by the columns computed in parallel
-    if (comparison_inc_.size() >= 4 && !comparison_inc_.count(dir)) comparison_inc_.clear();  // ~10 MiB each
-    auto& inc = comparison_inc_[dir];
-    if (!inc || inc->model() != other) inc = std::make_unique<IncrementalAttend>(other);
-    loss = inc->update(r.tokens).loss;
-  }
-  std::lock_guard<std::mutex> l(mu_);
-  if (comparison_loss_.size() > 64) comparison_loss_.clear();
-  return comparison_loss_[tokens_key] = loss;
-}
-
 std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const Model>& base_model,
                                                     const ColumnRequest& r, std::shared_ptr<const Model>* used,
                                                     int column) {
@@ -342,6 +313,11 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     for (LayerSpec& s : specs) s.params = resolve_params(get_variant(s.variant).params, s.variant, s.params);
     auto m = specs.empty() ? model_for(base, r.variant, p, r.convert, *res) : layered_model(base, specs, *res);
     if (specs.empty()) specs.assign(size_t(m->config().n_layer), LayerSpec{r.variant, p, {}});
+    if (!r.knockouts.empty()) {  // the loss without the knock-outs (the quality row's reference), then the copy
+      res->unknocked_loss = m->attend(r.tokens, r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{}).loss;
+      m = knocked_model(m, r.knockouts);
+      res->knockouts = r.knockouts;
+    }
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
     if (kv.empty()) {          // self-attention: the column's previous text's rows are reused (incremental.h)

@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "incremental.h"
+#include "knockout.h"
 #include "params.h"
 #include "lru_cache.h"
 #include "model_policy.h"
@@ -30,8 +31,9 @@ struct ColumnRequest {
   // params then only name the column).
   std::vector<LayerSpec> layers;
   std::vector<int64_t> tokens, kv_tokens;
-  bool convert = false;        // run the base checkpoint converted even when one trained with the variant is shipped
-  bool needs_kv_text() const;  // some layer is cross-attention
+  bool convert = false;  // run the base checkpoint converted even when one trained with the variant is shipped
+  std::vector<HeadKnockout> knockouts;  // heads whose outputs are zeroed (knockout.h); empty: none
+  bool needs_kv_text() const;           // some layer is cross-attention
 };
 
 struct ColumnResult {
@@ -55,6 +57,8 @@ struct ColumnResult {
   std::string replaces;         // converted: the shipped checkpoint trained with the variant it stands in for ("" none)
   std::string replaces_budget;  // and its budget
   double base_loss = 0;         // the comparison model's loss on the same tokens (NaN: none)
+  std::vector<HeadKnockout> knockouts;                               // what was knocked out (the request's)
+  double unknocked_loss = std::numeric_limits<double>::quiet_NaN();  // with knock-outs: the loss without them
   // KV cache by the layers' formulas (fp32) at curve_tokens lengths: this column, and the base (MHA) model
   std::vector<int64_t> curve_tokens, cache_curve, base_curve;
   int64_t base_cache_now = 0;           // the base model's cache at this text's length (ratios at the same length)
@@ -173,6 +177,9 @@ class Worker {
                                          bool convert, ColumnResult& res);
   std::shared_ptr<const Model> checkpoint(const std::string& dir);
   double comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r);
+  // The column's model with the request's heads knocked out (worker_losses.cpp), the last few cached by (model,
+  // knock-outs): typing with a knock-out reuses the copy and so the incremental maps.
+  std::shared_ptr<const Model> knocked_model(const std::shared_ptr<const Model>& m, const std::vector<HeadKnockout>& k);
   std::shared_ptr<const Model> layered_model(const Model& base, const std::vector<LayerSpec>& layers,
                                              ColumnResult& res);
   void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
@@ -215,6 +222,11 @@ class Worker {
   std::map<std::string, std::unique_ptr<IncrementalAttend>> comparison_inc_;  // the same, per comparison checkpoint
   // The comparison models' losses by (checkpoint folder, text), computed once each.
   std::map<std::pair<std::string, std::vector<int64_t>>, double> comparison_loss_;
+  // Knocked-out copies: (the model they come from, held so its address stays its own; the copy) by (address,
+  // knock-outs). Under knock_mu_.
+  std::mutex knock_mu_;
+  std::map<std::pair<const Model*, std::string>, std::pair<std::shared_ptr<const Model>, std::shared_ptr<const Model>>>
+      knocked_;
   bool running_ = false;
   std::unique_ptr<GenerateJob> gen_pending_;
   GenerateState gen_;
