@@ -90,6 +90,28 @@ TEST(HeadRoles, ThresholdsAndTable) {
   EXPECT_NE(error_of([] { session::parse_thresholds({"distance=2"}); }).find("measure"), std::string::npos);
 }
 
+// The window's sliders: labels from other thresholds, on the same scores.
+TEST(HeadRoles, LabelsFollowOtherThresholds) {
+  const auto& roles = role_registry();
+  session::HeadReport r;
+  r.layers = 1, r.heads = 2;
+  r.thresholds = session::parse_thresholds({});
+  r.scores.assign(roles.size() * 2, 0.0);  // [R, 1, 2]
+  const size_t prev = size_t(find_role("previous_token") - roles.data()),
+               self = size_t(find_role("self") - roles.data());
+  r.scores[prev * 2 + 0] = 0.9;  // head 0: previous-token at 0.9, self at 0.3
+  r.scores[self * 2 + 0] = 0.3;
+  EXPECT_EQ(r.roles_of(0, 0), std::vector<size_t>{prev});
+  EXPECT_EQ(r.roles_of(0, 0), r.roles_of(0, 0, r.thresholds));
+  std::vector<double> th = r.thresholds;
+  th[prev] = 0.95;  // raised above the score: the label goes
+  th[self] = 0.2;   // lowered below it: the other comes
+  EXPECT_EQ(r.roles_of(0, 0, th), std::vector<size_t>{self});
+  th[prev] = 0.45;  // both pass: strongest first by score / threshold (2.0 vs 1.5)
+  EXPECT_EQ(r.roles_of(0, 0, th), (std::vector<size_t>{prev, self}));
+  EXPECT_TRUE(r.roles_of(0, 1, th).empty());  // head 1 scores nothing
+}
+
 TEST(Rollout, IdentityMapsGiveIdentity) {
   const int64_t L = 3, H = 2, T = 7;
   std::vector<float> id(size_t(L * H * T * T), 0.0f);  // [L, H, T, T]

@@ -28,6 +28,9 @@ using HeadsPtr = std::shared_ptr<const HeadsSnapshot>;
 struct HeadsRun {
   std::string key;  // the column request the analysis belongs to
   std::unique_ptr<session::Job<HeadsPtr>> job;
+  // [R] the sliders' role thresholds (the table's defaults at first; a new run takes its predecessor's): the labels
+  // follow them without recomputing the scores
+  std::vector<double> thresholds = session::parse_thresholds({});
 };
 
 namespace {
@@ -113,6 +116,7 @@ bool knocked(const Column& c, int layer, int head) {
 // The heads' row of the matrix: each head's strongest role; a click knocks the head out of the column (or back).
 void draw_matrix(Column& c, const HeadsSnapshot& s, int layer) {
   const session::HeadReport& r = s.report;
+  const std::vector<double>& th = c.heads->thresholds;  // [R]
   const auto& roles = role_registry();
   const float fs = ImGui::GetFontSize(), name_w = fs * 3.6f;
   const float w = std::max(fs * 1.2f, (ImGui::GetContentRegionAvail().x - name_w) / float(r.heads));
@@ -125,7 +129,7 @@ void draw_matrix(Column& c, const HeadsSnapshot& s, int layer) {
   };
   row_name("head", nullptr);  // each head's strongest role
   for (int64_t h = 0; h < r.heads; ++h) {
-    const auto ks = r.roles_of(layer, h);
+    const auto ks = r.roles_of(layer, h, th);
     const bool out = knocked(c, layer, int(h));
     std::snprintf(buf, sizeof buf, "layer %d head %lld: %s\n%s", layer, (long long)h,
                   ks.empty() ? "no role passes its threshold" : roles[ks[0]].description.c_str(),
@@ -142,18 +146,40 @@ void draw_matrix(Column& c, const HeadsSnapshot& s, int layer) {
     if (h + 1 < r.heads) ImGui::SameLine(0, 0);
   }
   for (size_t k = 0; k < roles.size(); ++k) {
-    if (r.thresholds[k] <= 0) continue;  // measures (distance) are in the CLI's table
+    if (th[k] <= 0) continue;  // measures (distance) are in the CLI's table
     row_name(roles[k].label.c_str(), roles[k].description.c_str());
     for (int64_t h = 0; h < r.heads; ++h) {
       const double v = r.score(k, layer, h);
       std::snprintf(buf, sizeof buf, "%s of layer %d head %lld: %.3f (label at >= %.2f%s)\n%s", roles[k].name.c_str(),
-                    layer, (long long)h, v, r.thresholds[k],
+                    layer, (long long)h, v, th[k],
                     roles[k].on == RoleText::Probe ? ", on the induction probe" : ", on this text",
                     roles[k].description.c_str());
-      cell(sz, float(v / r.thresholds[k]) * 0.8f, v >= r.thresholds[k] ? "*" : "", buf, kGreen);
+      cell(sz, float(v / th[k]) * 0.8f, v >= th[k] ? "*" : "", buf, kGreen);
       if (h + 1 < r.heads) ImGui::SameLine(0, 0);
     }
   }
+}
+
+// The role thresholds as sliders (the RoleSpec table's defaults, labelled roles only); the labels follow at once.
+void draw_thresholds(App& app, HeadsRun& run, int index) {
+  const auto& roles = role_registry();
+  const bool open = ImGui::TreeNode(("thresholds##" + std::to_string(index)).c_str());
+  mark_target(app, ("thresholds" + std::to_string(index)).c_str());
+  if (!open) return;
+  for (size_t k = 0; k < roles.size() && k < run.thresholds.size(); ++k) {
+    if (roles[k].threshold <= 0 || roles[k].label.empty()) continue;  // a measure, never a label
+    float v = float(run.thresholds[k]);
+    const float top = roles[k].bounded ? 1.f : float(roles[k].threshold) * 3;
+    ImGui::SetNextItemWidth(ImGui::GetContentRegionAvail().x * 0.6f);
+    if (ImGui::SliderFloat((roles[k].label + "##th" + std::to_string(index)).c_str(), &v, 0.01f, top, "%.2f"))
+      run.thresholds[k] = double(v);
+    tooltip(("a head is labelled " + roles[k].label + " when its " + roles[k].name + " score is at least this (" +
+             "default " + std::to_string(roles[k].threshold).substr(0, 4) + ")\n" + roles[k].description)
+                .c_str());
+  }
+  if (ImGui::SmallButton(("defaults##th" + std::to_string(index)).c_str()))
+    run.thresholds = session::parse_thresholds({});
+  ImGui::TreePop();
 }
 
 void draw_importance(const HeadsSnapshot& s, int layer) {
@@ -187,7 +213,7 @@ std::string head_role_label(const Column& c, int layer, int head) {
   const HeadsPtr p = c.heads->job->snapshot();
   const HeadsSnapshot& s = *p;
   if (!s.roles_ready || layer >= s.report.layers || head >= s.report.heads) return "";
-  const auto ks = s.report.roles_of(layer, head);
+  const auto ks = s.report.roles_of(layer, head, c.heads->thresholds);
   return ks.empty() ? "" : role_registry()[ks[0]].label;
 }
 
@@ -201,7 +227,7 @@ std::string heads_summary(const Column& c) {
   const int layer = std::clamp(c.layer, 0, int(r.layers) - 1);
   std::string out = "layer " + std::to_string(layer) + ":";
   for (int64_t h = 0; h < r.heads; ++h) {
-    const auto ks = r.roles_of(layer, h);
+    const auto ks = r.roles_of(layer, h, c.heads->thresholds);
     out += (h ? ", h" : " h") + std::to_string(h) + " " + (ks.empty() ? "-" : role_registry()[ks[0]].label);
   }
   char buf[96];
@@ -224,7 +250,9 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
       ImGui::TextColored(kAmber, "finding the heads' roles...");
       return;
     }
+    std::vector<double> th = c.heads ? c.heads->thresholds : session::parse_thresholds({});
     c.heads = start(app, c, r);
+    c.heads->thresholds = std::move(th);
   }
   const session::Job<HeadsPtr>& job = *c.heads->job;
   const HeadsPtr snap = job.snapshot();
@@ -259,6 +287,7 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
     if (ImGui::SmallButton("clear")) c.knockouts.clear();
   }
   draw_matrix(c, s, layer);
+  draw_thresholds(app, *c.heads, index);
   if (s.importance_ready) {
     draw_importance(s, layer);
   } else if (c.heads_knockouts) {

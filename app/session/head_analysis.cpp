@@ -52,13 +52,13 @@ std::vector<int64_t> probe_alphabet(const Model& m) {
 
 }  // namespace
 
-std::vector<size_t> HeadReport::roles_of(int64_t l, int64_t h) const {
+std::vector<size_t> HeadReport::roles_of(int64_t l, int64_t h, const std::vector<double>& th) const {
   std::vector<size_t> out;
   const auto& roles = role_registry();
-  for (size_t k = 0; k < roles.size(); ++k)
-    if (thresholds[k] > 0 && !roles[k].label.empty() && score(k, l, h) >= thresholds[k]) out.push_back(k);
+  for (size_t k = 0; k < roles.size() && k < th.size(); ++k)
+    if (th[k] > 0 && !roles[k].label.empty() && score(k, l, h) >= th[k]) out.push_back(k);
   std::stable_sort(out.begin(), out.end(),
-                   [&](size_t a, size_t b) { return score(a, l, h) / thresholds[a] > score(b, l, h) / thresholds[b]; });
+                   [&](size_t a, size_t b) { return score(a, l, h) / th[a] > score(b, l, h) / th[b]; });
   return out;
 }
 

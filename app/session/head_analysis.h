@@ -35,7 +35,9 @@ struct HeadReport {
     return scores[(role * size_t(layers) + size_t(l)) * size_t(heads) + size_t(h)];
   }
   // The roles whose (labelled) score passes its threshold, strongest first (score / threshold).
-  std::vector<size_t> roles_of(int64_t l, int64_t h) const;
+  std::vector<size_t> roles_of(int64_t l, int64_t h) const { return roles_of(l, h, thresholds); }
+  // The same against other thresholds th [R] (the window's sliders): new labels without recomputing the scores.
+  std::vector<size_t> roles_of(int64_t l, int64_t h, const std::vector<double>& th) const;
   // The in-context learning signal: probe_loss_first - probe_loss_second (nats/char).
   double probe_loss_drop() const { return probe_loss_first - probe_loss_second; }
 };
