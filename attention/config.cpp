@@ -193,22 +193,37 @@ static T field(const json& j, const char* name) {
   }
 }
 
+// A whole-number field: a JSON integer (nlohmann's get<int64_t> of a float like 4e44 would be undefined behaviour;
+// found by tests/fuzz/fuzz_config).
+static int64_t int_field(const json& j, const char* name) {
+  if (!j.contains(name)) throw Error(std::string("config.json: missing field 'model.") + name + "'");
+  const json& v = j.at(name);
+  if (!v.is_number_integer())
+    throw Error(std::string("config.json: field 'model.") + name + "' has the wrong type (a whole number is needed)");
+  return v.get<int64_t>();
+}
+
+static int64_t int_field_or(const json& j, const char* name, int64_t absent) {
+  return j.contains(name) ? int_field(j, name) : absent;
+}
+
 ModelConfig config_from_json(const json& j) {
   if (!j.is_object()) throw Error("config.json: 'model' must be an object");
   ModelConfig c;
-  c.vocab_size = field<int64_t>(j, "vocab_size");
-  c.n_layer = field<int64_t>(j, "n_layer");
-  c.d_model = field<int64_t>(j, "d_model");
-  c.n_head = field<int64_t>(j, "n_head");
-  c.context = field<int64_t>(j, "context");
-  c.mlp_ratio = field<int64_t>(j, "mlp_ratio");
+  c.vocab_size = int_field(j, "vocab_size");
+  c.n_layer = int_field(j, "n_layer");
+  c.d_model = int_field(j, "d_model");
+  c.n_head = int_field(j, "n_head");
+  c.context = int_field(j, "context");
+  c.mlp_ratio = int_field(j, "mlp_ratio");
   c.position = parse_pos_kind(field<std::string>(j, "position"));
   c.rope_theta = field<double>(j, "rope_theta");
   c.rope_fraction = field<double>(j, "rope_fraction");
-  c.xpos_scale_base = j.value("xpos_scale_base", 512.0);  // absent in checkpoints written before xPos
+  c.xpos_scale_base =
+      j.contains("xpos_scale_base") ? field<double>(j, "xpos_scale_base") : 512.0;  // absent before xPos
   c.norm_eps = field<double>(j, "norm_eps");
-  c.moe_experts = j.value("moe_experts", int64_t(0));  // absent: a dense MLP
-  c.moe_k = j.value("moe_k", int64_t(1));
+  c.moe_experts = int_field_or(j, "moe_experts", 0);  // absent: a dense MLP
+  c.moe_k = int_field_or(j, "moe_k", 1);
   json layers = field<json>(j, "layers");
   if (!layers.is_array()) throw Error("config.json: 'model.layers' must be an array");
   for (size_t i = 0; i < layers.size(); ++i) {

@@ -142,6 +142,12 @@ TEST(Config, JsonRoundTripAndValidation) {
   j = config_to_json(c);
   j["context"] = "long";
   EXPECT_NE(error_of([&] { config_from_json(j); }).find("'model.context' has the wrong type"), std::string::npos);
+  j = config_to_json(c);
+  j["vocab_size"] = 4.4e44;  // a float where a whole number belongs (once undefined behaviour: fuzz_config)
+  EXPECT_NE(error_of([&] { config_from_json(j); }).find("'model.vocab_size' has the wrong type"), std::string::npos);
+  j = config_to_json(c);
+  j["moe_experts"] = 2.5;
+  EXPECT_NE(error_of([&] { config_from_json(j); }).find("'model.moe_experts' has the wrong type"), std::string::npos);
 }
 
 TEST(Config, RopeDimsRoundDownToEven) {
