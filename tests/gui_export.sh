@@ -17,7 +17,8 @@ run_x() {  # run_x ARGS...: under the current display, or a private Xvfb
   if [ -n "${DISPLAY:-}" ]; then "$@"; else xvfb-run -a -s "-screen 0 1400x900x24" "$@"; fi
 }
 png_size() { python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); assert d[:8]==b"\x89PNG\r\n\x1a\n"; print("%dx%d" % struct.unpack(">II", d[16:24]))' "$1"; }
-export XDG_CONFIG_HOME="$work/config" HOME="$work/home"  # the dialog's default folder: $HOME/attnscope-exports
+export XDG_CONFIG_HOME="$work/config" HOME="$work/home"  # the dialog's default folder: $HOME/Pictures/attnscope
+unset XDG_PICTURES_DIR  # (no user-dirs.dirs in the fresh XDG_CONFIG_HOME either)
 rm -rf "$XDG_CONFIG_HOME" "$HOME" "$work/out"
 mkdir -p "$work/out"
 o="$work/out"
@@ -71,7 +72,7 @@ grep -q "column 0: mha(.*) layer 0 head 0" "$out" && grep -q "column 1: sliding_
 "$bin" render --scene "$o/scene.json" -o "$o/cli.png" >"$work/render.log" 2>&1 || { cat "$work/render.log"; fail "render failed"; }
 cmp -s "$o/cli.png" "$o/view.png" || fail "the GUI's PNG differs from attnscope render of the same scene"
 [ -s "$work/export_dialog.png" ] || fail "no screenshot of the export dialog"
-dialog_png="$HOME/attnscope-exports/comparison-mha-sliding-window-window-8.png"
+dialog_png="$HOME/Pictures/attnscope/comparison-mha-sliding-window-window-8.png"
 [ "$(grep -c "export: wrote $dialog_png " "$out")" -eq 2 ] || fail "the dialog did not write $dialog_png, then overwrite it once confirmed"
 
 # ---- 2. presentation mode over the bundled scenes
