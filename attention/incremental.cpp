@@ -97,20 +97,21 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   torch::NoGradGuard ng;
   GPTImpl& net = *model_->impl->net;
   const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = net.config().n_layer,
-                H = net.config().n_head, V = net.config().vocab_size, To = maps_.queries;
-  AttentionMaps m;
+                H = net.config().n_head, V = net.config().vocab_size, To = maps_ ? maps_->queries : 0;
+  auto out = std::make_shared<AttentionMaps>();  // new maps: the previous ones may be held by a published result
+  AttentionMaps& m = *out;
   m.layers = L;
   m.heads = H;
   m.queries = m.keys = T;
   m.attn.assign(static_cast<size_t>(L * H * T * T), 0.f);  // [L, H, T, T]
   m.mask.assign(m.attn.size(), 0);                         // [L, H, T, T]
-  const int64_t keep = std::min<int64_t>(To, T);
   for (int64_t l = 0; l < L; ++l)  // the reused rows: causal, so row i < from only has keys j <= i < T
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < from; ++i) {
-        std::copy_n(maps_.attn.begin() + static_cast<long>(maps_.idx(l, h, i, 0)), keep,
+        const int64_t keep = std::min<int64_t>(i + 1, To);  // keys j <= i (the rest is 0 in both)
+        std::copy_n(maps_->attn.begin() + static_cast<long>(maps_->idx(l, h, i, 0)), keep,
                     m.attn.begin() + static_cast<long>(m.idx(l, h, i, 0)));
-        std::copy_n(maps_.mask.begin() + static_cast<long>(maps_.idx(l, h, i, 0)), keep,
+        std::copy_n(maps_->mask.begin() + static_cast<long>(maps_->idx(l, h, i, 0)), keep,
                     m.mask.begin() + static_cast<long>(m.idx(l, h, i, 0)));
       }
   logits_.resize(static_cast<size_t>(T * V));
@@ -156,7 +157,7 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
   }
   m.loss = mean_loss(logits_, tokens, V, m.char_loss);
-  maps_ = std::move(m);
+  maps_ = std::move(out);
 }
 
 const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& tokens) {
@@ -164,18 +165,18 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   const int64_t T = static_cast<int64_t>(tokens.size());
   stats_ = {};
   const size_t p = common_prefix(tokens_, tokens);
-  if (!maps_.attn.empty() && p == tokens.size() && p == tokens_.size()) {  // the same text
+  if (maps_ && !maps_->attn.empty() && p == tokens.size() && p == tokens_.size()) {  // the same text
     stats_.incremental = true;
     stats_.reused_rows = T;
-    return maps_;
+    return *maps_;
   }
   if (!why_whole_.empty() || T == 0 || T > model_->config().context) {  // attend also says what is wrong
     tokens_.clear();
     caches_.clear();
-    maps_ = model_->attend(tokens);
+    maps_ = std::make_shared<AttentionMaps>(model_->attend(tokens));
     tokens_ = tokens;
     stats_.computed_rows = T;
-    return maps_;
+    return *maps_;
   }
   int64_t from = 0;
   if (!caches_.empty() && (p == tokens_.size() || (p > 0 && cut_caches(static_cast<int64_t>(p)))))
@@ -183,7 +184,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   if (from == 0) {
     torch::NoGradGuard ng;
     caches_ = model_->impl->net->new_caches(1, model_->config().context);
-    maps_ = {};
+    maps_.reset();
   }
   tokens_.clear();  // until the chunk is through: an exception leaves no half-updated state behind
   try {
@@ -191,13 +192,13 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   } catch (const SlotMismatch& e) {
     why_whole_ = e.variant + "'s cache does not keep one slot per position: computed whole";
     caches_.clear();
-    maps_ = model_->attend(tokens);
+    maps_ = std::make_shared<AttentionMaps>(model_->attend(tokens));
     tokens_ = tokens;
     stats_.computed_rows = T;
-    return maps_;
+    return *maps_;
   } catch (...) {
     caches_.clear();
-    maps_ = {};
+    maps_.reset();
     throw;
   }
   tokens_ = tokens;
@@ -205,8 +206,8 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   stats_.reused_rows = from;
   stats_.computed_rows = T - from;
   if (model_->impl->device.is_cuda()) torch::cuda::synchronize();
-  maps_.forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  return maps_;
+  maps_->forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return *maps_;
 }
 
 }  // namespace attnscope

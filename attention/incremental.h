@@ -28,6 +28,9 @@ class IncrementalAttend {
 
   // The maps of `tokens` (as Model::attend(tokens)); throws Error as attend does (empty, too long, bad token).
   const AttentionMaps& update(const std::vector<int64_t>& tokens);
+  // The last update's maps, shared: an update never changes maps it has handed out (each one builds new maps), so
+  // a published result can hold them without a copy (the window's keystroke would copy L x H x T x T floats).
+  std::shared_ptr<const AttentionMaps> shared() const { return maps_; }
 
   // What the last update did.
   struct Stats {
@@ -52,7 +55,7 @@ class IncrementalAttend {
   std::vector<int64_t> tokens_;                      // the text the state below belongs to
   std::vector<std::unique_ptr<LayerCache>> caches_;  // after tokens_ (empty: none yet)
   std::vector<float> logits_;                        // [T, V] next-token logits at every position of tokens_
-  AttentionMaps maps_;                               // of tokens_
+  std::shared_ptr<AttentionMaps> maps_;              // of tokens_ (null: none yet); never changed once shared
   Stats stats_;
 };
 

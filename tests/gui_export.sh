@@ -43,6 +43,9 @@ export $o/view.png png 1 all
 scene_save $o/scene.json
 add_column mqa; idle; expect_columns 3
 scene_open $o/scene.json; idle; expect_columns 2; expect_results; print
+add_column mqa; idle; open_recent 0; idle; expect_columns 2; print_recent
+help_window shortcuts; help_window about; theme light; wait 3; shot $work/help_light.png; print; theme dark
+help_window close; wait 2
 export_dialog heatmap 1; wait 5; shot $work/export_dialog.png"
 out="$work/export.out"
 run_x "$bin" gui --column mha --column sliding_window:window=8 --text "ROMEO: But, soft! what light through yonder window breaks?" \
@@ -66,6 +69,16 @@ python3 -c 'import sys, xml.etree.ElementTree as E; r=E.parse(sys.argv[1]).getro
   "$o/all.svg" || fail "the SVG does not parse"
 python3 -c 'import json, sys; d=json.load(open(sys.argv[1])); assert d' "$o/mask1.json" || fail "the JSON does not parse"
 python3 -c 'import sys; assert open(sys.argv[1], "rb").read(6) == b"\x93NUMPY"' "$o/head0.npy" || fail "head0.npy is not an NPY file"
+# File > Open Recent, the Help windows and the theme
+grep -q "scene: opened $o/scene.json (recent 0)" "$out" || fail "open_recent 0 did not open the saved scene"
+[ "$(grep -m1 '^  recent: ' "$out")" = "  recent: $o/scene.json" ] || fail "the saved scene is not the newest recent one"
+[ "$(grep -c '^  shortcut: ' "$out")" -ge 10 ] || fail "the Keyboard and mouse window lists fewer than 10 shortcuts"
+grep -q "^  about: settings and window layout: $XDG_CONFIG_HOME/attnscope$" "$out" || fail "About does not name the settings folder"
+grep -q "^  about: exports (by default): $HOME/Pictures/attnscope$" "$out" || fail "About does not name the exports folder"
+grep -q "theme light$" "$out" || fail "theme light did not switch the theme"
+[ -s "$work/help_light.png" ] || fail "no screenshot of the Help windows"
+python3 -c 'import json, sys; r=json.load(open(sys.argv[1]))["recent_scenes"]; assert r[0] == sys.argv[2], r' \
+  "$XDG_CONFIG_HOME/attnscope/settings.json" "$o/scene.json" || fail "settings.json does not keep the recent scenes"
 grep -q "column 0: mha(.*) layer 0 head 0" "$out" && grep -q "column 1: sliding_window(.*window=8.*) layer 0 head 0" "$out" ||
   fail "opening the saved scene did not restore the columns"
 # the same figure as the CLI: render the saved scene and compare the bytes

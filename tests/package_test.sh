@@ -30,7 +30,11 @@ unset ATTNSCOPE_ASSETS
 "$bin" render --variant mha --text "ROMEO: hi" -o map.png
 [ -s attend.csv ] && [ -s map.png ]
 if command -v xvfb-run >/dev/null; then
-  xvfb-run -a -s "-screen 0 1280x800x24" "$bin" gui --width 1280 --height 800 --script 'idle; expect_results; quit'
+  xvfb-run -a -s "-screen 0 1280x800x24" "$bin" gui --width 1280 --height 800 \
+    --script 'idle; expect_results; help_window about; wait 3; quit' >gui.log 2>&1 || { cat gui.log; exit 1; }
+  # the data the window read came from the package's tree (the checkout the binary was built from is no fallback)
+  grep -qx "  about: bundled data (read only): $work/root/usr/share/attnscope" gui.log ||
+    { grep about: gui.log; echo "the installed window did not read its data from $work/root/usr/share/attnscope"; exit 1; }
   # what the window keeps went to the XDG folder, nothing into the (read-only) install tree
   [ -s "$XDG_CONFIG_HOME/attnscope/settings.json" ] || { echo "no settings.json in $XDG_CONFIG_HOME/attnscope"; exit 1; }
 fi

@@ -103,9 +103,9 @@ void expect_matches(const ColumnResult& r, int column) {
   EXPECT_EQ(r.tokens, tokens_for(column, r.seq))
       << "column " << column << ": result of seq " << r.seq << " carries other tokens";
   if (r.ok) {
-    EXPECT_EQ(r.maps.queries, int64_t(r.tokens.size()));
-    EXPECT_EQ(r.maps.layers, 1);
-    EXPECT_EQ(r.maps.attn.size(), size_t(r.maps.layers * r.maps.heads * r.maps.queries * r.maps.keys));
+    EXPECT_EQ(r.maps->queries, int64_t(r.tokens.size()));
+    EXPECT_EQ(r.maps->layers, 1);
+    EXPECT_EQ(r.maps->attn.size(), size_t(r.maps->layers * r.maps->heads * r.maps->queries * r.maps->keys));
   }
 }
 
@@ -206,9 +206,9 @@ TEST(Worker, TypingResultsEqualAFullRecompute) {
     auto r = w.result(0);
     ASSERT_TRUE(r->ok) << r->error;
     const AttentionMaps want = m->attend(text);
-    ASSERT_EQ(r->maps.attn.size(), want.attn.size());
-    for (size_t i = 0; i < want.attn.size(); ++i) ASSERT_NEAR(r->maps.attn[i], want.attn[i], 2e-5) << "at " << i;
-    EXPECT_NEAR(r->maps.loss, want.loss, 2e-5);
+    ASSERT_EQ(r->maps->attn.size(), want.attn.size());
+    for (size_t i = 0; i < want.attn.size(); ++i) ASSERT_NEAR(r->maps->attn[i], want.attn[i], 2e-5) << "at " << i;
+    EXPECT_NEAR(r->maps->loss, want.loss, 2e-5);
     EXPECT_EQ(r->reused_rows + r->computed_rows, int64_t(text.size()));
     if (k > 0 && k != 8) {
       EXPECT_EQ(r->computed_rows, 1) << "keystroke " << k;
@@ -254,21 +254,72 @@ TEST(Worker, KnockOutsRecomputeTheColumnForEveryVariant) {
     auto ko = run(v.name, {HeadKnockout{0, 0}});
     ASSERT_TRUE(ko && ko->ok) << v.name << ": " << (ko ? ko->error : "no result");
     ASSERT_EQ(ko->knockouts.size(), 1u) << v.name;
-    EXPECT_NEAR(ko->unknocked_loss, plain->maps.loss, 2e-5) << v.name;
-    EXPECT_GT(std::fabs(ko->maps.loss - plain->maps.loss), 1e-6) << v.name << ": the knock-out changed nothing";
-    ASSERT_EQ(ko->maps.attn.size(), plain->maps.attn.size()) << v.name;
-    for (size_t i = 0; i < plain->maps.attn.size(); ++i)
-      ASSERT_NEAR(ko->maps.attn[i], plain->maps.attn[i], 2e-5) << v.name << " at " << i;
+    EXPECT_NEAR(ko->unknocked_loss, plain->maps->loss, 2e-5) << v.name;
+    EXPECT_GT(std::fabs(ko->maps->loss - plain->maps->loss), 1e-6) << v.name << ": the knock-out changed nothing";
+    ASSERT_EQ(ko->maps->attn.size(), plain->maps->attn.size()) << v.name;
+    for (size_t i = 0; i < plain->maps->attn.size(); ++i)
+      ASSERT_NEAR(ko->maps->attn[i], plain->maps->attn[i], 2e-5) << v.name << " at " << i;
     auto back = run(v.name, {});
     ASSERT_TRUE(back && back->ok) << v.name;
     EXPECT_TRUE(back->knockouts.empty() && std::isnan(back->unknocked_loss)) << v.name;
-    EXPECT_NEAR(back->maps.loss, plain->maps.loss, 2e-5) << v.name;
+    EXPECT_NEAR(back->maps->loss, plain->maps->loss, 2e-5) << v.name;
     auto bad = run(v.name, {HeadKnockout{0, 7}});  // 2 heads
     ASSERT_TRUE(bad) << v.name;
     EXPECT_FALSE(bad->ok) << v.name << ": head 7 of 2 was accepted";
     ++knocked;
   }
   EXPECT_GE(knocked, int(variant_registry().size()) - 3);  // (a few defaults do not fit a 2-head model)
+}
+
+// Every variant: the exact-softmax reference (a second whole forward) is computed when the worker is idle and
+// arrives as a result of the same seq holding the same maps (shared, not copied), equal to reference_maps() on the
+// column's model; after a typed character, the new text's. Variants without a softmax reference get none.
+TEST(Worker, ReferencesArriveWhenIdleWithTheSameMapsForEveryVariant) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  uint64_t seq = 0;
+  int with_reference = 0;
+  for (const VariantInfo& v : variant_registry()) {
+    std::vector<int64_t> text{20, 21, 22, 23, 20, 21, 22, 24, 30, 31};
+    for (int k = 0; k < 2; ++k, text.push_back(25)) {
+      ColumnRequest r;
+      r.seq = ++seq;
+      r.variant = v.name;
+      r.tokens = text;
+      if (v.needs_kv_text) r.kv_tokens = {40, 41, 42, 43, 44};
+      w.submit(0, r);
+      ASSERT_TRUE(wait_until(
+          [&] {
+            auto x = w.result(0);
+            return x && x->seq == seq;
+          },
+          120));
+      auto first = w.result(0);
+      if (!first->ok) break;  // defaults impossible on 2 heads (ErrorsAreResultsToo)
+      ASSERT_TRUE(wait_until([&] { return !w.busy(); }, 120)) << v.name;
+      auto last = w.result(0);
+      ASSERT_EQ(last->seq, seq) << v.name;
+      EXPECT_FALSE(last->reference_pending) << v.name;
+      EXPECT_EQ(last->maps, first->maps) << v.name << ": the maps were copied, not shared";
+      // (the first result polled may already carry its reference: the worker is fast on a 1-layer model)
+      std::shared_ptr<const Model> m =
+          Model::load(tiny_model_dir(), "cpu")->with_variant(v.name, resolve_params(v.params, v.name, {}));
+      const bool exact = v.family == "exact" || v.family == "masked";
+      const ReferenceMaps want =
+          exact || v.needs_kv_text || !has_softmax_reference(*m) ? ReferenceMaps{} : reference_maps(*m, text);
+      if (std::count(want.available.begin(), want.available.end(), 1) == 0) {
+        EXPECT_EQ(last->reference.layers, 0) << v.name << ": a reference where none applies";
+        continue;
+      }
+      ++with_reference;
+      ASSERT_EQ(last->reference.layers, want.layers) << v.name;
+      ASSERT_EQ(last->reference.mean_kl.size(), want.mean_kl.size()) << v.name;
+      for (size_t i = 0; i < want.mean_kl.size(); ++i)
+        EXPECT_NEAR(last->reference.mean_kl[i], want.mean_kl[i], 1e-4) << v.name << " head " << i;
+    }
+  }
+  EXPECT_GE(with_reference, 6);  // linear, performer, cosformer, nystrom, ... each typed twice
 }
 
 // Removed columns get no result, even when their request was already running.

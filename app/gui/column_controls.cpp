@@ -109,11 +109,12 @@ void draw_explanation(App& app, Column& c, int index) {
   if (ms.size() >= 3 && r && r->ok) {
     char b[96];
     std::snprintf(b, sizeof b, "median %.2f ms for %lld chars, %lld layers", ms[ms.size() / 2],
-                  (long long)r->maps.queries, (long long)r->maps.layers);
+                  (long long)r->maps->queries, (long long)r->maps->layers);
     here = b;
   }
-  if (r && r->ok && c.layer < int(r->maps.cache_formula_bytes.size()) && r->maps.queries > 0)
-    here += ";  cache " + human_bytes(double(r->maps.cache_formula_bytes[size_t(c.layer)]) / double(r->maps.queries)) +
+  if (r && r->ok && c.layer < int(r->maps->cache_formula_bytes.size()) && r->maps->queries > 0)
+    here += ";  cache " +
+            human_bytes(double(r->maps->cache_formula_bytes[size_t(c.layer)]) / double(r->maps->queries)) +
             " / token in layer " + std::to_string(c.layer);
   ImGui::TextColored(kAccent, "measured");
   fact("this column", here);
@@ -181,11 +182,11 @@ void draw_badges(const Column& c, const VariantInfo* info) {
   const auto& r = c.shown;
   const bool current = r && r->seq == c.seq;
   if (current && r->ok) {
-    const bool trained = r->maps.mode == "trained";
+    const bool trained = r->maps->mode == "trained";
     const std::string budget = r->budget.empty() ? "" : " " + r->budget;
     // Trained: the budget it learned with. Converted: the source's budget, and the training it stands in for.
     const std::string label = trained ? "trained" + budget + " \xC2\xB7 " + short_dir(r->model_dir)
-                                      : r->maps.mode + " (" + short_dir(r->model_dir) + budget + ", no training)";
+                                      : r->maps->mode + " (" + short_dir(r->model_dir) + budget + ", no training)";
     std::string tip = r->model_dir;
     if (trained)
       tip += "\nthese weights were trained with this variant" + (budget.empty() ? "" : "," + budget);
@@ -291,8 +292,8 @@ void draw_layer_tabs(App& app, Column& c, int index, const std::string& col) {
 // The layer, the head (or the grid) and the view the rows show.
 void draw_selection(App& app, Column& c, int index) {
   const auto& r = c.shown;
-  const int L = r && r->ok ? int(r->maps.layers) : app.model ? int(app.model->config().n_layer) : 1;
-  const int H = r && r->ok ? int(r->maps.heads) : app.model ? int(app.model->config().n_head) : 1;
+  const int L = r && r->ok ? int(r->maps->layers) : app.model ? int(app.model->config().n_layer) : 1;
+  const int H = r && r->ok ? int(r->maps->heads) : app.model ? int(app.model->config().n_head) : 1;
   const float third = (ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 3;
   int layer = std::clamp(c.layer, 0, std::max(0, L - 1)), head = std::min(c.head, H - 1);
   ImGui::SetNextItemWidth(third);

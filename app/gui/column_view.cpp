@@ -22,7 +22,7 @@ void log_latency(App& app, Column& c, int index) {
       "t=%.3f s  column %d (%s): heatmap of request %llu drawn %.1f ms after the request (forward %.1f ms, "
       "model %.1f ms)\n",
       seconds_since_start(app), index, c.variant.c_str(), (unsigned long long)c.seq, ms,
-      c.shown->ok ? c.shown->maps.forward_ms : 0.0, c.shown->prepare_ms);
+      c.shown->ok ? c.shown->maps->forward_ms : 0.0, c.shown->prepare_ms);
   std::fflush(stdout);
 }
 
@@ -59,7 +59,7 @@ void draw_column_body(App& app, Column& c, int index) {
       draw_heads_row(app, c, index, *r);
       c.rows_h = ImGui::GetCursorPosY() - y0;
       // below the rows (the heatmap's size ignores them): the body scrolls down to them
-      draw_mask_editor(app, c, int(r->maps.queries), index);
+      draw_mask_editor(app, c, int(r->maps->queries), index);
       draw_explanation(app, c, index);
     }
   }
@@ -173,6 +173,7 @@ void draw_ui(App& app) {
   draw_advisor_window(app);
   draw_scene_ui(app);
   draw_export_dialog(app);
+  draw_help_windows(app);
   if (app.view.show_demo) ImGui::ShowDemoWindow(&app.view.show_demo);
 }
 

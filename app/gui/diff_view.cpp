@@ -33,7 +33,7 @@ void update_diff(App& app) {
     d.problem = "waiting for both columns' results";
     return;
   }
-  const AttentionMaps &ma = a.shown->maps, &mb = b.shown->maps;
+  const AttentionMaps &ma = *a.shown->maps, &mb = *b.shown->maps;
   if (ma.queries != mb.queries || ma.keys != mb.keys || ma.layers != mb.layers || ma.heads != mb.heads) {
     d.problem = "the two columns read different texts or shapes";
     return;

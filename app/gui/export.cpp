@@ -182,7 +182,7 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
              (c.shown && !c.shown->ok && c.shown->seq == c.seq ? ": " + c.shown->error : " yet");
       return false;
     }
-    const AttentionMaps& m = c.shown->maps;
+    const AttentionMaps& m = *c.shown->maps;
     const AttentionMaps& ref = *(runs.empty() ? &m : runs.front().maps);
     if (m.layers != ref.layers || m.heads != ref.heads || m.queries != ref.queries || m.keys != ref.keys) {
       *why =

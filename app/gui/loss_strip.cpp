@@ -25,7 +25,7 @@ ImU32 mix(const ImVec4& a, const ImVec4& b, float t) {
 }  // namespace
 
 float char_loss_at(const ColumnResult& r, int64_t t) {
-  const std::vector<float>& cl = r.maps.char_loss;  // [T-1]
+  const std::vector<float>& cl = r.maps->char_loss;  // [T-1]
   if (t < 1 || t > int64_t(cl.size())) return NAN;
   return cl[size_t(t - 1)];
 }
@@ -55,7 +55,7 @@ std::string loss_tip(const App& app, const ColumnResult& r, int64_t t) {
 void draw_loss_strip(App& app, const ColumnResult& r, ImVec2 pos, float width, float c0, float cols, float height,
                      bool dim) {
   const int64_t T = int64_t(r.tokens.size());
-  if (r.maps.char_loss.empty() || T < 2 || cols <= 0) return;
+  if (r.maps->char_loss.empty() || T < 2 || cols <= 0) return;
   ImDrawList* dl = ImGui::GetWindowDrawList();
   const float sx = width / cols;
   const ImVec2 end(pos.x + width, pos.y + height);

@@ -161,7 +161,7 @@ struct Row {
 // changes.
 void upload_tiles(Row& w) {
   Column& c = w.c;
-  const AttentionMaps& m = w.r.maps;
+  const AttentionMaps& m = *w.r.maps;
   const std::string key = std::to_string(w.r.seq) + "/" + std::to_string(w.layer) + "/" + std::to_string(c.head);
   if (key == c.tiles_key) return;
   c.tiles.clear();
@@ -270,7 +270,7 @@ Hover draw_single_head(Row& w) {
   const float lw = labels == Labels::Chars ? digit * 1.4f + 4 : labels == Labels::Ticks ? digit * 4 + 6 : 0;
   const float lh = labels == Labels::None ? 0 : lf->FontSize + 4;
   // as large as the column allows while the rows below (their height last frame) still fit
-  const bool strip = !w.cross && !w.r.maps.char_loss.empty();  // the hard-characters strip under the key axis
+  const bool strip = !w.cross && !w.r.maps->char_loss.empty();  // the hard-characters strip under the key axis
   const float strip_h = strip ? fs * 0.5f + 3 : 0;
   const float room = room0 - lh - strip_h;
   size = std::max(fs * 8, std::min(width - lw, room));
@@ -297,7 +297,7 @@ Hover draw_single_head(Row& w) {
 
 // The hovered cell's query, key and weight (fixed height: no jumping), or what the row shows.
 void draw_hover_readout(const Row& w, const Hover& hv) {
-  const AttentionMaps& m = w.r.maps;
+  const AttentionMaps& m = *w.r.maps;
   const std::vector<int64_t>& keys = *w.keys;
   const Tokenizer& tok = w.app.model->tokenizer();
   if (hv.on && hv.i < int(w.r.tokens.size()) && hv.j < int(keys.size())) {
@@ -350,7 +350,7 @@ void draw_row_legend(const Row& w) {
 // Row 1: the heatmap of one head (zoom with the wheel, pan by dragging, double-click resets) or the grid of
 // every layer x head (click a tile to open it).
 void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, const VariantInfo* info, bool stale) {
-  const AttentionMaps& m = r.maps;
+  const AttentionMaps& m = *r.maps;
   Row w{app, c, index, r, stale};
   w.fs = ImGui::GetFontSize();
   w.L = int(m.layers), w.H = int(m.heads), w.T = int(m.queries), w.S = int(m.keys);

@@ -15,15 +15,15 @@ void draw_cache_row(App& app, const ColumnResult& r) {
   const float fs = ImGui::GetFontSize();
   section("KV cache");
   int64_t now = 0;
-  for (int64_t b : r.maps.cache_formula_bytes) now += b;
-  const int T = int(r.maps.queries);
+  for (int64_t b : r.maps->cache_formula_bytes) now += b;
+  const int T = int(r.maps->queries);
   ImGui::Text("%s at %d chars", human_bytes(double(now)).c_str(), T);
   std::string per_layer;  // each layer's formula and bytes now (a mixed column sums different formulas)
-  for (size_t l = 0; l < r.maps.layer_variant.size() && l < r.maps.cache_formula_bytes.size(); ++l) {
-    const VariantInfo* v = find_variant(r.maps.layer_variant[l]);
-    per_layer += "\n  layer " + std::to_string(l) + " " + r.maps.layer_variant[l] + ": " +
+  for (size_t l = 0; l < r.maps->layer_variant.size() && l < r.maps->cache_formula_bytes.size(); ++l) {
+    const VariantInfo* v = find_variant(r.maps->layer_variant[l]);
+    per_layer += "\n  layer " + std::to_string(l) + " " + r.maps->layer_variant[l] + ": " +
                  (v ? v->cache_formula : std::string("?")) +
-                 " per token = " + human_bytes(double(r.maps.cache_formula_bytes[l]));
+                 " per token = " + human_bytes(double(r.maps->cache_formula_bytes[l]));
   }
   tooltip(("bytes a decoder caches after these characters, all layers, fp32, by the layers' formulas:" + per_layer)
               .c_str());

@@ -16,7 +16,7 @@ namespace attnscope::gui {
 void draw_quality_row(const Column& c, const ColumnResult& r) {
   const float fs = ImGui::GetFontSize();
   section("Quality");
-  const AttentionMaps& m = r.maps;
+  const AttentionMaps& m = *r.maps;
   if (std::isnan(m.loss)) {
     ImGui::TextColored(kDim, "loss n/a (type at least two characters)");
     return;
@@ -51,7 +51,10 @@ void draw_quality_row(const Column& c, const ColumnResult& r) {
   }
   const ReferenceMaps& ref = r.reference;
   const int layer = std::clamp(c.layer, 0, int(m.layers) - 1), head = std::clamp(c.head, 0, int(m.heads) - 1);
-  if (ref.layers > 0 && layer < int(ref.available.size()) && ref.available[size_t(layer)]) {
+  if (r.reference_pending) {
+    ImGui::TextColored(kDim, "vs exact softmax: computing...");
+    tooltip("the exact causal softmax on the same queries and keys is computed once every column's maps are out");
+  } else if (ref.layers > 0 && layer < int(ref.available.size()) && ref.available[size_t(layer)]) {
     const size_t k = size_t(layer * ref.heads + head);
     ImGui::TextColored(kDim, "vs exact softmax: KL %.3g \xC2\xB7 max |\xCE\x94| %.3g", ref.mean_kl[k], ref.max_abs[k]);
     tooltip(

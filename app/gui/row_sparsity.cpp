@@ -14,7 +14,7 @@ namespace attnscope::gui {
 
 void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r) {
   const float fs = ImGui::GetFontSize();
-  const AttentionMaps& m = r.maps;
+  const AttentionMaps& m = *r.maps;
   const int L = int(m.layers), H = int(m.heads), T = int(m.queries), S = int(m.keys);
   const int layer = std::clamp(c.layer, 0, L - 1), head = std::clamp(c.head, 0, H - 1);
   section("Sparsity");

@@ -212,7 +212,7 @@ void apply_scene(App& app, const Scene& scene, std::vector<std::string>* skipped
                        "' (start with --model to use the scene's)");
 }
 
-bool open_scene(App& app, const std::string& path, std::string* why) {
+bool open_scene(App& app, const std::string& path, std::string* why, bool remember) {
   SceneLoad sl;
   try {
     sl = load_scene(path);
@@ -231,6 +231,7 @@ bool open_scene(App& app, const std::string& path, std::string* why) {
     u.pending = sl.scene;
     u.has_pending = true;
   }
+  if (remember) remember_recent_scene(app, path);
   app.log.push_back("scene: opened " + path);
   return true;
 }
@@ -258,6 +259,7 @@ bool save_scene_file(App& app, const std::string& path, std::string* why) {
   app.scenes.path = path;
   app.scenes.messages = std::move(notes);
   app.scenes.messages_origin = path;
+  remember_recent_scene(app, path);
   app.log.push_back("scene: saved " + path);
   return true;
 }
@@ -307,7 +309,7 @@ bool step_scene(App& app, int delta) {
   const int n = int(all.size());
   const int next = at < 0 ? (delta > 0 ? 0 : n - 1) : ((at + delta) % n + n) % n;
   std::string why;
-  if (!open_scene(app, all[size_t(next)], &why)) {
+  if (!open_scene(app, all[size_t(next)], &why, false)) {
     app.scenes.messages = {why};
     app.scenes.messages_origin = all[size_t(next)];
     return false;

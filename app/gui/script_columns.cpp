@@ -147,8 +147,8 @@ Flow cmd_zoom(Call& c) {  // zoom COL FACTOR: about the matrix's centre
   Column& col = c.app.columns[size_t(i)];
   col.zoom = std::max(1.f, z);
   if (col.shown && col.shown->ok) {
-    col.x0 = float(col.shown->maps.keys) * 0.5f * (1 - 1 / col.zoom);
-    col.y0 = float(col.shown->maps.queries) * 0.5f * (1 - 1 / col.zoom);
+    col.x0 = float(col.shown->maps->keys) * 0.5f * (1 - 1 / col.zoom);
+    col.y0 = float(col.shown->maps->queries) * 0.5f * (1 - 1 / col.zoom);
   }
   return Flow::Frame;
 }

@@ -112,6 +112,12 @@ void load_settings(App& app, bool columns) {
   v.ui_scale = std::clamp(v.ui_scale, 0.5f, 3.f);
   read(j, "show_diff", v.show_diff);
   read(j, "diff_signed", v.diff_signed);
+  if (auto r = j.find("recent_scenes"); r != j.end() && r->is_array()) {
+    app.scenes.recent.clear();
+    for (const json& p : *r)
+      if (p.is_string() && !p.get<std::string>().empty() && app.scenes.recent.size() < kMaxRecentScenes)
+        app.scenes.recent.push_back(p.get<std::string>());
+  }
   auto cols = j.find("columns");
   if (!columns || cols == j.end() || !cols->is_array() || cols->empty()) return;
   std::vector<Column> loaded;
@@ -164,6 +170,7 @@ void save_settings(const App& app) {
     cols.push_back({{"variant", c.variant}, {"params", p}, {"layer", c.layer}, {"head", c.head}});
   }
   j["columns"] = cols;
+  j["recent_scenes"] = app.scenes.recent;
   const std::string path = dir + "/settings.json", tmp = path + ".tmp";
   {
     std::ofstream f(tmp);

@@ -28,12 +28,13 @@ void print_state(const App& app, FILE* f) {
                app.worker->cached_models());
   if (!app.worker->model_error().empty())  // the checkpoint could not be loaded (the window shows it too)
     std::fprintf(f, "  model: error: %s\n", app.worker->model_error().c_str());
-  std::fprintf(f, "  view: colormap %s, scale %d, exclude_first %d, link %d, ui_scale %.2f, diff %d (%d vs %d%s)\n",
-               cmaps[int(app.view.colormap)], int(app.view.scale), int(app.view.exclude_first), int(app.view.link),
-               double(app.view.ui_scale), int(app.view.show_diff), app.view.diff_a, app.view.diff_b,
-               app.diff.problem.empty() && !app.diff.kl_rows.empty()
-                   ? (", mean KL " + std::to_string(app.diff.mean_kl)).c_str()
-                   : "");
+  std::fprintf(
+      f, "  view: colormap %s, scale %d, exclude_first %d, link %d, ui_scale %.2f, diff %d (%d vs %d%s), theme %s\n",
+      cmaps[int(app.view.colormap)], int(app.view.scale), int(app.view.exclude_first), int(app.view.link),
+      double(app.view.ui_scale), int(app.view.show_diff), app.view.diff_a, app.view.diff_b,
+      app.diff.problem.empty() && !app.diff.kl_rows.empty() ? (", mean KL " + std::to_string(app.diff.mean_kl)).c_str()
+                                                            : "",
+      app.view.light_theme ? "light" : "dark");
   std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
   std::fprintf(f, "  text: \"");
   for (char ch : app.text.text.substr(0, 200)) std::fputs(ch == '\n' ? "\\n" : std::string(1, ch).c_str(), f);
@@ -61,27 +62,27 @@ void print_state(const App& app, FILE* f) {
       std::vector<double> ms = c.timing.ms;
       std::sort(ms.begin(), ms.end());
       int64_t cache = 0;
-      for (int64_t b : c.shown->maps.cache_formula_bytes) cache += b;
+      for (int64_t b : c.shown->maps->cache_formula_bytes) cache += b;
       std::fprintf(f,
                    "%s (%s), %lldx%lld, loss %.3f (MHA %.3f), forward %.1f ms, timing %zu runs median %.1f ms, "
                    "computed %.1f%%, cache %lld B, %zu tile maps, rows %lld new %lld reused%s%s%s\n",
-                   c.shown->maps.mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps.queries,
-                   (long long)c.shown->maps.keys, c.shown->maps.loss, c.shown->base_loss, c.shown->maps.forward_ms,
+                   c.shown->maps->mode.c_str(), c.shown->model_dir.c_str(), (long long)c.shown->maps->queries,
+                   (long long)c.shown->maps->keys, c.shown->maps->loss, c.shown->base_loss, c.shown->maps->forward_ms,
                    ms.size(), ms.empty() ? 0.0 : ms[ms.size() / 2], 100 * c.shown->computed_fraction, (long long)cache,
                    size_t(std::count_if(c.shown->pattern.begin(), c.shown->pattern.end(),
                                         [](const PatternSummary& s) { return !s.tiles.empty(); })),
                    (long long)c.shown->computed_rows, (long long)c.shown->reused_rows,
                    c.shown->seq == c.seq ? "" : " (stale)", c.explain_open ? ", explanation open" : "",
-                   c.shown->maps.experts > 0 ? (", routing " + std::to_string(c.shown->maps.experts) + " experts top-" +
-                                                std::to_string(c.shown->maps.top_k))
-                                                   .c_str()
-                                             : "");
+                   c.shown->maps->experts > 0 ? (", routing " + std::to_string(c.shown->maps->experts) +
+                                                 " experts top-" + std::to_string(c.shown->maps->top_k))
+                                                    .c_str()
+                                              : "");
     }
     if (!c.knockouts.empty()) {
       std::fprintf(f, "    knocked out: %s", knockouts_label(c.knockouts).c_str());
       if (c.shown && c.shown->ok && !c.shown->knockouts.empty())
         std::fprintf(f, ", loss %.3f without them (%+.3f)", c.shown->unknocked_loss,
-                     c.shown->maps.loss - c.shown->unknocked_loss);
+                     c.shown->maps->loss - c.shown->unknocked_loss);
       std::fprintf(f, "\n");
     }
     const std::string heads = heads_summary(c);

@@ -15,6 +15,7 @@ void draw_file_menu(App& app) {
     app.scenes.open_dialog = true;
     app.scenes.dialog_path = app.scenes.path.empty() ? scene_folder(app) + "/" : app.scenes.path;
   }
+  draw_open_recent_menu(app);
   if (ImGui::MenuItem("Save scene...", nullptr, false, !app.columns.empty())) {
     app.scenes.save_dialog = true;
     app.scenes.dialog_path = scene_save_path(app);
@@ -189,7 +190,16 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
     if (std::chrono::duration<double>(Clock::now() - since).count() > seconds) return fail("too few points in time");
     return ScriptStep::Again;
   }
+  if (op == "theme") {
+    std::string v;
+    in >> v;
+    if (v != "light" && v != "dark") return fail("light or dark");
+    app.view.light_theme = v == "light";
+    app.fonts_dirty = true;  // the style is rebuilt with the fonts (fonts.cpp)
+    return ScriptStep::Done;
+  }
   if (op.rfind("advisor", 0) == 0) return advisor_script_command(app, command, phase);
+  if (op == "help_window" || op == "open_recent" || op == "print_recent") return help_script_command(app, command);
   return ScriptStep::Unknown;
 }
 

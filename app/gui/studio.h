@@ -58,9 +58,10 @@ struct SceneUi {
   std::string dialog_error;
   Scene pending;  // opened before the model was loaded: applied once it is
   bool has_pending = false;
-  bool present = false;            // presentation mode (F11)
-  bool fullscreen = false;         // the window is on the monitor (follows `present`)
-  int windowed[4] = {0, 0, 0, 0};  // x, y, width, height to return to
+  std::vector<std::string> recent;  // File > Open Recent: scenes opened or saved, newest first (settings.json)
+  bool present = false;             // presentation mode (F11)
+  bool fullscreen = false;          // the window is on the monitor (follows `present`)
+  int windowed[4] = {0, 0, 0, 0};   // x, y, width, height to return to
 };
 
 // One background sweep of the bench library (a session::Job): every (length, variant) a separate run_bench, so
@@ -165,7 +166,8 @@ const char* export_extension(ExportFormat f);
 SceneColumn scene_column(const Column& c);  // the parameters that differ from the variant's defaults
 Scene scene_from_app(const App& app, std::vector<std::string>* notes);          // the whole view as a scene
 void apply_scene(App& app, const Scene& s, std::vector<std::string>* skipped);  // needs the model
-bool open_scene(App& app, const std::string& path, std::string* why);           // messages go to app.scenes
+// Messages go to app.scenes; `remember`: File > Open Recent lists it (not for Page Up/Down through a folder).
+bool open_scene(App& app, const std::string& path, std::string* why, bool remember = true);
 bool save_scene_file(App& app, const std::string& path, std::string* why);
 void update_scenes(App& app);  // every frame, before the columns are submitted: a pending scene
 void draw_scene_ui(App& app);  // the open/save dialogs and the messages list
@@ -189,5 +191,17 @@ void handle_studio_keys(App& app);  // F11, Page Up/Down
 // Script commands of these features (see gui_main.cpp); `phase` counts the frames a command has waited.
 enum class ScriptStep { Unknown, Done, Again, Failed };
 ScriptStep studio_script_command(App& app, const std::string& command, int phase);
+
+// help_menu.cpp: the Help menu and its windows (keys and gestures, About), File > Open Recent
+struct HelpState {
+  bool shortcuts = false;  // the "Keyboard and mouse" window
+  bool about = false;      // the "About attnscope" window
+};
+constexpr size_t kMaxRecentScenes = 8;
+void draw_help_menu(App& app);
+void draw_help_windows(App& app);
+void draw_open_recent_menu(App& app);
+void remember_recent_scene(App& app, const std::string& path);         // newest first, at most kMaxRecentScenes
+ScriptStep help_script_command(App& app, const std::string& command);  // help_window, open_recent, print_recent
 
 }  // namespace attnscope::gui

@@ -48,7 +48,7 @@ void draw_text_preview(App& app, float height) {
   }
   // the hard-characters strip under each character of the window: the first column's loss predicting it
   const ColumnResult* lr = app.columns.empty() ? nullptr : app.columns[0].shown.get();
-  if (lr && (!lr->ok || lr->maps.char_loss.empty() || int(lr->tokens.size()) != t.len)) lr = nullptr;
+  if (lr && (!lr->ok || lr->maps->char_loss.empty() || int(lr->tokens.size()) != t.len)) lr = nullptr;
   const float strip = lr ? std::max(2.f, fs * 0.2f) : 0, line = fs + strip + (lr ? 1 : 0);
   // byte offset -> token index, for clicks
   float x = origin.x, y = origin.y;
@@ -110,8 +110,8 @@ void draw_routing_strip(App& app) {
   if (app.columns.empty()) return;
   const int ci = std::clamp(app.active_column, 0, int(app.columns.size()) - 1);
   const Column& c = app.columns[size_t(ci)];
-  if (!c.shown || !c.shown->ok || c.shown->maps.experts <= 0 || c.shown->maps.routing.empty()) return;
-  const AttentionMaps& m = c.shown->maps;
+  if (!c.shown || !c.shown->ok || c.shown->maps->experts <= 0 || c.shown->maps->routing.empty()) return;
+  const AttentionMaps& m = *c.shown->maps;
   const float fs = ImGui::GetFontSize();
   ImGui::PushTextWrapPos(0);
   ImGui::TextColored(kDim, "Experts per character (column %d, %s): first choice", ci + 1, c.variant.c_str());
@@ -307,8 +307,8 @@ void draw_text_panel(App& app) {
   const Column* active = app.columns.empty()
                              ? nullptr
                              : &app.columns[size_t(std::clamp(app.active_column, 0, int(app.columns.size()) - 1))];
-  const bool moe = active && active->shown && active->shown->ok && active->shown->maps.experts > 0;
-  const float routing = moe ? float(active->shown->maps.layers) * (fs * 0.7f + 2) + fs * 4.5f : 0;
+  const bool moe = active && active->shown && active->shown->ok && active->shown->maps->experts > 0;
+  const float routing = moe ? float(active->shown->maps->layers) * (fs * 0.7f + 2) + fs * 4.5f : 0;
   draw_text_preview(app, std::max(fs * 4, ImGui::GetContentRegionAvail().y - foot - routing));
   draw_routing_strip(app);
   ImGui::PushTextWrapPos(0);

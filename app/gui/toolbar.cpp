@@ -147,6 +147,7 @@ void draw_menu(App& app) {
     ImGui::MenuItem("Dear ImGui demo", nullptr, &app.view.show_demo);
     ImGui::EndMenu();
   }
+  draw_help_menu(app);
   ImGui::EndMenuBar();
 }
 

@@ -111,6 +111,15 @@ ColumnTiming Worker::timing(int column) const {
   return it == timed_.end() ? ColumnTiming{} : it->second.timing;
 }
 
+int Worker::reference_candidate() const {
+  for (const auto& [column, r] : results_) {
+    auto t = timed_.find(column);
+    if (r && r->reference_pending && t != timed_.end() && t->second.model && t->second.timing.seq == r->seq)
+      return column;
+  }
+  return -1;
+}
+
 int Worker::timing_candidate() const {
   for (const auto& [column, t] : timed_)
     if (t.model && t.timing.ms.size() < kTimingRuns) return column;
@@ -189,7 +198,8 @@ bool Worker::decode_wanted() const {
 bool Worker::busy() const {
   std::lock_guard<std::mutex> l(mu_);
   return running_ || load_pending_ || !pending_.empty() || gen_pending_ != nullptr || gen_.running ||
-         decode_pending_ != nullptr || decode_wanted() || (model_ && timing_candidate() >= 0);
+         decode_pending_ != nullptr || decode_wanted() ||
+         (model_ && (reference_candidate() >= 0 || timing_candidate() >= 0));
 }
 
 int64_t Worker::threads() const {
@@ -297,6 +307,11 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
   return m;
 }
 
+const std::shared_ptr<const AttentionMaps>& no_maps() {
+  static const std::shared_ptr<const AttentionMaps> empty = std::make_shared<const AttentionMaps>();
+  return empty;
+}
+
 std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const Model>& base_model,
                                                     const ColumnRequest& r, std::shared_ptr<const Model>* used,
                                                     int column) {
@@ -328,16 +343,17 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
         if (!slot || slot->model() != m) slot = std::make_unique<IncrementalAttend>(m);
         inc = slot.get();
       }
-      res->maps = inc->update(r.tokens);
+      inc->update(r.tokens);
+      res->maps = inc->shared();
       res->reused_rows = inc->stats().reused_rows;
       res->computed_rows = inc->stats().computed_rows;
       res->whole_reason = inc->why_whole();
     } else {
-      res->maps = m->attend(r.tokens, kv);
-      res->computed_rows = res->maps.queries;
+      res->maps = std::make_shared<const AttentionMaps>(m->attend(r.tokens, kv));
+      res->computed_rows = res->maps->queries;
       res->whole_reason = "cross-attention reads a second text";
     }
-    const AttentionMaps& mp = res->maps;
+    const AttentionMaps& mp = *res->maps;
     const size_t per_layer = size_t(mp.heads * mp.queries * mp.keys);
     size_t on = 0;
     for (int64_t l = 0; l < mp.layers; ++l) {
@@ -354,7 +370,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     res->base_loss = comparison_loss(base_model, res->comparison.dir, r);
     // KV cache against the length, up to the context
     const int64_t ctx = m->config().context, kv_len = std::max<int64_t>(1, int64_t(r.kv_tokens.size()));
-    res->base_cache_now = cache_formula_bytes(base, std::max<int64_t>(1, res->maps.queries), kv_len);
+    res->base_cache_now = cache_formula_bytes(base, std::max<int64_t>(1, res->maps->queries), kv_len);
     for (int k = 1; k <= 32; ++k) {
       const int64_t t = std::max<int64_t>(1, ctx * k / 32);
       res->curve_tokens.push_back(t);
@@ -362,8 +378,8 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
       res->base_curve.push_back(cache_formula_bytes(base, t, kv_len));
     }
     // sparsity: the pattern's description and tile map per layer
-    const int64_t T = res->maps.queries;
-    for (int64_t l = 0; l < res->maps.layers; ++l) {
+    const int64_t T = res->maps->queries;
+    for (int64_t l = 0; l < res->maps->layers; ++l) {
       const LayerSpec& s = specs[size_t(l)];
       PatternSummary ps = summarize_pattern(s.variant, s.params, m->config().n_head, ctx, T, l);
       if (s.variant == "tiled") {
@@ -382,12 +398,8 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
       const VariantInfo& v = get_variant(s.variant);
       return v.family != "exact" && v.family != "masked";
     });
-    if (approximates && kv.empty() && has_softmax_reference(*m)) {  // (MLA is exact over its latents: none)
-      res->reference = reference_maps(*m, r.tokens);
-      if (std::find(res->reference.available.begin(), res->reference.available.end(), 1) ==
-          res->reference.available.end())
-        res->reference = ReferenceMaps{};
-    }
+    // (MLA is exact over its latents: none); computed when idle (run_reference)
+    res->reference_pending = approximates && kv.empty() && has_softmax_reference(*m);
     *used = m;
     res->ok = true;
   } catch (const Error& e) {
@@ -484,7 +496,7 @@ void Worker::loop() {
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [&] {
       return stop_ || load_pending_ || gen_pending_ || decode_pending_ || decode_wanted() || !pending_.empty() ||
-             (model_ && timing_candidate() >= 0);
+             (model_ && (reference_candidate() >= 0 || timing_candidate() >= 0));
     });
     if (stop_) return;
     // One job per turn, in this order: a new model, then generation sessions, then the columns, then timing.
@@ -514,6 +526,8 @@ void Worker::loop() {
       running_ = false;
     } else if (gen_pending_) {
       run_generate(l, base);
+    } else if (pending_.empty() && reference_candidate() >= 0) {  // idle: a column's exact-softmax reference
+      run_reference(l);
     } else if (pending_.empty()) {  // idle: one more timed forward of a column whose timing is incomplete
       run_timing(l);
     } else {
@@ -624,6 +638,30 @@ void Worker::run_timing(std::unique_lock<std::mutex>& l) {
     else
       it->second.model.reset();
   }
+}
+
+// The exact-softmax reference of a column's shown result, published as a copy of it with the reference filled in
+// (the maps are shared, not copied), unless a newer result replaced it meanwhile (lock held on entry and exit).
+void Worker::run_reference(std::unique_lock<std::mutex>& l) {
+  const int column = reference_candidate();
+  const std::shared_ptr<const ColumnResult> shown = results_[column];
+  const Timed job = timed_[column];
+  running_ = true;
+  l.unlock();
+  auto res = std::make_shared<ColumnResult>(*shown);
+  res->reference_pending = false;
+  try {
+    res->reference = reference_maps(*job.model, job.tokens);
+    if (std::find(res->reference.available.begin(), res->reference.available.end(), 1) ==
+        res->reference.available.end())
+      res->reference = ReferenceMaps{};
+  } catch (const std::exception&) {
+    res->reference = ReferenceMaps{};  // the same forward succeeded for the maps; none is shown then
+  }
+  l.lock();
+  running_ = false;
+  auto& slot = results_[column];
+  if (slot == shown) slot = std::move(res);  // the timing (keyed by seq) stays with it
 }
 
 // The latest requests of the columns that have waited longest, up to column_threads() of them at once (lock held on

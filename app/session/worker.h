@@ -36,11 +36,16 @@ struct ColumnRequest {
   bool needs_kv_text() const;           // some layer is cross-attention
 };
 
+// Empty maps, shared: what a result holds until (or unless) it has its own.
+const std::shared_ptr<const AttentionMaps>& no_maps();
+
 struct ColumnResult {
   uint64_t seq = 0;
   bool ok = false;
   std::string error;  // attnscope::Error text (impossible parameters, ...)
-  AttentionMaps maps;
+  // Never null (an error's are empty). Shared with the column's incremental state, never copied: a keystroke
+  // would otherwise copy every layer's and head's T x T matrix into each result (8 MiB a column at 256 characters).
+  std::shared_ptr<const AttentionMaps> maps = no_maps();
   std::vector<int64_t> tokens, kv_tokens;  // what was computed (labels)
   double prepare_ms = 0;                   // model lookup / conversion
   bool model_cached = false;
@@ -64,6 +69,9 @@ struct ColumnResult {
   int64_t base_cache_now = 0;           // the base model's cache at this text's length (ratios at the same length)
   std::vector<PatternSummary> pattern;  // [L] masked variants' patterns and tile maps; the tiled kernel's tiles
   ReferenceMaps reference;  // against the exact softmax (approximating variants; layers == 0 when none applies)
+  // The reference is a second whole forward: it is computed when the worker is idle, after every column's maps are
+  // out, and arrives as a new result of the same seq (until then `reference` is empty and this is true).
+  bool reference_pending = false;
 };
 
 // Repeated forwards of a column's latest result, measured while the worker has nothing else to do.
@@ -170,6 +178,7 @@ class Worker {
   void drop_without_model();
   void run_generate(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base);
   void run_timing(std::unique_lock<std::mutex>& l);
+  void run_reference(std::unique_lock<std::mutex>& l);
   void run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base);
   void prepare_decode(const Model& base, const DecodeJob& job, uint64_t session);  // lock not held
   void decode_step();                                                              // lock not held
@@ -187,6 +196,7 @@ class Worker {
                                               std::shared_ptr<const Model>* used, int column);
   void publish(int column, const ColumnRequest& req, std::shared_ptr<const ColumnResult> res,
                std::shared_ptr<const Model> used);  // lock held
+  int reference_candidate() const;                  // a column whose result waits for its reference, or -1
   int timing_candidate() const;                     // a column whose timing is incomplete, or -1 (lock held)
   bool decode_wanted() const;                       // lockstep steps asked for and possible (lock held)
 
