@@ -16,6 +16,7 @@
 
 #include "engine.h"
 #include "error.h"
+#include "flash.h"
 #include "nn.h"
 #include "registry.h"
 
@@ -95,8 +96,10 @@ struct Clock {
   }
 };
 
-// Runs f in a forked child and returns what it wrote; a crash or kill becomes a failed result.
-ChildResult in_child(const std::function<ChildResult()>& f) {
+// Runs f in a forked child and returns what it wrote; a crash or kill becomes a failed result. R: plain data with
+// `status` (0 ok, 1 skipped, 2 failed) and `note`.
+template <class R = ChildResult, class F>
+R in_child(const F& f) {
   int fd[2];
   if (pipe(fd) != 0) throw Error("bench: pipe() failed");
   const pid_t pid = fork();
@@ -104,7 +107,7 @@ ChildResult in_child(const std::function<ChildResult()>& f) {
   if (pid == 0) {
     close(fd[0]);
     restore_compute_threads();  // forked from the window: measure with the process's defaults, as the CLI does
-    ChildResult r;
+    R r;
     try {
       r = f();
     } catch (const Error& e) {
@@ -120,7 +123,7 @@ ChildResult in_child(const std::function<ChildResult()>& f) {
     std::_Exit(w == static_cast<ssize_t>(sizeof r) ? 0 : 3);
   }
   close(fd[1]);
-  ChildResult r;
+  R r;
   size_t got = 0;
   while (got < sizeof r) {
     const ssize_t n = read(fd[0], reinterpret_cast<char*>(&r) + got, sizeof r - got);
@@ -131,7 +134,7 @@ ChildResult in_child(const std::function<ChildResult()>& f) {
   int st = 0;
   waitpid(pid, &st, 0);
   if (got != sizeof r) {
-    r = ChildResult{};
+    r = R{};
     r.status = 2;
     set_text(r.note, sizeof r.note,
              WIFSIGNALED(st) ? "killed by signal " + std::to_string(WTERMSIG(st)) +
@@ -160,6 +163,29 @@ ChildResult measure_gemm(const std::string& device, bool gemm) {
   for (int r = 0; r < 5; ++r) ms.push_back(clock.ms([&] { c = torch::matmul(a, b); }));
   out.value = 2.0 * double(n) * double(n) * double(n) / (quantile(ms, 0.5) * 1e-3) / 1e9;
   return out;
+}
+
+// Pairs (i, j) one head computes over T tokens under the layer's mask: causal for the exact variants, closed forms
+// for the local patterns (their registry parameters); NaN for variants without a FLOP count here.
+double computed_pairs(const LayerSpec& spec, int64_t T) {
+  const std::string& v = spec.variant;
+  auto get = [&](const char* n) { return static_cast<int64_t>(std::llround(spec.params.at(n))); };
+  const double t = double(T);
+  if (v == "mha" || v == "gqa" || v == "mqa" || v == "tiled" || v == "softcap") return t * (t + 1) / 2;
+  double pairs = 0;
+  if (v == "sliding_window") {
+    for (int64_t i = 0; i < T; ++i) pairs += double(std::min(i + 1, get("window")));
+  } else if (v == "block_local") {
+    for (int64_t i = 0; i < T; ++i) pairs += double(i % get("block") + 1);
+  } else if (v == "dilated") {
+    for (int64_t i = 0; i < T; ++i) pairs += double(std::min(get("window"), i / get("dilation") + 1));
+  } else if (v == "longformer" || v == "sinks") {
+    const int64_t first = get(v == "sinks" ? "sinks" : "globals"), w = get("window");
+    for (int64_t i = 0; i < T; ++i) pairs += double(i < first ? i + 1 : std::min(i + 1, first + w));
+  } else {
+    return kNaN;
+  }
+  return pairs;
 }
 
 ChildResult measure_point(const BenchOptions& o, const VariantInfo& info, int64_t T) {
@@ -196,9 +222,10 @@ ChildResult measure_point(const BenchOptions& o, const VariantInfo& info, int64_
     throw std::runtime_error(std::string("prefill: ") + e.what());  // a failure, not a skip
   }
   if (!dev.is_cuda()) r.peak_mib = max_rss_mib() - base_mib;
-  if (info.name == "mha" && T >= 1024) {
+  const double pairs = computed_pairs(cfg.layers[0], T);  // per head
+  if (std::isfinite(pairs)) {
     const double d = double(kDModel), t = double(T);
-    r.value = (8.0 * t * d * d + 4.0 * t * t * d) * double(o.batch) / (r.median_ms * 1e-3) / 1e9;
+    r.value = (8.0 * t * d * d + 4.0 * pairs * d) * double(o.batch) / (r.median_ms * 1e-3) / 1e9;
   }
 
   if (!info.causal) {
@@ -229,6 +256,49 @@ ChildResult measure_point(const BenchOptions& o, const VariantInfo& info, int64_
     }
   }
   set_text(r.device, sizeof r.device, dev.str());
+  return r;
+}
+
+// What the kernel comparison's child sends back: one median per path of KernelTiming (fused, SDPA, naive).
+struct CompareResult {
+  int status = 0;
+  double ms[3] = {kNaN, kNaN, kNaN};
+  char note[400] = {0};
+  char notes[3][200] = {{0}};
+};
+
+// Causal attention alone at length T, heads of the bench's layer: q, k, v [1, H, T, d_h], median of 5 each.
+CompareResult compare_kernels(const std::string& device, int64_t T) {
+  torch::NoGradGuard no_grad;
+  const torch::Device dev = resolve_device(device);
+  const Clock clock{dev};
+  const int64_t dh = kDModel / kHeads;
+  torch::manual_seed(1);
+  const auto opts = torch::TensorOptions().device(dev);
+  auto q = torch::randn({1, kHeads, T, dh}, opts), k = torch::randn({1, kHeads, T, dh}, opts),
+       v = torch::randn({1, kHeads, T, dh}, opts);                                         // [1, H, T, d_h] each
+  auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kLong).device(dev));     // [T]
+  auto allow = pos.unsqueeze(0) <= pos.unsqueeze(1);                                       // [T, T] j <= i
+  auto additive = torch::zeros({T, T}, opts).masked_fill(allow.logical_not(), -INFINITY);  // [T, T]
+  auto median5 = [&](const std::function<void()>& f) {
+    f();  // warm-up
+    std::vector<double> ms;
+    for (int i = 0; i < 5; ++i) ms.push_back(clock.ms(f));
+    return quantile(ms, 0.5);
+  };
+  CompareResult r;
+  if (dev.is_cpu())
+    r.ms[0] = median5([&] { flash::attention(q, k, v, pos, pos, {}); });
+  else
+    set_text(r.notes[0], sizeof r.notes[0], "a CPU kernel: not run on " + dev.str());
+  r.ms[1] = median5([&] { at::_scaled_dot_product_attention(q, k, v, additive, 0.0, false, false); });
+  set_text(r.notes[1], sizeof r.notes[1],
+           "LibTorch 1.13 has no public scaled_dot_product_attention: this is its private math path (explicit mask)");
+  r.ms[2] = median5([&] {
+    auto s = torch::matmul(q * (1.0 / std::sqrt(double(dh))), k.transpose(-2, -1));  // [1, H, T, T]
+    torch::matmul(masked_softmax(s, allow), v);                                      // [1, H, T, d_h]
+  });
+  set_text(r.notes[2], sizeof r.notes[2], "matmul, masked softmax, matmul: the T x T scores in memory");
   return r;
 }
 
@@ -313,6 +383,22 @@ BenchReport run_bench(const BenchOptions& o, const std::function<void(const Benc
       }
     if (xs.size() >= 2)
       rep.slopes.push_back({info->name, loglog_slope(xs, ys), int64_t(xs.front()), int64_t(xs.back()), int(xs.size())});
+  }
+  rep.compare_length = o.compare_at;
+  if (o.compare_at < 0) {  // the largest length <= 4096 whose naive scores fit the budget
+    rep.compare_length = 0;
+    for (int64_t T : o.lengths)
+      if (T <= 4096 && (cuda || estimated_bytes("mha", T, 1) <= o.memory_fraction * avail)) rep.compare_length = T;
+  }
+  if (rep.compare_length > 0) {
+    CompareResult c = in_child<CompareResult>([&] { return compare_kernels(o.device, rep.compare_length); });
+    const char* names[3] = {"fused kernel (flash.h)", "at::_scaled_dot_product_attention", "naive"};
+    const double t = double(rep.compare_length);
+    for (int i = 0; i < 3; ++i) {
+      KernelTiming k{names[i], c.ms[i], kNaN, c.status == 0 ? c.notes[i] : c.note};
+      if (std::isfinite(k.median_ms)) k.gflops = 2.0 * t * (t + 1) * double(kDModel) / (k.median_ms * 1e-3) / 1e9;
+      rep.kernels.push_back(k);
+    }
   }
   if (progress)
     progress({total, total, "", 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0});

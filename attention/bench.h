@@ -21,9 +21,21 @@ struct BenchOptions {
   int64_t decode_tokens = 16;    // timed single-token decoding steps after a cached prefill of T tokens
   double memory_fraction = 0.6;  // skip a point whose estimated need exceeds this share of MemAvailable
   bool measure_gemm = true;      // calibrate with a 2048^2 GEMM first (seconds; off for point-by-point sweeps)
+  // Causal attention alone (no projections) at this length through the fused kernel, LibTorch's private
+  // at::_scaled_dot_product_attention and the naive matmul-softmax-matmul; -1: the largest length <= 4096 that fits;
+  // 0: none (the default; `attnscope bench` asks for -1).
+  int64_t compare_at = 0;
 };
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// One row of the kernel comparison: q, k, v [1, 8, T, 16] fp32, causal, median of 5 after a warm-up.
+struct KernelTiming {
+  std::string path;  // "fused kernel (flash.h)", "at::_scaled_dot_product_attention", "naive"
+  double median_ms = kNaN;
+  double gflops = kNaN;  // 4 d pairs, pairs = T (T + 1) / 2, d = 128 over all heads
+  std::string note;
+};
 
 struct BenchPoint {
   std::string variant;
@@ -34,7 +46,9 @@ struct BenchPoint {
   double peak_mib = kNaN;                                 // max RSS above the baseline (CPU only; NaN on CUDA)
   double decode_tokens_per_s = kNaN;                      // NaN: decode_note says why
   std::string decode_note;                                // "n/a (non-causal)" and similar
-  double gflops = kNaN;                                   // mha at T >= 1024: (8 T d^2 + 4 T^2 d) B / median
+  // Exact and local variants: useful FLOPs (8 T d^2 projections + 4 d per computed pair: QK^T and PV over all heads,
+  // pairs counted from the mask, causal T (T + 1) / 2) B / median; NaN for the others.
+  double gflops = kNaN;
 };
 
 struct BenchSlope {
@@ -48,10 +62,12 @@ struct BenchReport {
   BenchOptions options;
   std::string device;  // what the children ran on ("cpu", "cuda:0")
   int64_t d_model = 128, heads = 8;
-  double gemm_gflops = kNaN;       // 2048 x 2048 float matmul on the device, median of 5
-  double memory_budget_mib = 0;    // memory_fraction of MemAvailable at the start
-  std::vector<BenchPoint> points;  // variant-major, in the options' order
-  std::vector<BenchSlope> slopes;  // one per variant with at least two measured lengths
+  double gemm_gflops = kNaN;          // 2048 x 2048 float matmul on the device, median of 5
+  double memory_budget_mib = 0;       // memory_fraction of MemAvailable at the start
+  std::vector<BenchPoint> points;     // variant-major, in the options' order
+  std::vector<BenchSlope> slopes;     // one per variant with at least two measured lengths
+  int64_t compare_length = 0;         // the kernel comparison's T (0: not run)
+  std::vector<KernelTiming> kernels;  // fused, LibTorch's SDPA, naive
 };
 
 struct BenchProgress {

@@ -9,6 +9,7 @@
 
 #include "engine_impl.h"
 #include "error.h"
+#include "flash.h"
 #include "kernel_common.h"
 
 namespace attnscope {
@@ -282,11 +283,21 @@ AttnResult TiledAttention::forward(const AttnCall& c) {
   CachedQkv n = project_cached(*this, *pos_, c);
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   const Positions* p = pos_;
-  TiledOut t = tiled_attention(n.q, n.k, n.v, n.qpos, n.kpos, br, bc, scale, causal_allow,
-                               [p](const torch::Tensor& qp, const torch::Tensor& kp) { return p->score_bias(qp, kp); });
-  auto allow = causal_allow(n.qpos, n.kpos);  // [T, S]
-  torch::Tensor display;                      // [B, H, T, S] exp(s_ij - LSE_i), only when asked
+  TiledOut t;                           // out, lse (the tile states are tile_map's, for the display)
+  if (flash::applies(n.q, n.k, n.v)) {  // inference: the fused kernel, same algorithm in registers and caches
+    flash::Options fo;
+    if (pos_->kind == PosKind::Alibi) fo.alibi = pos_->alibi_slopes;
+    fo.want_lse = c.want_display;
+    flash::Out f = flash::attention(n.q, n.k, n.v, n.qpos, n.kpos, fo);
+    t.out = f.out;  // [B, H, T, d_h]
+    t.lse = f.lse;  // [B, H, T] or undefined
+  } else {
+    t = tiled_attention(n.q, n.k, n.v, n.qpos, n.kpos, br, bc, scale, causal_allow,
+                        [p](const torch::Tensor& qp, const torch::Tensor& kp) { return p->score_bias(qp, kp); });
+  }
+  torch::Tensor allow, display;  // [T, S], [B, H, T, S] exp(s_ij - LSE_i), only when asked
   if (c.want_display) {
+    allow = causal_allow(n.qpos, n.kpos);
     auto s = torch::matmul(n.q, n.k.transpose(-2, -1)) * scale;  // [B, H, T, S]
     auto bias = pos_->score_bias(n.qpos, n.kpos);
     if (bias.defined()) s = s + bias;

@@ -15,9 +15,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "error.h"
+#include "flash.h"
 #include "nn.h"
 #include "registry.h"
 
@@ -203,6 +205,27 @@ struct Pattern {
       case Kind::Softcap: return causal.unsqueeze(0);
     }
     return causal.unsqueeze(0);
+  }
+
+  // The pattern as the fused kernel's mask (flash.h); false for the data-dependent, random and soft-capped ones.
+  bool flash_mask(flash::MaskDesc* m) const {
+    using K = flash::MaskKind;
+    switch (kind) {
+      case Kind::Window: *m = flash::MaskDesc::all({K::Window, window, 0}); return true;
+      case Kind::Dilated: *m = flash::MaskDesc::all({K::Dilated, window, dilation}); return true;
+      case Kind::Block: *m = flash::MaskDesc::all({K::Block, block, 0}); return true;
+      case Kind::Longformer:
+      case Kind::Sinks: *m = flash::MaskDesc::all({K::Global, window, first}); return true;
+      case Kind::Strided:
+        *m = split ? flash::MaskDesc{{K::StridedLocal, stride, 0}, {K::StridedColumn, stride, 0}}
+                   : flash::MaskDesc::all({K::StridedBoth, stride, 0});
+        return true;
+      case Kind::Fixed:
+        *m = split ? flash::MaskDesc{{K::FixedBlock, stride, 0}, {K::FixedColumn, stride, c}}
+                   : flash::MaskDesc::all({K::FixedBoth, stride, c});
+        return true;
+      default: return false;
+    }
   }
 
   bool local() const {
@@ -481,6 +504,24 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
   Keys fresh{k, v, qpos, qb};
 
   Scored s;
+  // Inference without the display: the fused kernel over the same keys as each path below (fresh, cached, slots).
+  flash::MaskDesc fmask;
+  const bool fast =
+      !c.want_display && path == MaskedPath::Auto && pattern.flash_mask(&fmask) && flash::applies(q, k, v);
+  auto attend_or_flash = [&](const Keys& keys, const std::function<Scored()>& slow) {
+    if (!fast) return slow();
+    flash::Options fo;
+    fo.mask = fmask;
+    if (pos_->kind == PosKind::Alibi) fo.alibi = pos_->alibi_slopes;
+    if (q_sink.defined()) {  // sink keys score against the query at its in-cache position
+      fo.q_alt = q_sink;
+      fo.qpos_alt = qpos.clamp_max(pattern.first + pattern.window - 1);
+      fo.alt_below = pattern.first;
+    }
+    Scored f;
+    f.o = flash::attention(q, keys.k, keys.v, qpos, keys.pos, fo).out;  // [B, H, T, d_h]
+    return f;
+  };
   if (pc) {
     const int64_t t0 = c.pos0;
     if (t0 + T > pc->capacity)
@@ -490,21 +531,22 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
     auto cached = [&] { return Keys{pc->k, pc->v, pc->positions(c.x.device()), pc->buckets}; };
     if (T == 1) {  // the new token takes a free slot; attend over the slots in place
       pc->store(k, v, qb, 0, t0);
-      s = attend(q, q_sink, qpos, qb, cached());
+      const Keys slots = cached();
+      s = attend_or_flash(slots, [&] { return attend(q, q_sink, qpos, qb, slots); });
     } else {
       Keys old = cached();
       Keys all{torch::cat({old.k, k}, 2), torch::cat({old.v, v}, 2), torch::cat({old.pos, qpos}),
                qb.defined() ? torch::cat({old.buckets, qb}, 3) : torch::Tensor()};
-      s = attend(q, q_sink, qpos, qb, all);
+      s = attend_or_flash(all, [&] { return attend(q, q_sink, qpos, qb, all); });
       pc->evict(pattern, t0 + T);
       for (int64_t t = 0; t < T; ++t)
         if (pattern.retained(t0 + t, t0 + T)) pc->store(k, v, qb, t, t0 + t);
     }
   } else if (pattern.local() && path != MaskedPath::Dense &&
              (path == MaskedPath::Blocked || T > pattern.query_block())) {
-    s = blocked(q, q_sink, qpos, fresh, c.want_display);
+    s = attend_or_flash(fresh, [&] { return blocked(q, q_sink, qpos, fresh, c.want_display); });
   } else {
-    s = attend(q, q_sink, qpos, qb, fresh);
+    s = attend_or_flash(fresh, [&] { return attend(q, q_sink, qpos, qb, fresh); });
   }
 
   AttnResult r;

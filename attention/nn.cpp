@@ -3,8 +3,10 @@
 #include "nn.h"
 
 #include <cmath>
+#include <typeinfo>
 
 #include "error.h"
+#include "flash.h"
 
 namespace attnscope {
 
@@ -54,9 +56,45 @@ Positions::Positions(const ModelConfig& c)
   }
 }
 
+namespace {
+// RoPE on CPU fp32 without a gradient: the same angles (in double) and products as Positions::rotate's tensor path, in
+// one loop (decoding one token otherwise pays ~17 small LibTorch ops per rotation).
+torch::Tensor rotate_by_hand(const torch::Tensor& x /*[.., T, d_h]*/, const torch::Tensor& pos /*[T]*/, double theta,
+                             int64_t rot_dims) {
+  const int64_t half = rot_dims / 2, dh = x.size(-1), T = x.size(-2);
+  auto xc = x.contiguous();                                             // [.., T, d_h]
+  auto p = pos.to(torch::kCPU, torch::kLong).contiguous();              // [T]
+  std::vector<float> cs(static_cast<size_t>(T * half)), sn(cs.size());  // [T, r/2] cos, sin of the angles
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < half; ++i) {  // in double, as the tensor path: theta^(-2 i / r) p
+      const double ang = static_cast<double>(p.data_ptr<int64_t>()[t]) *
+                         std::pow(theta, -static_cast<double>(i) * 2.0 / static_cast<double>(rot_dims));
+      cs[static_cast<size_t>(t * half + i)] = static_cast<float>(std::cos(ang));
+      sn[static_cast<size_t>(t * half + i)] = static_cast<float>(std::sin(ang));
+    }
+  auto out = torch::empty_like(xc);  // [.., T, d_h]
+  const float* a = xc.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  const int64_t rows = xc.numel() / dh;  // every (.., t) row
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x1 = a + r * dh, *c = cs.data() + (r % T) * half, *sv = sn.data() + (r % T) * half;
+    float* y = o + r * dh;  // [d_h]
+    for (int64_t i = 0; i < half; ++i) {
+      y[i] = x1[i] * c[i] - x1[i + half] * sv[i];
+      y[i + half] = x1[i + half] * c[i] + x1[i] * sv[i];
+    }
+    for (int64_t i = rot_dims; i < dh; ++i) y[i] = x1[i];  // unrotated
+  }
+  return out;
+}
+}  // namespace
+
 torch::Tensor Positions::rotate(const torch::Tensor& x, const torch::Tensor& pos, bool is_key) const {
   if ((kind != PosKind::Rope && kind != PosKind::XPos) || rot_dims == 0) return x;
   const int64_t half = rot_dims / 2, dh = x.size(-1);
+  if (kind == PosKind::Rope && x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() >= 2 &&
+      pos.numel() == x.size(-2) && !(torch::GradMode::is_enabled() && x.requires_grad()))
+    return rotate_by_hand(x, pos, theta, rot_dims);
   auto dopt = torch::TensorOptions().dtype(torch::kDouble).device(x.device());
   auto inv_freq = torch::pow(theta, -torch::arange(0, half, dopt) * 2.0 / static_cast<double>(rot_dims));  // [r/2]
   auto ang = pos.to(torch::kDouble).unsqueeze(1) * inv_freq.unsqueeze(0);                                  // [T, r/2]
@@ -196,6 +234,17 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
       v = kc->values();  // [B, Hkv, len, d_h]
     }
     kpos = torch::arange(c.pos0 + T - k.size(2), c.pos0 + T, lopt);  // [S]
+  }
+  // Inference without the display: the fused kernel (flash.h), causal with the ALiBi bias as slopes, each key/value
+  // head read once per group. The painted masks of `custom` and cross-attention keep the path below.
+  if (!use_sdpa && !cross_kv && !c.want_display && typeid(*this) == typeid(StandardAttention) &&
+      flash::applies(q, k, v)) {
+    flash::Options fo;
+    if (pos_->kind == PosKind::Alibi) fo.alibi = pos_->alibi_slopes;
+    auto o = flash::attention(q, k, v, qpos, kpos, fo).out;  // [B, H, T, d_h]
+    AttnResult r;
+    r.out = wo(o.transpose(1, 2).reshape({B, T, n_head * head_dim}));  // [B, T, d]
+    return r;
   }
   if (kv_heads != n_head) {                         // query head h reads key/value head floor(h * Hkv / H)
     k = k.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]

@@ -95,6 +95,12 @@ nlohmann::json report_json(const BenchReport& r) {
                       {"from", s.from},
                       {"to", s.to},
                       {"points", s.points}});
+  nlohmann::json kernels = nlohmann::json::array();
+  for (const auto& k : r.kernels)
+    kernels.push_back({{"path", k.path},
+                       {"median_ms", finite_or_null(k.median_ms)},
+                       {"gflops", finite_or_null(k.gflops)},
+                       {"note", k.note}});
   return {{"device", r.device},
           {"layer", {{"d_model", r.d_model}, {"heads", r.heads}, {"weights", "random, registry default parameters"}}},
           {"batch", r.options.batch},
@@ -104,7 +110,8 @@ nlohmann::json report_json(const BenchReport& r) {
           {"gemm_2048_gflops", finite_or_null(r.gemm_gflops)},
           {"memory_budget_mib", r.memory_budget_mib},
           {"points", points},
-          {"slopes", slopes}};
+          {"slopes", slopes},
+          {"kernel_comparison", {{"length", r.compare_length}, {"paths", kernels}}}};
 }
 
 std::string report_csv(const BenchReport& r) {
@@ -117,6 +124,28 @@ std::string report_csv(const BenchReport& r) {
          csv_quote(p.decode_note) + "\n";
   }
   return s;
+}
+
+// GFLOP/s of the exact and local variants (useful FLOPs: 8 T d^2 + 4 d per computed pair) against the GEMM.
+void print_gflops(const BenchReport& r) {
+  bool any = false;
+  for (const auto& p : r.points) any = any || std::isfinite(p.gflops);
+  if (!any) return;
+  std::printf(
+      "\nGFLOP/s (8 T d^2 projections + 4 d per computed pair, causal pairs T (T + 1) / 2) against the "
+      "GEMM's %.1f\n%-17s",
+      r.gemm_gflops, "variant");
+  for (int64_t T : r.options.lengths) std::printf(" %9lld", (long long)T);
+  std::printf("\n");
+  for (const auto& v : r.options.variants) {
+    bool has = false;
+    for (const auto& p : r.points) has = has || (p.variant == v && std::isfinite(p.gflops));
+    if (!has) continue;
+    std::printf("%-17s", v.c_str());
+    for (const auto& p : r.points)
+      if (p.variant == v) std::printf(" %9s", num(p.gflops, "%.1f").c_str());
+    std::printf("\n");
+  }
 }
 
 void print_report(const BenchReport& r) {
@@ -157,14 +186,14 @@ void print_report(const BenchReport& r) {
       std::printf("   O(n^%.2f) over %lld-%lld", slope[v]->slope, (long long)slope[v]->from, (long long)slope[v]->to);
     std::printf("\n");
   }
-  bool header = false;
-  for (const auto& p : r.points)
-    if (std::isfinite(p.gflops)) {
-      if (!header) std::printf("\nexact attention (mha, naive: 8 T d^2 + 4 T^2 d FLOPs) against the GEMM\n");
-      header = true;
-      std::printf("mha T=%-6lld %7.1f GFLOP/s  (%.0f%% of GEMM's %.1f)\n", (long long)p.length, p.gflops,
-                  100.0 * p.gflops / r.gemm_gflops, r.gemm_gflops);
-    }
+  print_gflops(r);
+  if (!r.kernels.empty()) {
+    std::printf("\ncausal attention alone at T=%lld (q, k, v [1, %lld, T, %lld], no projections), median of 5\n",
+                (long long)r.compare_length, (long long)r.heads, (long long)(r.d_model / r.heads));
+    for (const auto& k : r.kernels)
+      std::printf("%-35s %10s ms %8s GFLOP/s  %s\n", k.path.c_str(), num(k.median_ms, "%.2f").c_str(),
+                  num(k.gflops, "%.1f").c_str(), k.note.c_str());
+  }
 }
 
 void write_plot(const BenchReport& r, const std::string& path) {
@@ -235,6 +264,10 @@ Command add_bench(CLI::App& app) {
   c->add_option("--json", a->json, "write the results as JSON");
   c->add_option("--csv", a->csv, "write the results as CSV");
   c->add_option("--plot", a->plot, "write a log-log PNG of latency over length");
+  a->o.compare_at = -1;
+  c->add_option("--compare-at", a->o.compare_at,
+                "T of the kernel comparison (fused, LibTorch's SDPA, naive; -1: the largest length <= 4096, 0: none)")
+      ->check(CLI::Range(int64_t(-1), int64_t(1) << 20));
   c->add_flag("--interactive", a->interactive,
               "time the window's recompute instead: every column's forward with all its maps, one after another");
   c->add_option("--column", a->columns,

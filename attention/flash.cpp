@@ -1,0 +1,448 @@
+// The fused CPU attention kernel (flash.h). Two drivers share the mask logic:
+//   tiles  T >= kRowPathBelow: per (batch, key/value head, query tile of kBr rows) an online softmax over the key
+//          chunks the mask can reach (intervals merged over the tile's rows), each chunk classified as skipped, full
+//          (no masking) or partial (masked per pair); flash_micro.h's loops do the arithmetic with the rows on the
+//          vector lanes;
+//   rows   decoding and short texts: per (batch, key/value head, query) the scores of the reachable keys, an exact
+//          softmax over them and the weighted sum of the values.
+// Shapes: B batch, H query heads, Hkv key/value heads, G = H / Hkv, T queries, S keys, d head width, dv value width.
+#include "flash.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "flash_micro.h"
+
+namespace attnscope::flash {
+
+using namespace flash_detail;
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int64_t kRowPathBelow = 16;  // fewer queries than this: the row driver (no padding of a 64-row tile)
+constexpr int64_t kRowChunk = 256;     // keys per chunk of the row driver (shared by the group's heads)
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t pos_mod(int64_t a, int64_t b) { return ((a % b) + b) % b; }
+
+using Interval = std::pair<int64_t, int64_t>;  // [first, last] key indices, inclusive
+
+// Everything a work item reads: raw fp32 buffers of the contiguous inputs.
+struct Ctx {
+  const float *q, *k, *v, *qa;            // [B, H, T, d], [B, Hkv, S, d], [B, Hkv, S, dv], [B, H, T, d] or null
+  const int64_t *qpos, *kpos, *qpos_alt;  // [T], [S], [T] or null
+  const float* slopes;                    // [H] or null
+  float* out;                             // [B, H, T, dv]
+  float* lse;                             // [B, H, T] or null
+  int64_t k_b, k_h, v_b, v_h;             // batch and head strides of k and v (their rows are contiguous)
+  int64_t B, H, Hkv, T, S, d, dv, alt_below;
+  float scale;
+  bool contiguous;  // kpos[j] = kpos[0] + j: masks become index intervals
+  MaskDesc mask;
+  const Micro* mc;
+  int64_t G() const { return H / Hkv; }
+};
+
+// The key-index intervals query position ip may reach under rule r (contiguous keys), appended to `out`.
+void reach(const Ctx& c, const MaskRule& r, int64_t ip, std::vector<Interval>& out) {
+  if (!c.contiguous) {
+    out.push_back({0, c.S - 1});
+    return;
+  }
+  const Spans s = spans(r, ip);
+  for (int n = 0; n < s.n; ++n) {
+    const int64_t a = std::max<int64_t>(s.lo[n] - c.kpos[0], 0), b = std::min(s.hi[n] - c.kpos[0], c.S - 1);
+    if (a <= b) out.push_back({a, b});
+  }
+}
+
+std::vector<Interval> merged(std::vector<Interval> v) {
+  std::sort(v.begin(), v.end());
+  std::vector<Interval> m;
+  for (const auto& x : v) {
+    if (!m.empty() && x.first <= m.back().second + 1)
+      m.back().second = std::max(m.back().second, x.second);
+    else
+      m.push_back(x);
+  }
+  return m;
+}
+
+enum class TileState { Skipped, Partial, Full };
+
+// Keys [j0, j0 + n) against query rows [i0, i0 + rows) under rule r.
+TileState classify(const Ctx& c, const MaskRule& r, int64_t i0, int64_t rows, int64_t j0, int64_t n) {
+  if (!c.contiguous) return TileState::Partial;
+  const int64_t p0 = c.kpos[j0], p1 = c.kpos[j0 + n - 1];
+  bool any = false, all = true;
+  for (int64_t i = 0; i < rows; ++i) {
+    const Spans s = spans(r, c.qpos[i0 + i]);
+    bool hit = false, cover = false;
+    for (int m = 0; m < s.n; ++m) {
+      hit = hit || (s.lo[m] <= p1 && p0 <= s.hi[m]);
+      cover = cover || (s.lo[m] <= p0 && p1 <= s.hi[m]);
+    }
+    any = any || hit;
+    all = all && cover;
+  }
+  if (!any) return TileState::Skipped;
+  return all && !filtered(r) ? TileState::Full : TileState::Partial;
+}
+
+// Scores st [n][kBr] of keys [j0, j0 + n) for rows [i0, i0 + rows) of query head h: sink columns from the alternative
+// queries, the ALiBi bias, and -inf where the rule forbids a pair (every entry of a padding row when partial).
+void adjust(const Ctx& c, int64_t h, const MaskRule& r, TileState ts, int64_t i0, int64_t rows, int64_t j0, int64_t n,
+            float* st /*[n][kBr]*/) {
+  if (c.slopes) {
+    const float slope = c.slopes[h];
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t jp = c.kpos[j0 + j];
+      const int64_t* qp = c.qa && jp < c.alt_below ? c.qpos_alt : c.qpos;  // [T]
+      float* row = st + j * kBr;                                           // [kBr]
+      for (int64_t i = 0; i < rows; ++i) row[i] -= slope * static_cast<float>(qp[i0 + i] - jp);
+    }
+  }
+  if (ts == TileState::Full) return;
+  for (int64_t i = 0; i < kBr; ++i) {
+    if (i >= rows) {
+      for (int64_t j = 0; j < n; ++j) st[j * kBr + i] = kNegInf;
+      continue;
+    }
+    const int64_t ip = c.qpos[i0 + i];
+    if (!c.contiguous || filtered(r)) {
+      for (int64_t j = 0; j < n; ++j)
+        if (!allows(r, ip, c.kpos[j0 + j])) st[j * kBr + i] = kNegInf;
+      continue;
+    }
+    const Spans s = spans(r, ip);  // ascending, disjoint: blank the gaps between them
+    int64_t jj = 0;
+    for (int m = 0; m < s.n; ++m) {
+      const int64_t a = std::clamp<int64_t>(s.lo[m] - c.kpos[j0], 0, n);
+      const int64_t b = std::clamp<int64_t>(s.hi[m] - c.kpos[j0] + 1, 0, n);
+      for (; jj < a; ++jj) st[jj * kBr + i] = kNegInf;
+      jj = std::max(jj, b);
+    }
+    for (; jj < n; ++jj) st[jj * kBr + i] = kNegInf;
+  }
+}
+
+// qt [d][kBr] = scale * q rows [i0, i0 + rows) of one head, transposed; padding rows 0.
+void pack_queries(const float* q /*[T, d]*/, int64_t i0, int64_t rows, int64_t d, float scale, float* qt) {
+  std::fill(qt, qt + d * kBr, 0.0f);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t e = 0; e < d; ++e) qt[e * kBr + i] = scale * q[(i0 + i) * d + e];
+}
+
+// One tile work item: query rows [qt * kBr, ..) of the G query heads that share key/value head g of batch b.
+void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
+  const int64_t G = c.G(), d = c.d, dv = c.dv, i0 = qtile * kBr, rows = std::min(kBr, c.T - i0);
+  thread_local std::vector<float> buf;
+  const int64_t per_head = 2 * d * kBr + 2 * kBr + dv * kBr;  // qt, qt_alt [d][kBr]; m, l [kBr]; acc [dv][kBr]
+  buf.resize(static_cast<size_t>(G * per_head + 2 * kBc * kBr));
+  float* st = buf.data() + G * per_head;          // [kBc][kBr] scores, then probabilities
+  float* st2 = st + kBc * kBr;                    // [kBc][kBr] scores against the alternative queries
+  const float* kb = c.k + b * c.k_b + g * c.k_h;  // [S, d]
+  const float* vb = c.v + b * c.v_b + g * c.v_h;  // [S, dv]
+  std::vector<Interval> reachable;
+  for (int64_t hh = 0; hh < G; ++hh) {
+    const int64_t h = g * G + hh;
+    float* hb = buf.data() + hh * per_head;
+    pack_queries(c.q + (b * c.H + h) * c.T * d, i0, rows, d, c.scale, hb);
+    if (c.qa) pack_queries(c.qa + (b * c.H + h) * c.T * d, i0, rows, d, c.scale, hb + d * kBr);
+    std::fill(hb + 2 * d * kBr, hb + 2 * d * kBr + kBr, kNegInf);  // m
+    std::fill(hb + 2 * d * kBr + kBr, hb + per_head, 0.0f);        // l, acc
+    for (int64_t i = 0; i < rows; ++i) reach(c, c.mask.rule(h), c.qpos[i0 + i], reachable);
+  }
+  for (const auto& [first, last] : merged(reachable))
+    for (int64_t j0 = first; j0 <= last; j0 += kBc) {
+      const int64_t n = std::min(kBc, last - j0 + 1);
+      for (int64_t hh = 0; hh < G; ++hh) {
+        const int64_t h = g * G + hh;
+        const MaskRule& r = c.mask.rule(h);
+        const TileState ts = classify(c, r, i0, rows, j0, n);
+        if (ts == TileState::Skipped) continue;
+        float* hb = buf.data() + hh * per_head;
+        float *m = hb + 2 * d * kBr, *l = m + kBr, *acc = l + kBr;  // [kBr], [kBr], [dv][kBr]
+        c.mc->scores(hb, kb + j0 * d, n, d, st);
+        bool sink_keys = false;  // any key the alternative queries score (sinks)
+        for (int64_t j = 0; c.qa && j < n && !sink_keys; ++j) sink_keys = c.kpos[j0 + j] < c.alt_below;
+        if (sink_keys) {  // scored against the queries at their cache positions
+          c.mc->scores(hb + d * kBr, kb + j0 * d, n, d, st2);
+          for (int64_t j = 0; j < n; ++j)
+            if (c.kpos[j0 + j] < c.alt_below) std::copy(st2 + j * kBr, st2 + (j + 1) * kBr, st + j * kBr);
+        }
+        adjust(c, h, r, ts, i0, rows, j0, n, st);
+        c.mc->softmax(st, n, m, l, acc, dv);
+        c.mc->pv(st, vb + j0 * dv, n, dv, acc);
+      }
+    }
+  for (int64_t hh = 0; hh < G; ++hh) {
+    const int64_t h = g * G + hh;
+    const float* hb = buf.data() + hh * per_head;
+    const float *m = hb + 2 * d * kBr, *l = m + kBr, *acc = l + kBr;
+    float* o = c.out + ((b * c.H + h) * c.T + i0) * dv;  // [rows, dv]
+    for (int64_t i = 0; i < rows; ++i) {
+      const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;  // an empty row: 0
+      for (int64_t e = 0; e < dv; ++e) o[i * dv + e] = acc[e * kBr + i] * inv;
+      if (c.lse) c.lse[(b * c.H + h) * c.T + i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : kNegInf;
+    }
+  }
+}
+
+// Row h's scores s [S] (valid on `hull`): bias, mask, then softmax and the value sum into out / lse.
+void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& hull, float* s /*[S]*/) {
+  const MaskRule& r = c.mask.rule(h);
+  const int64_t ip = c.qpos[i];
+  std::vector<Interval> mine;
+  reach(c, r, ip, mine);
+  if (!c.contiguous || filtered(r)) {  // pair by pair
+    for (int64_t j = hull.first; j <= hull.second; ++j)
+      if (!allows(r, ip, c.kpos[j])) s[j] = kNegInf;
+  } else {  // blank the gaps of the hull between this rule's intervals (ascending, disjoint)
+    int64_t j = hull.first;
+    for (const auto& [a, z] : mine) {
+      for (; j < a; ++j) s[j] = kNegInf;
+      j = std::max(j, z + 1);
+    }
+    for (; j <= hull.second; ++j) s[j] = kNegInf;
+  }
+  if (c.slopes)
+    for (int64_t j = hull.first; j <= hull.second; ++j) {
+      const int64_t jp = c.kpos[j], qp = c.qa && jp < c.alt_below ? c.qpos_alt[i] : ip;
+      s[j] -= c.slopes[h] * static_cast<float>(qp - jp);  // -inf stays -inf
+    }
+  const int64_t len = hull.second - hull.first + 1;
+  const float mx = len > 0 ? c.mc->max_of(s + hull.first, len) : kNegInf;
+  float* o = c.out + ((b * c.H + h) * c.T + i) * c.dv;  // [dv]
+  std::fill(o, o + c.dv, 0.0f);
+  float* lse = c.lse ? c.lse + (b * c.H + h) * c.T + i : nullptr;
+  if (len <= 0 || mx == kNegInf) {  // nothing allowed: zeros
+    if (lse) *lse = kNegInf;
+    return;
+  }
+  const float l = c.mc->exp_sum(s + hull.first, len, mx);
+  const float* vb = c.v + b * c.v_b + (h / c.G()) * c.v_h;  // [S, dv]
+  c.mc->axpy_rows(s + hull.first, vb + hull.first * c.dv, len, c.dv, o);
+  for (int64_t e = 0; e < c.dv; ++e) o[e] /= l;
+  if (lse) *lse = mx + std::log(l);
+}
+
+// One row work item: query i of the G query heads sharing key/value head g; key chunks shared by the group.
+void row_item(const Ctx& c, int64_t b, int64_t g, int64_t i) {
+  const int64_t G = c.G(), d = c.d;
+  std::vector<Interval> reachable;
+  for (int64_t hh = 0; hh < G; ++hh) reach(c, c.mask.rule(g * G + hh), c.qpos[i], reachable);
+  if (reachable.empty()) reachable.push_back({0, -1});
+  Interval hull{reachable[0].first, reachable[0].second};
+  for (const auto& x : reachable) hull = {std::min(hull.first, x.first), std::max(hull.second, x.second)};
+  thread_local std::vector<float> buf;
+  buf.resize(static_cast<size_t>(G * c.S));
+  const float* kb = c.k + b * c.k_b + g * c.k_h;  // [S, d]
+  for (int64_t j0 = hull.first; j0 <= hull.second; j0 += kRowChunk) {
+    const int64_t n = std::min(kRowChunk, hull.second - j0 + 1);
+    for (int64_t hh = 0; hh < G; ++hh) {
+      const int64_t h = g * G + hh;
+      float* s = buf.data() + hh * c.S;  // [S]
+      c.mc->dots(c.q + ((b * c.H + h) * c.T + i) * d, kb + j0 * d, n, d, c.scale, s + j0);
+      if (!c.qa) continue;
+      for (int64_t j = j0; j < j0 + n; ++j)  // sink keys against the query at its cache position
+        if (c.kpos[j] < c.alt_below) c.mc->dots(c.qa + ((b * c.H + h) * c.T + i) * d, kb + j * d, 1, d, c.scale, s + j);
+    }
+  }
+  for (int64_t hh = 0; hh < G; ++hh) row_finish(c, b, g * G + hh, i, hull, buf.data() + hh * c.S);
+}
+
+// Work items 0..total-1 on LibTorch's intra-op threads, handed out one at a time (dynamic: tiles differ in cost).
+template <class F>
+void run_items(int64_t total, const F& fn) {
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::min<int64_t>(at::get_num_threads(), total);
+  at::parallel_for(0, workers, 1, [&](int64_t from, int64_t to) {
+    for (int64_t x = from; x < to; ++x)
+      for (int64_t w = next++; w < total; w = next++) fn(w);
+  });
+}
+
+const Micro& choose(Isa isa) {
+  if (isa == Isa::Portable) return portable_micro();
+  if (isa == Isa::Avx2) {
+    if (!avx2_available()) throw Error("flash: this CPU has no AVX2/FMA");
+    return avx2_micro();
+  }
+  return avx2_available() ? avx2_micro() : portable_micro();
+}
+
+void check_shapes(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& qpos,
+                  const torch::Tensor& kpos) {
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) throw Error("flash: q, k, v must be [B, H, T, d]");
+  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(2) != v.size(2) || k.size(1) != v.size(1) ||
+      k.size(3) != q.size(3))
+    throw Error("flash: q, k, v shapes disagree");
+  if (k.size(1) < 1 || q.size(1) % k.size(1) != 0)
+    throw Error("flash: " + std::to_string(k.size(1)) + " key/value heads do not divide " + std::to_string(q.size(1)) +
+                " query heads");
+  if (qpos.numel() != q.size(2) || kpos.numel() != k.size(2)) throw Error("flash: positions do not match T and S");
+}
+
+// x [B, Hkv, S, e] with each head's S x e block contiguous (a narrowed cache qualifies), else a contiguous copy.
+torch::Tensor rows_contiguous(const torch::Tensor& x) {
+  if (x.stride(3) == 1 && (x.size(2) <= 1 || x.stride(2) == x.size(3))) return x;
+  return x.contiguous();
+}
+
+}  // namespace
+
+Spans spans(const MaskRule& r, int64_t i) {
+  Spans s;
+  s.n = 1;
+  s.lo[0] = 0;
+  s.hi[0] = i;
+  switch (r.kind) {
+    case MaskKind::Causal:
+    case MaskKind::StridedColumn:
+    case MaskKind::FixedColumn:
+    case MaskKind::StridedBoth:
+    case MaskKind::FixedBoth: break;
+    case MaskKind::Window: s.lo[0] = i - r.a + 1; break;
+    case MaskKind::Dilated: s.lo[0] = i - (r.a - 1) * r.b; break;
+    case MaskKind::Block:
+    case MaskKind::FixedBlock: s.lo[0] = floor_div(i, r.a) * r.a; break;
+    case MaskKind::StridedLocal: s.lo[0] = i - r.a; break;
+    case MaskKind::Global:
+      s.lo[0] = i - r.a + 1;
+      if (r.b <= 0) break;
+      if (i < r.b || s.lo[0] <= r.b) {  // a query among the first b, or the window reaches them: one span
+        s.lo[0] = 0;
+        break;
+      }
+      s = Spans{2, {0, i - r.a + 1}, {r.b - 1, i}};
+      break;
+  }
+  for (int n = 0; n < s.n; ++n) s.lo[n] = std::max<int64_t>(s.lo[n], 0);
+  return s;
+}
+
+bool filtered(const MaskRule& r) {
+  return (r.kind == MaskKind::Dilated && r.b > 1) || (r.kind == MaskKind::StridedColumn && r.a > 1) ||
+         r.kind == MaskKind::FixedColumn || r.kind == MaskKind::StridedBoth || r.kind == MaskKind::FixedBoth;
+}
+
+bool allows(const MaskRule& r, int64_t i, int64_t j) {
+  if (j < 0 || j > i) return false;
+  const int64_t dist = i - j;
+  switch (r.kind) {
+    case MaskKind::Causal: return true;
+    case MaskKind::Window: return dist < r.a;
+    case MaskKind::Dilated: return dist <= (r.a - 1) * r.b && dist % r.b == 0;
+    case MaskKind::Block:
+    case MaskKind::FixedBlock: return floor_div(i, r.a) == floor_div(j, r.a);
+    case MaskKind::Global: return dist < r.a || j < r.b || i < r.b;
+    case MaskKind::StridedLocal: return dist <= r.a;
+    case MaskKind::StridedColumn: return dist % r.a == 0;
+    case MaskKind::FixedColumn: return pos_mod(j, r.a) >= r.a - r.b || dist == 0;
+    case MaskKind::StridedBoth: return dist <= r.a || dist % r.a == 0;
+    case MaskKind::FixedBoth:
+      return floor_div(i, r.a) == floor_div(j, r.a) || pos_mod(j, r.a) >= r.a - r.b || dist == 0;
+  }
+  return false;
+}
+
+bool avx2_available() { return cpu_has_avx2_fma(); }
+
+namespace {
+std::atomic<bool>& switch_state() {
+  static std::atomic<bool> on{[] {
+    const char* e = std::getenv("ATTNSCOPE_FLASH");
+    return !(e && std::string(e) == "0");
+  }()};
+  return on;
+}
+}  // namespace
+
+void set_enabled(bool on) { switch_state() = on; }
+bool enabled() { return switch_state(); }
+
+bool applies(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  const bool grad = torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  auto ok = [](const torch::Tensor& t) {
+    return t.device().is_cpu() &&
+           (t.scalar_type() == torch::kFloat || t.scalar_type() == torch::kBFloat16 || t.scalar_type() == torch::kHalf);
+  };
+  return enabled() && !grad && ok(q) && ok(k) && ok(v);
+}
+
+Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& qpos,
+              const torch::Tensor& kpos, const Options& o) {
+  check_shapes(q, k, v, qpos, kpos);
+  torch::NoGradGuard ng;
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), d = q.size(3), dv = v.size(3);
+  auto qf = q.to(torch::kCPU, torch::kFloat).contiguous();      // [B, H, T, d]
+  auto kf = rows_contiguous(k.to(torch::kCPU, torch::kFloat));  // [B, Hkv, S, d] (a cache's view kept as is)
+  auto vf = rows_contiguous(v.to(torch::kCPU, torch::kFloat));  // [B, Hkv, S, dv]
+  auto qp = qpos.to(torch::kCPU, torch::kLong).contiguous();    // [T]
+  auto kp = kpos.to(torch::kCPU, torch::kLong).contiguous();    // [S]
+  auto out = torch::zeros({B, H, T, dv}, torch::kFloat);        // [B, H, T, dv]
+  Out r;
+  if (o.want_lse) r.lse = torch::full({B, H, T}, -INFINITY, torch::kFloat);  // [B, H, T]
+  torch::Tensor qa, qpa, slopes;                                             // [B, H, T, d], [T], [H]
+  if (o.q_alt.defined() && o.alt_below > 0) {
+    qa = o.q_alt.to(torch::kCPU, torch::kFloat).contiguous();
+    qpa = o.qpos_alt.to(torch::kCPU, torch::kLong).contiguous();
+    if (qa.sizes() != qf.sizes() || qpa.numel() != T) throw Error("flash: alternative queries do not match q");
+  }
+  if (o.alibi.defined()) {
+    slopes = o.alibi.to(torch::kCPU, torch::kFloat).contiguous();
+    if (slopes.numel() != H) throw Error("flash: ALiBi needs one slope per query head");
+  }
+  if (T > 0 && S > 0) {
+    const int64_t* kpp = kp.data_ptr<int64_t>();
+    bool contiguous = true;
+    for (int64_t j = 1; j < S && contiguous; ++j) contiguous = kpp[j] == kpp[0] + j;
+    Ctx c{qf.data_ptr<float>(),
+          kf.data_ptr<float>(),
+          vf.data_ptr<float>(),
+          qa.defined() ? qa.data_ptr<float>() : nullptr,
+          qp.data_ptr<int64_t>(),
+          kpp,
+          qa.defined() ? qpa.data_ptr<int64_t>() : nullptr,
+          slopes.defined() ? slopes.data_ptr<float>() : nullptr,
+          out.data_ptr<float>(),
+          r.lse.defined() ? r.lse.data_ptr<float>() : nullptr,
+          kf.stride(0),
+          kf.stride(1),
+          vf.stride(0),
+          vf.stride(1),
+          B,
+          H,
+          k.size(1),
+          T,
+          S,
+          d,
+          dv,
+          qa.defined() ? o.alt_below : 0,
+          static_cast<float>(o.scale > 0 ? o.scale : 1.0 / std::sqrt(static_cast<double>(d))),
+          contiguous,
+          o.mask,
+          &choose(o.isa)};
+    const int64_t BG = B * c.Hkv;
+    if (T < kRowPathBelow) {
+      run_items(BG * T, [&](int64_t w) { row_item(c, w % BG / c.Hkv, w % c.Hkv, w / BG); });
+    } else {  // the last query tiles first: under a causal mask they are the heaviest
+      const int64_t nq = (T + kBr - 1) / kBr;
+      run_items(BG * nq, [&](int64_t w) { tile_item(c, w % BG / c.Hkv, w % c.Hkv, nq - 1 - w / BG); });
+    }
+  }
+  r.out = q.scalar_type() == torch::kFloat ? out : out.to(q.scalar_type());
+  return r;
+}
+
+}  // namespace attnscope::flash

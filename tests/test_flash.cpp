@@ -1,0 +1,244 @@
+// The fused kernel (attention/flash.h) against the definition softmax(q k^T / sqrt(d) + bias, masked) v computed
+// naively in double: lengths 1..4096, head dims 16..128, GQA ratios, every mask rule at its parameter extremes,
+// empty rows, ALiBi and sinks' alternative queries, decode == prefill, the AVX2 path == the portable path.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "flash.h"
+
+using namespace attnscope;
+using flash::MaskDesc;
+using flash::MaskKind;
+using flash::MaskRule;
+
+namespace {
+
+struct Inputs {
+  torch::Tensor q, k, v;     // [B, H, T, d], [B, Hkv, S, d], [B, Hkv, S, dv]
+  torch::Tensor qpos, kpos;  // [T], [S]
+};
+
+// Random inputs at self-attention positions 0..T-1; `sharp` scales the queries so the softmax is far from uniform.
+Inputs make(int64_t B, int64_t H, int64_t Hkv, int64_t T, int64_t d, uint64_t seed, double sharp = 2.0) {
+  torch::manual_seed(seed);
+  Inputs in;
+  in.q = torch::randn({B, H, T, d}) * sharp;  // [B, H, T, d]
+  in.k = torch::randn({B, Hkv, T, d});        // [B, Hkv, T, d]
+  in.v = torch::randn({B, Hkv, T, d});        // [B, Hkv, T, d]
+  in.qpos = torch::arange(T, torch::kLong);   // [T]
+  in.kpos = torch::arange(T, torch::kLong);   // [T]
+  return in;
+}
+
+// The definition, in double: allow from flash::allows pair by pair, empty rows 0. Sinks: keys below alt_below score
+// against q_alt at qpos_alt.
+torch::Tensor naive(const Inputs& in, const flash::Options& o) {
+  const int64_t H = in.q.size(1), T = in.q.size(2), S = in.k.size(2), G = H / in.k.size(1);
+  auto q = in.q.to(torch::kDouble), k = in.k.to(torch::kDouble).repeat_interleave(G, 1);  // [B, H, T, d], [B, H, S, d]
+  auto v = in.v.to(torch::kDouble).repeat_interleave(G, 1);                               // [B, H, S, dv]
+  const double scale = o.scale > 0 ? o.scale : 1.0 / std::sqrt(static_cast<double>(in.q.size(3)));
+  auto s = torch::matmul(q, k.transpose(-2, -1)) * scale;  // [B, H, T, S]
+  auto qp = in.qpos.accessor<int64_t, 1>(), kp = in.kpos.accessor<int64_t, 1>();
+  auto allow = torch::zeros({H, T, S}, torch::kBool);   // [H, T, S]
+  auto bias = torch::zeros({H, T, S}, torch::kDouble);  // [H, T, S]
+  auto a = allow.accessor<bool, 3>();
+  auto bb = bias.accessor<double, 3>();
+  auto qpa = (o.q_alt.defined() ? o.qpos_alt : in.qpos).contiguous();                                // [T]
+  auto slopes = o.alibi.defined() ? o.alibi.to(torch::kDouble) : torch::zeros({H}, torch::kDouble);  // [H]
+  auto qa = qpa.accessor<int64_t, 1>();
+  auto sl = slopes.accessor<double, 1>();
+  const bool plain = o.mask.even.kind == MaskKind::Causal && o.mask.odd.kind == MaskKind::Causal && !o.alibi.defined();
+  if (plain)  // the long lengths: j <= i (and j >= 0) as a tensor expression, no bias
+    allow.copy_(((in.kpos.unsqueeze(0) <= in.qpos.unsqueeze(1)) & (in.kpos >= 0).unsqueeze(0)).expand({H, T, S}));
+  for (int64_t h = 0; h < H && !plain; ++h)
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < S; ++j) {
+        a[h][i][j] = flash::allows(o.mask.rule(h), qp[i], kp[j]);
+        const int64_t qi = o.q_alt.defined() && kp[j] < o.alt_below ? qa[i] : qp[i];
+        bb[h][i][j] = -sl[h] * static_cast<double>(qi - kp[j]);
+      }
+  if (o.q_alt.defined()) {
+    auto sa = torch::matmul(o.q_alt.to(torch::kDouble), k.transpose(-2, -1)) * scale;  // [B, H, T, S]
+    s = torch::where((in.kpos < o.alt_below).view({1, 1, 1, S}), sa, s);
+  }
+  s = (s + bias).masked_fill(allow.logical_not(), -INFINITY);
+  auto p = torch::softmax(s, -1).masked_fill(allow.logical_not(), 0.0);  // [B, H, T, S] (empty rows: NaN -> 0)
+  p = torch::nan_to_num(p, 0.0);
+  return torch::matmul(p, v);  // [B, H, T, dv]
+}
+
+// max |a - b| / max |b| (b the reference), so a value of 1e-5 is 1e-5 relative to the output's scale.
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  const double scale = std::max(b.abs().max().item<double>(), 1e-6);
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>() / scale;
+}
+
+flash::Out run(const Inputs& in, flash::Options o) { return flash::attention(in.q, in.k, in.v, in.qpos, in.kpos, o); }
+
+void expect_matches(const Inputs& in, const flash::Options& o, const std::string& what, double tol = 1e-5) {
+  auto got = run(in, o).out;  // [B, H, T, dv]
+  ASSERT_FALSE(torch::isnan(got).any().item<bool>()) << what;
+  EXPECT_LT(rel_err(got, naive(in, o)), tol) << what;
+}
+
+MaskDesc rule(MaskKind k, int64_t a = 0, int64_t b = 0) { return MaskDesc::all({k, a, b}); }
+
+}  // namespace
+
+TEST(Flash, CausalEqualsNaiveAtEveryKindOfLength) {
+  torch::NoGradGuard ng;
+  for (int64_t T :
+       {1, 2, 3, 7, 15, 16, 17, 31, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 1023, 1024, 2047, 2048, 4096}) {
+    const int64_t H = T >= 1024 ? 1 : 2;  // small head counts at large T keep the naive reference quick
+    flash::Options o;
+    o.mask = rule(MaskKind::Causal);
+    expect_matches(make(1, H, H, T, 16, static_cast<uint64_t>(T)), o, "T=" + std::to_string(T));
+  }
+}
+
+TEST(Flash, HeadDims16To128AndBatches) {
+  torch::NoGradGuard ng;
+  for (int64_t d : {16, 24, 32, 64, 128})
+    for (int64_t T : {1, 9, 100, 300}) {
+      flash::Options o;
+      o.mask = rule(MaskKind::Causal);
+      expect_matches(make(2, 2, 2, T, d, static_cast<uint64_t>(d * 1000 + T)), o,
+                     "d=" + std::to_string(d) + " T=" + std::to_string(T));
+    }
+}
+
+TEST(Flash, GqaAndMqaGroups) {
+  torch::NoGradGuard ng;
+  for (int64_t Hkv : {1, 2, 4, 8})
+    for (int64_t T : {5, 200}) {
+      flash::Options o;
+      o.mask = rule(MaskKind::Window, 37);
+      expect_matches(make(1, 8, Hkv, T, 16, static_cast<uint64_t>(Hkv * 7 + T)), o,
+                     "Hkv=" + std::to_string(Hkv) + " T=" + std::to_string(T));
+    }
+}
+
+TEST(Flash, EveryLocalRuleAtItsExtremes) {
+  torch::NoGradGuard ng;
+  for (int64_t T : {1, 37, 200, 520}) {
+    std::vector<std::pair<std::string, MaskDesc>> cases;
+    for (int64_t w : {int64_t(1), int64_t(2), int64_t(63), int64_t(64), int64_t(65), T, T + 5})
+      cases.push_back({"window " + std::to_string(w), rule(MaskKind::Window, w)});
+    for (auto [w, r] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {4, 1}, {4, 3}, {64, 2}, {T, 7}})
+      cases.push_back({"dilated " + std::to_string(w) + "," + std::to_string(r), rule(MaskKind::Dilated, w, r)});
+    for (int64_t b : {int64_t(1), int64_t(7), int64_t(64), T + 1})
+      cases.push_back({"block " + std::to_string(b), rule(MaskKind::Block, b)});
+    for (auto [w, g] : std::vector<std::pair<int64_t, int64_t>>{{1, 0}, {1, 1}, {16, 4}, {64, 70}, {T, T}, {3, 300}})
+      cases.push_back({"global " + std::to_string(w) + "," + std::to_string(g), rule(MaskKind::Global, w, g)});
+    for (int64_t l : {1, 8, 65})
+      cases.push_back(
+          {"strided " + std::to_string(l), MaskDesc{{MaskKind::StridedLocal, l, 0}, {MaskKind::StridedColumn, l, 0}}});
+    for (auto [l, c] : std::vector<std::pair<int64_t, int64_t>>{{1, 0}, {16, 0}, {16, 8}, {64, 32}})
+      cases.push_back({"fixed " + std::to_string(l) + "," + std::to_string(c),
+                       MaskDesc{{MaskKind::FixedBlock, l, 0}, {MaskKind::FixedColumn, l, c}}});
+    cases.push_back({"strided both 9", rule(MaskKind::StridedBoth, 9)});
+    cases.push_back({"fixed both 16,4", rule(MaskKind::FixedBoth, 16, 4)});
+    for (const auto& [name, desc] : cases) {
+      flash::Options o;
+      o.mask = desc;
+      expect_matches(make(1, 2, 2, T, 16, static_cast<uint64_t>(T)), o, name + " T=" + std::to_string(T));
+    }
+  }
+}
+
+TEST(Flash, EmptyRowsGiveZerosNotNaN) {
+  torch::NoGradGuard ng;
+  for (int64_t T : {3, 40}) {  // the row driver and the tile driver
+    Inputs in = make(1, 2, 2, T, 16, 5);
+    in.kpos = torch::full({T}, -1, torch::kLong);  // every slot free
+    flash::Options o;
+    o.want_lse = true;
+    flash::Out r = run(in, o);
+    EXPECT_EQ(r.out.abs().max().item<double>(), 0.0) << "T=" << T;
+    EXPECT_TRUE(torch::isinf(r.lse).all().item<bool>()) << "T=" << T;
+    // Keys all in the future of the queries: empty rows too.
+    in.kpos = torch::arange(T, 2 * T, torch::kLong);
+    EXPECT_EQ(run(in, o).out.abs().max().item<double>(), 0.0) << "T=" << T;
+    // Keys at negative positions (never allowed): empty rows again.
+    in = make(1, 2, 2, T, 16, 6);
+    in.kpos = in.kpos - T;  // keys at -T..-1: nothing allowed
+    EXPECT_EQ(run(in, o).out.abs().max().item<double>(), 0.0) << "T=" << T;
+  }
+}
+
+TEST(Flash, AlibiAndSinkQueries) {
+  torch::NoGradGuard ng;
+  for (int64_t T : {6, 150}) {
+    Inputs in = make(1, 4, 4, T, 16, 8);
+    flash::Options o;
+    o.mask = rule(MaskKind::Global, 20, 3);
+    o.alibi = torch::tensor({0.5f, 0.25f, 0.125f, 0.0625f});  // [H]
+    expect_matches(in, o, "alibi T=" + std::to_string(T));
+    o.q_alt = torch::randn({1, 4, T, 16});       // [B, H, T, d]
+    o.qpos_alt = in.qpos.clamp_max(3 + 20 - 1);  // [T] min(i, S + W - 1)
+    o.alt_below = 3;
+    expect_matches(in, o, "sinks T=" + std::to_string(T));
+  }
+}
+
+TEST(Flash, DecodeEqualsPrefill) {
+  torch::NoGradGuard ng;
+  const int64_t T = 150;
+  for (const MaskDesc& desc : {rule(MaskKind::Causal), rule(MaskKind::Window, 20), rule(MaskKind::Dilated, 8, 3),
+                               rule(MaskKind::Global, 16, 4)}) {
+    Inputs in = make(1, 4, 2, T, 32, 9);
+    flash::Options o;
+    o.mask = desc;
+    auto full = run(in, o).out;  // [B, H, T, dv]
+    for (int64_t i : {int64_t(0), int64_t(1), int64_t(63), int64_t(64), T - 1}) {
+      Inputs step{in.q.narrow(2, i, 1), in.k.narrow(2, 0, i + 1), in.v.narrow(2, 0, i + 1), in.qpos.narrow(0, i, 1),
+                  in.kpos.narrow(0, 0, i + 1)};
+      EXPECT_LT(rel_err(run(step, o).out, full.narrow(2, i, 1)), 1e-5) << "decode i=" << i;
+    }
+    // A chunked prefill: the last 40 queries against every key (the tile driver with a cache).
+    Inputs chunk{in.q.narrow(2, T - 40, 40), in.k, in.v, in.qpos.narrow(0, T - 40, 40), in.kpos};
+    EXPECT_LT(rel_err(run(chunk, o).out, full.narrow(2, T - 40, 40)), 1e-5);
+    // Keys in slot order (a ring buffer): the same answer from permuted slots.
+    auto perm = torch::randperm(T);
+    Inputs slots{in.q, in.k.index_select(2, perm), in.v.index_select(2, perm), in.qpos, in.kpos.index_select(0, perm)};
+    EXPECT_LT(rel_err(run(slots, o).out, full), 1e-5);
+  }
+}
+
+TEST(Flash, Avx2PathEqualsPortablePath) {
+  if (!flash::avx2_available()) GTEST_SKIP() << "this CPU has no AVX2/FMA";
+  torch::NoGradGuard ng;
+  for (int64_t T : {1, 5, 77, 300})
+    for (int64_t d : {16, 40, 128}) {
+      Inputs in = make(1, 4, 2, T, d, static_cast<uint64_t>(T + d));
+      flash::Options o;
+      o.mask = MaskDesc{{MaskKind::Window, 50, 0}, {MaskKind::Dilated, 9, 2}};
+      o.want_lse = true;
+      o.isa = flash::Isa::Portable;
+      flash::Out a = run(in, o);
+      o.isa = flash::Isa::Avx2;
+      flash::Out b = run(in, o);
+      EXPECT_LT(rel_err(b.out, a.out), 1e-5) << "T=" << T << " d=" << d;
+      EXPECT_LT((b.lse - a.lse).abs().max().item<double>(), 1e-5) << "T=" << T << " d=" << d;
+    }
+}
+
+TEST(Flash, Bf16InputsAccumulateInFloat) {
+  torch::NoGradGuard ng;
+  Inputs in = make(1, 2, 2, 300, 32, 12);
+  Inputs bf{in.q.to(torch::kBFloat16), in.k.to(torch::kBFloat16), in.v.to(torch::kBFloat16), in.qpos, in.kpos};
+  flash::Options o;
+  auto got = run(bf, o).out;  // [B, H, T, dv] bf16
+  EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+  Inputs rounded{bf.q.to(torch::kFloat), bf.k.to(torch::kFloat), bf.v.to(torch::kFloat), in.qpos, in.kpos};
+  EXPECT_LT(rel_err(got.to(torch::kFloat), naive(rounded, o)), 1e-2);  // the output's own rounding (8 bits)
+}
+
+TEST(Flash, RejectsBadShapes) {
+  torch::NoGradGuard ng;
+  Inputs in = make(1, 6, 4, 10, 16, 1);
+  EXPECT_THROW(run(in, {}), std::exception);  // 4 key/value heads do not divide 6
+}
