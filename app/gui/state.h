@@ -196,6 +196,7 @@ struct App {
   SceneUi scenes;         // the scene on screen, scene messages, presentation mode
   ScalingState scaling;   // the scaling panel's sweep
   AdvisorState advisor;   // the scenario advisor panel
+  LongState long_text;    // "Beyond the context": pooled heatmaps and loss by position past the context
   int active_column = 0;  // arrow keys act on it (or on every column when linked)
   Fonts fonts;
   bool fonts_dirty = false;

@@ -37,6 +37,7 @@ void draw_file_menu(App& app) {
   if (ImGui::MenuItem("Presentation mode", "F11", app.scenes.present)) set_presentation(app, !app.scenes.present);
   ImGui::MenuItem("Scaling panel", nullptr, &app.scaling.open);
   ImGui::MenuItem("Scenario advisor", nullptr, &app.advisor.open);
+  ImGui::MenuItem("Beyond the context", nullptr, &app.long_text.open);
   ImGui::EndMenu();
 }
 
@@ -190,6 +191,7 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
     return ScriptStep::Again;
   }
   if (op.rfind("advisor", 0) == 0) return advisor_script_command(app, command, phase);
+  if (op == "long" || op == "long_wait") return long_script_command(app, command, phase);
   return ScriptStep::Unknown;
 }
 
