@@ -116,6 +116,10 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
         ymax = std::max(ymax, s.y[i]);
       }
   if (!(xmin <= xmax)) throw Error("plot: nothing to draw (no series has a point on these axes)");
+  for (const auto& mk : spec.x_marks) {
+    xmin = std::min(xmin, mk.x);
+    xmax = std::max(xmax, mk.x);
+  }
   for (double t : spec.x_ticks) {
     xmin = std::min(xmin, t);
     xmax = std::max(xmax, t);
@@ -185,6 +189,13 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
   cv.line(left, top, right, top, 1, grid);
   cv.line(right, top, right, bottom, 1, grid);
 
+  for (const auto& mk : spec.x_marks) {
+    if (spec.log_x && !(mk.x > 0)) continue;
+    const double x = X(mk.x);
+    double phase = 0;
+    dashed(cv, x, top, x, bottom, 1.5, ink, 8, 6, phase);
+    font.draw(cv, x + 6, top + 18, mk.label, 14, ink);
+  }
   font.draw(cv, (left + right) / 2.0, 36, spec.title, 19, ink, Align::Center);
   font.draw(cv, (left + right) / 2.0, spec.height - 22, spec.x_label, 16, ink, Align::Center);
   font.draw(cv, 28, (top + bottom) / 2.0, spec.y_label, 16, ink, Align::Center, true);
@@ -210,7 +221,7 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
       py = y;
       have_prev = true;
     }
-    for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
+    for (size_t i = 0; spec.markers && i < std::min(s.x.size(), s.y.size()); ++i)
       if (drawable(s.x[i], s.y[i])) marker(cv, X(s.x[i]), Y(s.y[i]), 3.5, mk, c);
     // legend entry
     const double ly = top + 12 + 22.0 * si, lx = right + 24;

@@ -16,6 +16,12 @@ struct PlotSpec {
   std::string title, x_label, y_label;
   std::vector<PlotSeries> series;
   std::vector<double> x_ticks;  // labelled x positions (e.g. the measured lengths); empty: decades
+  struct Mark {
+    double x;
+    std::string label;
+  };
+  std::vector<Mark> x_marks;  // vertical dashed lines with a label at the top (e.g. the training context)
+  bool markers = true;        // a marker at every point (false: lines only, for dense curves)
   int width = 1400, height = 860;
   bool log_x = true, log_y = true;  // false: a linear axis with 1-2-5 ticks (values may then be <= 0)
 };

@@ -14,6 +14,7 @@
 
 #include "engine_impl.h"
 #include "error.h"
+#include "long_context.h"
 
 namespace attnscope {
 
@@ -222,11 +223,16 @@ static void sync(torch::Device d) {
   if (d.is_cuda()) torch::cuda::synchronize();
 }
 
+// Within the model's reach (long_context.h: learned positions stop at the context) and within the memory of the full
+// maps (every layer's T x T matrices): longer texts go through extrapolate's losses and the pooled heatmaps.
 static void check_tokens(const Model& m, const std::vector<int64_t>& t, const char* what) {
-  if (t.empty()) throw Error(std::string(what) + " is empty: type at least one character");
-  if (static_cast<int64_t>(t.size()) > m.config().context)
-    throw Error(std::string(what) + " has " + std::to_string(t.size()) + " characters; the model's context is " +
-                std::to_string(m.config().context) + " (pick a window of at most that many)");
+  const int64_t T = static_cast<int64_t>(t.size()), full = full_maps_limit(m);
+  check_length(m, T, what);
+  if (T > full)
+    throw Error(std::string(what) + " has " + std::to_string(T) +
+                " characters; the full maps of every layer and head (" + std::to_string(m.config().n_layer) + " x " +
+                std::to_string(m.config().n_head) + " x T x T) stop at " + std::to_string(full) +
+                " (longer texts: `attnscope extrapolate` for losses, `attnscope render --length N` for pooled maps)");
 }
 
 static std::vector<torch::Tensor> kv_sources_for(const Model& m, const std::vector<int64_t>& kv_tokens) {

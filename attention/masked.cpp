@@ -379,6 +379,9 @@ class MaskedAttention : public StandardAttention {
   }
 
   AttnResult forward(const AttnCall& c) override;
+  bool has_weight_rows() const override { return true; }
+  TextProjections project_text(const torch::Tensor& x, int64_t head) const override;
+  std::vector<RowPiece> weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const override;
   std::unique_ptr<LayerCache> new_cache(int64_t batch, int64_t capacity, torch::Device dev) const override;
   int64_t cache_formula_bytes(int64_t tokens, int64_t b) const override {
     int64_t n = pattern.kept(tokens) * 2 * n_head * head_dim * b;
@@ -445,8 +448,8 @@ MaskedAttention::Scored MaskedAttention::attend(const torch::Tensor& q, const to
     auto self = (qpos.unsqueeze(1) == keys.pos.unsqueeze(0)).view({1, 1, qpos.size(0), -1});  // [1, 1, T, S]
     s = s.masked_fill(self, -5e4);  // replaced, not added: the self pair only wins when nothing else is allowed
   }
-  r.p = masked_softmax(s, r.allow);  // [B, H, T, S]
-  r.o = torch::matmul(r.p, keys.v);  // [B, H, T, d_h]
+  r.p = masked_softmax(s, r.allow);                        // [B, H, T, S]
+  if (keys.v.defined()) r.o = torch::matmul(r.p, keys.v);  // [B, H, T, d_h]
   return r;
 }
 
@@ -558,6 +561,49 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
     r.heads = s.o;                                                           // [B, H, T, d_h]
   }
   return r;
+}
+
+TextProjections MaskedAttention::project_text(const torch::Tensor& x, int64_t head) const {
+  // As forward's projections, all heads (patterns and ALiBi differ per head; weight_rows selects `head`).
+  const int64_t B = x.size(0), T = x.size(1), H = n_head;
+  auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kLong).device(x.device()));  // [T]
+  namespace F = torch::nn::functional;
+  auto q_raw = F::linear(x, wq->weight).view({B, T, H, head_dim}).transpose(1, 2);  // [1, H, T, d_h]
+  auto k_raw = pattern.kind == Kind::Lsh
+                   ? q_raw / q_raw.norm(2, -1, true).clamp_min(1e-6)
+                   : F::linear(x, wk->weight).view({B, T, H, head_dim}).transpose(1, 2);  // [1, H, T, d_h]
+  TextProjections t;
+  t.head = head;
+  t.q = pos_->rotate(q_raw, pos);        // [1, H, T, d_h]
+  t.k = pos_->rotate(k_raw, pos, true);  // [1, H, T, d_h]
+  if (pattern.kind == Kind::Sinks && pattern.first > 0)
+    t.q_sink = pos_->rotate(q_raw, pos.clamp_max(pattern.first + pattern.window - 1));  // [1, H, T, d_h]
+  if (pattern.kind == Kind::Lsh) t.buckets = hash(q_raw);                               // [R, 1, H, T]
+  return t;
+}
+
+std::vector<RowPiece> MaskedAttention::weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const {
+  // Aligned query blocks as the blocked path: a local pattern scores only the key ranges its block reaches.
+  const int64_t bq = pattern.local() ? pattern.query_block() : i1 - i0;
+  auto lopt = torch::TensorOptions().dtype(torch::kLong).device(t.q.device());
+  std::vector<RowPiece> out;
+  for (int64_t a = i0; a < i1;) {
+    const int64_t b = pattern.local() ? std::min(i1, (a / bq + 1) * bq) : i1, n = b - a;
+    const Ranges ranges = pattern.local() ? pattern.key_ranges(a, b, 0) : Ranges{{0, b}};
+    std::vector<torch::Tensor> ks, ps, bs;  // [1, H, len, d_h], [len], [R, 1, H, len]
+    for (const auto& [lo, hi] : ranges) {
+      ks.push_back(t.k.narrow(2, lo, hi - lo));
+      ps.push_back(torch::arange(lo, hi, lopt));
+      if (t.buckets.defined()) bs.push_back(t.buckets.narrow(3, lo, hi - lo));
+    }
+    Keys sel{torch::cat(ks, 2), {}, torch::cat(ps), bs.empty() ? torch::Tensor() : torch::cat(bs, 3)};
+    auto qb = t.buckets.defined() ? t.buckets.narrow(3, a, n) : torch::Tensor();  // [R, 1, H, n]
+    Scored s = attend(t.q.narrow(2, a, n), t.q_sink.defined() ? t.q_sink.narrow(2, a, n) : t.q_sink,
+                      torch::arange(a, b, lopt), qb, sel);
+    out.push_back({a, b, s.p[0][t.head], sel.pos});  // [n, S'] over the selected keys
+    a = b;
+  }
+  return out;
 }
 
 std::unique_ptr<LayerCache> MaskedAttention::new_cache(int64_t batch, int64_t capacity, torch::Device dev) const {

@@ -120,6 +120,12 @@ torch::Tensor Positions::score_bias(const torch::Tensor& qpos, const torch::Tens
   return -alibi_slopes.to(qpos.device()).view({-1, 1, 1}) * dist.unsqueeze(0);  // [H, T, S]
 }
 
+torch::Tensor Positions::score_bias_head(const torch::Tensor& qpos, const torch::Tensor& kpos, int64_t h) const {
+  if (kind != PosKind::Alibi) return {};
+  auto dist = (qpos.unsqueeze(1) - kpos.unsqueeze(0)).to(torch::kFloat);  // [T, S] i - j
+  return -alibi_slopes[h].item<float>() * dist;                           // [T, S]
+}
+
 // ---------------------------------------------------------------------------------------------- caches
 
 void KVCache::append(const torch::Tensor& nk, const torch::Tensor& nv) {
@@ -164,6 +170,19 @@ void AttentionLayer::convert_from(const AttentionLayer& trained) {
     torch::NoGradGuard ng;
     p.value().copy_(*s);
   }
+}
+
+TextProjections AttentionLayer::project_text(const torch::Tensor& x, int64_t head) const {
+  (void)x;
+  (void)head;
+  throw Error("internal: " + spec_.variant + " has no tiled weight rows");
+}
+
+std::vector<RowPiece> AttentionLayer::weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const {
+  (void)t;
+  (void)i0;
+  (void)i1;
+  throw Error("internal: " + spec_.variant + " has no tiled weight rows");
 }
 
 // Softmax over keys where `allow` holds; a row with nothing allowed gives zeros instead of NaN.
@@ -286,6 +305,40 @@ torch::Tensor StandardAttention::head_values(const torch::Tensor& x) const {
                .view({B, S, kv_heads, head_dim})
                .transpose(1, 2);                                              // [B, Hkv, S, d_h]
   return kv_heads == n_head ? v : v.repeat_interleave(n_head / kv_heads, 1);  // [B, H, S, d_h]
+}
+
+bool StandardAttention::has_weight_rows() const {
+  const std::type_info& t = typeid(*this);
+  return !cross && (t == typeid(StandardAttention) || t == typeid(CustomMaskAttention));
+}
+
+TextProjections StandardAttention::project_text(const torch::Tensor& x, int64_t h) const {
+  const int64_t T = x.size(1), g = h / (n_head / kv_heads);  // query head h reads key/value head floor(h Hkv / H)
+  auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kLong).device(x.device()));  // [T]
+  auto q = F::linear(x, wq->weight.narrow(0, h * head_dim, head_dim)).unsqueeze(1);            // [1, 1, T, d_h]
+  auto k = F::linear(x, wk->weight.narrow(0, g * head_dim, head_dim)).unsqueeze(1);            // [1, 1, T, d_h]
+  TextProjections t;
+  t.head = h;
+  t.q = pos_->rotate(q, pos) * (1.0 / std::sqrt(static_cast<double>(head_dim)));  // [1, 1, T, d_h] q / sqrt(d_h)
+  t.k = pos_->rotate(k, pos, true);                                               // [1, 1, T, d_h]
+  return t;
+}
+
+std::vector<RowPiece> StandardAttention::weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const {
+  // Row i: softmax_j (q_i . k_j / sqrt(d_h) + bias_ij) over the allowed j <= i; keys j >= i1 never are.
+  auto lopt = torch::TensorOptions().dtype(torch::kLong).device(t.q.device());
+  auto qpos = torch::arange(i0, i1, lopt), kpos = torch::arange(0, i1, lopt);  // [n], [i1]
+  auto q = t.q[0][0].narrow(0, i0, i1 - i0), k = t.k[0][0].narrow(0, 0, i1);   // [n, d_h], [i1, d_h]
+  auto s = torch::matmul(q, k.t());                                            // [n, i1]
+  auto bias = pos_->score_bias_head(qpos, kpos, t.head);                       // [n, i1] or undefined
+  if (bias.defined()) s.add_(bias);
+  if (typeid(*this) != typeid(StandardAttention))                            // a painted mask: any pair may be blocked
+    return {{i0, i1, masked_softmax(s, allowed(qpos, kpos, false)), kpos}};  // [n, i1]
+  // Causal: every key before i0 is allowed to every row; only the diagonal block [n, n] masks j > i.
+  const int64_t n = i1 - i0;
+  s.narrow(1, i0, n).masked_fill_(torch::ones({n, n}, lopt.dtype(torch::kBool)).triu(1),
+                                  -std::numeric_limits<double>::infinity());
+  return {{i0, i1, torch::softmax(s, -1), kpos}};  // [n, i1]
 }
 
 std::unique_ptr<LayerCache> StandardAttention::new_cache(int64_t batch, int64_t capacity, torch::Device dev) const {

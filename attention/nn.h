@@ -31,6 +31,8 @@ struct Positions {
   torch::Tensor rotate(const torch::Tensor& x, const torch::Tensor& pos, bool is_key = false) const;
   // Additive score bias [H, T, S] for queries at qpos [T] and keys at kpos [S], or undefined when none.
   torch::Tensor score_bias(const torch::Tensor& qpos, const torch::Tensor& kpos) const;
+  // The same for one head h: [T, S], or undefined when none.
+  torch::Tensor score_bias_head(const torch::Tensor& qpos, const torch::Tensor& kpos, int64_t h) const;
 };
 std::vector<double> alibi_slopes(int64_t n_head);  // the standard recipe (powers of two and interleaving)
 
@@ -74,6 +76,21 @@ struct AttnResult {
   torch::Tensor heads;    // [B, H, T, d_v] head outputs before W_O (when asked)
 };
 
+// One head's weight rows over a long text, computed a block of queries at a time (pooled heatmaps past the
+// context): rows [i0, i1) of the effective matrix, over the keys kpos only (every other key has weight 0).
+struct RowPiece {
+  int64_t i0 = 0, i1 = 0;
+  torch::Tensor p;     // [i1 - i0, S'] weights
+  torch::Tensor kpos;  // [S'] int64 key positions, ascending
+};
+// The projections weight_rows reads, computed once per text and layer from its normed input x [1, T, d].
+struct TextProjections {
+  torch::Tensor q, k;     // [1, H or 1, T, d_h] rotated at their positions (one head for exact softmax layers)
+  torch::Tensor q_sink;   // [1, H, T, d_h] sinks: queries rotated at their in-cache position (else undefined)
+  torch::Tensor buckets;  // [R, 1, H, T] int32 LSH bucket ids (else undefined)
+  int64_t head = 0;       // the head these belong to (one-head projections) or the head weight_rows selects
+};
+
 class AttentionLayer : public torch::nn::Module {
  public:
   AttentionLayer(const ModelConfig& cfg, LayerSpec spec, const Positions* pos)
@@ -93,6 +110,12 @@ class AttentionLayer : public torch::nn::Module {
   virtual void init_fixed_parameters() {}
   // Initialise from a trained layer of another variant (an MHA checkpoint); throws Error when impossible.
   virtual void convert_from(const AttentionLayer& trained);
+  // Tiled weight rows (pooled heatmaps of long texts, memory O(rows x keys)): layers whose weights are a softmax
+  // over scores they can compute for any block of queries say so here and implement the two calls below, equal to
+  // their forward's display; the others are pooled from a full forward's display (within its memory limit).
+  virtual bool has_weight_rows() const { return false; }
+  virtual TextProjections project_text(const torch::Tensor& x /*[1, T, d]*/, int64_t head) const;
+  virtual std::vector<RowPiece> weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const;
   const LayerSpec& spec() const { return spec_; }
   double param(const std::string& name) const;
 
@@ -111,6 +134,10 @@ class StandardAttention : public AttentionLayer {
   int64_t cache_formula_bytes(int64_t tokens, int64_t elem_bytes) const override;
   void convert_from(const AttentionLayer& trained) override;
   torch::Tensor head_values(const torch::Tensor& x) const override;
+  // mha, mqa, gqa and custom (not cross, nor the subclasses whose weights are not this softmax).
+  bool has_weight_rows() const override;
+  TextProjections project_text(const torch::Tensor& x, int64_t head) const override;
+  std::vector<RowPiece> weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const override;
 
   torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
   int64_t n_head, kv_heads, head_dim;

@@ -74,10 +74,10 @@ expect "attend: empty --text" 1 "attnscope: error: give --text" --file "$out/a.c
   "$bin" attend "${M[@]}" --text "" -o "$out/a.csv"
 expect "attend: empty --text-file" 1 "attnscope: error: the text is empty: type at least one character" \
   --file "$out/a.csv" -- "$bin" attend "${M[@]}" --text-file "$work/empty.txt" -o "$out/a.csv"
-expect "attend: 100,000 characters (context message)" 1 \
-  "attnscope: error: the text has 100000 characters; the model's context is 32 (pick a window of at most that many)" \
+expect "attend: 100,000 characters (length message)" 1 \
+  "attnscope: error: the text has 100,000 characters; the longest text attnscope runs is 32,768" \
   --file "$out/a.csv" -- "$bin" attend "${M[@]}" --text-file "$work/long.txt" -o "$out/a.csv"
-expect "attend: 100,000 characters as --text" 1 "the text has 100000 characters; the model's context is 32" -- \
+expect "attend: 100,000 characters as --text" 1 "the text has 100,000 characters; the longest text attnscope runs is 32,768" -- \
   "$bin" attend "${M[@]}" --text "$(cat "$work/long.txt")"
 expect "attend: a text file over 1 MiB" 1 "is larger than the limit of 1048576 bytes" -- \
   "$bin" attend "${M[@]}" --text-file "$work/huge.txt"
@@ -104,9 +104,9 @@ expect "attend: cross-attention without --kv-text" 1 \
   "attnscope: error: cross-attention needs a second text for its keys and values (--kv-text)" -- \
   "$bin" attend "${M[@]}" --variant cross --text hi
 expect "attend: cross-attention, 100,000-character --kv-text" 1 \
-  "attnscope: error: the second text has 100000 characters; the model's context is 32" -- \
+  "attnscope: error: the second text has 100,000 characters; the longest text attnscope runs is 32,768" -- \
   "$bin" attend "${M[@]}" --variant cross --text hi --kv-text-file "$work/long.txt"
-expect "render: 100,000 characters" 1 "attnscope: error: the text has 100000 characters; the model's context is 32" \
+expect "render: 100,000 characters" 1 "attnscope: error: the text has 100,000 characters; the longest text attnscope runs is 32,768" \
   --file "$out/r.png" -- "$bin" render "${M[@]}" --text-file "$work/long.txt" -o "$out/r.png"
 expect "render: empty text" 1 "attnscope: error: give --text or --text-file (or --scene)" --file "$out/r.png" -- \
   "$bin" render "${M[@]}" --text "" -o "$out/r.png"

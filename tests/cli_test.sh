@@ -129,7 +129,17 @@ check "heads: a probe longer than the context" '[ $s -eq 1 ] && grep -q "period 
 "$bin" attend --text "$text" --layer 0 --head 0 --logprobs "$tmp/lp.json" > /dev/null 2>&1
 check "attend --logprobs json: T - 1 log-probabilities, all <= 0" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert len(d[\"logprobs\"])==$n-1 and max(d[\"logprobs\"])<=0" "$tmp/lp.json"'
 
-for c in variants attend generate eval train kv bench explain advise render heads; do
+# past the training context: loss by position (JSON: one mean per position), pooled heatmaps, the learned-position limit
+"$bin" extrapolate --variants sliding_window,mha_alibi --length 512 --windows 2 --json "$tmp/x.json" --plot "$tmp/x.png" > "$tmp/x.out" 2> "$tmp/x.err"
+check "extrapolate: a mean loss at each of 512 positions per column, and the plot" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); c=d[\"columns\"]; assert d[\"context\"]==256 and [x[\"spec\"] for x in c]==[\"sliding_window\",\"mha_alibi\"] and all(len(x[\"mean_loss\"])==512 and 0<min(x[\"mean_loss\"]) for x in c)" "$tmp/x.json" && [ -s "$tmp/x.png" ]'
+"$bin" extrapolate --variants mha_learned --length 512 2> "$tmp/x.err" > /dev/null; s=$?
+check "extrapolate: learned positions stop at the context, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/x.err")" -eq 1 ] && grep -q "past this model.s limit of 256: learned absolute positions" "$tmp/x.err"'
+"$bin" extrapolate --variants mha --length 32767 --windows 16 2> "$tmp/x.err" > /dev/null; s=$?
+check "extrapolate: windows that do not fit the held-out text" '[ $s -eq 1 ] && grep -q "at most 3 windows of this length" "$tmp/x.err"'
+"$bin" render --length 2048 --compare sliding_window,longformer --pixels 256 -o "$tmp/p.json" 2> "$tmp/p.err"
+check "render --length: two pooled 256 x 256 maps" 'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"shape\"]==[2,256,256] and max(max(r) for r in d[\"panels\"][0][\"values\"])>0.1" "$tmp/p.json"'
+
+for c in variants attend generate eval train kv bench explain advise render heads extrapolate; do
   "$bin" $c --help > /dev/null 2>&1 || fail "$c --help"
 done
 echo "$fails failure(s)"

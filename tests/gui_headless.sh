@@ -47,6 +47,15 @@ grep -q "^    knocked out: L0 h1, loss [0-9.]* without them ([+-][0-9.]*)" "$out
 grep -q "^    knocked out: L0 all, loss" "$out" || { cat "$out"; fail "column 1's layer knock-out (clicked)"; }
 [ "$(grep -c "^    knocked out: L0 h1" "$out")" -eq 1 ] || { cat "$out"; fail "knockout 0 clear left column 0's"; }
 
+# 1c) beyond the context: both columns pooled over 2,048 held-out characters (tiled), loss by position over 2 windows;
+# a learned-position column would stop at its limit (checked by test_engine), so both run here
+out="$work/long.out"
+script="idle; long 2048 2 1 0; long_wait 240"
+"$bin" gui --headless --model "$model" --width 1400 --height 1000 --column mha --column sliding_window:window=4 \
+  --script "$script" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the long session failed"; }
+[ "$(grep -c "^  long column: .*: map 512 x 512 in [0-9]* ms (tiled), loss [0-9.]* before 64, [0-9.]* after" "$out")" -eq 2 ] ||
+  { cat "$out"; fail "expected a pooled map and a loss curve per column"; }
+
 # 2) the one command that needs pixels says so (exit 3: a script failure), and writes nothing
 out="$work/shot.out"
 status=0

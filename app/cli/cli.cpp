@@ -85,7 +85,8 @@ int run_cli(int argc, char** argv) {
                                    add_kv(app),
                                    add_bench(app),
                                    add_render(app),
-                                   add_heads(app)};
+                                   add_heads(app),
+                                   add_extrapolate(app)};
 #if ATTNSCOPE_GUI
   GuiOptions gu;
   commands.push_back(add_gui(app, gu));

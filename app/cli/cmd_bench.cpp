@@ -221,7 +221,9 @@ void write_plot(const BenchReport& r, const std::string& path) {
 }  // namespace
 
 int cmd_bench(const BenchArgs& a) {
+  if (a.interactive && a.long_text) throw Error("give either --interactive or --long, not both");
   if (a.interactive) return bench_interactive(a);
+  if (a.long_text) return bench_long(a);
   for (const std::string* out : {&a.json, &a.csv, &a.plot}) check_output_dir(*out);
   BenchOptions o = a.o;
   o.lengths = parse_lengths(a.lengths);
@@ -275,7 +277,7 @@ Command add_bench(CLI::App& app) {
                 "mha, gqa:groups=2, mqa, sliding_window:window=32, linear, mla)");
   c->add_option("--chars", a->chars, "--interactive: characters of held-out text")
       ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
-  c->add_option("--model", a->model, "--interactive: checkpoint (default: the bundled assets/models/mha)");
+  c->add_option("--model", a->model, "--interactive, --long: checkpoint (default: the bundled assets/models/mha)");
   c->add_option("--torch-threads", a->torch_threads, "--interactive: LibTorch intra-op threads (0: as the window)")
       ->check(CLI::Range(0, 256));
   c->add_option("--column-threads", a->column_threads,
@@ -283,6 +285,14 @@ Command add_bench(CLI::App& app) {
       ->check(CLI::Range(0, 256));
   c->add_option("--blas-threads", a->blas_threads, "--interactive: OpenBLAS threads (0: as the window)")
       ->check(CLI::Range(0, 256));
+  c->add_flag("--long", a->long_text,
+              "time pooled heatmaps of a long held-out text instead: per column (--variants, default "
+              "sliding_window,mha_alibi,longformer) first_picture_ms, zoom_ms, peak_mib");
+  c->add_option("--length", a->long_length, "--long: characters of held-out text")->check(CLI::Range(2, 32768));
+  c->add_option("--layer", a->long_layer, "--long: the layer pooled")->check(CLI::Range(0, 1023));
+  c->add_option("--head", a->long_head, "--long: the head pooled")->check(CLI::Range(0, 1023));
+  c->add_option("--pixels", a->pixels, "--long: the picture's pixels per side")->check(CLI::Range(1, 8192));
+  c->add_option("--zoom", a->zoom, "--long: characters per side of the zoomed region")->check(CLI::Range(1, 32768));
   return {c, [a] { return cmd_bench(*a); }};
 }
 

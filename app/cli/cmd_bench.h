@@ -20,8 +20,14 @@ struct BenchArgs {
   std::string model;                        // checkpoint (empty: the bundled assets/models/mha)
   int torch_threads = 0, blas_threads = 0;  // 0: as the window runs it (see gui worker); else these
   int column_threads = 0;                   // columns computed at once (0: as the window, Worker's default)
+  // --long: pooled heatmaps of a long held-out text (bench_long.cpp) per column (`variants`, default
+  // sliding_window,mha_alibi,longformer): first picture, zoom and peak resident memory; repeats = o.repeats.
+  bool long_text = false;
+  int64_t long_length = 32768, long_layer = 0, long_head = 0;
+  int64_t pixels = 1024, zoom = 256;  // the picture's pixels per side; the zoomed region's characters per side
 };
 int cmd_bench(const BenchArgs& a);          // throws Error for bad input
 int bench_interactive(const BenchArgs& a);  // --interactive (bench_interactive.cpp): through the window's worker
+int bench_long(const BenchArgs& a);         // --long (bench_long.cpp): pooled heatmaps of a long text
 
 }  // namespace attnscope

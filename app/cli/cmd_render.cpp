@@ -134,6 +134,12 @@ void add_render_options(CLI::App* c, RenderArgs& a) {
   a.zoom_given = c->add_option("--zoom", a.zoom, "cell size multiplier, 0.25..8")->check(CLI::Range(0.25, 8.0));
   c->add_option("-o,--out", a.out, "output FILE.png|.svg|.csv|.npy|.json (written atomically)")->required();
   c->add_flag("--force", a.force, "overwrite an existing output file");
+  c->add_option("--length", a.length,
+                "pooled heatmaps of N characters (up to 32768; the held-out text unless --text/--text-file)")
+      ->check(CLI::Range(1, 32768));
+  c->add_option("--pool", a.pool, "--length: each pixel the max or the mean of the weights it covers")
+      ->check(CLI::IsMember({"max", "mean"}));
+  c->add_option("--pixels", a.pixels, "--length: pixels per side of each pooled map")->check(CLI::Range(1, 4096));
   auto* scene = c->add_option("--scene", a.scene, "render a scene file (assets/scenes/*.json)");
   for (CLI::Option* o : {variant, param, text, text_file, layer, head, grid, compare, view}) scene->excludes(o);
   grid->excludes(compare)->excludes(layer)->excludes(head);
@@ -143,6 +149,7 @@ void add_render_options(CLI::App* c, RenderArgs& a) {
 int cmd_render(const RenderArgs& a) {
   const std::string kind = output_kind(a.out);
   check_output(a.out, a.force);
+  if (a.length > 0) return render_long(a, kind);
 
   Scene scene;
   std::vector<std::string> skipped;

@@ -25,10 +25,11 @@ Command add_generate(CLI::App& app);  // cmd_generate.cpp
 Command add_eval(CLI::App& app);      // cmd_eval.cpp: `eval` and `eval --all`
 // cmd_train.cpp; command_line: the invocation, recorded in the checkpoint's config.json
 Command add_train(CLI::App& app, const std::string& command_line);
-Command add_kv(CLI::App& app);      // cmd_kv.cpp
-Command add_bench(CLI::App& app);   // cmd_bench.cpp
-Command add_render(CLI::App& app);  // cmd_render.cpp
-Command add_heads(CLI::App& app);   // cmd_heads.cpp: roles, the induction probe, knock-outs
+Command add_kv(CLI::App& app);           // cmd_kv.cpp
+Command add_bench(CLI::App& app);        // cmd_bench.cpp
+Command add_render(CLI::App& app);       // cmd_render.cpp
+Command add_heads(CLI::App& app);        // cmd_heads.cpp: roles, the induction probe, knock-outs
+Command add_extrapolate(CLI::App& app);  // cmd_extrapolate.cpp: loss by position past the training context
 
 // The run functions whose arguments are plain values (the others take their command's Args struct, declared in
 // cmd_NAME.h or, for attend, generate, eval and train, inside their file).

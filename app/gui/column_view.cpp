@@ -171,6 +171,7 @@ void draw_ui(App& app) {
   draw_kv_calculator(app);
   draw_scaling_window(app);
   draw_advisor_window(app);
+  draw_long_window(app);
   draw_scene_ui(app);
   draw_export_dialog(app);
   draw_help_windows(app);

@@ -488,6 +488,10 @@ const ScriptCommand kCommands[] = {
      cmd_studio},
     {"advisor_set", "SCENARIO [MEMORY|none]", "re-rank without measuring, and print", cmd_studio},
     {"advisor_wait", "SECONDS", "until the gathering ends, then print the ranking", cmd_studio},
+    {"long", "LENGTH WINDOWS LAYER HEAD",
+     "the Beyond the context window on the columns: pooled heatmaps of LENGTH held-out characters, loss by position",
+     cmd_studio},
+    {"long_wait", "SECONDS", "until every column of the long run has its map and loss, then print them", cmd_studio},
 };
 
 const ScriptCommand* find_command(const std::string& name) {

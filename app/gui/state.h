@@ -197,6 +197,7 @@ struct App {
   ScalingState scaling;   // the scaling panel's sweep
   AdvisorState advisor;   // the scenario advisor panel
   HelpState help;         // the Help menu's windows
+  LongState long_text;    // "Beyond the context": pooled heatmaps and loss by position past the context
   int active_column = 0;  // arrow keys act on it (or on every column when linked)
   Fonts fonts;
   bool fonts_dirty = false;

@@ -38,6 +38,7 @@ void draw_file_menu(App& app) {
   if (ImGui::MenuItem("Presentation mode", "F11", app.scenes.present)) set_presentation(app, !app.scenes.present);
   ImGui::MenuItem("Scaling panel", nullptr, &app.scaling.open);
   ImGui::MenuItem("Scenario advisor", nullptr, &app.advisor.open);
+  ImGui::MenuItem("Beyond the context", nullptr, &app.long_text.open);
   ImGui::EndMenu();
 }
 
@@ -200,6 +201,7 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
   }
   if (op.rfind("advisor", 0) == 0) return advisor_script_command(app, command, phase);
   if (op == "help_window" || op == "open_recent" || op == "print_recent") return help_script_command(app, command);
+  if (op == "long" || op == "long_wait") return long_script_command(app, command, phase);
   return ScriptStep::Unknown;
 }
 

@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "advise_run.h"
-#include "job.h"
 #include "bench.h"
+#include "heatmap.h"
+#include "job.h"
+#include "long_context.h"
 #include "render/figure.h"
 #include "scene.h"
 
@@ -96,6 +98,43 @@ struct ScalingState {
   int min_exp = 7, max_exp = 12;  // lengths 2^min_exp .. 2^max_exp
   int repeats = 2;
   std::unique_ptr<ScalingRun> run;
+};
+
+// "Beyond the context" (long_view.cpp): the columns on a held-out text longer than the training context, computed in
+// the background column by column: the pooled heatmap of (layer, head) over the first `length` characters and the
+// mean loss at every position over `windows` held-out windows of that length (attention/long_context.h).
+class LongRun {
+ public:
+  struct Out {
+    std::string label, where, error;  // error: the column could not run (its length limit, ...)
+    PooledMap map;                    // rows = 0 until pooled
+    ExtrapolationCurve loss;          // mean empty until computed
+  };
+  using Spec = std::pair<std::string, ParamValues>;  // a column's variant and parameters
+  LongRun(std::shared_ptr<const Model> base, std::vector<Spec> columns, std::string valid, int64_t length,
+          int64_t windows, int64_t layer, int64_t head);
+
+  void cancel() { job_.cancel(); }
+  bool running() const { return job_.running(); }
+  std::string error() const { return job_.error(); }
+  std::string current() const { return job_.progress().current; }
+  std::vector<Out> columns() const { return job_.snapshot(); }  // one per column, filled as they finish
+  int64_t length() const { return length_; }
+  int64_t windows() const { return windows_; }
+  int64_t context() const { return context_; }
+
+ private:
+  int64_t length_, windows_, context_;
+  session::Job<std::vector<Out>> job_;  // last: its thread reads the members above
+};
+
+struct LongState {
+  bool open = false;
+  int length_exp = 14;  // 2^length_exp characters
+  int windows = 1, layer = 0, head = 0;
+  std::unique_ptr<LongRun> run;
+  std::vector<Heatmap> maps;      // one per column of the run's result
+  std::vector<int64_t> uploaded;  // the map size each holds (rows * cols; 0 = none)
 };
 
 // The scenario advisor's gathering (attention/advise_run.h: bench points for the variants not yet measured at the
@@ -185,12 +224,17 @@ void draw_presentation_header(const Column& c);  // a column's label in place of
 void draw_scaling_window(App& app);
 void start_scaling(App& app);
 
+// long_view.cpp
+void draw_long_window(App& app);
+void start_long(App& app);  // the columns of the window at the panel's length, windows, layer and head
+
 // studio.cpp
 void draw_file_menu(App& app);
 void handle_studio_keys(App& app);  // F11, Page Up/Down
 // Script commands of these features (see gui_main.cpp); `phase` counts the frames a command has waited.
 enum class ScriptStep { Unknown, Done, Again, Failed };
 ScriptStep studio_script_command(App& app, const std::string& command, int phase);
+ScriptStep long_script_command(App& app, const std::string& command, int phase);  // long_view.cpp
 
 // help_menu.cpp: the Help menu and its windows (keys and gestures, About), File > Open Recent
 struct HelpState {

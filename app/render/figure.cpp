@@ -168,11 +168,12 @@ Layout make_layout(const Figure& f, const Style& s) {
   if (f.panels.empty()) throw Error("nothing to draw: the figure has no panels");
   const Font& reg = Font::sans();
   Layout L;
-  int64_t rows = 0, cols = 0;
+  int64_t rows = 0, cols = 0, step = 1;
   bool labels = true, any_title = false, any_sub = false, any_caption = false, any_strip = false;
   for (const Panel& p : f.panels) {
     rows = std::max(rows, p.rows);
     cols = std::max(cols, p.cols);
+    step = std::max(step, p.axis_step);
     labels = labels && !p.row_labels.empty() && !p.col_labels.empty();
     any_title = any_title || !p.title.empty();
     any_sub = any_sub || !p.subtitle.empty();
@@ -204,8 +205,8 @@ Layout make_layout(const Figure& f, const Style& s) {
     return a;
   };
   L.rows = axis(rows, kTickPx * 1.5);
-  L.cols = axis(cols, reg.width(std::to_string(cols), kTickPx) + 8);
-  L.rows.gutter = L.rows.chars ? L.rows.font * 1.2 + 6 : reg.width(std::to_string(rows - 1), kTickPx) + 10;
+  L.cols = axis(cols, reg.width(std::to_string(cols * step), kTickPx) + 8);
+  L.rows.gutter = L.rows.chars ? L.rows.font * 1.2 + 6 : reg.width(std::to_string((rows - 1) * step), kTickPx) + 10;
   L.cols.gutter = L.cols.chars ? L.cols.font * 1.3 + 6 : kTickPx + 10;
   const double left = L.rows.gutter + kAxisTitlePx + 10;  // first grid column
   const double below = L.cols.gutter + kAxisTitlePx + 8;  // last grid row
@@ -443,7 +444,7 @@ void paint(const Figure& f, const Layout& L, Painter& P) {
             P.text(p.row_labels[size_t(i)], b.x - 5, cy + L.rows.font * 0.36, L.rows.font, kInk, Align::Right, false);
         } else if (i % L.rows.step == 0) {
           P.line(b.x - 4, cy, b.x - 1, cy, 1, kMuted);
-          P.text(std::to_string(i), b.x - 6, cy + kTickPx * 0.36, kTickPx, kMuted, Align::Right, false);
+          P.text(std::to_string(i * p.axis_step), b.x - 6, cy + kTickPx * 0.36, kTickPx, kMuted, Align::Right, false);
         }
       }
       P.text("query", b.x - L.rows.gutter - 6, b.y + ph / 2, kAxisTitlePx, kMuted, Align::Center, false, true);
@@ -457,7 +458,7 @@ void paint(const Figure& f, const Layout& L, Painter& P) {
             P.text(p.col_labels[size_t(j)], cx, b.y + ph + 4 + L.cols.font, L.cols.font, kInk, Align::Center, false);
         } else if (j % L.cols.step == 0) {
           P.line(cx, b.y + ph + 1, cx, b.y + ph + 4, 1, kMuted);
-          P.text(std::to_string(j), cx, b.y + ph + 5 + kTickPx, kTickPx, kMuted, Align::Center, false);
+          P.text(std::to_string(j * p.axis_step), cx, b.y + ph + 5 + kTickPx, kTickPx, kMuted, Align::Center, false);
         }
       }
       P.text("key", b.x + pw / 2, b.y + ph + L.cols.gutter + kAxisTitlePx + 2, kAxisTitlePx, kMuted, Align::Center,

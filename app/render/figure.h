@@ -27,6 +27,7 @@ struct Panel {
   std::vector<std::string> row_labels, col_labels;  // one per row / column (characters), or empty
   std::vector<float> row_stat;  // [rows] drawn as bars right of the matrix (diff: KL per row), or empty
   std::string row_stat_label;   // heading of those bars
+  int64_t axis_step = 1;        // positions per cell in the axis numbers (a pooled map: characters per pixel)
 };
 
 struct Figure {
