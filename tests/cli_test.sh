@@ -45,8 +45,13 @@ check "characters outside the vocabulary are reported" '[ $s -eq 1 ] && grep -q 
 "$bin" attend --text "" 2> "$tmp/e3"; s=$?
 check "empty text" '[ $s -ne 0 ] && grep -q "give --text\|empty" "$tmp/e3"'
 head -c 300 "$(dirname "$0")/../assets/tinyshakespeare.txt" > "$tmp/long.txt"
-"$bin" attend --text-file "$tmp/long.txt" 2> "$tmp/e4" > /dev/null; s=$?
-check "text longer than the context" '[ $s -eq 1 ] && grep -q "context is 256" "$tmp/e4"'
+"$bin" attend --text-file "$tmp/long.txt" > /dev/null 2>&1; s=$?
+check "RoPE past the context of 256: 300 characters run" '[ $s -eq 0 ]'
+"$bin" attend --model "$(dirname "$0")/../assets/models/mha_learned" --text-file "$tmp/long.txt" 2> "$tmp/e4" > /dev/null; s=$?
+check "learned positions past the context: one line naming the limit" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/e4")" -eq 1 ] && grep -q "limit of 256: learned absolute positions" "$tmp/e4"'
+head -c 1100 "$(dirname "$0")/../assets/tinyshakespeare.txt" > "$tmp/longer.txt"
+"$bin" attend --text-file "$tmp/longer.txt" 2> "$tmp/e4" > /dev/null; s=$?
+check "text past the full maps' limit: one line naming 1024 and the long-text commands" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/e4")" -eq 1 ] && grep -q "stop at 1024" "$tmp/e4" && grep -q "render --length" "$tmp/e4"'
 "$bin" attend --variant gqa --param groups=3 --text "$text" 2> "$tmp/e5" > /dev/null; s=$?
 check "impossible parameter" '[ $s -eq 1 ] && grep -q "does not divide" "$tmp/e5"'
 "$bin" attend --param window=3 --text "$text" 2> "$tmp/e6" > /dev/null; s=$?
