@@ -156,9 +156,16 @@ TEST(Incremental, WholeVariantsSayWhyAndBadTextsFailAsAttendDoes) {
   EXPECT_EQ(IncrementalAttend::whole_reason(*mha), "");
   IncrementalAttend inc(mha);
   EXPECT_THROW(inc.update({}), Error);
-  EXPECT_THROW(inc.update(std::vector<int64_t>(49, 1)), Error);
-  // a failed update leaves a state that still gives right answers
+  // past the context (48): RoPE runs, computed whole (the caches hold the context); learned positions refuse as
+  // attend does, and a failed update leaves a state that still gives right answers
+  const std::vector<int64_t> longer(49, 1);
+  EXPECT_NEAR(inc.update(longer).loss, mha->attend(longer).loss, 1e-5);
+  EXPECT_FALSE(inc.stats().incremental);
+  auto learned = Model::create(small_config("mha", {}, PosKind::Learned), tok, "cpu", 21);
+  IncrementalAttend inc_learned(learned);
+  EXPECT_THROW(learned->attend(longer), Error);
+  EXPECT_THROW(inc_learned.update(longer), Error);
   const std::vector<int64_t> t{3, 1, 4, 1, 5};
-  const AttentionMaps& got = inc.update(t);
-  EXPECT_NEAR(got.loss, mha->attend(t).loss, 1e-5);
+  EXPECT_NEAR(inc_learned.update(t).loss, learned->attend(t).loss, 1e-5);
+  EXPECT_NEAR(inc.update(t).loss, mha->attend(t).loss, 1e-5);
 }
