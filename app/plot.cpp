@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <cstdio>
 
@@ -100,6 +101,42 @@ std::vector<double> linear_ticks(double lo, double hi, int want) {
   for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step)
     t.push_back(std::abs(v) < 1e-12 ? 0 : v);
   return t;
+}
+
+// The series (colour from the palette, then solid / dashed / dotted with circle / square / diamond markers) and
+// their legend entries right of the plot; X and Y map data to pixels.
+void draw_series(Canvas& cv, const PlotSpec& spec, const Text& font, const std::function<double(double)>& X,
+                 const std::function<double(double)>& Y, int top, int right) {
+  const Rgb ink{30, 30, 30};
+  auto drawable = [&](double x, double y) {
+    return std::isfinite(x) && std::isfinite(y) && (!spec.log_x || x > 0) && (!spec.log_y || y > 0);
+  };
+  const double dash_on[] = {0, 10, 3}, dash_off[] = {0, 6, 4};
+  for (size_t si = 0; si < spec.series.size(); ++si) {
+    const auto& s = spec.series[si];
+    const Rgb c = kPalette[si % kPalette.size()];
+    const size_t style = (si / kPalette.size()) % 3;
+    const Marker mk = static_cast<Marker>(style);
+    double phase = 0;
+    bool have_prev = false;
+    double px = 0, py = 0;
+    for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
+      if (!drawable(s.x[i], s.y[i])) continue;
+      const double x = X(s.x[i]), y = Y(s.y[i]);
+      if (have_prev) dashed(cv, px, py, x, y, 2.2, c, dash_on[style], dash_off[style], phase);
+      px = x;
+      py = y;
+      have_prev = true;
+    }
+    for (size_t i = 0; spec.markers && i < std::min(s.x.size(), s.y.size()); ++i)
+      if (drawable(s.x[i], s.y[i])) marker(cv, X(s.x[i]), Y(s.y[i]), 3.5, mk, c);
+    // legend entry
+    const double ly = top + 12 + 22.0 * si, lx = right + 24;
+    double lphase = 0;
+    dashed(cv, lx, ly, lx + 34, ly, 2.2, c, dash_on[style], dash_off[style], lphase);
+    marker(cv, lx + 17, ly, 3.5, mk, c);
+    font.draw(cv, lx + 44, ly + 5, s.label, 15, ink);
+  }
 }
 
 }  // namespace
@@ -200,36 +237,7 @@ void write_loglog_png(const PlotSpec& spec, const std::string& path) {
   font.draw(cv, (left + right) / 2.0, spec.height - 22, spec.x_label, 16, ink, Align::Center);
   font.draw(cv, 28, (top + bottom) / 2.0, spec.y_label, 16, ink, Align::Center, true);
 
-  auto drawable = [&](double x, double y) {
-    return std::isfinite(x) && std::isfinite(y) && (!spec.log_x || x > 0) && (!spec.log_y || y > 0);
-  };
-  // Series: colour from the palette, then solid / dashed / dotted with circle / square / diamond markers.
-  const double dash_on[] = {0, 10, 3}, dash_off[] = {0, 6, 4};
-  for (size_t si = 0; si < spec.series.size(); ++si) {
-    const auto& s = spec.series[si];
-    const Rgb c = kPalette[si % kPalette.size()];
-    const size_t style = (si / kPalette.size()) % 3;
-    const Marker mk = static_cast<Marker>(style);
-    double phase = 0;
-    bool have_prev = false;
-    double px = 0, py = 0;
-    for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i) {
-      if (!drawable(s.x[i], s.y[i])) continue;
-      const double x = X(s.x[i]), y = Y(s.y[i]);
-      if (have_prev) dashed(cv, px, py, x, y, 2.2, c, dash_on[style], dash_off[style], phase);
-      px = x;
-      py = y;
-      have_prev = true;
-    }
-    for (size_t i = 0; spec.markers && i < std::min(s.x.size(), s.y.size()); ++i)
-      if (drawable(s.x[i], s.y[i])) marker(cv, X(s.x[i]), Y(s.y[i]), 3.5, mk, c);
-    // legend entry
-    const double ly = top + 12 + 22.0 * si, lx = right + 24;
-    double lphase = 0;
-    dashed(cv, lx, ly, lx + 34, ly, 2.2, c, dash_on[style], dash_off[style], lphase);
-    marker(cv, lx + 17, ly, 3.5, mk, c);
-    font.draw(cv, lx + 44, ly + 5, s.label, 15, ink);
-  }
+  draw_series(cv, spec, font, X, Y, top, right);
 
   write_file_atomic(path, cv.png());
 }

@@ -171,6 +171,12 @@ ScriptStep help_script_command(App& app, const std::string& command) {
     std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
     return ScriptStep::Failed;
   };
+  if (op == "theme") {
+    if (arg != "light" && arg != "dark") return fail("light or dark");
+    app.view.light_theme = arg == "light";
+    app.fonts_dirty = true;  // the style is rebuilt with the fonts (fonts.cpp)
+    return ScriptStep::Done;
+  }
   if (op == "help_window") {
     if (arg == "close") {
       app.help = HelpState{};

@@ -66,6 +66,63 @@ bool parse_source(std::istringstream& in, ExportSource* s, int* column) {
   return (what == "heatmap" || what == "sparsity") && bool(in >> *column);
 }
 
+// scaling FROM TO REPEATS, scaling_cancel, scaling_wait N SECONDS: the scaling panel's sweep.
+ScriptStep scaling_script_command(App& app, const std::string& command, int phase) {
+  std::istringstream in(command);
+  std::string op;
+  in >> op;
+  auto fail = [&](const std::string& why) {
+    std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
+    return ScriptStep::Failed;
+  };
+  if (op == "scaling") {
+    int from = 128, to = 1024;
+    in >> from >> to >> app.scaling.repeats;
+    auto exp2 = [](int v) {
+      int e = 0;
+      while ((1 << (e + 1)) <= v) ++e;
+      return e;
+    };
+    app.scaling.min_exp = std::clamp(exp2(from), 6, 14);
+    app.scaling.max_exp = std::clamp(exp2(to), app.scaling.min_exp, 14);
+    start_scaling(app);
+    return ScriptStep::Done;
+  }
+  if (op == "scaling_cancel") {
+    if (app.scaling.run) app.scaling.run->cancel();
+    return ScriptStep::Done;
+  }
+  if (op == "scaling_wait") {
+    size_t want = 2;
+    double seconds = 60;
+    in >> want >> seconds;
+    if (!app.scaling.run) return fail("no scaling run");
+    static Clock::time_point since;
+    if (phase == 0) since = Clock::now();
+    const ScalingRun& run = *app.scaling.run;
+    const std::vector<BenchPoint> pts = run.points();
+    bool enough = true;
+    for (const std::string& v : run.variants())
+      enough = enough && size_t(std::count_if(pts.begin(), pts.end(), [&](const BenchPoint& p) {
+                           return p.variant == v && p.status == "ok";
+                         })) >= want;
+    if (enough) {
+      std::printf("t=%.3f s  scaling: %zu points for %zu variants\n", seconds_since_start(app), pts.size(),
+                  run.variants().size());
+      for (const BenchPoint& p : pts)
+        std::printf("  scaling point: %s T=%lld %s median %.3f ms peak %.1f MiB\n", p.variant.c_str(),
+                    (long long)p.length, p.status.c_str(), p.median_ms, p.peak_mib);
+      std::fflush(stdout);
+      return ScriptStep::Done;
+    }
+    if (!run.running())
+      return fail("the sweep ended with too few points" + (run.error().empty() ? "" : ": " + run.error()));
+    if (std::chrono::duration<double>(Clock::now() - since).count() > seconds) return fail("too few points in time");
+    return ScriptStep::Again;
+  }
+  return ScriptStep::Unknown;
+}
+
 }  // namespace
 
 // export PATH png|svg|csv|npy|json SCALE [all|heatmap COL|sparsity COL|diff]: as the dialog's Export button, waits
@@ -146,61 +203,10 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
     std::fflush(stdout);
     return ScriptStep::Done;
   }
-  if (op == "scaling") {
-    int from = 128, to = 1024;
-    in >> from >> to >> app.scaling.repeats;
-    auto exp2 = [](int v) {
-      int e = 0;
-      while ((1 << (e + 1)) <= v) ++e;
-      return e;
-    };
-    app.scaling.min_exp = std::clamp(exp2(from), 6, 14);
-    app.scaling.max_exp = std::clamp(exp2(to), app.scaling.min_exp, 14);
-    start_scaling(app);
-    return ScriptStep::Done;
-  }
-  if (op == "scaling_cancel") {
-    if (app.scaling.run) app.scaling.run->cancel();
-    return ScriptStep::Done;
-  }
-  if (op == "scaling_wait") {
-    size_t want = 2;
-    double seconds = 60;
-    in >> want >> seconds;
-    if (!app.scaling.run) return fail("no scaling run");
-    static Clock::time_point since;
-    if (phase == 0) since = Clock::now();
-    const ScalingRun& run = *app.scaling.run;
-    const std::vector<BenchPoint> pts = run.points();
-    bool enough = true;
-    for (const std::string& v : run.variants())
-      enough = enough && size_t(std::count_if(pts.begin(), pts.end(), [&](const BenchPoint& p) {
-                           return p.variant == v && p.status == "ok";
-                         })) >= want;
-    if (enough) {
-      std::printf("t=%.3f s  scaling: %zu points for %zu variants\n", seconds_since_start(app), pts.size(),
-                  run.variants().size());
-      for (const BenchPoint& p : pts)
-        std::printf("  scaling point: %s T=%lld %s median %.3f ms peak %.1f MiB\n", p.variant.c_str(),
-                    (long long)p.length, p.status.c_str(), p.median_ms, p.peak_mib);
-      std::fflush(stdout);
-      return ScriptStep::Done;
-    }
-    if (!run.running())
-      return fail("the sweep ended with too few points" + (run.error().empty() ? "" : ": " + run.error()));
-    if (std::chrono::duration<double>(Clock::now() - since).count() > seconds) return fail("too few points in time");
-    return ScriptStep::Again;
-  }
-  if (op == "theme") {
-    std::string v;
-    in >> v;
-    if (v != "light" && v != "dark") return fail("light or dark");
-    app.view.light_theme = v == "light";
-    app.fonts_dirty = true;  // the style is rebuilt with the fonts (fonts.cpp)
-    return ScriptStep::Done;
-  }
+  if (op.rfind("scaling", 0) == 0) return scaling_script_command(app, command, phase);
   if (op.rfind("advisor", 0) == 0) return advisor_script_command(app, command, phase);
-  if (op == "help_window" || op == "open_recent" || op == "print_recent") return help_script_command(app, command);
+  if (op == "help_window" || op == "open_recent" || op == "print_recent" || op == "theme")
+    return help_script_command(app, command);
   if (op == "long" || op == "long_wait") return long_script_command(app, command, phase);
   return ScriptStep::Unknown;
 }

@@ -246,6 +246,6 @@ void draw_help_menu(App& app);
 void draw_help_windows(App& app);
 void draw_open_recent_menu(App& app);
 void remember_recent_scene(App& app, const std::string& path);         // newest first, at most kMaxRecentScenes
-ScriptStep help_script_command(App& app, const std::string& command);  // help_window, open_recent, print_recent
+ScriptStep help_script_command(App& app, const std::string& command);  // help_window, open_recent, print_recent, theme
 
 }  // namespace attnscope::gui
