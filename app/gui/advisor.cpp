@@ -453,10 +453,7 @@ ScriptStep advisor_script_command(App& app, const std::string& command, int phas
   std::string op;
   in >> op;
   AdvisorState& s = app.advisor;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
-    return ScriptStep::Failed;
-  };
+  auto fail = [&](const std::string& why) { return script_failed(command, why); };
   auto set_scenario = [&](const std::string& name) {
     try {
       const Scenario sc = parse_scenario(name);

@@ -167,10 +167,7 @@ ScriptStep help_script_command(App& app, const std::string& command) {
   std::istringstream in(command);
   std::string op, arg;
   in >> op >> arg;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
-    return ScriptStep::Failed;
-  };
+  auto fail = [&](const std::string& why) { return script_failed(command, why); };
   if (op == "theme") {
     if (arg != "light" && arg != "dark") return fail("light or dark");
     app.view.light_theme = arg == "light";

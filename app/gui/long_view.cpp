@@ -222,10 +222,7 @@ ScriptStep long_script_command(App& app, const std::string& command, int phase) 
   std::istringstream in(command);
   std::string op;
   in >> op;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
-    return ScriptStep::Failed;
-  };
+  auto fail = [&](const std::string& why) { return script_failed(command, why); };
   LongState& s = app.long_text;
   if (op == "long") {
     int64_t length = 16384;

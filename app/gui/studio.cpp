@@ -71,10 +71,7 @@ ScriptStep scaling_script_command(App& app, const std::string& command, int phas
   std::istringstream in(command);
   std::string op;
   in >> op;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
-    return ScriptStep::Failed;
-  };
+  auto fail = [&](const std::string& why) { return script_failed(command, why); };
   if (op == "scaling") {
     int from = 128, to = 1024;
     in >> from >> to >> app.scaling.repeats;
@@ -125,6 +122,11 @@ ScriptStep scaling_script_command(App& app, const std::string& command, int phas
 
 }  // namespace
 
+ScriptStep script_failed(const std::string& command, const std::string& why) {
+  std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
+  return ScriptStep::Failed;
+}
+
 // export PATH png|svg|csv|npy|json SCALE [all|heatmap COL|sparsity COL|diff]: as the dialog's Export button, waits
 //   for the file; an existing file is refused (the dialog would ask), every refusal or failure is reported
 // export_dialog [all|heatmap COL|sparsity COL|diff] | scene_open FILE | scene_save FILE | scene_dismiss
@@ -136,10 +138,7 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
   std::istringstream in(command);
   std::string op;
   in >> op;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "attnscope gui: script: %s: %s\n", command.c_str(), why.c_str());
-    return ScriptStep::Failed;
-  };
+  auto fail = [&](const std::string& why) { return script_failed(command, why); };
   if (op == "export") {
     if (phase > 0) return export_running(app) ? ScriptStep::Again : ScriptStep::Done;
     std::string path, fmt;

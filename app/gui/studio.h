@@ -233,6 +233,8 @@ void draw_file_menu(App& app);
 void handle_studio_keys(App& app);  // F11, Page Up/Down
 // Script commands of these features (see gui_main.cpp); `phase` counts the frames a command has waited.
 enum class ScriptStep { Unknown, Done, Again, Failed };
+// Reports a command that cannot be carried out (the command, then why, on stderr) and returns Failed.
+ScriptStep script_failed(const std::string& command, const std::string& why);
 ScriptStep studio_script_command(App& app, const std::string& command, int phase);
 ScriptStep long_script_command(App& app, const std::string& command, int phase);  // long_view.cpp
 
