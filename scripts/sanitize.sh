@@ -9,14 +9,15 @@ mkdir -p "$build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_GUI=OFF -DATTNSCOPE_WERROR=ON \
   -DATTNSCOPE_SANITIZE=address,undefined > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 # Only what runs our native code on memory we index by hand: the engine (kernels, masks, safetensors, tokenizer)
-# through its unit tests and the universal sweep, the session's worker, and the binary's bad-input matrix. The
+# through its unit tests and the universal sweep, the fused kernel's own tests, the session's worker, and the
+# binary's bad-input matrix. The
 # format, docs and figure checks are the same with or without a sanitizer, and run in the main build.
-cmake --build "$build" -j"$(nproc)" --target attnscope test_core test_engine test_worker
+cmake --build "$build" -j"$(nproc)" --target attnscope test_core test_engine test_flash test_worker
 # LibTorch itself is not instrumented: container-overflow annotations would be one-sided; leaks inside its
 # static singletons at exit are not ours.
 export ASAN_OPTIONS=detect_container_overflow=0:detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd "$build" && ctest --output-on-failure -j"$(nproc)" -R '^(test_core|test_engine|test_worker)_shard|^bad_input$')
+(cd "$build" && ctest --output-on-failure -j"$(nproc)" -R '^(test_core|test_engine|test_flash|test_worker)_shard|^bad_input$')
 echo "sanitize: ASan + UBSan stage done after ${SECONDS} s"
 
 # ThreadSanitizer on the GUI's worker thread (tests/test_worker.cpp: latest-wins requests while results are
