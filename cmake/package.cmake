@@ -14,24 +14,31 @@ if(HELP2MAN)
 else()
   message(STATUS "help2man not found: no man page (apt-get install help2man)")
 endif()
-add_custom_command(OUTPUT ${_pkg}/attnscope.svg
+# The icon: a head's weights the built binary computes, drawn as SVG and 256 x 256 PNG by packaging/icon.cpp on the
+# project's own canvas.
+add_executable(attnscope_icon packaging/icon.cpp)
+target_link_libraries(attnscope_icon PRIVATE attnscope_render)
+target_compile_options(attnscope_icon PRIVATE ${ATTNSCOPE_WARNINGS})
+add_custom_command(OUTPUT ${_pkg}/attnscope.svg ${_pkg}/attnscope.png
   COMMAND ${CMAKE_COMMAND} -E make_directory ${_pkg}
   COMMAND ${CMAKE_COMMAND} -E env ATTNSCOPE_ASSETS=${CMAKE_SOURCE_DIR}/assets $<TARGET_FILE:attnscope> render
           --variant sliding_window --param window=4 --text "To be, or no" --layer 1 --head 2 --force
           -o ${_pkg}/icon.csv
-  COMMAND ${CMAKE_COMMAND} -DCSV=${_pkg}/icon.csv -DOUT=${_pkg}/attnscope.svg -P ${CMAKE_SOURCE_DIR}/cmake/icon.cmake
-  DEPENDS attnscope ${CMAKE_SOURCE_DIR}/cmake/icon.cmake VERBATIM)
+  COMMAND $<TARGET_FILE:attnscope_icon> ${_pkg}/icon.csv ${_pkg}/attnscope.svg ${_pkg}/attnscope.png 256
+  DEPENDS attnscope attnscope_icon VERBATIM)
 # Debian's changelog (a native package's name) and copyright are required in every package's doc folder.
 string(TIMESTAMP _date "%a, %d %b %Y %H:%M:%S +0000" UTC)
 file(WRITE ${_pkg}/changelog
   "attnscope (${PROJECT_VERSION}) unstable; urgency=low\n\n  * Package built from the attnscope source tree.\n\n"
   " -- attnscope maintainers <attnscope@example.org>  ${_date}\n")
 add_custom_command(OUTPUT ${_pkg}/changelog.gz COMMAND gzip -9nkf ${_pkg}/changelog VERBATIM)
-add_custom_target(attnscope_package_files ALL DEPENDS ${_man} ${_pkg}/attnscope.svg ${_pkg}/changelog.gz)
+add_custom_target(attnscope_package_files ALL DEPENDS ${_man} ${_pkg}/attnscope.svg ${_pkg}/attnscope.png
+                  ${_pkg}/changelog.gz)
 
 install(FILES packaging/attnscope.desktop DESTINATION ${CMAKE_INSTALL_DATADIR}/applications)
 install(FILES packaging/attnscope.metainfo.xml DESTINATION ${CMAKE_INSTALL_DATADIR}/metainfo)
 install(FILES ${_pkg}/attnscope.svg DESTINATION ${CMAKE_INSTALL_DATADIR}/icons/hicolor/scalable/apps)
+install(FILES ${_pkg}/attnscope.png DESTINATION ${CMAKE_INSTALL_DATADIR}/icons/hicolor/256x256/apps)
 install(FILES ${_pkg}/changelog.gz packaging/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # cpack installs what the package holds, not the tests and benchmarks of ALL (they would make it minutes).

@@ -15,9 +15,27 @@ deb=$(ls "$work"/cpack/attnscope_*.deb)
 echo "package: $deb ($(du -k "$deb" | cut -f1) KiB)"
 dpkg-deb -x "$deb" "$work/root"
 for f in usr/bin/attnscope usr/share/attnscope/tinyshakespeare.txt usr/share/attnscope/models/mha/model.safetensors \
-  usr/share/applications/attnscope.desktop usr/share/icons/hicolor/scalable/apps/attnscope.svg; do
+  usr/share/applications/attnscope.desktop usr/share/icons/hicolor/scalable/apps/attnscope.svg \
+  usr/share/icons/hicolor/256x256/apps/attnscope.png; do
   [ -e "$work/root/$f" ] || { echo "missing in the package: $f"; exit 1; }
 done
+# the PNG icon: a 256 x 256 PNG with more than the ground's colour in it (cells drawn)
+python3 - "$work/root/usr/share/icons/hicolor/256x256/apps/attnscope.png" <<'PY' || { echo "bad PNG icon"; exit 1; }
+import struct, sys, zlib
+d = open(sys.argv[1], 'rb').read()
+assert d[:8] == b'\x89PNG\r\n\x1a\n' and d[12:16] == b'IHDR', 'not a PNG'
+w, h = struct.unpack('>II', d[16:24])
+assert (w, h) == (256, 256), (w, h)
+idat, i = b'', 8
+while i < len(d):
+    n, = struct.unpack('>I', d[i:i + 4]); t = d[i + 4:i + 8]
+    if t == b'IDAT': idat += d[i + 8:i + 8 + n]
+    i += 12 + n
+raw = zlib.decompress(idat)
+assert len(raw) == 256 * (1 + 3 * 256), 'not 8-bit RGB'
+rows = {raw[r * 769:(r + 1) * 769] for r in range(256)}
+assert len(rows) > 8, 'no cells drawn'  # a plain square would give a handful of distinct rows
+PY
 chmod -R a-w "$work/root"
 bin=$work/root/usr/bin/attnscope
 cd "$work/cwd"
