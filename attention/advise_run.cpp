@@ -107,7 +107,7 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
   }
   const auto shipped = shipped_losses(&base->config());
   // Converted variants: the change they make to the base weights, added to the base variant's loss at the
-  // comparison's budget (its shipped checkpoint, e.g. mha_budget) so that they sit on the same scale as the
+  // comparison's budget (the shipped MHA checkpoint of that budget) so that they sit on the same scale as the
   // checkpoints trained with their own variant; without one, the base checkpoint's own loss.
   const bool base_shipped = shipped.count(rep.base_variant) > 0;
   const double base_loss =
