@@ -10,8 +10,8 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNSCOPE_GUI=OFF -DA
   -DATTNSCOPE_SANITIZE=address,undefined > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 # Only what runs our native code on memory we index by hand: the engine (kernels, masks, safetensors, tokenizer)
 # through its unit tests and the universal sweep, the fused kernel's own tests, the session's worker, and the
-# binary's bad-input matrix. The
-# format, docs and figure checks are the same with or without a sanitizer, and run in the main build.
+# binary's bad-input matrix. The format, docs and figure checks are the same with or without a sanitizer, and run
+# in the main build.
 cmake --build "$build" -j"$(nproc)" --target attnscope test_core test_engine test_flash test_worker
 # LibTorch itself is not instrumented: container-overflow annotations would be one-sided; leaks inside its
 # static singletons at exit are not ours.
