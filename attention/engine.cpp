@@ -358,6 +358,8 @@ static void check_generate_options(const GenerateOptions& g) {
   if (g.tokens < 0 || g.tokens > 100000) throw Error("--tokens must be 0..100000");
   if (!(g.temperature >= 0) || g.temperature > 100) throw Error("--temperature must be 0..100");
   if (g.top_k < 0) throw Error("--top-k must be >= 0");
+  if (g.stream_to < 0 || g.stream_to > kLongestText)
+    throw Error("the stream length must be 0..." + std::to_string(kLongestText) + " positions");
 }
 
 // The next token from the newest logits [V]: greedy at temperature 0, else top-k filtered and seeded.
@@ -380,6 +382,9 @@ std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, cons
   torch::NoGradGuard ng;
   GPTImpl& net = *impl->net;
   const int64_t C = config().context;
+  const bool stream = g.stream_to > 0;
+  const int64_t cap = stream ? std::max(C, g.stream_to) : C;  // positions the caches run
+  if (stream) check_length(*this, cap, "the stream");
   auto gen = at::detail::createCPUGenerator(g.seed);
   std::vector<int64_t> hist(prompt_in.end() - std::min<int64_t>(C, static_cast<int64_t>(prompt_in.size())),
                             prompt_in.end());
@@ -387,7 +392,7 @@ std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, cons
   torch::Tensor last;  // [V] logits of the newest position
   // (Re)fill the caches from the last `keep` tokens of the history; positions restart at 0.
   auto prefill = [&](int64_t keep) {
-    caches = net.new_caches(1, C);
+    caches = net.new_caches(1, cap);
     std::vector<int64_t> w(hist.end() - keep, hist.end());
     ForwardOptions o;
     o.caches = &caches;
@@ -398,9 +403,10 @@ std::vector<int64_t> Model::generate(const std::vector<int64_t>& prompt_in, cons
   std::vector<int64_t> out;
   for (int64_t n = 0; n < g.tokens; ++n) {
     const int64_t next = sample_token(last, g, gen);
+    if (stream && caches[0]->seen >= cap) break;  // the token would sit at position stream_to: the stream ends
     out.push_back(next);
     hist.push_back(next);
-    if (caches[0]->seen >= C) {
+    if (caches[0]->seen >= cap) {
       prefill(C / 2);  // the context is full: keep the newest half and continue
     } else {
       ForwardOptions o;
@@ -478,10 +484,10 @@ struct Decoder::State {
   std::shared_ptr<const Model> model;
   GenerateOptions options;
   at::Generator gen;
-  std::vector<std::unique_ptr<LayerCache>> caches;  // one per layer, capacity = the context
+  std::vector<std::unique_ptr<LayerCache>> caches;  // one per layer, capacity = max(context, stream_to)
   torch::Tensor last;                               // [V] logits of the newest position
   std::vector<int64_t> tokens;
-  int64_t prompt = 0, steps = 0;
+  int64_t prompt = 0, steps = 0, capacity = 0;
   bool display = true;  // every layer's cache keeps tokens, so the decode display maps onto its slots
 };
 
@@ -493,6 +499,8 @@ Decoder::Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>&
   torch::NoGradGuard ng;
   GPTImpl& net = *model->impl->net;
   const int64_t C = net.config().context;
+  s_->capacity = std::max(C, o.stream_to);
+  if (s_->capacity > C) check_length(*model, s_->capacity, "the stream");
   for (int64_t t : prompt)
     if (t < 0 || t >= net.config().vocab_size)
       throw Error("prompt token " + std::to_string(t) + " is outside the vocabulary");
@@ -501,7 +509,7 @@ Decoder::Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>&
   s_->gen = at::detail::createCPUGenerator(o.seed);
   s_->tokens.assign(prompt.end() - std::min<int64_t>(C - 1, static_cast<int64_t>(prompt.size())), prompt.end());
   s_->prompt = static_cast<int64_t>(s_->tokens.size());
-  s_->caches = net.new_caches(1, C);  // throws Error for variants that cannot decode
+  s_->caches = net.new_caches(1, s_->capacity);  // throws Error for variants that cannot decode
   for (const auto& c : s_->caches) s_->display = s_->display && c->layout().kind != "state";
   ForwardOptions fo;
   fo.caches = &s_->caches;
@@ -511,12 +519,16 @@ Decoder::Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>&
 
 Decoder::~Decoder() = default;
 
-bool Decoder::full() const { return s_->caches[0]->seen >= s_->model->config().context; }
+bool Decoder::full() const { return s_->caches[0]->seen >= s_->capacity; }
+int64_t Decoder::capacity() const { return s_->capacity; }
 int64_t Decoder::prompt_tokens() const { return s_->prompt; }
 const std::vector<int64_t>& Decoder::tokens() const { return s_->tokens; }
 
 DecodeFrame Decoder::step(int64_t token) {
-  if (full()) throw Error("the context (" + std::to_string(s_->model->config().context) + " tokens) is used up");
+  if (full())
+    throw Error(s_->capacity > s_->model->config().context
+                    ? "the stream (" + std::to_string(s_->capacity) + " positions) is used up"
+                    : "the context (" + std::to_string(s_->capacity) + " tokens) is used up");
   torch::NoGradGuard ng;
   GPTImpl& net = *s_->model->impl->net;
   const int64_t V = net.config().vocab_size;

@@ -52,6 +52,11 @@ struct GenerateOptions {
   double temperature = 1.0;  // 0 = greedy
   int64_t top_k = 0;         // 0 = all
   uint64_t seed = 1;
+  // Positions past the training context. 0: within it (generate keeps the newest half and restarts positions when
+  // the context is full; a Decoder stops there). N: the positions run on to N with no refill (streaming): a window's
+  // or a sinks cache stays bounded, a dense cache grows, and RoPE meets positions it never trained on. At most the
+  // model's length_limit (long_context.h): learned absolute positions refuse.
+  int64_t stream_to = 0;
 };
 
 struct DecodeStep {
@@ -167,12 +172,14 @@ struct DecodeFrame {
   int64_t bytes() const;                   // all layers
 };
 
-// Token-by-token sampling with the KV caches, one step per call, within the model's context (no refill: the
-// frames stay comparable). Several decoders can be driven by one token stream (step(token)).
+// Token-by-token sampling with the KV caches, one step per call, within the model's context or, with
+// o.stream_to, on to that position (no refill either way: the frames stay comparable). Several decoders can be
+// driven by one token stream (step(token)).
 class Decoder {
  public:
   // Prefills the prompt (its newest context - 1 tokens). o.tokens is not used: step() until full().
-  // Throws Error: empty prompt, cross-attention, a variant that cannot decode, options out of range.
+  // Throws Error: empty prompt, cross-attention, a variant that cannot decode, options out of range, stream_to past
+  // the model's length limit.
   Decoder(std::shared_ptr<const Model> model, const std::vector<int64_t>& prompt, const GenerateOptions& o);
   ~Decoder();
   Decoder(const Decoder&) = delete;
@@ -180,7 +187,8 @@ class Decoder {
   // Samples the next token (temperature, top-k, seeded), or feeds `token` when it is >= 0; then one cached step.
   // Throws Error when full() or the token is outside the vocabulary.
   DecodeFrame step(int64_t token = -1);
-  bool full() const;                           // the context is used up
+  bool full() const;                           // the context (or stream_to) is used up
+  int64_t capacity() const;                    // the positions it runs: max(context, stream_to)
   int64_t prompt_tokens() const;               // tokens prefilled
   const std::vector<int64_t>& tokens() const;  // the prompt as prefilled, then every fed token
 

@@ -67,6 +67,11 @@ a=$("$bin" generate --prompt "ROMEO:" --tokens 40 --seed 3 2>/dev/null); b=$("$b
 check "generate is seeded" '[ "$a" = "$b" ] && [ ${#a} -ge 46 ]'
 "$bin" generate --prompt "ROMEO:" --tokens 10 --temperature 0 2> "$tmp/gen.err" > /dev/null
 check "generate reports the cache" 'grep -q "KV cache [0-9]* bytes" "$tmp/gen.err"'
+# streaming past the context: a window's cache stays at its size (no refill); learned positions refuse in one line
+"$bin" generate --variant sliding_window --prompt "ROMEO:" --tokens 600 --temperature 0 --stream 2> "$tmp/st.err" > /dev/null
+check "generate --stream runs past the context" 'grep -q "600 tokens" "$tmp/st.err" && grep -q "after 606 positions (largest [0-9]* bytes; streamed past the 256-character context" "$tmp/st.err"'
+"$bin" generate --model "$(dirname "$0")/../assets/models/mha_learned" --prompt "ROMEO:" --tokens 600 --stream 2> "$tmp/st2.err" > /dev/null; s=$?
+check "generate --stream: learned positions refuse, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/st2.err")" -eq 1 ] && grep -q "the stream has 606 characters, past this model.s limit of 256: learned absolute positions" "$tmp/st2.err"'
 
 # eval
 "$bin" eval --max-windows 20 > "$tmp/ev.txt"; check "eval prints nats and bits" 'grep -q "validation loss [0-9.]* nats/char, [0-9.]* bits/char" "$tmp/ev.txt"'

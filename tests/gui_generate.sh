@@ -1,7 +1,8 @@
 #!/bin/sh
 # Lockstep generation in three columns (mha, gqa, sliding_window W = 32) under Xvfb: past 32 tokens the window
 # evicts, so the measured cache bytes diverge (mha > gqa, the window capped at 32 tokens); the scrubber moves back;
-# the KV-cache calculator opens. Usage: gui_generate.sh ATTNSCOPE_BINARY [WORK_DIR]
+# the KV-cache calculator opens; a held-out text streamed past the context keeps the window bounded while the RoPE
+# model's loss climbs. Usage: gui_generate.sh ATTNSCOPE_BINARY [WORK_DIR]
 set -eu
 bin=$1
 work=${2:-$(mktemp -d)}
@@ -42,4 +43,23 @@ grep -q "generation: session 1, 44 steps, cursor 10," "$out" || fail "the scrubb
 [ "$(bytes 0 2)" -lt "$mha" ] || fail "scrubbing back should show a smaller mha cache"
 [ "$(bytes 2 2)" -eq "$(bytes 0 2)" ] || fail "before the window fills, window and mha caches are equal"
 grep -q "kv calculator: preset" "$out" || fail "the KV calculator did not open"
+# Streaming a held-out text past the context (600 positions, the context is 256): every column reads it, the window
+# keeps 32 tokens and the sinks 4 + 64 however long the stream, the dense cache all of them; past the context the
+# RoPE model's loss climbs above the window's.
+out2="$work/stream.out"
+run_x "$bin" gui --width 1600 --height 1000 --column mha --column sliding_window:window=32 --column sinks \
+  --script "idle; generate_stream heldout; generate_length 600; generate_start; idle; generate_step 599; idle; wait 3;
+            shot $work/generate_stream.png; print" \
+  --max-seconds 240 >"$out2" 2>&1 || { cat "$out2"; fail "the streaming run exited with an error"; }
+grep "^  gen" "$out2"
+grep -q "generation: session 1, 599 steps, cursor 598, stream heldout (driver column 0), positions 600, full 1" "$out2" ||
+  fail "expected a held-out stream of 599 steps to position 600"
+[ -s "$work/generate_stream.png" ] || fail "no screenshot generate_stream.png"
+held2() { grep "^  gen column $1:" "$out2" | head -1 | sed -n 's/.* holds \([0-9]*\) of \([0-9]*\) tokens.*/\1 \2/p'; }
+loss2() { grep "^  gen column $1:" "$out2" | head -1 | sed -n 's/.*, loss \([0-9.]*\).*/\1/p'; }
+[ "$(held2 0)" = "600 600" ] || fail "streamed mha holds $(held2 0)"
+[ "$(held2 1)" = "32 600" ] || fail "streamed window holds $(held2 1), expected 32 of 600"
+[ "$(held2 2)" = "68 600" ] || fail "streamed sinks hold $(held2 2), expected 4 + 64 of 600"
+awk -v m="$(loss2 0)" -v w="$(loss2 1)" 'BEGIN { exit !(m > w + 0.5) }' ||
+  fail "past the context the RoPE mha loss ($(loss2 0)) should be well above the window's ($(loss2 1))"
 echo "PASS: gui generate (mha $mha B > gqa $gqa B; window capped at $win B; scrubbed back to step 10)"

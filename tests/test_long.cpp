@@ -1,10 +1,12 @@
 // Texts past the training context (attention/long_context.h): for every registered variant the pooled map equals the
 // pooling of the dense matrix and a zoomed region equals the dense sub-block, the chunked per-position losses equal
-// the full forward's, learned positions refuse with the limit, and bounded caches stay bounded over 10,000 steps.
+// the full forward's (and so does a Decoder streamed past the context), learned positions refuse with the limit, and
+// bounded caches stay bounded over 10,000 steps.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "engine_impl.h"
 #include "error.h"
@@ -116,6 +118,40 @@ TEST_P(EveryVariant, PositionLossesEqualTheFullForward) {
   EXPECT_LT(worst(got, dense.char_loss), 2e-3) << v;
 }
 
+// Streaming: a Decoder run past the context (options.stream_to, no refill) and fed a text reads it as the chunked
+// per-position losses do: the probability of each fed token is exp(-loss) at its position; it stops at stream_to.
+TEST_P(EveryVariant, StreamedDecoderReadsPastTheContextAsThePositionLosses) {
+  const std::string v = GetParam();
+  const VariantInfo& info = get_variant(v);
+  auto m = model_of(v);
+  const int64_t T = std::min<int64_t>(150, length_limit(*m).tokens);
+  const auto text = text_of(T);
+  GenerateOptions o;
+  o.stream_to = T;
+  std::unique_ptr<Decoder> d;
+  const std::string err = error_of([&] { d = std::make_unique<Decoder>(m, std::vector<int64_t>{text[0]}, o); });
+  if (!info.causal || info.needs_kv_text) {
+    EXPECT_NE(err, "(no error)") << v;
+    return;
+  }
+  if (!d) {  // a variant without a decoding cache says so
+    EXPECT_NE(err.find("decod"), std::string::npos) << v << ": " << err;
+    return;
+  }
+  EXPECT_EQ(d->capacity(), std::max<int64_t>(T, 48)) << v;
+  const std::vector<float> want = position_losses(*m, text);  // [T - 1]
+  double w = 0;
+  for (int64_t k = 1; k < T; ++k) {
+    ASSERT_FALSE(d->full()) << v << " at " << k;
+    const DecodeFrame f = d->step(text[size_t(k)]);
+    EXPECT_EQ(f.position, k);  // the prompt is position 0
+    w = std::max(w, std::abs(-std::log(f.probability) - double(want[size_t(k - 1)])));
+  }
+  EXPECT_LT(w, 2e-3) << v;
+  EXPECT_TRUE(d->full()) << v;
+  EXPECT_NE(error_of([&] { d->step(0); }).find("used up"), std::string::npos) << v;
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, EveryVariant, ::testing::ValuesIn([] {
                            std::vector<std::string> names;
                            for (const auto& v : variant_registry()) names.push_back(v.name);
@@ -135,6 +171,13 @@ TEST(LongContext, LearnedPositionsRefusePastTheContextNamingTheLimit) {
         << e;
   }
   EXPECT_EQ(m->attend(text_of(48)).queries, 48);
+  GenerateOptions stream;
+  stream.stream_to = 49;
+  for (const std::string& e :
+       {error_of([&] { Decoder d(m, {1}, stream); }), error_of([&] { m->generate({1}, stream); })})
+    EXPECT_NE(e.find("learned absolute positions"), std::string::npos) << e;
+  stream.stream_to = 48;  // the context: no streaming, nothing to refuse
+  EXPECT_EQ(Decoder(m, {1}, stream).capacity(), 48);
   // RoPE, ALiBi, xPos and no positions reach the longest text; a fixed-projection variant stops at its context.
   for (PosKind p : {PosKind::Rope, PosKind::Alibi, PosKind::XPos, PosKind::None})
     EXPECT_EQ(length_limit(*model_of("sliding_window", p)).tokens, kLongestText);
@@ -203,5 +246,25 @@ TEST(LongContext, BoundedCachesStayConstantOver10000DecodeSteps) {
     }
     EXPECT_EQ(settled, cache_formula_bytes(*m, steps, 0)) << v;
     EXPECT_LT(settled, cache_formula_bytes(*model_of("mha"), steps, 0) / 20) << v;
+  }
+}
+
+// generate with stream_to runs on past the context with no refill: a window's cache stays at its size while a dense
+// one grows by one position per token; the stream stops at stream_to.
+TEST(LongContext, StreamedGenerationKeepsAWindowBoundedAndADenseCacheGrowing) {
+  GenerateOptions o;
+  o.tokens = 400;
+  o.stream_to = 300;  // the context is 48
+  for (const std::string v : {"sliding_window", "mha"}) {
+    auto m = model_of(v);
+    std::vector<int64_t> bytes;
+    const auto out = m->generate({1, 2, 3}, o, [&](const DecodeStep& s) { bytes.push_back(s.cache_bytes); });
+    ASSERT_EQ(out.size(), 297u) << v;    // positions 3 .. 299 are written; the stream ends at 300
+    ASSERT_EQ(bytes.size(), 297u) << v;  // each fed at its position
+    if (v == "mha") {
+      for (size_t k = 1; k < bytes.size(); ++k) ASSERT_GT(bytes[k], bytes[k - 1]) << "mha at step " << k;
+    } else {
+      for (size_t k = 100; k < bytes.size(); ++k) ASSERT_EQ(bytes[k], bytes[99]) << v << " at step " << k;
+    }
   }
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "long_context.h"
 #include "registry.h"
 #include "job.h"
 #include "worker.h"
@@ -401,6 +402,51 @@ TEST(Worker, GenerationLatestWins) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   w.cancel_generate();
   EXPECT_TRUE(wait_until([&] { return !w.generate_state().running; }, 60)) << "cancel did not stop generation";
+}
+
+// Lockstep decoding of a fed text past the context (context 32, streamed to 632 positions): every column reads the
+// fed tokens, the MHA column's probabilities are exactly the position losses of the model, a window's cache stays
+// bounded while a dense one grows, old frames drop their rows (kFramesWithWeights), and the session ends with the feed.
+TEST(Worker, DecodeStreamsAFedTextPastTheContext) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  DecodeJob j;
+  j.columns = {{0, "mha", {}, {}}, {1, "sliding_window", {{"window", 8}}, {}}};
+  std::vector<int64_t> text(632);
+  for (size_t i = 0; i < text.size(); ++i) text[i] = int64_t((i * 7 + i / 5) % 65);
+  j.prompt = {text[0]};
+  j.feed.assign(text.begin() + 1, text.end());
+  j.options.stream_to = 632;
+  const uint64_t session = w.start_decode(j);
+  ASSERT_TRUE(wait_until([&] { return !w.decode_state().preparing; }, 120));
+  ASSERT_EQ(w.decode_state().error, "");
+  EXPECT_EQ(w.decode_state().capacity, 632);
+  EXPECT_TRUE(w.decode_state().fed);
+  w.request_steps(1000);  // more than the feed: it stops at 631
+  ASSERT_TRUE(wait_until([&] { return w.decode_state().full; }, 300));
+  const DecodeState st = w.decode_state();
+  EXPECT_EQ(st.session, session);
+  ASSERT_EQ(st.tracks.size(), 2u);
+  const std::vector<float> want = position_losses(*w.model(), text);  // [631]
+  for (const DecodeTrack& t : st.tracks) {
+    ASSERT_EQ(t.error, "") << t.variant;
+    ASSERT_EQ(t.frames.size(), 631u) << t.variant;
+    for (size_t k = 0; k < t.frames.size(); ++k) {
+      const DecodeFrame& f = *t.frames[k];
+      ASSERT_EQ(f.token, text[k + 1]) << t.variant << " step " << k;
+      ASSERT_EQ(f.position, int64_t(k + 1));
+      EXPECT_EQ(f.held.empty(), k + kFramesWithWeights < t.frames.size()) << t.variant << " step " << k;
+      if (t.variant == "mha") {
+        ASSERT_NEAR(-std::log(f.probability), double(want[k]), 2e-3) << "step " << k;
+        if (k > 0) {
+          ASSERT_GT(f.bytes(), t.frames[k - 1]->bytes()) << "step " << k;
+        }
+      } else if (k > 40) {
+        ASSERT_EQ(f.bytes(), t.frames[40]->bytes()) << t.variant << " step " << k;
+      }
+    }
+  }
 }
 
 // Stop pressed before the worker picked the job up (it was busy with columns): generation is not left "running"

@@ -5,6 +5,8 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <map>
 
 #include "imgui.h"
 #include "imgui_stdlib.h"
@@ -222,6 +224,54 @@ void draw_cache_contents(App& app, const DecodeFrame& f, int layer) {
   ImGui::PopTextWrapPos();
 }
 
+// A value per step, this column bright and the other columns faint, on one scale from 0 to ymax; x = the step.
+// mark: a step drawn as a dashed line (the training context), -1 for none.
+void draw_step_curve(App& app, const DecodeTrack& t, int cursor,
+                     const std::function<double(const DecodeTrack&, size_t)>& value, double ymax,
+                     const std::string& ytop, int64_t mark, const char* help) {
+  const float fs = ImGui::GetFontSize();
+  const DecodeState& st = app.gen.state;
+  const size_t steps = st.steps();
+  const float width = ImGui::GetContentRegionAvail().x, h = fs * 4.2f;
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  const float left = p.x + fs * 3.8f, right = p.x + width - 4, top = p.y + 4, bottom = p.y + h;
+  const double xmax = double(std::max<size_t>(steps, 2) - 1);
+  auto X = [&](double k) { return left + float(k / xmax) * (right - left); };
+  auto Y = [&](double b) { return bottom - float(std::clamp(b / ymax, 0.0, 1.0)) * (bottom - top); };
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  dl->AddRectFilled(ImVec2(left, top), ImVec2(right, bottom), kFrame);
+  dl->AddLine(ImVec2(left, bottom), ImVec2(right, bottom), IM_COL32(90, 94, 106, 255));
+  dl->AddLine(ImVec2(left, top), ImVec2(left, bottom), IM_COL32(90, 94, 106, 255));
+  if (mark >= 0 && double(mark) <= xmax)
+    for (float y = top; y < bottom; y += 6)
+      dl->AddLine(ImVec2(X(double(mark)), y), ImVec2(X(double(mark)), std::min(bottom, y + 3)),
+                  IM_COL32(230, 120, 90, 220));
+  auto curve = [&](const DecodeTrack& tr) {
+    std::vector<ImVec2> pts;
+    for (size_t k = 0; k < tr.frames.size(); ++k) pts.emplace_back(X(double(k)), Y(value(tr, k)));
+    return pts;
+  };
+  for (const auto& tr : st.tracks)
+    if (&tr != &t && !tr.frames.empty()) {
+      auto pts = curve(tr);
+      dl->AddPolyline(pts.data(), int(pts.size()), IM_COL32(140, 143, 154, 150), 0, 1.2f);
+    }
+  auto mine = curve(t);
+  dl->AddPolyline(mine.data(), int(mine.size()), ImGui::GetColorU32(kAccent), 0, 2.2f);
+  dl->AddLine(ImVec2(X(cursor), top), ImVec2(X(cursor), bottom), IM_COL32(250, 199, 77, 160));
+  dl->AddCircleFilled(ImVec2(X(cursor), Y(value(t, size_t(cursor)))), 3.5f, IM_COL32(250, 199, 77, 255));
+  ImFont* sf = app.fonts.small;
+  const ImU32 tc = ImGui::GetColorU32(kDim);
+  const std::string xr = "step " + std::to_string(steps);
+  dl->AddText(sf, sf->FontSize, ImVec2(p.x, top), tc, ytop.c_str());
+  dl->AddText(sf, sf->FontSize, ImVec2(p.x, bottom - sf->FontSize), tc, "0");
+  dl->AddText(sf, sf->FontSize,
+              ImVec2(right - sf->CalcTextSizeA(sf->FontSize, FLT_MAX, 0, xr.c_str()).x - 2, bottom - sf->FontSize - 1),
+              tc, xr.c_str());
+  ImGui::Dummy(ImVec2(width, h + 2));
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", help);
+}
+
 // Cache bytes over the steps: this column bright, the other columns faint, all on one scale.
 void draw_bytes_curve(App& app, const DecodeTrack& t, int cursor) {
   const float fs = ImGui::GetFontSize();
@@ -235,46 +285,41 @@ void draw_bytes_curve(App& app, const DecodeTrack& t, int cursor) {
                      now == prev && cursor > 0 ? "+0 B" : ("+" + human_bytes(double(now - prev))).c_str(),
                      f.position + 1);
   tooltip("LayerCache::bytes() summed over the layers after this step: the live entries of the cache itself");
-  const DecodeState& st = app.gen.state;
-  const size_t steps = st.steps();
   double ymax = 1;
-  for (const auto& tr : st.tracks)
+  for (const auto& tr : app.gen.state.tracks)
     for (const auto& fr : tr.frames) ymax = std::max(ymax, double(fr->bytes()));
-  const float width = ImGui::GetContentRegionAvail().x, h = fs * 4.2f;
-  const ImVec2 p = ImGui::GetCursorScreenPos();
-  const float left = p.x + fs * 3.8f, right = p.x + width - 4, top = p.y + 4, bottom = p.y + h;
-  const double xmax = double(std::max<size_t>(steps, 2) - 1);
-  auto X = [&](double k) { return left + float(k / xmax) * (right - left); };
-  auto Y = [&](double b) { return bottom - float(b / ymax) * (bottom - top); };
-  ImDrawList* dl = ImGui::GetWindowDrawList();
-  dl->AddRectFilled(ImVec2(left, top), ImVec2(right, bottom), kFrame);
-  dl->AddLine(ImVec2(left, bottom), ImVec2(right, bottom), IM_COL32(90, 94, 106, 255));
-  dl->AddLine(ImVec2(left, top), ImVec2(left, bottom), IM_COL32(90, 94, 106, 255));
-  auto curve = [&](const DecodeTrack& tr) {
-    std::vector<ImVec2> pts;
-    for (size_t k = 0; k < tr.frames.size(); ++k) pts.emplace_back(X(double(k)), Y(double(tr.frames[k]->bytes())));
-    return pts;
-  };
-  for (const auto& tr : st.tracks)
-    if (&tr != &t && !tr.frames.empty()) {
-      auto pts = curve(tr);
-      dl->AddPolyline(pts.data(), int(pts.size()), IM_COL32(140, 143, 154, 150), 0, 1.2f);
-    }
-  auto mine = curve(t);
-  dl->AddPolyline(mine.data(), int(mine.size()), ImGui::GetColorU32(kAccent), 0, 2.2f);
-  dl->AddLine(ImVec2(X(cursor), top), ImVec2(X(cursor), bottom), IM_COL32(250, 199, 77, 160));
-  dl->AddCircleFilled(ImVec2(X(cursor), Y(double(now))), 3.5f, IM_COL32(250, 199, 77, 255));
-  ImFont* sf = app.fonts.small;
-  const ImU32 tc = ImGui::GetColorU32(kDim);
-  const std::string ytop = human_bytes(ymax), xr = "step " + std::to_string(steps);
-  dl->AddText(sf, sf->FontSize, ImVec2(p.x, top), tc, ytop.c_str());
-  dl->AddText(sf, sf->FontSize, ImVec2(p.x, bottom - sf->FontSize), tc, "0");
-  dl->AddText(sf, sf->FontSize,
-              ImVec2(right - sf->CalcTextSizeA(sf->FontSize, FLT_MAX, 0, xr.c_str()).x - 2, bottom - sf->FontSize - 1),
-              tc, xr.c_str());
-  ImGui::Dummy(ImVec2(width, h + 2));
-  if (ImGui::IsItemHovered())
-    ImGui::SetTooltip("cache bytes (y, one scale for every column) over the steps (x); grey: the other columns");
+  draw_step_curve(
+      app, t, cursor, [](const DecodeTrack& tr, size_t k) { return double(tr.frames[k]->bytes()); }, ymax,
+      human_bytes(ymax), -1, "cache bytes (y, one scale for every column) over the steps (x); grey: the other columns");
+}
+
+// Next-character loss over the steps, -ln p of the token read, as a running mean of the last kLossMean steps: on
+// a fed held-out text it is each column's loss; on a sampled stream, how surprised each model is by its text. The
+// dashed line is the end of the training context: past it a RoPE model meets positions it never saw, and a window
+// without sinks has evicted the first tokens.
+constexpr size_t kLossMean = 32;
+void draw_loss_curve(App& app, const DecodeTrack& t, int cursor) {
+  const DecodeState& st = app.gen.state;
+  section(st.fed ? "Loss on the held-out text (nats/char, mean of the last 32 steps)"
+                 : "Surprisal of the stream (-ln p, nats/char, mean of the last 32 steps)");
+  std::map<const DecodeTrack*, std::vector<double>> mean;  // running means per track, by step
+  double ymax = 1;
+  for (const auto& tr : st.tracks) {
+    mean[&tr] = tr.mean_losses(kLossMean);
+    for (double x : mean[&tr]) ymax = std::max(ymax, x);
+  }
+  const std::vector<double>& mine = mean[&t];
+  ImGui::Text("%.3f", mine[size_t(cursor)]);
+  ImGui::SameLine();
+  ImGui::TextColored(kDim, "nats/char at step %d", cursor + 1);
+  char top_label[32];
+  std::snprintf(top_label, sizeof top_label, "%.2f", ymax);
+  const int64_t ctx = app.model ? app.model->config().context : 0;
+  const int64_t mark = t.frames.empty() ? -1 : ctx - t.frames[0]->position;  // the step at position = context
+  draw_step_curve(
+      app, t, cursor, [&](const DecodeTrack& tr, size_t k) { return mean[&tr][k]; }, ymax, top_label, mark,
+      "loss per step (y: -ln p of the token read, running mean of 32; grey: the other columns); dashed: the end of "
+      "the training context");
 }
 
 // The text of a track up to the shown step: the prompt dim, the generated characters bright, the shown one marked.
@@ -348,6 +393,15 @@ void start_generation(App& app) {
     g.column_ids.push_back(c.id);
   }
   j.prompt = e.ids;
+  const int64_t ctx = app.model->config().context;
+  if (g.length > ctx) j.options.stream_to = g.length;
+  if (g.held_out && !app.corpus_valid.empty()) {
+    // The held-out split from its start: its first character is the prompt, every later one is fed in turn.
+    const Encoded v = app.model->tokenizer().encode(
+        app.corpus_valid.substr(0, size_t(std::max<int64_t>(ctx, g.length))), UnknownPolicy::Replace);
+    j.prompt.assign(v.ids.begin(), v.ids.begin() + 1);
+    j.feed.assign(v.ids.begin() + 1, v.ids.end());
+  }
   j.options.temperature = g.temperature;
   j.options.top_k = g.top_k;
   j.options.seed = uint64_t(std::max(0, g.seed));
@@ -381,6 +435,27 @@ void update_generation(App& app) {
 
 // ------------------------------------------------------------------------------------------------ sidebar
 
+// Where the stream comes from and how far it runs: the held-out text (every column's loss), and positions past the
+// training context (streaming: no refill, so a window's cache stays bounded and RoPE meets unseen positions).
+void stream_controls(App& app) {
+  GenState& g = app.gen;
+  const int ctx = app.model ? int(app.model->config().context) : 256;
+  ImGui::Checkbox("read the held-out text", &g.held_out);
+  tooltip(
+      "every column is fed the held-out split (from its start) instead of sampling: each step's -ln p is that "
+      "column's loss on real text, so the loss curve shows whether a stream survives past the context");
+  int len = std::max(ctx, g.length);
+  ImGui::SetNextItemWidth(-1);
+  if (ImGui::SliderInt("##gen_length", &len, ctx, 4096,
+                       len > ctx ? "stream to position %d" : "stop at the context (%d)", ImGuiSliderFlags_Logarithmic))
+    g.length = len;
+  mark_target(app, "gen_length");
+  tooltip(
+      "how many positions the session runs. Past the training context the positions go on with no refill: "
+      "sliding_window and sinks keep a bounded cache, dense caches grow, RoPE meets positions it never trained on, "
+      "and learned positions refuse (applies at the next start)");
+}
+
 void draw_generation_panel(App& app) {
   GenState& g = app.gen;
   const float fs = ImGui::GetFontSize();
@@ -399,6 +474,8 @@ void draw_generation_panel(App& app) {
   ImGui::SetNextItemWidth(-1);
   ImGui::InputInt("##gseed", &g.seed, 1, 10);
   tooltip("seed: every column samples with this seed");
+  stream_controls(app);
+  ImGui::BeginDisabled(g.held_out);  // a fed text decides every token
   if (ImGui::RadioButton("one token stream", g.shared_stream)) g.shared_stream = true;
   tooltip(
       "the first column samples; every other column is fed the same tokens, so the caches are compared on one "
@@ -406,6 +483,7 @@ void draw_generation_panel(App& app) {
   ImGui::SameLine();
   if (ImGui::RadioButton("each samples", !g.shared_stream)) g.shared_stream = false;
   tooltip("every column samples its own tokens with the same seed: the texts part where the models disagree");
+  ImGui::EndDisabled();
 
   const DecodeState& st = g.state;
   const bool live = g.session && st.session == g.session;
@@ -466,12 +544,16 @@ void draw_generation_panel(App& app) {
     else if (!st.error.empty())
       ImGui::TextColored(kRed, "%s", st.error.c_str());
     else if (driver) {
-      ImGui::TextColored(kDim, "step %d of %d \xC2\xB7 prompt %zu + %d tokens \xC2\xB7 context %" PRId64 "%s",
+      ImGui::TextColored(kDim, "step %d of %d \xC2\xB7 prompt %zu + %d tokens \xC2\xB7 context %" PRId64 "%s%s",
                          generation_cursor(app) + 1, steps, driver->prompt.size(), steps, ctx,
+                         st.capacity > ctx ? (" \xC2\xB7 streaming to " + std::to_string(st.capacity)).c_str() : "",
                          st.full ? " (full)" : "");
-      ImGui::TextColored(
-          kDim, st.shared_stream ? "tokens chosen by column %d (%s), fed to all" : "each column samples (seed %d)",
-          st.shared_stream ? st.driver + 1 : g.seed, driver->variant.c_str());
+      if (st.fed)
+        ImGui::TextColored(kDim, "every column reads the held-out text: the curve is each one's loss");
+      else
+        ImGui::TextColored(
+            kDim, st.shared_stream ? "tokens chosen by column %d (%s), fed to all" : "each column samples (seed %d)",
+            st.shared_stream ? st.driver + 1 : g.seed, driver->variant.c_str());
     }
     ImGui::PopTextWrapPos();
     // The text of the driver (one stream) or of the active column (each samples).
@@ -517,6 +599,7 @@ void draw_generation_column(App& app, Column& c, int index) {
       if (ImGui::IsWindowHovered(ImGuiHoveredFlags_ChildWindows)) app.active_column = index;
       const DecodeFrame& f = *t->frames[size_t(k)];
       const int layer = std::clamp(c.layer, 0, int(f.layers) - 1);
+      const bool rows = !f.held.empty();  // older frames keep only their token, probability and bytes
       const char ch = app.model->tokenizer().symbol(f.token);
       ImGui::Text("step %" PRId64 ":", f.step + 1);
       ImGui::SameLine();
@@ -526,9 +609,13 @@ void draw_generation_column(App& app, Column& c, int index) {
       ImGui::SameLine();
       ImGui::TextColored(kDim, "at position %" PRId64 " \xC2\xB7 p = %.3f", f.position, f.probability);
       tooltip("the token fed at this step and this model's probability of it (temperature 1)");
-      draw_attention_strip(app, c, *t, f, layer);
+      if (rows)
+        draw_attention_strip(app, c, *t, f, layer);
+      else
+        ImGui::TextColored(kDim, "the weights of steps older than the newest %zu are not kept", kFramesWithWeights);
       draw_bytes_curve(app, *t, k);  // before the contents: the strips and curves line up across columns
-      draw_cache_contents(app, f, layer);
+      draw_loss_curve(app, *t, k);
+      if (rows) draw_cache_contents(app, f, layer);
     }
   }
   ImGui::PopTextWrapPos();

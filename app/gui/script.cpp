@@ -356,6 +356,14 @@ Flow cmd_generate_stream(Call& c) {
   std::string v;
   c.in >> v;
   c.app.gen.shared_stream = v != "own";
+  c.app.gen.held_out = v == "heldout";
+  return Flow::Frame;
+}
+
+Flow cmd_generate_length(Call& c) {  // N positions (the context or less: stop there)
+  int n = 0;
+  c.in >> n;
+  c.app.gen.length = std::clamp(n, 0, 4096);
   return Flow::Frame;
 }
 
@@ -457,8 +465,11 @@ const ScriptCommand kCommands[] = {
      cmd_generate_start},
     {"generate_step", "N", "N decoding steps (stops playing)", cmd_generate_step},
     {"generate_play", "0|1", "play or stop", cmd_generate_play},
-    {"generate_stream", "shared|own", "every column reads the first column's tokens, or samples its own",
+    {"generate_stream", "shared|own|heldout",
+     "every column reads the first column's tokens, samples its own, or reads the held-out text (its loss)",
      cmd_generate_stream},
+    {"generate_length", "N", "positions the next session runs (past the context: streaming, up to 4096)",
+     cmd_generate_length},
     {"generate_options", "TEMPERATURE TOP_K SEED", "sampling options of the next session", cmd_generate_options},
     {"scrub", "K", "show step K (-1: the newest)", cmd_scrub},
     {"generate_close", "", "back to the text's heatmaps", cmd_generate_close},

@@ -70,6 +70,8 @@ struct GenState {
   int top_k = 20;
   int seed = 1;
   bool shared_stream = true;  // every column reads the first column's tokens (else each samples, same seed)
+  bool held_out = false;      // every column reads the held-out text instead (its loss per step; the prompt unused)
+  int length = 0;             // positions to run: 0 = the context; more streams past it (DecodeJob options.stream_to)
   bool playing = false;
   float speed = 8;                 // steps per second while playing
   int cursor = -1;                 // the step shown; -1 follows the newest

@@ -91,9 +91,15 @@ void print_state(const App& app, FILE* f) {
   const GenState& g = app.gen;
   if (g.session) {
     const DecodeState& st = g.state;
-    std::fprintf(f, "  generation: session %llu, %zu steps, cursor %d, stream %s (driver column %d), full %d%s%s\n",
-                 (unsigned long long)g.session, st.steps(), generation_cursor(app), st.shared_stream ? "shared" : "own",
-                 st.driver, int(st.full), st.error.empty() ? "" : ", error: ", st.error.c_str());
+    std::fprintf(f,
+                 "  generation: session %llu, %zu steps, cursor %d, stream %s (driver column %d), positions %lld, full "
+                 "%d%s%s\n",
+                 (unsigned long long)g.session, st.steps(), generation_cursor(app),
+                 st.fed             ? "heldout"
+                 : st.shared_stream ? "shared"
+                                    : "own",
+                 st.driver, (long long)st.capacity, int(st.full),
+                 st.error.empty() ? "" : ", error: ", st.error.c_str());
     for (size_t i = 0; i < app.columns.size(); ++i) {
       const DecodeTrack* t = generation_track(app, app.columns[i]);
       if (!t) continue;
@@ -103,9 +109,14 @@ void print_state(const App& app, FILE* f) {
         std::fprintf(f, ", error: %s", t->error.c_str());
       else if (k >= 0 && k < int(t->frames.size())) {
         const DecodeFrame& fr = *t->frames[size_t(k)];
-        std::fprintf(f, ", step %lld token %lld at position %lld, layer 0 %s holds %zu of %lld tokens, cache %lld B",
-                     (long long)fr.step, (long long)fr.token, (long long)fr.position, fr.layout[0].kind.c_str(),
-                     fr.held[0].size(), (long long)fr.position + 1, (long long)fr.bytes());
+        std::fprintf(f, ", step %lld token %lld at position %lld", (long long)fr.step, (long long)fr.token,
+                     (long long)fr.position);
+        if (!fr.held.empty())
+          std::fprintf(f, ", layer 0 %s holds %zu of %lld tokens", fr.layout[0].kind.c_str(), fr.held[0].size(),
+                       (long long)fr.position + 1);
+        else
+          std::fprintf(f, ", rows not kept");
+        std::fprintf(f, ", cache %lld B, loss %.3f", (long long)fr.bytes(), t->mean_losses()[size_t(k)]);
       }
       std::fprintf(f, "\n");
     }

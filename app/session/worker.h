@@ -108,22 +108,32 @@ struct DecodeColumn {
 struct DecodeJob {
   std::vector<DecodeColumn> columns;
   std::vector<int64_t> prompt;
-  GenerateOptions options;
+  GenerateOptions options;  // options.stream_to: the positions run on past the context to there (no refill)
   bool shared_stream = true;
+  // Non-empty: every column is fed these tokens in order instead of sampling (teacher forcing), so each frame's
+  // probability is that column's next-character prediction of a given text (the held-out split): its loss.
+  std::vector<int64_t> feed;
 };
-// One column's decoding so far. Frames are immutable and shared with the UI (at most the context of them).
+// Frames newer than this keep their weights and held positions; older ones keep only their token, probability and
+// cache bytes (a dense column streamed to 4,096 positions would otherwise hold ~1 GiB of rows).
+constexpr size_t kFramesWithWeights = 512;
+// One column's decoding so far. Frames are immutable and shared with the UI.
 struct DecodeTrack {
   int column = 0;
   std::string variant;
   std::string error;            // the model could not be built or cannot decode (no frames then)
   std::vector<int64_t> prompt;  // as prefilled (positions 0 .. prompt.size() - 1)
   std::vector<std::shared_ptr<const DecodeFrame>> frames;
+  // [frames] -ln p of the token read, as a running mean over the last `n` steps (the loss on a fed text), nats.
+  std::vector<double> mean_losses(size_t n = 32) const;
 };
 struct DecodeState {
   uint64_t session = 0;    // 0: never started
   bool preparing = false;  // building the models and prefilling
-  bool full = false;       // a decoder used up the context: no more steps
+  bool full = false;       // a decoder used up the context (or the stream, or the fed text): no more steps
   bool shared_stream = true;
+  bool fed = false;       // the columns read DecodeJob::feed
+  int64_t capacity = 0;   // positions the decoders run (the context, or options.stream_to)
   int driver = -1;        // index into tracks of the column whose tokens everyone is fed (shared stream)
   int64_t requested = 0;  // lockstep steps asked for so far
   std::string error;
@@ -245,6 +255,7 @@ class Worker {
   // state.
   std::unique_ptr<DecodeJob> decode_pending_;
   std::vector<std::unique_ptr<Decoder>> decoders_;
+  std::vector<int64_t> feed_;  // the session's fed tokens (DecodeJob::feed), read by decode_step only
   DecodeState decode_;
   // Converted models by (variant, parameters that change the weights), and the final models by all parameters:
   // least recently used first out, each within kModelCacheBytes (going back to a setting is instant; hours of

@@ -2,6 +2,7 @@
 // decoding of every column with its KV-cache inspector (worker.h). The rest of the worker is in worker.cpp.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "error.h"
 #include "registry.h"
@@ -43,6 +44,19 @@ GenerateState Worker::generate_state() const {
   return gen_;
 }
 
+std::vector<double> DecodeTrack::mean_losses(size_t n) const {
+  std::vector<double> out;
+  out.reserve(frames.size());
+  auto nll = [&](size_t k) { return -std::log(std::max(frames[k]->probability, 1e-12)); };
+  double sum = 0;
+  for (size_t k = 0; k < frames.size(); ++k) {
+    sum += nll(k);
+    if (k >= n) sum -= nll(k - n);
+    out.push_back(sum / double(std::min(k + 1, n)));
+  }
+  return out;
+}
+
 uint64_t Worker::start_decode(DecodeJob j) {
   uint64_t id;
   {
@@ -52,6 +66,7 @@ uint64_t Worker::start_decode(DecodeJob j) {
     decode_.session = id;
     decode_.preparing = true;
     decode_.shared_stream = j.shared_stream;
+    decode_.fed = !j.feed.empty();
     decode_pending_ = std::make_unique<DecodeJob>(std::move(j));
   }
   cv_.notify_all();
@@ -106,6 +121,9 @@ void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t se
   }
   std::lock_guard<std::mutex> l(mu_);
   if (decode_.session != session) return;  // superseded while preparing
+  feed_ = job.feed;
+  for (const auto& d : decoders)
+    if (d) decode_.capacity = std::max(decode_.capacity, d->capacity());
   decoders_ = std::move(decoders);
   decode_.tracks = std::move(tracks);
   decode_.preparing = false;
@@ -114,15 +132,32 @@ void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t se
   if (decode_.driver < 0) decode_.error = "no column can generate (see each column's message)";
 }
 
+namespace {
+// The frame without its per-position rows (held positions and weights): what an old step keeps.
+std::shared_ptr<const DecodeFrame> thin(const DecodeFrame& f) {
+  auto t = std::make_shared<DecodeFrame>(f);
+  t->held.clear();
+  t->attn.clear();
+  return t;
+}
+}  // namespace
+
 void Worker::decode_step() {
   uint64_t session;
   int driver;
   bool shared;
+  int64_t fed = -1;  // the token every column is fed at this step (-1: sampled)
   {
     std::lock_guard<std::mutex> l(mu_);
     session = decode_.session;
     driver = decode_.driver;
     shared = decode_.shared_stream;
+    const size_t step = decode_.steps();
+    if (!feed_.empty()) fed = step < feed_.size() ? feed_[step] : -1;
+    if (!feed_.empty() && fed < 0) {  // the fed text is used up
+      decode_.full = true;
+      return;
+    }
   }
   // The driver first: in a shared stream everyone else is fed its token.
   std::vector<size_t> order = {size_t(driver)};
@@ -135,7 +170,8 @@ void Worker::decode_step() {
   for (size_t i : order) {
     if (!decoders_[i]) continue;
     try {
-      frames[i] = std::make_shared<const DecodeFrame>(decoders_[i]->step(shared && int(i) != driver ? token : -1));
+      const int64_t in = fed >= 0 ? fed : shared && int(i) != driver ? token : -1;
+      frames[i] = std::make_shared<const DecodeFrame>(decoders_[i]->step(in));
       if (int(i) == driver) token = frames[i]->token;
       full = full || decoders_[i]->full();
     } catch (const std::exception& e) {
@@ -146,10 +182,15 @@ void Worker::decode_step() {
   std::lock_guard<std::mutex> l(mu_);
   if (decode_.session != session) return;
   for (size_t i = 0; i < decoders_.size(); ++i) {
-    if (frames[i]) decode_.tracks[i].frames.push_back(frames[i]);
+    auto& kept = decode_.tracks[i].frames;
+    if (frames[i]) kept.push_back(frames[i]);
+    if (kept.size() > kFramesWithWeights) {
+      auto& old = kept[kept.size() - 1 - kFramesWithWeights];
+      if (!old->held.empty()) old = thin(*old);
+    }
     if (!errors[i].empty()) decode_.tracks[i].error = errors[i];
   }
-  decode_.full = full;
+  decode_.full = full || (!feed_.empty() && decode_.steps() >= feed_.size());
   if (!decoders_[size_t(driver)]) {  // the driver failed: the next live column drives
     decode_.driver = -1;
     for (size_t i = 0; i < decoders_.size() && decode_.driver < 0; ++i)
