@@ -42,4 +42,6 @@ grep -q "2 columns" "$out" || fail "the injected clicks did not add and remove a
 grep -q "column 0: mha(impl=naive) layer 1 " "$out" || fail "dragging the layer slider did not select layer 1"
 grep -q "column 1: gqa(groups=3).*error: .*groups = 3" "$out" || fail "the impossible parameter is not reported in its column"
 grep -q "column 0: .*trained (.*), 64x64" "$out" || fail "column 0 has no result over a 64-character window"
+# the window's icon: the PNG the build draws (packaging/icon.cpp), found beside the binary
+grep -q "window icon: .*packaging/attnscope.png" "$out" || fail "the window has no icon (the build's packaging/attnscope.png)"
 echo "PASS: gui smoke (${w}x${h}, $colours colours)"

@@ -19,6 +19,7 @@
 #include "script.h"
 #include "state.h"
 #include "studio.h"
+#include <stb/stb_image.h>        // implementation exported by libstb.so: do not define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image_write.h>  // implementation exported by libstb.so: do not define STB_IMAGE_WRITE_IMPLEMENTATION
 
 namespace attnscope {
@@ -48,6 +49,30 @@ bool save_screenshot(const std::string& path, int w, int h) {
   return ok != 0;
 }
 
+std::string g_window_icon;  // the icon file open_window gave the window ("" = the window manager's default)
+
+// The window's icon: the 256 x 256 PNG the build draws from a head's weights (packaging/icon.cpp), as installed
+// (BIN/../share/icons/hicolor/256x256/apps) or in the build tree beside the binary (packaging/). Returns the file
+// used, "" when there is none (the window manager's default icon then).
+std::string set_window_icon(GLFWwindow* win) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  const fs::path candidates[] = {exe.parent_path().parent_path() / "share/icons/hicolor/256x256/apps/attnscope.png",
+                                 exe.parent_path() / "packaging/attnscope.png"};
+  for (const fs::path& p : candidates) {
+    int w = 0, h = 0, channels = 0;
+    unsigned char* px = stbi_load(p.c_str(), &w, &h, &channels, 4);  // [h, w, RGBA]
+    if (!px) continue;
+    GLFWimage img{w, h, px};
+    glfwSetWindowIcon(win, 1, &img);  // GLFW copies the pixels
+    stbi_image_free(px);
+    return p.string();
+  }
+  return "";
+}
+
 void glfw_error(int code, const char* msg) { std::fprintf(stderr, "attnscope gui: GLFW error %d: %s\n", code, msg); }
 
 // GLFW, an OpenGL 3.3 core context and Dear ImGui on it; null (after saying why) when no window can be opened.
@@ -71,6 +96,7 @@ GLFWwindow* open_window(const GuiOptions& opts, bool scripted) {
     glfwTerminate();
     return nullptr;
   }
+  g_window_icon = set_window_icon(win);
   glfwMakeContextCurrent(win);
   glfwSwapInterval(scripted ? 0 : 1);
 
@@ -147,6 +173,7 @@ void draw_frame(App& app, GLFWwindow* win, Script& script, double max_seconds) {
 // The app in the open window until it closes or the script quits; returns the exit code.
 int run_app(GLFWwindow* win, GuiOptions& opts, bool scripted) {
   App app;
+  app.window_icon = g_window_icon;
   load_app_settings(app, opts, scripted);
   build_fonts(app, font_pixels(app));
   set_gl_available(true);  // heatmaps upload from here on (heatmap.h)

@@ -208,6 +208,7 @@ struct App {
   double last_compute_ms = 0;   // the latest result's forward
   bool log_events = false;      // scripted runs: print timestamped events (latency)
   Clock::time_point started = Clock::now();
+  std::string window_icon;       // the PNG the window's icon came from ("" = none found, or no window)
   std::string settings_message;  // a settings file that could not be read
   // widget rectangles by name, for scripted clicks in tests ("click @add_column")
   std::map<std::string, ImVec4> targets;

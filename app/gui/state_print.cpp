@@ -36,6 +36,7 @@ void print_state(const App& app, FILE* f) {
                                                             : "",
       app.view.light_theme ? "light" : "dark");
   std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
+  std::fprintf(f, "  window icon: %s\n", app.window_icon.empty() ? "(none found)" : app.window_icon.c_str());
   std::fprintf(f, "  text: \"");
   for (char ch : app.text.text.substr(0, 200)) std::fputs(ch == '\n' ? "\\n" : std::string(1, ch).c_str(), f);
   std::fprintf(f, "%s\"\n", app.text.text.size() > 200 ? "..." : "");
