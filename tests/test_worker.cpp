@@ -432,6 +432,13 @@ TEST(Worker, DecodeStreamsAFedTextPastTheContext) {
   for (const DecodeTrack& t : st.tracks) {
     ASSERT_EQ(t.error, "") << t.variant;
     ASSERT_EQ(t.frames.size(), 631u) << t.variant;
+    ASSERT_EQ(t.mean_loss.size(), 631u) << t.variant;
+    for (size_t k : {size_t(0), size_t(10), size_t(31), size_t(32), size_t(630)}) {  // the running mean, directly
+      double sum = 0;
+      const size_t n = std::min<size_t>(k + 1, kLossMean);
+      for (size_t i = k + 1 - n; i <= k; ++i) sum += -std::log(t.frames[i]->probability);
+      EXPECT_NEAR(t.mean_loss[k], sum / double(n), 1e-9) << t.variant << " step " << k;
+    }
     for (size_t k = 0; k < t.frames.size(); ++k) {
       const DecodeFrame& f = *t.frames[k];
       ASSERT_EQ(f.token, text[k + 1]) << t.variant << " step " << k;

@@ -25,9 +25,9 @@ int cmd_generate(const GenerateArgs& a) {
   auto ids = a.m.encode(*model, a.prompt);
   GenerateOptions g = a.g;
   // Streaming: the prompt (its newest context characters, as without) and every generated one at its own position.
-  const int64_t C = model->config().context;
+  const int64_t C = model->config().context, prompt = std::min<int64_t>(C, int64_t(ids.size()));
   if (a.stream) {
-    g.stream_to = std::max(C, std::min<int64_t>(C, int64_t(ids.size())) + g.tokens);
+    g.stream_to = std::max(C, prompt + g.tokens);
     check_length(*model, g.stream_to, "the stream");  // before anything is written
   }
   std::cout << a.prompt << std::flush;
@@ -46,7 +46,7 @@ int cmd_generate(const GenerateArgs& a) {
   if (a.stream)
     std::fprintf(stderr,
                  " after %lld positions (largest %lld bytes; streamed past the %lld-character context, no refill)",
-                 (long long)(std::min<int64_t>(C, int64_t(ids.size())) + written), (long long)peak, (long long)C);
+                 (long long)(prompt + written), (long long)peak, (long long)C);
   std::fprintf(stderr, "\n");
   return 0;
 }

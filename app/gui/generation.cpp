@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <map>
 
 #include "imgui.h"
 #include "imgui_stdlib.h"
@@ -293,23 +292,19 @@ void draw_bytes_curve(App& app, const DecodeTrack& t, int cursor) {
       human_bytes(ymax), -1, "cache bytes (y, one scale for every column) over the steps (x); grey: the other columns");
 }
 
-// Next-character loss over the steps, -ln p of the token read, as a running mean of the last kLossMean steps: on
+// Next-character loss over the steps, -ln p of the token read, as a running mean of the last kLossMean steps
+// (DecodeTrack::mean_loss, computed by the worker as frames arrive): on
 // a fed held-out text it is each column's loss; on a sampled stream, how surprised each model is by its text. The
 // dashed line is the end of the training context: past it a RoPE model meets positions it never saw, and a window
 // without sinks has evicted the first tokens.
-constexpr size_t kLossMean = 32;
 void draw_loss_curve(App& app, const DecodeTrack& t, int cursor) {
   const DecodeState& st = app.gen.state;
   section(st.fed ? "Loss on the held-out text (nats/char, mean of the last 32 steps)"
                  : "Surprisal of the stream (-ln p, nats/char, mean of the last 32 steps)");
-  std::map<const DecodeTrack*, std::vector<double>> mean;  // running means per track, by step
-  double ymax = 1;
-  for (const auto& tr : st.tracks) {
-    mean[&tr] = tr.mean_losses(kLossMean);
-    for (double x : mean[&tr]) ymax = std::max(ymax, x);
-  }
-  const std::vector<double>& mine = mean[&t];
-  ImGui::Text("%.3f", mine[size_t(cursor)]);
+  double ymax = 1;  // one scale for every column
+  for (const auto& tr : st.tracks)
+    for (double x : tr.mean_loss) ymax = std::max(ymax, x);
+  ImGui::Text("%.3f", t.mean_loss[size_t(cursor)]);
   ImGui::SameLine();
   ImGui::TextColored(kDim, "nats/char at step %d", cursor + 1);
   char top_label[32];
@@ -317,7 +312,7 @@ void draw_loss_curve(App& app, const DecodeTrack& t, int cursor) {
   const int64_t ctx = app.model ? app.model->config().context : 0;
   const int64_t mark = t.frames.empty() ? -1 : ctx - t.frames[0]->position;  // the step at position = context
   draw_step_curve(
-      app, t, cursor, [&](const DecodeTrack& tr, size_t k) { return mean[&tr][k]; }, ymax, top_label, mark,
+      app, t, cursor, [](const DecodeTrack& tr, size_t k) { return tr.mean_loss[k]; }, ymax, top_label, mark,
       "loss per step (y: -ln p of the token read, running mean of 32; grey: the other columns); dashed: the end of "
       "the training context");
 }

@@ -117,7 +117,7 @@ void print_state(const App& app, FILE* f) {
                        (long long)fr.position + 1);
         else
           std::fprintf(f, ", rows not kept");
-        std::fprintf(f, ", cache %lld B, loss %.3f", (long long)fr.bytes(), t->mean_losses()[size_t(k)]);
+        std::fprintf(f, ", cache %lld B, loss %.3f", (long long)fr.bytes(), t->mean_loss[size_t(k)]);
       }
       std::fprintf(f, "\n");
     }

@@ -117,6 +117,7 @@ struct DecodeJob {
 // Frames newer than this keep their weights and held positions; older ones keep only their token, probability and
 // cache bytes (a dense column streamed to 4,096 positions would otherwise hold ~1 GiB of rows).
 constexpr size_t kFramesWithWeights = 512;
+constexpr size_t kLossMean = 32;  // steps in DecodeTrack::mean_loss's running mean
 // One column's decoding so far. Frames are immutable and shared with the UI.
 struct DecodeTrack {
   int column = 0;
@@ -124,8 +125,9 @@ struct DecodeTrack {
   std::string error;            // the model could not be built or cannot decode (no frames then)
   std::vector<int64_t> prompt;  // as prefilled (positions 0 .. prompt.size() - 1)
   std::vector<std::shared_ptr<const DecodeFrame>> frames;
-  // [frames] -ln p of the token read, as a running mean over the last `n` steps (the loss on a fed text), nats.
-  std::vector<double> mean_losses(size_t n = 32) const;
+  // [frames] -ln p of the token read, as a running mean over the last kLossMean steps (the loss on a fed text),
+  // nats; appended with each frame, so the window reads it and computes nothing per frame.
+  std::vector<double> mean_loss;
 };
 struct DecodeState {
   uint64_t session = 0;    // 0: never started

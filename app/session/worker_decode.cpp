@@ -44,19 +44,6 @@ GenerateState Worker::generate_state() const {
   return gen_;
 }
 
-std::vector<double> DecodeTrack::mean_losses(size_t n) const {
-  std::vector<double> out;
-  out.reserve(frames.size());
-  auto nll = [&](size_t k) { return -std::log(std::max(frames[k]->probability, 1e-12)); };
-  double sum = 0;
-  for (size_t k = 0; k < frames.size(); ++k) {
-    sum += nll(k);
-    if (k >= n) sum -= nll(k - n);
-    out.push_back(sum / double(std::min(k + 1, n)));
-  }
-  return out;
-}
-
 uint64_t Worker::start_decode(DecodeJob j) {
   uint64_t id;
   {
@@ -140,6 +127,15 @@ std::shared_ptr<const DecodeFrame> thin(const DecodeFrame& f) {
   t->attn.clear();
   return t;
 }
+
+// DecodeTrack::mean_loss for the newest frame: the mean of -ln p over the last kLossMean frames.
+void append_mean_loss(DecodeTrack& t) {
+  auto nll = [&](size_t k) { return -std::log(std::max(t.frames[k]->probability, 1e-12)); };
+  const size_t k = t.frames.size() - 1, n = std::min(k + 1, kLossMean);
+  const double prev = k == 0 ? 0.0 : t.mean_loss.back() * double(std::min(k, kLossMean));  // the previous window's sum
+  const double sum = prev + nll(k) - (k >= kLossMean ? nll(k - kLossMean) : 0.0);
+  t.mean_loss.push_back(sum / double(n));
+}
 }  // namespace
 
 void Worker::decode_step() {
@@ -152,12 +148,8 @@ void Worker::decode_step() {
     session = decode_.session;
     driver = decode_.driver;
     shared = decode_.shared_stream;
-    const size_t step = decode_.steps();
-    if (!feed_.empty()) fed = step < feed_.size() ? feed_[step] : -1;
-    if (!feed_.empty() && fed < 0) {  // the fed text is used up
-      decode_.full = true;
-      return;
-    }
+    const size_t step = decode_.steps();  // < feed_.size(): the session is full once the feed is used up
+    if (step < feed_.size()) fed = feed_[step];
   }
   // The driver first: in a shared stream everyone else is fed its token.
   std::vector<size_t> order = {size_t(driver)};
@@ -182,8 +174,12 @@ void Worker::decode_step() {
   std::lock_guard<std::mutex> l(mu_);
   if (decode_.session != session) return;
   for (size_t i = 0; i < decoders_.size(); ++i) {
-    auto& kept = decode_.tracks[i].frames;
-    if (frames[i]) kept.push_back(frames[i]);
+    DecodeTrack& t = decode_.tracks[i];
+    auto& kept = t.frames;
+    if (frames[i]) {
+      kept.push_back(frames[i]);
+      append_mean_loss(t);
+    }
     if (kept.size() > kFramesWithWeights) {
       auto& old = kept[kept.size() - 1 - kFramesWithWeights];
       if (!old->held.empty()) old = thin(*old);
