@@ -2,6 +2,11 @@
 # CMakeLists.txt plus the desktop entry, the icon, AppStream metainfo and a man page, the last two generated from
 # the built binary (its --help through help2man; a heatmap it renders), so they follow the program.
 set(_pkg ${CMAKE_BINARY_DIR}/packaging)
+# Whoever publishes the package names themselves here (Debian's Maintainer field and the changelog's sign-off):
+# `cmake -DATTNSCOPE_MAINTAINER="Name <address>"`. The default is a reserved domain (RFC 2606): a local build
+# names no person.
+set(ATTNSCOPE_MAINTAINER "attnscope maintainers <attnscope@example.org>" CACHE STRING
+    "The Debian package's Maintainer: 'Name <address>'")
 find_program(HELP2MAN help2man)
 if(HELP2MAN)
   add_custom_command(OUTPUT ${_pkg}/attnscope.1.gz
@@ -30,7 +35,7 @@ add_custom_command(OUTPUT ${_pkg}/attnscope.svg ${_pkg}/attnscope.png
 string(TIMESTAMP _date "%a, %d %b %Y %H:%M:%S +0000" UTC)
 file(WRITE ${_pkg}/changelog
   "attnscope (${PROJECT_VERSION}) unstable; urgency=low\n\n  * Package built from the attnscope source tree.\n\n"
-  " -- attnscope maintainers <attnscope@example.org>  ${_date}\n")
+  " -- ${ATTNSCOPE_MAINTAINER}  ${_date}\n")
 add_custom_command(OUTPUT ${_pkg}/changelog.gz COMMAND gzip -9nkf ${_pkg}/changelog VERBATIM)
 add_custom_target(attnscope_package_files ALL DEPENDS ${_man} ${_pkg}/attnscope.svg ${_pkg}/attnscope.png
                   ${_pkg}/changelog.gz)
@@ -48,7 +53,7 @@ set(CPACK_PACKAGE_NAME attnscope)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_PACKAGE_CONTACT "attnscope maintainers <attnscope@example.org>")
+set(CPACK_PACKAGE_CONTACT "${ATTNSCOPE_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "watch attention mechanisms work, live")
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "attnscope compares attention variants side by side inside a small character GPT
  trained on Tiny Shakespeare: heatmaps per layer and head, sparsity, KV cache,
