@@ -9,7 +9,9 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <vector>
 
+#include "bench.h"
 #include "cli.h"
 
 namespace attnscope {
@@ -52,7 +54,11 @@ static int check_stdout(int rc) {
 }
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && (std::string(argv[1]) == "train" || std::string(argv[1]) == "bench")) prefer_jemalloc(argv);
+  const bool bench_child = argc >= 2 && std::string(argv[1]) == "__bench_child";
+  if (argc >= 2 && (std::string(argv[1]) == "train" || std::string(argv[1]) == "bench" || bench_child))
+    prefer_jemalloc(argv);
+  // one measurement of `bench`, in a process of its own (bench.h: bench_children_exec; not a subcommand)
+  if (bench_child) return attnscope::bench_child_main(std::vector<std::string>(argv + 2, argv + argc));
   if (argc <= 1) {
 #if ATTNSCOPE_GUI
     char gui[] = "gui";  // no arguments: the window on the bundled model

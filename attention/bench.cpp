@@ -1,5 +1,6 @@
-// `attnscope bench`: one attention layer per forked child (see bench.h). The parent never touches LibTorch, so
-// every child starts from the same clean state (no CUDA context or thread pool inherited across fork()).
+// `attnscope bench`: one attention layer per child process (see bench.h). The CLI's parent never touches LibTorch,
+// so its forked children start from the same clean state (no CUDA context or thread pool inherited across fork());
+// the window's children are exec'd afresh (bench_children_exec).
 #include "bench.h"
 
 #include <sys/resource.h>
@@ -13,6 +14,8 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "engine.h"
 #include "error.h"
@@ -96,14 +99,31 @@ struct Clock {
   }
 };
 
-// Runs f in a forked child and returns what it wrote; a crash or kill becomes a failed result. R: plain data with
-// `status` (0 ok, 1 skipped, 2 failed) and `note`.
+std::string g_child_exe;  // bench_children_exec
+
+// Runs f in a child process and returns what it wrote; a crash or kill becomes a failed result. R: plain data with
+// `status` (0 ok, 1 skipped, 2 failed) and `note`. `task` names the same work for an exec'd child
+// (bench_child_main's arguments): with bench_children_exec set, the child is that program, not a fork running f.
 template <class R = ChildResult, class F>
-R in_child(const F& f) {
+R in_child(const std::vector<std::string>& task, const F& f) {
   int fd[2];
   if (pipe(fd) != 0) throw Error("bench: pipe() failed");
+  std::vector<std::string> args;  // built before fork(): the child of a threaded parent may not allocate
+  std::vector<char*> argv;
+  if (!g_child_exe.empty()) {
+    args = {g_child_exe, "__bench_child"};
+    args.insert(args.end(), task.begin(), task.end());
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+  }
   const pid_t pid = fork();
   if (pid < 0) throw Error("bench: fork() failed");
+  if (pid == 0 && !argv.empty()) {  // only async-signal-safe calls until exec
+    close(fd[0]);
+    if (fd[1] != STDOUT_FILENO) dup2(fd[1], STDOUT_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
   if (pid == 0) {
     close(fd[0]);
     restore_compute_threads();  // forked from the window: measure with the process's defaults, as the CLI does
@@ -186,6 +206,17 @@ double computed_pairs(const LayerSpec& spec, int64_t T) {
     return kNaN;
   }
   return pairs;
+}
+
+// The point's task for an exec'd child: every option measure_point reads.
+std::vector<std::string> point_task(const BenchOptions& o, const std::string& variant, int64_t T) {
+  return {"point",
+          o.device,
+          variant,
+          std::to_string(T),
+          std::to_string(o.batch),
+          std::to_string(o.repeats),
+          std::to_string(o.decode_tokens)};
 }
 
 ChildResult measure_point(const BenchOptions& o, const VariantInfo& info, int64_t T) {
@@ -333,7 +364,8 @@ BenchReport run_bench(const BenchOptions& o, const std::function<void(const Benc
   const double avail = mem_available_bytes();
   rep.memory_budget_mib = o.memory_fraction * avail / (1024.0 * 1024.0);
 
-  ChildResult g = in_child([&] { return measure_gemm(o.device, o.measure_gemm); });
+  ChildResult g =
+      in_child({"gemm", o.device, o.measure_gemm ? "1" : "0"}, [&] { return measure_gemm(o.device, o.measure_gemm); });
   if (g.status != 0) throw Error(std::string("bench: ") + g.note);
   rep.device = g.device;
   rep.gemm_gflops = g.value;
@@ -360,7 +392,7 @@ BenchReport run_bench(const BenchOptions& o, const std::function<void(const Benc
         p.note = "estimated " + std::to_string(int64_t(need / (1 << 20))) + " MiB > budget " +
                  std::to_string(int64_t(rep.memory_budget_mib)) + " MiB";
       } else {
-        ChildResult r = in_child([&] { return measure_point(o, *info, T); });
+        ChildResult r = in_child(point_task(o, info->name, T), [&] { return measure_point(o, *info, T); });
         p.status = r.status == 0 ? "ok" : r.status == 1 ? "skipped" : "failed";
         p.note = r.note;
         p.median_ms = r.median_ms;
@@ -391,7 +423,8 @@ BenchReport run_bench(const BenchOptions& o, const std::function<void(const Benc
       if (T <= 4096 && (cuda || estimated_bytes("mha", T, 1) <= o.memory_fraction * avail)) rep.compare_length = T;
   }
   if (rep.compare_length > 0) {
-    CompareResult c = in_child<CompareResult>([&] { return compare_kernels(o.device, rep.compare_length); });
+    CompareResult c = in_child<CompareResult>({"compare", o.device, std::to_string(rep.compare_length)},
+                                              [&] { return compare_kernels(o.device, rep.compare_length); });
     const char* names[3] = {"fused kernel (flash.h)", "at::_scaled_dot_product_attention", "naive"};
     const double t = double(rep.compare_length);
     for (int i = 0; i < 3; ++i) {
@@ -403,6 +436,55 @@ BenchReport run_bench(const BenchOptions& o, const std::function<void(const Benc
   if (progress)
     progress({total, total, "", 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0});
   return rep;
+}
+
+void bench_children_exec(const std::string& exe) { g_child_exe = exe; }
+
+// __bench_child gemm DEVICE 0|1 | point DEVICE VARIANT T BATCH REPEATS DECODE_TOKENS | compare DEVICE T
+int bench_child_main(const std::vector<std::string>& a) {
+  auto put = [](const void* p, size_t n) {  // the whole struct, or a failed exit the parent reports
+    const char* b = static_cast<const char*>(p);
+    while (n > 0) {
+      const ssize_t w = write(STDOUT_FILENO, b, n);
+      if (w <= 0) return 3;
+      b += w;
+      n -= size_t(w);
+    }
+    return 0;
+  };
+  auto run = [&](auto&& f) {
+    auto r = decltype(f()){};
+    try {
+      r = f();
+    } catch (const Error& e) {
+      r.status = 1;
+      set_text(r.note, sizeof r.note, e.what());
+    } catch (const std::exception& e) {
+      r.status = 2;
+      const std::string msg = e.what();
+      set_text(r.note, sizeof r.note, msg.substr(0, msg.find('\n')));
+    }
+    return put(&r, sizeof r);
+  };
+  try {
+    if (a.size() == 3 && a[0] == "gemm") return run([&] { return measure_gemm(a[1], a[2] == "1"); });
+    if (a.size() == 3 && a[0] == "compare") return run([&] { return compare_kernels(a[1], std::stoll(a[2])); });
+    if (a.size() == 7 && a[0] == "point") {
+      BenchOptions o;
+      o.device = a[1];
+      o.batch = std::stoll(a[4]);
+      o.repeats = std::stoi(a[5]);
+      o.decode_tokens = std::stoll(a[6]);
+      const VariantInfo& info = get_variant(a[2]);
+      const int64_t T = std::stoll(a[3]);
+      return run([&] { return measure_point(o, info, T); });
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "attnscope __bench_child: %s\n", e.what());
+    return 2;
+  }
+  std::fprintf(stderr, "attnscope __bench_child: unknown task (an internal entry point of bench)\n");
+  return 2;
 }
 
 }  // namespace attnscope

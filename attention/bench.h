@@ -80,6 +80,16 @@ struct BenchProgress {
 // Throws Error for unknown variants, bad lengths, or a device the children cannot use.
 BenchReport run_bench(const BenchOptions& o, const std::function<void(const BenchProgress&)>& progress = {});
 
+// Where each measurement runs. By default a fork() of this process: right for the CLI, whose parent never touches
+// LibTorch. A process that runs LibTorch on other threads (the window: its worker, heads and export jobs) must not
+// fork and compute in the child: a lock or OpenMP pool another thread held at fork() never comes back there, and
+// the child hangs. With an executable set here, every child is a fresh process of it (fork + exec of
+// `EXE __bench_child ...`, which the program's main hands to bench_child_main). "" goes back to plain forks.
+void bench_children_exec(const std::string& exe);
+// The `__bench_child` entry point: runs the one measurement its arguments name and writes its result (plain bytes)
+// to standard output. Returns the process's exit status.
+int bench_child_main(const std::vector<std::string>& args);
+
 // Least-squares slope of log(y) over log(x) (at least two distinct x; NaN otherwise).
 double loglog_slope(const std::vector<double>& x, const std::vector<double>& y);
 // The q-quantile (0..1) of values, linearly interpolated between order statistics.

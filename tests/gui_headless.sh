@@ -40,7 +40,7 @@ grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]" "$out" |
 # 1b) a knock-out recomputes the column: the printed state names it and the loss without it; the layer's button
 # (click) knocks out the whole layer of column 1; clearing leaves no knock-out line
 out="$work/knockout.out"
-script="idle; knockout 0 0 1; idle; click @knockout_layer1; wait 2; idle; print; knockout 0 clear; idle; print"
+script="idle; knockout 0 0 1; idle; heads_wait 120; click @knockout_layer1; wait 2; idle; print; knockout 0 clear; idle; print"
 "$bin" gui --headless --model "$model" --width 1400 --height 1600 --column mha --column sliding_window:window=4 \
   --script "$script" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the knock-out session failed"; }
 grep -q "^    knocked out: L0 h1, loss [0-9.]* without them ([+-][0-9.]*)" "$out" || { cat "$out"; fail "column 0's knock-out"; }

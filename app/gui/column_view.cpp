@@ -105,7 +105,8 @@ void draw_columns(App& app, float height) {
     for (int i = 0; i < n; ++i) {
       ImGui::TableSetColumnIndex(i);
       ImGui::PushID(app.columns[size_t(i)].id);
-      ImGui::BeginChild("body", ImVec2(0, body), false);
+      // the columns area behind it has the same colour: no second fill of it
+      ImGui::BeginChild("body", ImVec2(0, body), false, ImGuiWindowFlags_NoBackground);
       if (app.gen.open)
         draw_generation_column(app, app.columns[size_t(i)], i);
       else
@@ -131,8 +132,10 @@ void draw_ui(App& app) {
   ImGui::SetNextWindowPos(vp->WorkPos);
   ImGui::SetNextWindowSize(vp->WorkSize);
   const bool present = app.scenes.present;  // presentation mode: no menus, toolbar, sidebar or status bar
+  // No background: the frame's clear paints it (gui_main.cpp), one full-window fill less for software OpenGL.
   ImGuiWindowFlags wf = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
-                        ImGuiWindowFlags_NoBringToFrontOnFocus | (present ? 0 : ImGuiWindowFlags_MenuBar);
+                        ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_NoBackground |
+                        (present ? 0 : ImGuiWindowFlags_MenuBar);
   ImGui::Begin("attnscope", nullptr, wf);
   app.targets.clear();
   if (present) {
@@ -153,7 +156,9 @@ void draw_ui(App& app) {
       draw_text_panel(app);
     ImGui::EndChild();
     ImGui::SameLine();
-    ImGui::BeginChild("columns_area", ImVec2(0, -status_h), false);
+    // on the window's own colour (the clear): the columns' separators divide it, and software OpenGL (Xvfb, remote
+    // desktops) saves two thirds of the window's fill
+    ImGui::BeginChild("columns_area", ImVec2(0, -status_h), false, ImGuiWindowFlags_NoBackground);
     draw_columns(app, ImGui::GetContentRegionAvail().y);
     ImGui::EndChild();
     draw_status_bar(app);

@@ -7,9 +7,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <cstring>
+#include <thread>
 #include <unordered_set>
 
 #include "app_rules.h"
+#include "bench.h"
 #include "backends/imgui_impl_glfw.h"
 #include "backends/imgui_impl_opengl3.h"
 #include "gl.h"
@@ -137,7 +140,45 @@ void watch_real_pointer(GLFWwindow* win, Script& script) {
     script.real_pointer_moved = true;
 }
 
+// What the frame would show: a hash of Dear ImGui's draw data (vertices, indices, commands, textures, clip
+// rectangles), the heatmap textures' epoch and the framebuffer's size. Equal keys draw equal pictures.
+uint64_t picture_key(const ImDrawData& dd, int fw, int fh) {
+  uint64_t h = 0x9E3779B97F4A7C15ull;
+  auto mix = [&h](uint64_t v) {
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    h *= 0xFF51AFD7ED558CCDull;
+  };
+  auto mix_bytes = [&mix](const void* p, size_t n) {
+    const unsigned char* b = static_cast<const unsigned char*>(p);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, b + i, 8);
+      mix(w);
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, b + i, n - i);
+    mix(tail ^ n);
+  };
+  mix(uint64_t(fw) << 32 | uint32_t(fh));
+  mix(heatmap_texture_epoch());
+  for (int l = 0; l < dd.CmdListsCount; ++l) {
+    const ImDrawList* list = dd.CmdLists[l];
+    mix_bytes(list->VtxBuffer.Data, size_t(list->VtxBuffer.Size) * sizeof(ImDrawVert));
+    mix_bytes(list->IdxBuffer.Data, size_t(list->IdxBuffer.Size) * sizeof(ImDrawIdx));
+    for (const ImDrawCmd& cmd : list->CmdBuffer) {
+      mix_bytes(&cmd.ClipRect, sizeof(cmd.ClipRect));
+      mix(uint64_t(reinterpret_cast<uintptr_t>(cmd.TextureId)));
+      mix(uint64_t(cmd.VtxOffset) << 32 | cmd.IdxOffset);
+      mix(uint64_t(cmd.ElemCount) << 1 | (cmd.UserCallback != nullptr));
+    }
+  }
+  return h;
+}
+
 // One frame: fonts rebuilt when the scale changed, the script's input, the UI, a screenshot when the script asks.
+// A frame whose picture equals the last one drawn (picture_key) skips OpenGL: no fill, no swap. Under software
+// OpenGL (Xvfb, remote desktops) the fill is nearly all of a frame's time; on a GPU it saves power.
 void draw_frame(App& app, GLFWwindow* win, Script& script, double max_seconds) {
   apply_presentation(app);
   if (app.fonts_dirty) {
@@ -157,17 +198,34 @@ void draw_frame(App& app, GLFWwindow* win, Script& script, double max_seconds) {
   ImGui::Render();
   int fw = 0, fh = 0;
   glfwGetFramebufferSize(win, &fw, &fh);
-  glViewport(0, 0, fw, fh);
-  glClearColor(0.085f, 0.09f, 0.11f, 1);
-  glClear(GL_COLOR_BUFFER_BIT);
-  ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
-  if (!shot.empty()) {
-    if (!save_screenshot(shot, fw, fh)) ++script.failures;
+  const uint64_t key = picture_key(*ImGui::GetDrawData(), fw, fh);
+  const bool draw = app.redraw || key != app.last_picture || !shot.empty();
+  if (draw) {
+    glViewport(0, 0, fw, fh);
+    // The main window has no background of its own (draw_ui): the clear paints it.
+    const ImVec4 bg = ImGui::GetStyle().Colors[ImGuiCol_WindowBg];
+    glClearColor(bg.x, bg.y, bg.z, 1);
+    glClear(GL_COLOR_BUFFER_BIT);
+    ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+    if (!shot.empty()) {
+      if (!save_screenshot(shot, fw, fh)) ++script.failures;
+    }
+    glfwSwapBuffers(win);
+    app.last_picture = key;
+    app.redraw = false;
   }
-  glfwSwapBuffers(win);
-  app.frame_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - frame_start).count());
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - frame_start).count();
+  app.frame_ms.push_back(ms);
   if (app.frame_ms.size() > 240) app.frame_ms.pop_front();
+  if (draw) {
+    ++app.frames_drawn;
+    app.drawn_ms.push_back(ms);
+    if (app.drawn_ms.size() > 240) app.drawn_ms.pop_front();
+  }
   ++app.frame;
+  // Scripted runs count frames (`wait N`): an unchanged frame still takes a display's 1/60 s, as with vsync.
+  if (!draw && script.active)
+    std::this_thread::sleep_for(std::chrono::microseconds(16667) - (Clock::now() - frame_start));
 }
 
 // The app in the open window until it closes or the script quits; returns the exit code.
@@ -178,6 +236,11 @@ int run_app(GLFWwindow* win, GuiOptions& opts, bool scripted) {
   build_fonts(app, font_pixels(app));
   set_gl_available(true);  // heatmaps upload from here on (heatmap.h)
   if (!app.program.init(&app.program_error)) std::fprintf(stderr, "attnscope gui: %s\n", app.program_error.c_str());
+  static App* refresh_app = nullptr;  // the window system's repaint requests (exposed, restored) reach the app
+  refresh_app = &app;
+  glfwSetWindowRefreshCallback(win, [](GLFWwindow*) {
+    if (refresh_app) refresh_app->redraw = true;
+  });
   int rc = start_app(app, opts);
   Script script = make_script(opts, scripted);
   while (rc == 0 && !glfwWindowShouldClose(win) && !script.quit) {
@@ -190,6 +253,8 @@ int run_app(GLFWwindow* win, GuiOptions& opts, bool scripted) {
   }
   if (scripted) print_state(app, stdout);
   if (script.failures) rc = 3;
+  glfwSetWindowRefreshCallback(win, nullptr);
+  refresh_app = nullptr;
   close_app(app);
   return rc;
 }
@@ -204,6 +269,13 @@ int run_gui(const GuiOptions& opts_in) {
     return 0;
   }
   GuiOptions opts = opts_in;
+  // The window runs LibTorch on several threads: the scaling panel's and the advisor's measurements run in fresh
+  // processes of this program, never in forks of it (bench.h).
+  {
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) bench_children_exec(self.string());
+  }
   if (opts.headless) return run_headless(opts);  // no window, no OpenGL: the scripted app alone
   const bool scripted = !opts.screenshot.empty() || opts.frames > 0 || !opts.script.empty();
   GLFWwindow* win = open_window(opts, scripted);

@@ -44,7 +44,8 @@ GLuint compile(GLenum type, const std::string& src, const char* name, std::strin
   return s;
 }
 
-bool g_gl = false;  // set_gl_available
+bool g_gl = false;     // set_gl_available
+uint64_t g_epoch = 0;  // heatmap_texture_epoch
 
 void tex_params() {
   glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
@@ -145,6 +146,7 @@ void Heatmap::release() {
 }
 
 void set_gl_available(bool available) { g_gl = available; }
+uint64_t heatmap_texture_epoch() { return g_epoch; }
 
 void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int cols) {
   rows = std::max(rows, 1);
@@ -261,6 +263,7 @@ GLuint Heatmap::render(const HeatmapProgram& prog, int width, int height, const 
   dirty_ = false;
   last_ = style;
   ++renders_;
+  ++g_epoch;
   return color_tex_;
 }
 

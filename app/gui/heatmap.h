@@ -76,6 +76,9 @@ class Heatmap {
 // Whether an OpenGL context is current (the window sets it once its context exists). Without one (`gui --headless`)
 // heatmaps keep their sizes and maxima but upload nothing, and render() returns 0: the views lay out as usual.
 void set_gl_available(bool available);
+// Counts the times any heatmap's colour texture was drawn anew: a frame's picture can change with it while the
+// draw data (texture names, positions) stays the same.
+uint64_t heatmap_texture_epoch();
 
 // The colormap table on the CPU (colour bars, legends), RGB in [0,1]; signed_values: Diverging.
 void colormap_rgb(Colormap c, bool signed_values, float t, float rgb[3]);

@@ -35,6 +35,8 @@ struct HeadsRun {
 
 namespace {
 
+constexpr std::chrono::milliseconds kHeadsAfter{400};  // a typist's pause between words, not between keys
+
 // The request a run belongs to: the column's, plus whether it knocks heads out.
 std::string run_key(const Column& c) { return c.submitted_key + (c.heads_knockouts ? "|knock-outs" : ""); }
 
@@ -248,6 +250,13 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
     if (c.heads && c.heads->job->running()) {
       c.heads->job->cancel();
       ImGui::TextColored(kAmber, "finding the heads' roles...");
+      return;
+    }
+    // The analysis (a probe forward, every map's scores, the rollout; knock-outs: a forward per head) waits until
+    // the worker is idle and the request has stood for kHeadsAfter: while someone types, every core goes to the
+    // columns' new rows, not to roles of a text that is about to change.
+    if (app.worker->busy() || Clock::now() - c.submitted_at < kHeadsAfter) {
+      ImGui::TextColored(kAmber, "finding the heads' roles once the text rests...");
       return;
     }
     std::vector<double> th = c.heads ? c.heads->thresholds : session::parse_thresholds({});

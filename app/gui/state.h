@@ -205,8 +205,15 @@ struct App {
   bool fonts_dirty = false;
   int frame = 0;
   std::deque<double> frame_ms;  // recent frames' CPU time (status bar, scripted runs' report)
-  double last_compute_ms = 0;   // the latest result's forward
-  bool log_events = false;      // scripted runs: print timestamped events (latency)
+  // Frames whose picture changed (the others skip OpenGL entirely: gui_main.cpp's draw_frame); their times.
+  int frames_drawn = 0;
+  std::deque<double> drawn_ms;
+  uint64_t last_picture = 0;  // the last drawn frame's picture key (draw data + heatmap textures + size)
+  bool redraw = true;         // the window system asked for a repaint (exposed, resized)
+  std::string status_line;    // the status bar's measurements, refreshed once a second (not every frame)
+  Clock::time_point status_at;
+  double last_compute_ms = 0;  // the latest result's forward
+  bool log_events = false;     // scripted runs: print timestamped events (latency)
   Clock::time_point started = Clock::now();
   std::string window_icon;       // the PNG the window's icon came from ("" = none found, or no window)
   std::string settings_message;  // a settings file that could not be read

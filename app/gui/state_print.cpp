@@ -2,7 +2,13 @@
 // (its model, loss, timing, computed pairs, cache), the generation session and the KV-cache calculator. The GUI
 // tests read these lines.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "imgui.h"
 
 #include "registry.h"
 #include "script.h"
@@ -10,6 +16,49 @@
 #include "views.h"
 
 namespace attnscope::gui {
+namespace {
+
+// The last frame's fill: the screen pixels its triangles cover (clipped to each command's clip rectangle), the
+// overdraw this means, and the windows that cover the most. Under software OpenGL (Xvfb) the frame's time is this
+// fill; on a GPU it is negligible.
+void print_fill(FILE* f) {
+  const ImDrawData* dd = ImGui::GetDrawData();
+  if (!dd || !dd->Valid || dd->DisplaySize.x <= 0) return;
+  std::vector<std::pair<double, std::string>> by_list;
+  double total = 0;
+  for (int l = 0; l < dd->CmdListsCount; ++l) {
+    const ImDrawList* list = dd->CmdLists[l];
+    double area = 0;
+    for (const ImDrawCmd& cmd : list->CmdBuffer) {
+      const ImVec4 clip = cmd.ClipRect;
+      for (unsigned t = 0; t + 2 < cmd.ElemCount; t += 3) {
+        ImVec2 v[3];
+        float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f;
+        for (int k = 0; k < 3; ++k) {
+          v[k] = list->VtxBuffer[int(cmd.VtxOffset + list->IdxBuffer[int(cmd.IdxOffset + t) + k])].pos;
+          x0 = std::min(x0, v[k].x), y0 = std::min(y0, v[k].y), x1 = std::max(x1, v[k].x), y1 = std::max(y1, v[k].y);
+        }
+        const double tri =
+            0.5 * std::abs((v[1].x - v[0].x) * (v[2].y - v[0].y) - (v[2].x - v[0].x) * (v[1].y - v[0].y));
+        const double box = double(x1 - x0) * double(y1 - y0);
+        const double cw = std::max(0.f, std::min(x1, clip.z) - std::max(x0, clip.x));
+        const double ch = std::max(0.f, std::min(y1, clip.w) - std::max(y0, clip.y));
+        area += box > 0 ? tri * (cw * ch) / box : 0;
+      }
+    }
+    total += area;
+    by_list.emplace_back(area, list->_OwnerName ? list->_OwnerName : "?");
+  }
+  std::sort(by_list.begin(), by_list.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  const double screen = double(dd->DisplaySize.x) * dd->DisplaySize.y;
+  std::fprintf(f, "  fill: %.2f Mpixels drawn, %.2fx the window's %.2f M, in %d draw lists; most:", total / 1e6,
+               total / screen, screen / 1e6, dd->CmdListsCount);
+  for (size_t i = 0; i < by_list.size() && i < 4; ++i)
+    std::fprintf(f, "%s %s %.2f M", i ? "," : "", by_list[i].second.c_str(), by_list[i].first / 1e6);
+  std::fprintf(f, "\n");
+}
+
+}  // namespace
 
 void print_state(const App& app, FILE* f) {
   int results = 0, errors = 0;
@@ -36,6 +85,12 @@ void print_state(const App& app, FILE* f) {
                                                             : "",
       app.view.light_theme ? "light" : "dark");
   std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
+  std::vector<double> dt(app.drawn_ms.begin(), app.drawn_ms.end());  // frames whose picture changed
+  std::sort(dt.begin(), dt.end());
+  std::fprintf(f, "  drawn frames: %d of %d (the others showed the same picture), median %.2f ms, p90 %.2f ms\n",
+               app.frames_drawn, app.frame, dt.empty() ? 0 : dt[dt.size() / 2],
+               dt.empty() ? 0 : dt[dt.size() * 9 / 10]);
+  print_fill(f);
   std::fprintf(f, "  window icon: %s\n", app.window_icon.empty() ? "(none found)" : app.window_icon.c_str());
   std::fprintf(f, "  text: \"");
   for (char ch : app.text.text.substr(0, 200)) std::fputs(ch == '\n' ? "\\n" : std::string(1, ch).c_str(), f);

@@ -31,7 +31,7 @@ const Choice kUnknown[] = {
 // The text drawn character by character: the window the columns see is highlighted, characters outside the
 // vocabulary are red. Clicking a character moves the window there.
 void draw_text_preview(App& app, float height) {
-  ImGui::BeginChild("preview", ImVec2(0, height), true);
+  ImGui::BeginChild("preview", ImVec2(0, height), true, ImGuiWindowFlags_NoBackground);  // the sidebar's colour
   const std::string& s = app.text.text;
   const TokenView& t = app.tokens;
   ImFont* font = app.fonts.mono;
