@@ -58,6 +58,20 @@ void print_fill(FILE* f) {
   std::fprintf(f, "\n");
 }
 
+// The frames' times (all, and those drawn: the others showed the same picture and skipped OpenGL) and the fill.
+void print_frame(const App& app, FILE* f) {
+  std::vector<double> ft(app.frame_ms.begin(), app.frame_ms.end());
+  std::sort(ft.begin(), ft.end());
+  const double med = ft.empty() ? 0 : ft[ft.size() / 2], p90 = ft.empty() ? 0 : ft[ft.size() * 9 / 10];
+  std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
+  std::vector<double> dt(app.drawn_ms.begin(), app.drawn_ms.end());
+  std::sort(dt.begin(), dt.end());
+  std::fprintf(f, "  drawn frames: %d of %d (the others showed the same picture), median %.2f ms, p90 %.2f ms\n",
+               app.frames_drawn, app.frame, dt.empty() ? 0 : dt[dt.size() / 2],
+               dt.empty() ? 0 : dt[dt.size() * 9 / 10]);
+  print_fill(f);
+}
+
 }  // namespace
 
 void print_state(const App& app, FILE* f) {
@@ -66,9 +80,6 @@ void print_state(const App& app, FILE* f) {
     if (c.shown && c.shown->ok) ++results;
     if (c.shown && !c.shown->ok) ++errors;
   }
-  std::vector<double> ft(app.frame_ms.begin(), app.frame_ms.end());
-  std::sort(ft.begin(), ft.end());
-  const double med = ft.empty() ? 0 : ft[ft.size() / 2], p90 = ft.empty() ? 0 : ft[ft.size() * 9 / 10];
   static const char* cmaps[] = {"viridis", "magma", "cividis", "gray"};
   std::fprintf(f,
                "attnscope gui: frame %d, %zu columns, %d results, %d errors, text %zu characters, window %d+%d, "
@@ -84,13 +95,7 @@ void print_state(const App& app, FILE* f) {
       app.diff.problem.empty() && !app.diff.kl_rows.empty() ? (", mean KL " + std::to_string(app.diff.mean_kl)).c_str()
                                                             : "",
       app.view.light_theme ? "light" : "dark");
-  std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
-  std::vector<double> dt(app.drawn_ms.begin(), app.drawn_ms.end());  // frames whose picture changed
-  std::sort(dt.begin(), dt.end());
-  std::fprintf(f, "  drawn frames: %d of %d (the others showed the same picture), median %.2f ms, p90 %.2f ms\n",
-               app.frames_drawn, app.frame, dt.empty() ? 0 : dt[dt.size() / 2],
-               dt.empty() ? 0 : dt[dt.size() * 9 / 10]);
-  print_fill(f);
+  print_frame(app, f);
   std::fprintf(f, "  window icon: %s\n", app.window_icon.empty() ? "(none found)" : app.window_icon.c_str());
   std::fprintf(f, "  text: \"");
   for (char ch : app.text.text.substr(0, 200)) std::fputs(ch == '\n' ? "\\n" : std::string(1, ch).c_str(), f);
