@@ -101,6 +101,24 @@ struct Clock {
 
 std::string g_child_exe;  // bench_children_exec
 
+// f()'s result, or an Error as status 1 (skipped: impossible parameters) and anything else as status 2 (failed),
+// the message's first line in `note`.
+template <class R, class F>
+R caught(const F& f) {
+  R r;
+  try {
+    r = f();
+  } catch (const Error& e) {
+    r.status = 1;
+    set_text(r.note, sizeof r.note, e.what());
+  } catch (const std::exception& e) {
+    r.status = 2;
+    const std::string msg = e.what();
+    set_text(r.note, sizeof r.note, msg.substr(0, msg.find('\n')));
+  }
+  return r;
+}
+
 // Runs f in a child process and returns what it wrote; a crash or kill becomes a failed result. R: plain data with
 // `status` (0 ok, 1 skipped, 2 failed) and `note`. `task` names the same work for an exec'd child
 // (bench_child_main's arguments): with bench_children_exec set, the child is that program, not a fork running f.
@@ -127,17 +145,7 @@ R in_child(const std::vector<std::string>& task, const F& f) {
   if (pid == 0) {
     close(fd[0]);
     restore_compute_threads();  // forked from the window: measure with the process's defaults, as the CLI does
-    R r;
-    try {
-      r = f();
-    } catch (const Error& e) {
-      r.status = 1;
-      set_text(r.note, sizeof r.note, e.what());
-    } catch (const std::exception& e) {
-      r.status = 2;
-      std::string msg = e.what();
-      set_text(r.note, sizeof r.note, msg.substr(0, msg.find('\n')));
-    }
+    const R r = caught<R>(f);
     const ssize_t w = write(fd[1], &r, sizeof r);
     close(fd[1]);
     std::_Exit(w == static_cast<ssize_t>(sizeof r) ? 0 : 3);
@@ -453,17 +461,7 @@ int bench_child_main(const std::vector<std::string>& a) {
     return 0;
   };
   auto run = [&](auto&& f) {
-    auto r = decltype(f()){};
-    try {
-      r = f();
-    } catch (const Error& e) {
-      r.status = 1;
-      set_text(r.note, sizeof r.note, e.what());
-    } catch (const std::exception& e) {
-      r.status = 2;
-      const std::string msg = e.what();
-      set_text(r.note, sizeof r.note, msg.substr(0, msg.find('\n')));
-    }
+    const auto r = caught<decltype(f())>(f);
     return put(&r, sizeof r);
   };
   try {
