@@ -29,19 +29,20 @@ grep -q "^  column 1: mqa" "$out" || { cat "$out"; fail "column 1 should be mqa"
 grep -q "^  column 2: sliding_window(window=4" "$out" || { cat "$out"; fail "column 2 should be sliding_window, window 4"; }
 grep -q "column 2 (sliding_window): heatmap of request" "$out" || { cat "$out"; fail "no heatmap event for column 2"; }
 
-# 1b) the heads row: roles of every column, then knock-outs of column 0, in the background (heads_wait)
+# 1b) the heads row: roles of every column, then knock-outs of column 0, in the background (heads_wait); the window
+# is tall enough for the whole row (its attention flow below the knock-out strip)
 out="$work/heads.out"
 script="idle; heads_wait 120; click @heads_knockouts0; wait 2; heads_wait 240; print"
-"$bin" gui --headless --model "$model" --width 1400 --height 1600 --column mha --column sliding_window:window=4 \
+"$bin" gui --headless --model "$model" --width 1400 --height 2400 --column mha --column sliding_window:window=4 \
   --script "$script" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the heads session failed"; }
 [ "$(grep -c "^    heads: layer 0: h0 " "$out")" -ge 2 ] || { cat "$out"; fail "expected a heads line per column"; }
-grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]" "$out" || { cat "$out"; fail "column 0's knock-outs"; }
+grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]*; flow [0-9]*x[0-9]*, self share 0\.[0-9]*" "$out" || { cat "$out"; fail "column 0's knock-outs"; }
 
 # 1b) a knock-out recomputes the column: the printed state names it and the loss without it; the layer's button
 # (click) knocks out the whole layer of column 1; clearing leaves no knock-out line
 out="$work/knockout.out"
 script="idle; knockout 0 0 1; idle; heads_wait 120; click @knockout_layer1; wait 2; idle; print; knockout 0 clear; idle; print"
-"$bin" gui --headless --model "$model" --width 1400 --height 1600 --column mha --column sliding_window:window=4 \
+"$bin" gui --headless --model "$model" --width 1400 --height 2400 --column mha --column sliding_window:window=4 \
   --script "$script" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the knock-out session failed"; }
 grep -q "^    knocked out: L0 h1, loss [0-9.]* without them ([+-][0-9.]*)" "$out" || { cat "$out"; fail "column 0's knock-out"; }
 grep -q "^    knocked out: L0 all, loss" "$out" || { cat "$out"; fail "column 1's layer knock-out (clicked)"; }

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "head_analysis.h"
+#include "heatmap.h"
 #include "imgui.h"
 #include "job.h"
 #include "model_policy.h"
@@ -27,6 +28,8 @@ using HeadsPtr = std::shared_ptr<const HeadsSnapshot>;
 
 struct HeadsRun {
   std::string key;  // the column request the analysis belongs to
+  Heatmap rollout;  // the attention flow of the snapshot `rollout_of` (uploaded once per snapshot)
+  std::shared_ptr<const HeadsSnapshot> rollout_of;
   std::unique_ptr<session::Job<HeadsPtr>> job;
   // [R] the sliders' role thresholds (the table's defaults at first; a new run takes its predecessor's): the labels
   // follow them without recomputing the scores
@@ -238,7 +241,53 @@ std::string heads_summary(const Column& c) {
   if (s.importance_ready)
     out +=
         "; knock-outs " + std::to_string(s.importance.heldout_delta.size() + s.importance.layer_heldout_delta.size());
+  if (s.report.rollout.size() == size_t(s.report.T) * size_t(s.report.T) && s.report.T > 0) {
+    double diag = 0;  // the flow's share that stays on each position itself (1 for identity maps)
+    for (int64_t i = 0; i < s.report.T; ++i) diag += double(s.report.rollout[size_t(i * s.report.T + i)]);
+    char b[96];
+    std::snprintf(b, sizeof b, "; flow %lldx%lld, self share %.3f", (long long)s.report.T, (long long)s.report.T,
+                  diag / double(s.report.T));
+    out += b;
+  }
   return out;
+}
+
+// Attention flow (Abnar & Zuidema, 2020): how much each query position draws, through every layer, on each key
+// position: R = Ahat_{L-1} ... Ahat_0 with Ahat = 0.5 A + 0.5 I over the heads' mean A. [T, T], rows sum to 1.
+void draw_flow(App& app, HeadsRun& run, const HeadsPtr& snap, int index) {
+  const session::HeadReport& r = snap->report;
+  const int T = int(r.T);
+  if (r.rollout.size() != size_t(T) * size_t(T) || T < 1) return;
+  if (run.rollout_of != snap) {
+    run.rollout.set_data(r.rollout.data(), nullptr, T, T);  // [T, T]
+    run.rollout_of = snap;
+  }
+  ImGui::TextColored(kDim, "attention flow: rollout through %lld layers", (long long)r.layers);
+  tooltip(
+      "Abnar & Zuidema (2020): each layer's heads averaged, mixed half with the identity (the residual stream), "
+      "multiplied through the layers: row i says how much of query i's input came from each key j");
+  const float fs = ImGui::GetFontSize();
+  const float side = std::max(fs * 4, std::min(ImGui::GetContentRegionAvail().x, fs * 12));
+  HeatmapStyle st;
+  st.colormap = app.view.colormap;
+  st.scale = app.view.scale;
+  st.mask_overlay = false;
+  st.log_decades = app.view.log_decades;
+  st.exclude_first = app.view.exclude_first;
+  const ImVec2 p = ImGui::GetCursorScreenPos();
+  const GLuint tex = run.rollout.render(app.program, int(side), int(side), st);
+  if (tex)
+    ImGui::GetWindowDrawList()->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), p,
+                                         ImVec2(p.x + side, p.y + side));
+  ImGui::Dummy(ImVec2(side, side));
+  mark_target(app, ("flow" + std::to_string(index)).c_str());
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  if (ImGui::IsItemHovered() && m.x >= p.x && m.y >= p.y) {
+    const int i = std::clamp(int((m.y - p.y) / side * float(T)), 0, T - 1);
+    const int j = std::clamp(int((m.x - p.x) / side * float(T)), 0, T - 1);
+    ImGui::SetTooltip("query %d draws %.4f of its input from key %d (through all layers)", app.tokens.start + i,
+                      double(r.rollout[size_t(i) * size_t(T) + size_t(j)]), app.tokens.start + j);
+  }
 }
 
 void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
@@ -308,6 +357,7 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
         "zero each head's output alone (then each layer's attention) and measure the loss change on this text and "
         "on a fixed held-out slice, in the background");
   }
+  draw_flow(app, *c.heads, snap, index);
 }
 
 }  // namespace attnscope::gui
