@@ -77,7 +77,8 @@ class Heatmap {
 // heatmaps keep their sizes and maxima but upload nothing, and render() returns 0: the views lay out as usual.
 void set_gl_available(bool available);
 // Counts the times any heatmap's colour texture was drawn anew: a frame's picture can change with it while the
-// draw data (texture names, positions) stays the same.
+// draw data (texture names, positions) stays the same. The window skips frames whose draw data and epoch did not
+// change (gui_main.cpp): a view that changes a texture's pixels some other way must count here too.
 uint64_t heatmap_texture_epoch();
 
 // The colormap table on the CPU (colour bars, legends), RGB in [0,1]; signed_values: Diverging.
