@@ -133,6 +133,10 @@ assert all(0<=h[\"scores\"][n]<=1 for h in d[\"heads\"] for n in b)
 assert len(d[\"layer_knockout\"][\"text_loss_change\"])==4 and d[\"layer_knockout\"][\"text_loss_change\"][0]>0" "$tmp/h.json"'
 check "heads --rollout: [T, T] npy" 'python3 -c "import sys; b=open(sys.argv[1],\"rb\").read(); assert b\"($n,$n)\" in b[:128]" "$tmp/h.npy"'
 check "heads --logprobs: a row per predicted character" '[ "$(wc -l < "$tmp/h.csv")" -eq "$n" ] && sed -n 2p "$tmp/h.csv" | grep -q "^1,\"i\",-"'
+"$bin" bench --window 2> "$tmp/bw.err" > /dev/null; s=$?
+check "bench --window alone: it goes with --interactive" '[ $s -eq 1 ] && grep -q "goes with --interactive" "$tmp/bw.err"'
+env -u DISPLAY "$bin" bench --interactive --window 2> "$tmp/bw.err" > /dev/null; s=$?
+check "bench --interactive --window without a display says so at once" '[ $s -eq 1 ] && grep -q "needs a display: run it under xvfb-run" "$tmp/bw.err"'
 "$bin" heads --text "$text" --threshold nope=0.3 2> "$tmp/h.err" > /dev/null; s=$?
 check "heads: unknown role in --threshold, one line" '[ $s -eq 1 ] && [ "$(wc -l < "$tmp/h.err")" -eq 1 ] && grep -q "previous_token" "$tmp/h.err"'
 "$bin" heads --text "$text" --period 200 2> "$tmp/h.err" > /dev/null; s=$?

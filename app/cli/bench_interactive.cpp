@@ -10,6 +10,9 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <filesystem>
+#include <sstream>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -89,7 +92,71 @@ struct Phase {
 
 }  // namespace
 
+// The window itself (`attnscope gui` in a process of its own, 1920 x 1080, the same columns, default settings):
+// the first heatmap's time after the app starts, and the drawn frames' times while the pointer moves over every
+// column's heatmap (240 moves: each frame a new hover, so each is drawn). Adds "frame" and "first_heatmap" phases.
+void bench_window(const std::vector<std::string>& specs, const std::string& model_dir, nlohmann::json& jp) {
+#if !ATTNSCOPE_GUI
+  (void)specs, (void)model_dir, (void)jp;
+  throw Error("bench --window: this build has no window (configured with -DATTNSCOPE_GUI=OFF)");
+#else
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) throw Error("bench --window: cannot find this program (/proc/self/exe)");
+  char tmpl[] = "/tmp/attnscope-bench-window.XXXXXX";  // default settings, not the user's
+  if (!mkdtemp(tmpl)) throw Error("bench --window: cannot make a temporary folder");
+  std::string script = "idle";
+  for (int i = 0; i < 240; ++i) script += "; move @col" + std::to_string(i % specs.size()) + ".heatmap";
+  script += "; print";
+  std::string cmd = "XDG_CONFIG_HOME='" + std::string(tmpl) + "' '" + self +
+                    "' gui --width 1920 --height 1080 --model '" + model_dir + "' --max-seconds 300 --script '" +
+                    script + "'";
+  for (const std::string& s : specs) cmd += " --column '" + s + "'";
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) throw Error("bench --window: cannot start the window");
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  const int status = pclose(f);
+  std::filesystem::remove_all(tmpl, ec);
+  double first = -1, all = -1, med = -1, p90 = -1;
+  int drawn = 0, frames = 0;
+  std::istringstream lines(out);
+  for (std::string l; std::getline(lines, l);) {
+    double t = 0;
+    if (l.find("heatmap of request 1 drawn") != std::string::npos && std::sscanf(l.c_str(), "t=%lf s", &t) == 1) {
+      first = first < 0 ? t * 1000 : std::min(first, t * 1000);
+      all = std::max(all, t * 1000);
+    }
+    std::sscanf(l.c_str(), "  drawn frames: %d of %d (the others showed the same picture), median %lf ms, p90 %lf ms",
+                &drawn, &frames, &med, &p90);
+  }
+  if (status != 0 || med < 0 || first < 0)
+    throw Error("bench --window: the window did not report its frames (exit status " + std::to_string(status) +
+                "); its last output: " + out.substr(out.size() > 600 ? out.size() - 600 : 0));
+  jp["frame"] = {
+      {"median_ms", med},  {"p90_ms", p90},
+      {"drawn", drawn},    {"frames", frames},
+      {"target_ms", 16.0}, {"what", "a drawn frame of the window, 1920x1080, the pointer moving over the heatmaps"}};
+  jp["first_heatmap"] = {
+      {"ms", first},
+      {"all_columns_ms", all},
+      {"target_ms", 1000.0},
+      {"what", "the first column's heatmap on screen after the app starts (all columns: all_columns_ms)"}};
+  std::printf("  %-10s %10.2f %10.2f %10s  %s\n", "frame", med, p90, med <= 16 ? "<= 16" : "> 16",
+              "a drawn frame of the window, 1920x1080, the pointer moving over the heatmaps");
+  std::printf("  %-10s %10.0f %10s %10s  %s (all columns %.0f ms)\n", "first map", first, "",
+              first <= 1000 ? "<= 1000" : "> 1000", "the first heatmap on screen after the window's app starts", all);
+#endif
+}
+
 int bench_interactive(const BenchArgs& a) {
+  if (a.window) {  // before minutes of measuring
+    const char* display = std::getenv("DISPLAY");
+    if (!display || !*display)
+      throw Error(
+          "bench --window needs a display: run it under xvfb-run -a -s \"-screen 0 1920x1080x24\" (or a desktop)");
+  }
   if (!a.plot.empty() || !a.csv.empty()) throw Error("bench --interactive writes --json only (no --plot or --csv)");
   check_output_dir(a.json);
   if (a.chars < 3) throw Error("--chars must be at least 3");
@@ -169,6 +236,7 @@ int bench_interactive(const BenchArgs& a) {
     jp[p.name] = {{"median_ms", med}, {"p90_ms", p90}, {"repeats", p.ms.size()}, {"what", p.what}};
     if (p.target_ms > 0) jp[p.name]["target_ms"] = p.target_ms;
   }
+  if (a.window) bench_window(specs, dir, jp);
   // each column's full forward with its maps, alone (what a cold recompute costs per column)
   nlohmann::json cols = nlohmann::json::array();
   std::printf("  %-28s %18s\n", "column", "full attend ms");

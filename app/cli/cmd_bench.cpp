@@ -222,6 +222,7 @@ void write_plot(const BenchReport& r, const std::string& path) {
 
 int cmd_bench(const BenchArgs& a) {
   if (a.interactive && a.long_text) throw Error("give either --interactive or --long, not both");
+  if (a.window && !a.interactive) throw Error("--window goes with --interactive");
   if (a.interactive) return bench_interactive(a);
   if (a.long_text) return bench_long(a);
   for (const std::string* out : {&a.json, &a.csv, &a.plot}) check_output_dir(*out);
@@ -270,6 +271,11 @@ Command add_bench(CLI::App& app) {
   c->add_option("--compare-at", a->o.compare_at,
                 "T of the kernel comparison (fused, LibTorch's SDPA, naive; -1: the largest length <= 4096, 0: none)")
       ->check(CLI::Range(int64_t(-1), int64_t(1) << 20));
+  c->add_flag(
+      "--window", a->window,
+      "--interactive: also run the window (1920x1080, the same columns) and report its drawn frames' time while "
+      "the pointer moves over the heatmaps (frame_ms) and its first heatmap (first_heatmap_ms); needs a "
+      "display, e.g. xvfb-run -a -s \"-screen 0 1920x1080x24\"");
   c->add_flag("--interactive", a->interactive,
               "time the window's recompute instead: every column's forward with all its maps, one after another");
   c->add_option("--column", a->columns,

@@ -20,6 +20,7 @@ struct BenchArgs {
   std::string model;                        // checkpoint (empty: the bundled assets/models/mha)
   int torch_threads = 0, blas_threads = 0;  // 0: as the window runs it (see gui worker); else these
   int column_threads = 0;                   // columns computed at once (0: as the window, Worker's default)
+  bool window = false;  // --interactive --window: also the window's frame_ms and first_heatmap_ms (needs a display)
   // --long: pooled heatmaps of a long held-out text (bench_long.cpp) per column (`variants`, default
   // sliding_window,mha_alibi,longformer): first picture, zoom and peak resident memory; repeats = o.repeats.
   bool long_text = false;
