@@ -46,12 +46,18 @@ std::string read_text_file(const std::string& path, size_t max_bytes) {
 
 // An installed binary (any prefix: the package, `cmake --install --prefix P`) finds its data next to itself in
 // P/share/attnscope; a binary in a build folder falls back to the checkout it was built from.
+std::string executable_path() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "" : self.string();
+}
+
 std::string assets_dir() {
   if (const char* e = std::getenv("ATTNSCOPE_ASSETS")) return e;
   std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const fs::path shared = self.parent_path().parent_path() / "share" / "attnscope";
+  const std::string self = executable_path();
+  if (!self.empty()) {
+    const fs::path shared = fs::path(self).parent_path().parent_path() / "share" / "attnscope";
     if (fs::is_regular_file(shared / "tinyshakespeare.txt", ec)) return shared.string();
   }
   if (fs::is_regular_file("assets/tinyshakespeare.txt", ec)) return "assets";

@@ -104,7 +104,11 @@ class Model {
   std::shared_ptr<Impl> impl;
 };
 
-// Files shipped with attnscope: $ATTNSCOPE_ASSETS, then ./assets, then the source tree's assets/.
+// This program's own file (/proc/self/exe), "" when it cannot be read: installed data, the window's icon and
+// bench's children are found from it.
+std::string executable_path();
+// Files shipped with attnscope: $ATTNSCOPE_ASSETS, then P/share/attnscope beside an installed binary, then ./assets,
+// then the source tree's assets/.
 std::string assets_dir();
 std::string default_model_dir();                                                    // assets/models/mha
 std::string default_corpus_path();                                                  // assets/tinyshakespeare.txt

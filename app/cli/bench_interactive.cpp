@@ -9,11 +9,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <map>
-#include <filesystem>
-#include <sstream>
 #include <cstdlib>
+#include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "cli_checks.h"
@@ -33,14 +33,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-double pct(std::vector<double> v, double q) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const double x = q * double(v.size() - 1);
-  const size_t a = size_t(x), b = std::min(a + 1, v.size() - 1);
-  return v[a] + (v[b] - v[a]) * (x - double(a));
-}
 
 // The columns on one worker, as the window submits them.
 struct Rig {
@@ -92,32 +84,45 @@ struct Phase {
 
 }  // namespace
 
+// What --window needs, checked before minutes of measuring: a build with the window, and a display.
+void check_window_possible() {
+#if !ATTNSCOPE_GUI
+  throw Error("bench --window: this build has no window (configured with -DATTNSCOPE_GUI=OFF)");
+#endif
+  const char* display = std::getenv("DISPLAY");
+  if (!display || !*display)
+    throw Error(
+        "bench --window needs a display: run it under xvfb-run -a -s \"-screen 0 1920x1080x24\" (or a desktop)");
+}
+
+std::string shell_quoted(const std::string& s) {  // one shell word, whatever s holds
+  std::string q = "'";
+  for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return q + "'";
+}
+
 // The window itself (`attnscope gui` in a process of its own, 1920 x 1080, the same columns, default settings):
 // the first heatmap's time after the app starts, and the drawn frames' times while the pointer moves over every
 // column's heatmap (240 moves: each frame a new hover, so each is drawn). Adds "frame" and "first_heatmap" phases.
 void bench_window(const std::vector<std::string>& specs, const std::string& model_dir, nlohmann::json& jp) {
-#if !ATTNSCOPE_GUI
-  (void)specs, (void)model_dir, (void)jp;
-  throw Error("bench --window: this build has no window (configured with -DATTNSCOPE_GUI=OFF)");
-#else
-  std::error_code ec;
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  if (ec) throw Error("bench --window: cannot find this program (/proc/self/exe)");
+  const std::string self = executable_path();
+  if (self.empty()) throw Error("bench --window: cannot find this program (/proc/self/exe)");
   char tmpl[] = "/tmp/attnscope-bench-window.XXXXXX";  // default settings, not the user's
   if (!mkdtemp(tmpl)) throw Error("bench --window: cannot make a temporary folder");
   std::string script = "idle";
   for (int i = 0; i < 240; ++i) script += "; move @col" + std::to_string(i % specs.size()) + ".heatmap";
-  script += "; print";
-  std::string cmd = "XDG_CONFIG_HOME='" + std::string(tmpl) + "' '" + self +
-                    "' gui --width 1920 --height 1080 --model '" + model_dir + "' --max-seconds 300 --script '" +
-                    script + "'";
-  for (const std::string& s : specs) cmd += " --column '" + s + "'";
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) throw Error("bench --window: cannot start the window");
+  std::string cmd = "XDG_CONFIG_HOME=" + shell_quoted(tmpl) + " " + shell_quoted(self) +
+                    " gui --width 1920 --height 1080 --max-seconds 300 --model " + shell_quoted(model_dir) +
+                    " --script " + shell_quoted(script + "; print");
+  for (const std::string& s : specs) cmd += " --column " + shell_quoted(s);
   std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  const int status = pclose(f);
+  int status = -1;
+  if (FILE* f = popen((cmd + " 2>&1").c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+    status = pclose(f);
+  }
+  std::error_code ec;
   std::filesystem::remove_all(tmpl, ec);
   double first = -1, all = -1, med = -1, p90 = -1;
   int drawn = 0, frames = 0;
@@ -134,29 +139,18 @@ void bench_window(const std::vector<std::string>& specs, const std::string& mode
   if (status != 0 || med < 0 || first < 0)
     throw Error("bench --window: the window did not report its frames (exit status " + std::to_string(status) +
                 "); its last output: " + out.substr(out.size() > 600 ? out.size() - 600 : 0));
-  jp["frame"] = {
-      {"median_ms", med},  {"p90_ms", p90},
-      {"drawn", drawn},    {"frames", frames},
-      {"target_ms", 16.0}, {"what", "a drawn frame of the window, 1920x1080, the pointer moving over the heatmaps"}};
-  jp["first_heatmap"] = {
-      {"ms", first},
-      {"all_columns_ms", all},
-      {"target_ms", 1000.0},
-      {"what", "the first column's heatmap on screen after the app starts (all columns: all_columns_ms)"}};
-  std::printf("  %-10s %10.2f %10.2f %10s  %s\n", "frame", med, p90, med <= 16 ? "<= 16" : "> 16",
-              "a drawn frame of the window, 1920x1080, the pointer moving over the heatmaps");
+  const char* frame_what = "a drawn frame of the window, 1920x1080, the pointer moving over the heatmaps";
+  const char* first_what = "the first heatmap on screen after the window's app starts";
+  jp["frame"] = {{"median_ms", med}, {"p90_ms", p90},     {"drawn", drawn},
+                 {"frames", frames}, {"target_ms", 16.0}, {"what", frame_what}};
+  jp["first_heatmap"] = {{"ms", first}, {"all_columns_ms", all}, {"target_ms", 1000.0}, {"what", first_what}};
+  std::printf("  %-10s %10.2f %10.2f %10s  %s\n", "frame", med, p90, med <= 16 ? "<= 16" : "> 16", frame_what);
   std::printf("  %-10s %10.0f %10s %10s  %s (all columns %.0f ms)\n", "first map", first, "",
-              first <= 1000 ? "<= 1000" : "> 1000", "the first heatmap on screen after the window's app starts", all);
-#endif
+              first <= 1000 ? "<= 1000" : "> 1000", first_what, all);
 }
 
 int bench_interactive(const BenchArgs& a) {
-  if (a.window) {  // before minutes of measuring
-    const char* display = std::getenv("DISPLAY");
-    if (!display || !*display)
-      throw Error(
-          "bench --window needs a display: run it under xvfb-run -a -s \"-screen 0 1920x1080x24\" (or a desktop)");
-  }
+  if (a.window) check_window_possible();
   if (!a.plot.empty() || !a.csv.empty()) throw Error("bench --interactive writes --json only (no --plot or --csv)");
   check_output_dir(a.json);
   if (a.chars < 3) throw Error("--chars must be at least 3");
@@ -228,7 +222,7 @@ int bench_interactive(const BenchArgs& a) {
   nlohmann::json jp = nlohmann::json::object();
   for (const Phase& p : phases) {
     if (p.ms.empty()) continue;
-    const double med = pct(p.ms, 0.5), p90 = pct(p.ms, 0.9);
+    const double med = quantile(p.ms, 0.5), p90 = quantile(p.ms, 0.9);
     char target[32] = "";
     if (p.target_ms > 0) std::snprintf(target, sizeof target, "%s %.0f", med <= p.target_ms ? "<=" : ">", p.target_ms);
     std::printf("  %-10s %10.2f %10.2f %10s  %s%s\n", p.name, med, p90, target, p.what,
@@ -249,10 +243,10 @@ int bench_interactive(const BenchArgs& a) {
       model->attend(window(r));
       ms.push_back(ms_since(t0));
     }
-    std::printf("  %-28s %18.2f%s\n", specs[c].c_str(), pct(ms, 0.5),
+    std::printf("  %-28s %18.2f%s\n", specs[c].c_str(), quantile(ms, 0.5),
                 m && !m->whole_reason.empty() ? ("  (whole text: " + m->whole_reason + ")").c_str() : "");
     cols.push_back({{"column", specs[c]},
-                    {"attend_ms", pct(ms, 0.5)},
+                    {"attend_ms", quantile(ms, 0.5)},
                     {"incremental", m && m->whole_reason.empty()},
                     {"whole_reason", m ? m->whole_reason : ""}});
   }

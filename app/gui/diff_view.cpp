@@ -104,13 +104,8 @@ void draw_diff_window(App& app) {
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   const float klw = fs * 4, size = std::max(32.f, std::min(avail.x - klw - fs, avail.y - fs * 3));
   const ImVec2 p = ImGui::GetCursorScreenPos();
-  HeatmapStyle st;
-  st.colormap = app.view.colormap;
-  st.scale = app.view.scale;
+  HeatmapStyle st = view_style(app);
   st.signed_values = app.view.diff_signed;
-  st.mask_overlay = false;
-  st.log_decades = app.view.log_decades;
-  st.exclude_first = app.view.exclude_first;
   const GLuint tex = d.map.render(app.program, int(size), int(size), st);
   ImDrawList* dl = ImGui::GetWindowDrawList();
   if (tex) dl->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), p, ImVec2(p.x + size, p.y + size));

@@ -13,6 +13,7 @@
 
 #include "app_rules.h"
 #include "bench.h"
+#include "engine.h"
 #include "backends/imgui_impl_glfw.h"
 #include "backends/imgui_impl_opengl3.h"
 #include "gl.h"
@@ -59,9 +60,9 @@ std::string g_window_icon;  // the icon file open_window gave the window ("" = t
 // used, "" when there is none (the window manager's default icon then).
 std::string set_window_icon(GLFWwindow* win) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
+  const std::string self = executable_path();
+  if (self.empty()) return "";
+  const fs::path exe(self);
   const fs::path candidates[] = {exe.parent_path().parent_path() / "share/icons/hicolor/256x256/apps/attnscope.png",
                                  exe.parent_path() / "packaging/attnscope.png"};
   for (const fs::path& p : candidates) {
@@ -215,12 +216,14 @@ void draw_frame(App& app, GLFWwindow* win, Script& script, double max_seconds) {
     app.redraw = false;
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - frame_start).count();
-  app.frame_ms.push_back(ms);
-  if (app.frame_ms.size() > 240) app.frame_ms.pop_front();
+  auto record = [ms](std::deque<double>& recent) {  // the last 240 frames
+    recent.push_back(ms);
+    if (recent.size() > 240) recent.pop_front();
+  };
+  record(app.frame_ms);
   if (draw) {
     ++app.frames_drawn;
-    app.drawn_ms.push_back(ms);
-    if (app.drawn_ms.size() > 240) app.drawn_ms.pop_front();
+    record(app.drawn_ms);
   }
   ++app.frame;
   // Scripted runs count frames (`wait N`): an unchanged frame still takes a display's 1/60 s, as with vsync.
@@ -271,11 +274,7 @@ int run_gui(const GuiOptions& opts_in) {
   GuiOptions opts = opts_in;
   // The window runs LibTorch on several threads: the scaling panel's and the advisor's measurements run in fresh
   // processes of this program, never in forks of it (bench.h).
-  {
-    std::error_code ec;
-    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) bench_children_exec(self.string());
-  }
+  bench_children_exec(executable_path());        // "": plain forks (no /proc): the sweep still runs
   if (opts.headless) return run_headless(opts);  // no window, no OpenGL: the scripted app alone
   const bool scripted = !opts.screenshot.empty() || opts.frames > 0 || !opts.script.empty();
   GLFWwindow* win = open_window(opts, scripted);

@@ -125,15 +125,21 @@ Hover draw_matrix(App& app, Heatmap& hm, int head, ImVec2 pos, float size, Label
 
 }  // namespace
 
-HeatmapStyle style_for(const App& app, const Column& c, const VariantInfo* info) {
+HeatmapStyle view_style(const App& app) {
   HeatmapStyle st;
   st.colormap = app.view.colormap;
   st.scale = app.view.scale;
+  st.mask_overlay = false;
+  st.log_decades = app.view.log_decades;
+  st.exclude_first = app.view.exclude_first;
+  return st;
+}
+
+HeatmapStyle style_for(const App& app, const Column& c, const VariantInfo* info) {
+  HeatmapStyle st = view_style(app);
   st.view = c.view;
   st.signed_values = info && info->signed_display;
   st.mask_overlay = app.view.mask_overlay;
-  st.log_decades = app.view.log_decades;
-  st.exclude_first = app.view.exclude_first;
   return st;
 }
 

@@ -268,14 +268,8 @@ void draw_flow(App& app, HeadsRun& run, const HeadsPtr& snap, int index) {
       "multiplied through the layers: row i says how much of query i's input came from each key j");
   const float fs = ImGui::GetFontSize();
   const float side = std::max(fs * 4, std::min(ImGui::GetContentRegionAvail().x, fs * 12));
-  HeatmapStyle st;
-  st.colormap = app.view.colormap;
-  st.scale = app.view.scale;
-  st.mask_overlay = false;
-  st.log_decades = app.view.log_decades;
-  st.exclude_first = app.view.exclude_first;
   const ImVec2 p = ImGui::GetCursorScreenPos();
-  const GLuint tex = run.rollout.render(app.program, int(side), int(side), st);
+  const GLuint tex = run.rollout.render(app.program, int(side), int(side), view_style(app));
   if (tex)
     ImGui::GetWindowDrawList()->AddImage(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(tex)), p,
                                          ImVec2(p.x + side, p.y + side));

@@ -176,6 +176,14 @@ struct DiffState {
   int rows = 0, cols = 0;
 };
 
+// What the status bar samples once a second (status_bar.cpp).
+struct StatusSample {
+  Clock::time_point at{};
+  double frame_ms = 0;  // median of the recent drawn frames
+  long rss = -1;        // resident bytes (-1: unknown)
+  int drawn = 0, frames = 0;
+};
+
 struct App {
   GuiOptions* opts = nullptr;
   std::unique_ptr<Worker> worker;
@@ -208,10 +216,9 @@ struct App {
   // Frames whose picture changed (the others skip OpenGL entirely: gui_main.cpp's draw_frame); their times.
   int frames_drawn = 0;
   std::deque<double> drawn_ms;
-  uint64_t last_picture = 0;  // the last drawn frame's picture key (draw data + heatmap textures + size)
-  bool redraw = true;         // the window system asked for a repaint (exposed, resized)
-  std::string status_line;    // the status bar's measurements, refreshed once a second (not every frame)
-  Clock::time_point status_at;
+  uint64_t last_picture = 0;   // the last drawn frame's picture key (draw data + heatmap textures + size)
+  bool redraw = true;          // the window system asked for a repaint (exposed, resized)
+  StatusSample status_sample;  // the status bar's measurements, sampled once a second (not every frame)
   double last_compute_ms = 0;  // the latest result's forward
   bool log_events = false;     // scripted runs: print timestamped events (latency)
   Clock::time_point started = Clock::now();

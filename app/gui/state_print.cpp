@@ -10,6 +10,7 @@
 
 #include "imgui.h"
 
+#include "bench.h"
 #include "registry.h"
 #include "script.h"
 #include "state.h"
@@ -58,17 +59,16 @@ void print_fill(FILE* f) {
   std::fprintf(f, "\n");
 }
 
+// A quantile of recent times, 0 before there are any.
+double recent_ms(const std::vector<double>& ms, double q) { return ms.empty() ? 0 : quantile(ms, q); }
+
 // The frames' times (all, and those drawn: the others showed the same picture and skipped OpenGL) and the fill.
 void print_frame(const App& app, FILE* f) {
-  std::vector<double> ft(app.frame_ms.begin(), app.frame_ms.end());
-  std::sort(ft.begin(), ft.end());
-  const double med = ft.empty() ? 0 : ft[ft.size() / 2], p90 = ft.empty() ? 0 : ft[ft.size() * 9 / 10];
-  std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", med, p90, ft.size());
-  std::vector<double> dt(app.drawn_ms.begin(), app.drawn_ms.end());
-  std::sort(dt.begin(), dt.end());
+  const std::vector<double> ft(app.frame_ms.begin(), app.frame_ms.end()), dt(app.drawn_ms.begin(), app.drawn_ms.end());
+  std::fprintf(f, "  frame time: median %.2f ms, p90 %.2f ms over the last %zu frames\n", recent_ms(ft, 0.5),
+               recent_ms(ft, 0.9), ft.size());
   std::fprintf(f, "  drawn frames: %d of %d (the others showed the same picture), median %.2f ms, p90 %.2f ms\n",
-               app.frames_drawn, app.frame, dt.empty() ? 0 : dt[dt.size() / 2],
-               dt.empty() ? 0 : dt[dt.size() * 9 / 10]);
+               app.frames_drawn, app.frame, recent_ms(dt, 0.5), recent_ms(dt, 0.9));
   print_fill(f);
 }
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <unistd.h>
 
+#include "bench.h"
 #include "imgui.h"
 #include "registry.h"
 #include "state.h"
@@ -26,26 +27,26 @@ long rss_bytes() {  // resident set size from /proc/self/statm (pages)
 
 void draw_status_bar(App& app) {
   ImGui::Separator();
-  // Measurements refresh once a second: a number that changed every frame would make every frame a new picture
-  // (gui_main.cpp draws only frames whose picture changed).
+  // The ever-changing measurements (memory, frame time, frame counts) are sampled once a second: numbers that
+  // changed every frame would make every frame a new picture (gui_main.cpp draws only frames whose picture changed).
+  // The rest (device, threads, last compute, cached models) is shown as it is now.
   const auto now = Clock::now();
-  if (app.status_line.empty() || now - app.status_at >= std::chrono::seconds(1)) {
-    app.status_at = now;
-    const std::string dev = app.model ? app.model->device_name() : "no model";
-    std::vector<double> f(app.drawn_ms.begin(), app.drawn_ms.end());
-    std::sort(f.begin(), f.end());
-    const double frame = f.empty() ? 0 : f[f.size() / 2];
-    const long rss = rss_bytes();
-    char line[512];
-    std::snprintf(line, sizeof line,
-                  "device %s  \xC2\xB7  %lld threads  \xC2\xB7  last compute %.1f ms  \xC2\xB7  memory %s  "
-                  "\xC2\xB7  frame %.1f ms (drawn %d of %d)  \xC2\xB7  %zu models cached",
-                  dev.c_str(), (long long)app.worker->threads(), app.last_compute_ms,
-                  rss < 0 ? "?" : human_bytes(double(rss)).c_str(), frame, app.frames_drawn, app.frame,
-                  app.worker->cached_models());
-    app.status_line = line;
+  StatusSample& s = app.status_sample;
+  if (s.at == Clock::time_point{} || now - s.at >= std::chrono::seconds(1)) {
+    s.at = now;
+    s.frame_ms = app.drawn_ms.empty() ? 0 : quantile({app.drawn_ms.begin(), app.drawn_ms.end()}, 0.5);
+    s.rss = rss_bytes();
+    s.drawn = app.frames_drawn;
+    s.frames = app.frame;
   }
-  ImGui::TextColored(kDim, "%s", app.status_line.c_str());
+  const std::string dev = app.model ? app.model->device_name() : "no model";
+  char frame[64] = "frame: measuring";  // nothing drawn yet at the last sample
+  if (s.drawn > 0) std::snprintf(frame, sizeof frame, "frame %.1f ms (drawn %d of %d)", s.frame_ms, s.drawn, s.frames);
+  ImGui::TextColored(kDim,
+                     "device %s  \xC2\xB7  %lld threads  \xC2\xB7  last compute %.1f ms  \xC2\xB7  memory %s  "
+                     "\xC2\xB7  %s  \xC2\xB7  %zu models cached",
+                     dev.c_str(), (long long)app.worker->threads(), app.last_compute_ms,
+                     s.rss < 0 ? "?" : human_bytes(double(s.rss)).c_str(), frame, app.worker->cached_models());
   if (!app.settings_message.empty()) {
     ImGui::SameLine(0, ImGui::GetFontSize());
     ImGui::TextColored(kAmber, "%s", app.settings_message.c_str());

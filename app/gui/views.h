@@ -30,6 +30,9 @@ void draw_explanation(App& app, Column& c, int index);
 
 // row_attention.cpp: row 1
 HeatmapStyle style_for(const App& app, const Column& c, const VariantInfo* info);
+// The view's colour settings alone (colormap, scale, decades, first key left out), no mask overlay: for heatmaps
+// that are not a column's weights (the difference, the attention flow).
+HeatmapStyle view_style(const App& app);
 void draw_attention_row(App& app, Column& c, int index, const ColumnResult& r, const VariantInfo* info, bool stale);
 
 // row_sparsity.cpp: row 2; mask_editor.cpp: the painted mask of the `custom` variant
