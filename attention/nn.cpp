@@ -312,6 +312,12 @@ bool StandardAttention::has_weight_rows() const {
   return !cross && (t == typeid(StandardAttention) || t == typeid(CustomMaskAttention));
 }
 
+bool StandardAttention::dense_causal_rows(int64_t head, float* alibi_slope) const {
+  if (cross || typeid(*this) != typeid(StandardAttention)) return false;  // a painted mask may block any pair
+  *alibi_slope = pos_->kind == PosKind::Alibi ? pos_->alibi_slopes[head].item<float>() : 0.0f;  // weight_rows' bias
+  return true;
+}
+
 TextProjections StandardAttention::project_text(const torch::Tensor& x, int64_t h) const {
   const int64_t T = x.size(1), g = h / (n_head / kv_heads);  // query head h reads key/value head floor(h Hkv / H)
   auto pos = torch::arange(T, torch::TensorOptions().dtype(torch::kLong).device(x.device()));  // [T]
@@ -491,6 +497,7 @@ GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
                      torch::nn::Linear(torch::nn::LinearOptions(cfg_.mlp_ratio * d, d).bias(false)))));
   }
   norm_f = register_module("norm_f", RMSNorm(d, cfg_.norm_eps));
+  attn_out_bias.resize(size_t(cfg_.n_layer));  // none: only knock_out sets them
   // GPT-2 initialisation: N(0, 0.02), residual output projections scaled by 1/sqrt(2 L).
   torch::NoGradGuard ng;
   const double resid = 0.02 / std::sqrt(2.0 * static_cast<double>(cfg_.n_layer));
@@ -532,7 +539,7 @@ ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions
     if (opt.caches) c.cache = (*opt.caches)[l].get();
     AttnResult a = attn[l]->forward(c);
     if (c.cache) c.cache->seen += T;
-    x = x + a.out;
+    x = x + attn_residual(l, a.out);  // [B, T, d]
     if (moe.empty()) {
       x = x + mlp[l]->forward(norm2[l](x));  // [B, T, d]
     } else {

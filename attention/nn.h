@@ -116,6 +116,14 @@ class AttentionLayer : public torch::nn::Module {
   virtual bool has_weight_rows() const { return false; }
   virtual TextProjections project_text(const torch::Tensor& x /*[1, T, d]*/, int64_t head) const;
   virtual std::vector<RowPiece> weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const;
+  // True for a layer whose weights are one causal softmax per row over q_i . k_j - a (i - j) with every j <= i
+  // allowed (plain MHA / GQA / MQA, RoPE or none or ALiBi): its pooled maps run the fused kernel
+  // (pooled_rows.h) on project_text's q and k; *alibi_slope gets a for `head` (0 without ALiBi).
+  virtual bool dense_causal_rows(int64_t head, float* alibi_slope) const {
+    (void)head;
+    (void)alibi_slope;
+    return false;
+  }
   const LayerSpec& spec() const { return spec_; }
   double param(const std::string& name) const;
 
@@ -138,6 +146,7 @@ class StandardAttention : public AttentionLayer {
   bool has_weight_rows() const override;
   TextProjections project_text(const torch::Tensor& x, int64_t head) const override;
   std::vector<RowPiece> weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const override;
+  bool dense_causal_rows(int64_t head, float* alibi_slope) const override;
 
   torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
   int64_t n_head, kv_heads, head_dim;
@@ -247,6 +256,12 @@ class GPTImpl : public torch::nn::Module {
   std::vector<torch::nn::Sequential> mlp;  // dense models: one per layer
   std::vector<MoE> moe;                    // MoE models: one per layer (registered under the same name "mlp")
   RMSNorm norm_f{nullptr};
+  // Per layer [d] or undefined: added to the layer's attention output before the residual sum. Not a parameter
+  // (never saved or trained): mean knock-outs (knockout.h) put the knocked-out heads' mean contribution here.
+  std::vector<torch::Tensor> attn_out_bias;
+  torch::Tensor attn_residual(size_t l, const torch::Tensor& out /*[B, T, d]*/) const {
+    return l < attn_out_bias.size() && attn_out_bias[l].defined() ? out + attn_out_bias[l] : out;  // [B, T, d]
+  }
 };
 TORCH_MODULE(GPT);
 

@@ -38,15 +38,27 @@ script="idle; heads_wait 120; click @heads_knockouts0; wait 2; heads_wait 240; p
 [ "$(grep -c "^    heads: layer 0: h0 " "$out")" -ge 2 ] || { cat "$out"; fail "expected a heads line per column"; }
 grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]*; flow [0-9]*x[0-9]*, self share 0\.[0-9]*" "$out" || { cat "$out"; fail "column 0's knock-outs"; }
 
-# 1b) a knock-out recomputes the column: the printed state names it and the loss without it; the layer's button
-# (click) knocks out the whole layer of column 1; clearing leaves no knock-out line
+# 1b) a knock-out recomputes the column: the printed state names it, the loss without it and the held-out change; the
+# layer's button (click) knocks out the whole layer of column 1; the mean choice (clicked) replaces column 1's layer by
+# its held-out mean instead; clearing leaves no knock-out line. The attention flow exports once the heads row has
+# computed it (refused before, with the reason)
 out="$work/knockout.out"
-script="idle; knockout 0 0 1; idle; heads_wait 120; click @knockout_layer1; wait 2; idle; print; knockout 0 clear; idle; print"
+script="idle; export $work/early.npy npy 1 flow 0; knockout 0 0 1; idle; heads_wait 120; click @knockout_layer1;
+wait 2; idle; print; heads_wait 120; click @knock_mean1; wait 2; idle; print; heads_wait 120; export $work/flow0.npy npy 1 flow 0;
+export $work/flow0.png png 1 flow 0; knockout 0 clear; idle; print"
 "$bin" gui --headless --model "$model" --width 1400 --height 2400 --column mha --column sliding_window:window=4 \
-  --script "$script" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the knock-out session failed"; }
-grep -q "^    knocked out: L0 h1, loss [0-9.]* without them ([+-][0-9.]*)" "$out" || { cat "$out"; fail "column 0's knock-out"; }
-grep -q "^    knocked out: L0 all, loss" "$out" || { cat "$out"; fail "column 1's layer knock-out (clicked)"; }
-[ "$(grep -c "^    knocked out: L0 h1" "$out")" -eq 1 ] || { cat "$out"; fail "knockout 0 clear left column 0's"; }
+  --script "$(echo "$script" | tr '\n' ' ')" --max-seconds 300 >"$out" 2>&1 || { cat "$out"; fail "the knock-out session failed"; }
+grep -q "^    knocked out (zero): L0 h1, loss [0-9.]* without them ([+-][0-9.]*), held-out [+-][0-9.]*" "$out" ||
+  { cat "$out"; fail "column 0's knock-out"; }
+grep -q "^    knocked out (zero): L0 all, loss" "$out" || { cat "$out"; fail "column 1's layer knock-out (clicked)"; }
+grep -q "^    knocked out (mean): L0 all, loss [0-9.]* without them ([+-][0-9.]*), held-out [+-][0-9.]*" "$out" ||
+  { cat "$out"; fail "column 1's mean knock-out (clicked)"; }
+[ "$(grep -c "^    knocked out (zero): L0 h1" "$out")" -eq 2 ] || { cat "$out"; fail "knockout 0 clear left column 0's"; }
+grep -q "export: refused: column 1 (mha) has no attention flow of its current text yet" "$out" ||
+  { cat "$out"; fail "an early flow export was not refused"; }
+[ ! -e "$work/early.npy" ] || fail "a refused export wrote a file"
+grep -q "export: wrote $work/flow0.npy (1 panel)" "$out" || { cat "$out"; fail "the flow NPY export"; }
+grep -q "export: wrote $work/flow0.png ([0-9]* x [0-9]* px, 1 panel)" "$out" || { cat "$out"; fail "the flow PNG export"; }
 
 # 1c) beyond the context: both columns pooled over 2,048 held-out characters (tiled), loss by position over 2 windows;
 # a learned-position column would stop at its limit (checked by test_engine), so both run here

@@ -156,6 +156,109 @@ TEST(Knockout, HeadWithZeroOutputProjectionChangesNothing) {
   EXPECT_DOUBLE_EQ(imp.heldout_delta[size_t(1 * 4 + 2)], 0.0);
 }
 
+namespace {
+
+// The second text a cross-attention variant reads (the text itself, as head_means does); none otherwise.
+std::vector<int64_t> kv_of(const std::string& variant, const std::vector<int64_t>& ids) {
+  return get_variant(variant).needs_kv_text ? ids : std::vector<int64_t>{};
+}
+
+}  // namespace
+
+// Every registered variant: the mean of one position is that position, so a mean knock-out whose means come from
+// a one-character text leaves that text's logits as they were (a head, and a whole layer, at once).
+TEST(Knockout, EveryVariantMeanOfOnePositionChangesNothing) {
+  Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
+  const std::vector<int64_t> one = {6};
+  for (const auto& v : variant_registry()) {
+    SCOPED_TRACE(v.name);
+    auto m = Model::create(small_config(v.name), tok, "cpu", 13);
+    const int64_t L = m->config().n_layer;
+    const HeadMeans means = head_means(*m, one);
+    EXPECT_EQ(means.positions, 1);
+    const auto base = m->logits(one, false, kv_of(v.name, one));
+    const auto ko = knock_out(*m, {{0, 1}, {L - 1, -1}}, &means)->logits(one, false, kv_of(v.name, one));
+    ASSERT_EQ(ko.size(), base.size());
+    for (size_t i = 0; i < base.size(); ++i) EXPECT_NEAR(ko[i], base[i], 1e-4 * (1 + std::fabs(base[i]))) << i;
+    const auto zero = knock_out(*m, {{0, 1}, {L - 1, -1}})->logits(one, false, kv_of(v.name, one));
+    EXPECT_NE(zero, base);  // zeroing the same heads does change them: the test can fail
+  }
+}
+
+// Every registered variant: replacing head h of the last layer by its mean over a text keeps that layer's mean
+// attention output over the same text (the mean is exactly what was put back), the layer's input is untouched, and
+// the output at each position does change.
+TEST(Knockout, EveryVariantMeanKnockoutKeepsTheLayersMeanOutput) {
+  Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
+  const std::vector<int64_t> ids = {1, 4, 2, 8, 5, 7, 3, 9, 1, 4, 2, 8};
+  for (const auto& v : variant_registry()) {
+    SCOPED_TRACE(v.name);
+    auto m = Model::create(small_config(v.name), tok, "cpu", 17);
+    const int64_t L = m->config().n_layer;
+    const HeadMeans means = head_means(*m, ids);
+    auto ko = knock_out(*m, {{L - 1, 1}}, &means);
+    torch::NoGradGuard ng;
+    auto last_layer_out = [&](const Model& x) {  // [1, T, d]: the last layer's attention output, bias included
+      GPTImpl& net = *x.impl->net;
+      std::vector<torch::Tensor> rec, kv;
+      ForwardOptions o;
+      o.record_inputs = &rec;
+      auto t = to_tensor(ids, torch::kCPU);  // [1, T]
+      if (net.has_cross()) {
+        kv = net.kv_sources(t);
+        o.kv_sources = &kv;
+      }
+      net.forward(t, o);
+      AttnCall c;
+      c.x = rec.back();
+      if (!kv.empty()) c.kv_source = kv.back();
+      return std::make_pair(rec.back(), net.attn_residual(size_t(L - 1), net.attn.back()->forward(c).out));
+    };
+    const auto [in_a, out_a] = last_layer_out(*m);
+    const auto [in_b, out_b] = last_layer_out(*ko);
+    EXPECT_TRUE(torch::equal(in_a, in_b));
+    EXPECT_TRUE(torch::allclose(out_a.mean(1), out_b.mean(1), 1e-4, 1e-5))
+        << (out_a.mean(1) - out_b.mean(1)).abs().max();
+    EXPECT_GT((out_a - out_b).abs().max().item<double>(), 1e-6);
+  }
+}
+
+TEST(Knockout, MeansOverWindowsAndClearErrors) {
+  Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");
+  auto m = Model::create(small_config("mha"), tok, "cpu", 5);
+  const int64_t C = m->config().context;
+  std::vector<int64_t> long_text;
+  for (int64_t i = 0; i < 2 * C + 3; ++i) long_text.push_back((i * 5 + i / 7) % 19);
+  const HeadMeans means = head_means(*m, long_text);  // three windows, the last of 3 positions
+  EXPECT_EQ(means.positions, 2 * C + 3);
+  ASSERT_EQ(means.mean.size(), size_t(means.layers * means.heads * means.d));
+  for (float x : means.mean) ASSERT_TRUE(std::isfinite(x));
+  // A head listed twice, or inside its listed layer, counts once
+  const std::vector<int64_t> ids = {1, 4, 2, 8, 5, 7, 3};
+  EXPECT_EQ(knock_out(*m, {{1, 2}, {1, 2}}, &means)->logits(ids, false),
+            knock_out(*m, {{1, 2}}, &means)->logits(ids, false));
+  EXPECT_EQ(knock_out(*m, {{0, -1}, {0, 3}}, &means)->logits(ids, false),
+            knock_out(*m, {{0, -1}}, &means)->logits(ids, false));
+  EXPECT_NE(knock_out(*m, {{0, -1}}, &means)->logits(ids, false), knock_out(*m, {{0, -1}})->logits(ids, false));
+  EXPECT_NE(error_of([] { parse_knock_mode("average"); }).find("zero"), std::string::npos);
+  EXPECT_EQ(parse_knock_mode("mean"), KnockMode::Mean);
+  EXPECT_NE(error_of([&] { head_means(*m, {}); }).find("no text"), std::string::npos);
+  EXPECT_NE(error_of([&] { head_means(*m, {1, 99}); }).find("99"), std::string::npos);
+  HeadMeans other = means;
+  other.heads = 2;
+  EXPECT_NE(error_of([&] { knock_out(*m, {{0, 0}}, &other); }).find("another shape"), std::string::npos);
+  // a head that writes nothing has mean 0: knocking it out either way changes nothing
+  const int64_t dv = m->config().head_dim();
+  {
+    torch::NoGradGuard ng;
+    m->impl->net->attn[1]->named_parameters().find("wo.weight")->narrow(1, 2 * dv, dv).zero_();
+  }
+  const auto imp = session::head_importance(*m, ids, std::vector<int64_t>(100, 3), {}, KnockMode::Mean);
+  EXPECT_EQ(imp.mode, KnockMode::Mean);
+  EXPECT_DOUBLE_EQ(imp.text_delta[size_t(1 * 4 + 2)], 0.0);
+  EXPECT_DOUBLE_EQ(imp.heldout_delta[size_t(1 * 4 + 2)], 0.0);
+}
+
 // Every registered variant: finite scores, bounded ones in [0, 1], a rollout whose rows sum to 1.
 TEST(HeadRoles, EveryVariantGivesFiniteScores) {
   Tokenizer tok = Tokenizer::from_corpus("abcdefghijklmnopqrs\n");

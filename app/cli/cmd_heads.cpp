@@ -27,6 +27,7 @@ struct HeadsArgs {
   int64_t period = 96;
   uint64_t seed = 1;
   bool ablate = false;
+  std::string ablate_mode = "zero";
 };
 
 namespace {
@@ -104,6 +105,7 @@ json as_json(const session::HeadReport& r, const session::HeadImportance* imp, c
     }
   if (imp) {
     j["intact"] = {{"text_loss", imp->text_loss}, {"heldout_loss", imp->heldout_loss}};
+    j["knockout_mode"] = knock_mode_name(imp->mode);
     j["layer_knockout"] = {{"text_loss_change", imp->layer_text_delta},
                            {"heldout_loss_change", imp->layer_heldout_delta}};
   }
@@ -126,13 +128,16 @@ int cmd_heads(const HeadsArgs& a) {
   const auto ids = a.m.encode(*model, text);
   const session::HeadReport r = session::analyse_heads(*model, ids, o);
   std::unique_ptr<session::HeadImportance> imp;
+  const KnockMode mode = parse_knock_mode(a.ablate_mode);
   if (a.ablate) {
-    imp = std::make_unique<session::HeadImportance>(
-        session::head_importance(*model, ids, session::heldout_slice(*model), [](int64_t done, int64_t total) {
+    imp = std::make_unique<session::HeadImportance>(session::head_importance(
+        *model, ids, session::heldout_slice(*model),
+        [](int64_t done, int64_t total) {
           std::fprintf(stderr, "\rknock-outs %lld/%lld", (long long)done, (long long)total);
           if (done == total) std::fprintf(stderr, "\n");
           return true;
-        }));
+        },
+        mode));
   }
   std::printf("%s [%s], %lld characters, loss %.3f nats/char\n", variant_label(*model).c_str(), model->mode().c_str(),
               (long long)r.T, r.text_loss);
@@ -141,8 +146,9 @@ int cmd_heads(const HeadsArgs& a) {
       "(drop %.3f nats/char)\n",
       (long long)r.period, r.probe_loss_first, r.probe_loss_second, r.probe_loss_drop());
   if (imp)
-    std::printf("intact loss: %.4f on the text, %.4f on the held-out slice; dloss = knocked out - intact\n",
-                imp->text_loss, imp->heldout_loss);
+    std::printf("intact loss: %.4f on the text, %.4f on the held-out slice; dloss = knocked out (%s) - intact\n",
+                imp->text_loss, imp->heldout_loss,
+                mode == KnockMode::Mean ? "replaced by its mean over the held-out slice" : "zeroed");
   print_table(r, imp.get());
   if (!a.json_out.empty()) write_output(a.json_out, as_json(r, imp.get(), *model, ids).dump(1) + "\n");
   if (!a.rollout_out.empty()) {
@@ -165,6 +171,10 @@ Command add_heads(CLI::App& app) {
   c->add_option("--threshold", a->thresholds,
                 "ROLE=X: label a head with ROLE when its score >= X (repeatable; roles: " + role_names() + ")");
   c->add_flag("--ablate", a->ablate, "knock out every head alone (and every layer): the loss change it causes");
+  c->add_option("--ablate-mode", a->ablate_mode,
+                "how --ablate removes a head: zero (its output set to 0) or mean (replaced by its mean over the "
+                "held-out slice's positions)")
+      ->check(CLI::IsMember({"zero", "mean"}));
   c->add_option("--json", a->json_out, "write every score (and knock-out) as JSON to this file");
   c->add_option("--rollout", a->rollout_out, "write the attention rollout on the text [T, T] as NPY to this file");
   c->add_option("--logprobs", a->logprobs_out, "write the text's per-character log-probabilities (.json|.csv|.npy)");

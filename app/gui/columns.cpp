@@ -183,16 +183,19 @@ void submit_columns(App& app) {
     r.convert = c.convert;
     r.layers = column_layers(c, app.model->config().n_layer);
     r.knockouts = c.knockouts;
+    r.knock_mode = c.knock_mode;
     bool kv = false;
     try {
       kv = r.needs_kv_text();
     } catch (const Error&) {
       kv = false;  // an unknown variant: the worker reports it
     }
-    const std::string key = (r.layers.empty() ? model_key(c.variant, c.params, false) : layers_key(r.layers)) + "#" +
-                            std::to_string(h) + (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "") +
-                            (c.convert ? "#convert" : "") +
-                            (c.knockouts.empty() ? "" : "#ko " + knockouts_label(c.knockouts));
+    const std::string key =
+        (r.layers.empty() ? model_key(c.variant, c.params, false) : layers_key(r.layers)) + "#" + std::to_string(h) +
+        (kv ? "#" + std::to_string(fnv(app.tokens.kv_ids)) : "") + (c.convert ? "#convert" : "") +
+        (c.knockouts.empty()
+             ? ""
+             : std::string("#ko ") + knock_mode_name(c.knock_mode) + " " + knockouts_label(c.knockouts));
     if (key == c.submitted_key) continue;
     c.submitted_key = key;
     c.submitted_at = Clock::now();

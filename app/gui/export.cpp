@@ -14,6 +14,7 @@
 #include "safetensors.h"
 #include "state.h"
 #include "studio.h"
+#include "views.h"
 #include "widgets.h"
 
 namespace attnscope::gui {
@@ -63,6 +64,7 @@ std::string export_name(const App& app, ExportSource source, int column) {
       const Column& c = app.columns[size_t(std::clamp(column, 0, n - 1))];
       return label(column) + (source == ExportSource::Sparsity ? "-mask-" : "-") + where(c.layer, c.head);
     }
+    case ExportSource::Flow: return label(column) + "-flow";
     case ExportSource::Difference:
       return "diff-" + label(app.view.diff_a) + "-" + label(app.view.diff_b) + "-" +
              where(app.diff.layer, app.diff.head);
@@ -100,6 +102,7 @@ std::string source_label(const App& app, ExportSource source, int column) {
              (app.view.show_diff ? " and the difference)" : ")");
     case ExportSource::Heatmap: return "column " + name(column) + ", heatmap";
     case ExportSource::Sparsity: return "column " + name(column) + ", computed pairs";
+    case ExportSource::Flow: return "column " + name(column) + ", attention flow";
     case ExportSource::Difference:
       return "the difference window (" + name(app.view.diff_a) + " vs " + name(app.view.diff_b) + ")";
   }
@@ -114,6 +117,44 @@ void report(App& app, const std::string& msg, bool error) {
     std::printf("t=%.3f s  export: %s\n", seconds_since_start(app), msg.c_str());
     std::fflush(stdout);
   }
+}
+
+// The column's attention flow as a one-panel figure: the rollout [T, T] the heads row draws, labelled like its
+// heatmap.
+bool flow_figure(const App& app, int column, render::Figure* f, render::Style* style, std::string* why) {
+  const int n = int(app.columns.size());
+  if (column < 0 || column >= n) {
+    *why = "there is no column " + std::to_string(column + 1);
+    return false;
+  }
+  const Column& c = app.columns[size_t(column)];
+  const std::string label = column_label(scene_column(c));
+  int64_t T = 0, layers = 0;
+  std::vector<float> rollout = column_rollout(c, &T, &layers);  // [T, T]
+  if (!current(c) || rollout.empty() || size_t(T) != c.shown->tokens.size()) {
+    *why = "column " + std::to_string(column + 1) + " (" + label +
+           ") has no attention flow of its current text yet: its heads row computes it once the text rests";
+    return false;
+  }
+  const Tokenizer& tok = app.model->tokenizer();
+  render::Panel p;
+  p.kind = render::PanelKind::Weights;
+  p.rows = p.cols = T;
+  p.values = std::move(rollout);
+  for (int64_t id : c.shown->tokens) p.row_labels.push_back(render::char_label(uint8_t(tok.symbol(id))));
+  p.col_labels = p.row_labels;
+  p.caption = "rollout (Abnar & Zuidema, 2020): heads averaged, 0.5 A + 0.5 I, multiplied through " +
+              std::to_string(layers) + " layers; row i: where query i's input came from";
+  *f = render::Figure{};
+  f->title = label + " \u2014 attention flow";
+  f->subtitle = std::to_string(T) + " characters";
+  f->panels.push_back(std::move(p));
+  f->data_shape = {T, T};
+  style->colormap = app.view.colormap == render::Colormap::Diverging ? render::Colormap::Viridis : app.view.colormap;
+  style->scale = app.view.scale;
+  style->zoom = app.scenes.zoom;
+  style->log_decades = app.view.log_decades;
+  return true;
 }
 
 }  // namespace
@@ -133,6 +174,7 @@ bool export_figure(const App& app, ExportSource source, int column, render::Figu
   Scene s = scene_from_app(app, nullptr);
   std::vector<const Column*> from;  // the GUI column of each scene column
   switch (source) {
+    case ExportSource::Flow: return flow_figure(app, column, f, style, why);
     case ExportSource::Comparison:  // what File > Save scene writes: the columns, and the difference window's A - B
       for (const Column& c : app.columns) from.push_back(&c);
       if (s.columns.size() > from.size()) from.push_back(&app.columns[size_t(std::clamp(app.view.diff_b, 0, n - 1))]);
@@ -293,6 +335,7 @@ void draw_column_export_menu(App& app, int column) {
   if (!ImGui::BeginPopupContextWindow("export_menu")) return;
   if (ImGui::MenuItem("Export this heatmap...")) open_export_dialog(app, ExportSource::Heatmap, column);
   if (ImGui::MenuItem("Export its computed pairs...")) open_export_dialog(app, ExportSource::Sparsity, column);
+  if (ImGui::MenuItem("Export its attention flow...")) open_export_dialog(app, ExportSource::Flow, column);
   if (ImGui::MenuItem("Export the whole comparison...")) open_export_dialog(app, ExportSource::Comparison, 0);
   ImGui::EndPopup();
 }
@@ -327,6 +370,7 @@ void draw_source_picker(App& app, ExportState& e) {
   item(ExportSource::Comparison, 0);
   for (int i = 0; i < n; ++i) item(ExportSource::Heatmap, i);
   for (int i = 0; i < n; ++i) item(ExportSource::Sparsity, i);
+  for (int i = 0; i < n; ++i) item(ExportSource::Flow, i);
   if (n >= 2) item(ExportSource::Difference, 0);
   ImGui::EndCombo();
 }

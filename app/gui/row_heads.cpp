@@ -40,8 +40,10 @@ namespace {
 
 constexpr std::chrono::milliseconds kHeadsAfter{400};  // a typist's pause between words, not between keys
 
-// The request a run belongs to: the column's, plus whether it knocks heads out.
-std::string run_key(const Column& c) { return c.submitted_key + (c.heads_knockouts ? "|knock-outs" : ""); }
+// The request a run belongs to: the column's, plus whether (and how) it knocks each head out.
+std::string run_key(const Column& c) {
+  return c.submitted_key + (c.heads_knockouts ? std::string("|knock-outs ") + knock_mode_name(c.knock_mode) : "");
+}
 
 // What names a column's model (a copy for the job's thread: a Column holds GL textures).
 struct ModelChoice {
@@ -68,8 +70,9 @@ std::shared_ptr<HeadsRun> start(const App& app, const Column& c, const ColumnRes
   std::shared_ptr<const Model> base = app.model;
   const ModelChoice choice{c.variant, c.params, c.mask, c.per_layer, c.convert, c.layers};
   const bool knockouts = c.heads_knockouts;
+  const KnockMode mode = c.knock_mode;
   run->job = std::make_unique<session::Job<HeadsPtr>>(
-      [base, c = choice, knockouts, tokens = r.tokens](session::Job<HeadsPtr>::Control& ctl) {
+      [base, c = choice, knockouts, mode, tokens = r.tokens](session::Job<HeadsPtr>::Control& ctl) {
         ctl.progress(0, 0, "roles");
         auto m = model_of(*base, c);
         session::HeadsOptions o;
@@ -82,11 +85,13 @@ std::shared_ptr<HeadsRun> start(const App& app, const Column& c, const ColumnRes
           s = n;
         });
         if (!knockouts || tokens.size() < 2 || ctl.cancelled()) return;
-        session::HeadImportance imp =
-            session::head_importance(*m, tokens, session::heldout_slice(*m), [&ctl](int64_t done, int64_t total) {
+        session::HeadImportance imp = session::head_importance(
+            *m, tokens, session::heldout_slice(*m),
+            [&ctl](int64_t done, int64_t total) {
               ctl.progress(int(done), int(total), "knock-outs");
               return !ctl.cancelled();
-            });
+            },
+            mode);
         ctl.update([&](HeadsPtr& s) {
           auto n = std::make_shared<HeadsSnapshot>(*s);
           n->importance = std::move(imp);
@@ -111,6 +116,24 @@ void cell(ImVec2 size, float t, const std::string& text, const std::string& tip,
   }
   ImGui::Dummy(size);
   if (!tip.empty()) tooltip(tip.c_str());
+}
+
+// How a knock-out removes a head: zero its output, or replace it by its mean over the held-out slice's positions.
+void draw_knock_mode(App& app, Column& c, int index) {
+  ImGui::SameLine();
+  int mode = int(c.knock_mode);
+  ImGui::TextColored(kDim, "as");
+  ImGui::SameLine();
+  ImGui::RadioButton(("zero##km" + std::to_string(index)).c_str(), &mode, int(KnockMode::Zero));
+  tooltip("a knocked-out head's output is set to 0 at every position");
+  ImGui::SameLine();
+  ImGui::RadioButton(("mean##km" + std::to_string(index)).c_str(), &mode, int(KnockMode::Mean));
+  mark_target(app, ("knock_mean" + std::to_string(index)).c_str());
+  tooltip(
+      "a knocked-out head's output is replaced by its mean over every position of the held-out slice (mean "
+      "ablation): its average effect stays, what it does at each position goes. Zeroing also removes the average, "
+      "which can overstate what a head does");
+  c.knock_mode = KnockMode(mode);
 }
 
 bool knocked(const Column& c, int layer, int head) {
@@ -191,8 +214,11 @@ void draw_importance(const HeadsSnapshot& s, int layer) {
   const session::HeadImportance& m = s.importance;
   const float fs = ImGui::GetFontSize(), name_w = fs * 3.6f;
   const float w = std::max(fs * 1.2f, (ImGui::GetContentRegionAvail().x - name_w) / float(m.heads));
-  ImGui::TextColored(kDim, "%s", "ko");
-  tooltip("knock-out importance: the held-out loss change (nats/char) when the head's output is zeroed");
+  const bool mean = m.mode == KnockMode::Mean;
+  ImGui::TextColored(kDim, "%s", mean ? "ko~" : "ko");
+  tooltip(mean ? "knock-out importance: the held-out loss change (nats/char) when the head's output is replaced by "
+                 "its mean over the held-out slice's positions"
+               : "knock-out importance: the held-out loss change (nats/char) when the head's output is zeroed");
   ImGui::SameLine(name_w);
   double top = 1e-3;
   for (double d : m.heldout_delta) top = std::max(top, std::fabs(d));
@@ -200,9 +226,9 @@ void draw_importance(const HeadsSnapshot& s, int layer) {
   for (int64_t h = 0; h < m.heads; ++h) {
     const size_t i = size_t(layer * m.heads + h);
     std::snprintf(buf, sizeof buf,
-                  "layer %d head %lld knocked out: %+.4f nats/char on the held-out slice, %+.4f on this text\n"
+                  "layer %d head %lld knocked out (%s): %+.4f nats/char on the held-out slice, %+.4f on this text\n"
                   "(whole layer %d: %+.4f held-out)",
-                  layer, (long long)h, m.heldout_delta[i], m.text_delta[i], layer,
+                  layer, (long long)h, mean ? "its mean" : "zeroed", m.heldout_delta[i], m.text_delta[i], layer,
                   m.layer_heldout_delta[size_t(layer)]);
     cell(ImVec2(w, fs * 0.9f), float(m.heldout_delta[i] / top), "", buf, kRed);
     if (h + 1 < m.heads) ImGui::SameLine(0, 0);
@@ -210,6 +236,18 @@ void draw_importance(const HeadsSnapshot& s, int layer) {
 }
 
 }  // namespace
+
+std::vector<float> column_rollout(const Column& c, int64_t* T, int64_t* layers) {
+  *T = *layers = 0;
+  // the analysis of the column's current request (its key is the request's, plus the knock-out choice)
+  if (!c.heads || c.heads->key.compare(0, c.submitted_key.size(), c.submitted_key) != 0) return {};
+  const HeadsPtr p = c.heads->job->snapshot();
+  const session::HeadReport& r = p->report;
+  if (!p->roles_ready || r.T < 1 || r.rollout.size() != size_t(r.T) * size_t(r.T)) return {};
+  *T = r.T;
+  *layers = r.layers;
+  return r.rollout;
+}
 
 bool heads_done(const Column& c) { return c.heads && c.heads->key == run_key(c) && !c.heads->job->running(); }
 
@@ -330,10 +368,10 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
     toggle_knockout(c, layer, -1);
   mark_target(app, ("knockout_layer" + std::to_string(index)).c_str());
   tooltip(
-      "zero the whole attention output of this layer in this column (click a head below for one head); the column "
-      "recomputes and the quality row shows the loss change");
+      "knock out the whole attention output of this layer in this column (click a head below for one head); the "
+      "column recomputes and the quality row shows the loss change");
+  draw_knock_mode(app, c, index);
   if (!c.knockouts.empty()) {
-    ImGui::SameLine();
     ImGui::TextColored(kRed, "out: %s", knockouts_label(c.knockouts).c_str());
     ImGui::SameLine();
     if (ImGui::SmallButton("clear")) c.knockouts.clear();
@@ -348,8 +386,8 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r) {
     c.heads_knockouts = ImGui::SmallButton("knock out each head");
     mark_target(app, ("heads_knockouts" + std::to_string(index)).c_str());
     tooltip(
-        "zero each head's output alone (then each layer's attention) and measure the loss change on this text and "
-        "on a fixed held-out slice, in the background");
+        "knock each head out alone (then each layer's attention), as the zero / mean choice above says, and measure "
+        "the loss change on this text and on a fixed held-out slice, in the background");
   }
   draw_flow(app, *c.heads, snap, index);
 }

@@ -42,12 +42,22 @@ void draw_quality_row(const Column& c, const ColumnResult& r) {
   }
   if (!r.knockouts.empty() && !std::isnan(r.unknocked_loss)) {
     const double d = m.loss - r.unknocked_loss;
+    const bool mean = r.knock_mode == KnockMode::Mean;
     ImGui::TextColored(d <= 0.005 ? kGreen : d < 0.1 ? kAmber : kRed, "knock-out %+.3f", d);
-    ImGui::SameLine(0, fs * 0.3f);
-    ImGui::TextColored(kDim, "(%s)", knockouts_label(r.knockouts).c_str());
     tooltip(("this loss minus the same column's loss without the knock-outs (" + std::to_string(r.unknocked_loss) +
              " nats/char): what the knocked-out heads contribute to predicting this text")
                 .c_str());
+    if (!std::isnan(r.heldout_knock_delta)) {
+      ImGui::SameLine(0, fs * 0.5f);
+      const double h = r.heldout_knock_delta;
+      ImGui::TextColored(h <= 0.005 ? kGreen : h < 0.1 ? kAmber : kRed, "held-out %+.3f", h);
+      tooltip(
+          "the same knock-outs on the fixed held-out slice (the first two context-long windows of the validation "
+          "split): loss with them minus without, nats/char");
+    }
+    ImGui::TextColored(kDim, "(%s, %s)", knockouts_label(r.knockouts).c_str(), mean ? "mean" : "zeroed");
+    tooltip(mean ? "each knocked-out head's output replaced by its mean over the held-out slice's positions"
+                 : "each knocked-out head's output set to 0");
   }
   const ReferenceMaps& ref = r.reference;
   const int layer = std::clamp(c.layer, 0, int(m.layers) - 1), head = std::clamp(c.head, 0, int(m.heads) - 1);

@@ -153,7 +153,7 @@ Flow cmd_zoom(Call& c) {  // zoom COL FACTOR: about the matrix's centre
   return Flow::Frame;
 }
 
-Flow cmd_knockout(Call& c) {  // knockout COL LAYER HEAD|-1 | knockout COL clear
+Flow cmd_knockout(Call& c) {  // knockout COL LAYER HEAD|-1 | knockout COL clear | knockout COL mode zero|mean
   const int i = column_arg(c.app, c.in);
   std::string a, b;
   c.in >> a >> b;
@@ -166,12 +166,20 @@ Flow cmd_knockout(Call& c) {  // knockout COL LAYER HEAD|-1 | knockout COL clear
     col.knockouts.clear();
     return Flow::Frame;
   }
+  if (a == "mode") {
+    try {
+      col.knock_mode = parse_knock_mode(b);
+    } catch (const Error& e) {
+      c.fail_in(e.what());
+    }
+    return Flow::Frame;
+  }
   try {
     const int layer = std::stoi(a), head = std::stoi(b);
     if (layer < 0 || head < -1) throw std::invalid_argument("range");
     toggle_knockout(col, layer, head);
   } catch (const std::exception&) {
-    c.fail_in("expected LAYER HEAD|-1 or clear");
+    c.fail_in("expected LAYER HEAD|-1, clear, or mode zero|mean");
   }
   return Flow::Frame;
 }

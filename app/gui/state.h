@@ -137,11 +137,12 @@ struct Column {
   std::string tiles_key;                      // (result seq, layer, head) they hold
   Heatmap mask_tile;                          // the sparsity row's computed-pairs mask of (layer, head)
   std::string mask_key;
-  float zoom = 1, x0 = 0, y0 = 0;       // single-head view: magnification and the first visible cell (col, row)
-  float rows_h = 0;                     // height of the rows below the heatmap last frame (sizes the heatmap)
-  std::shared_ptr<HeadsRun> heads;      // roles and knock-outs of the shown result, computed in the background
-  bool heads_knockouts = false;         // the heads row also knocks out every head (asked for with a click)
-  std::vector<HeadKnockout> knockouts;  // heads whose outputs this column zeroes (head -1: a layer's whole attention)
+  float zoom = 1, x0 = 0, y0 = 0;          // single-head view: magnification and the first visible cell (col, row)
+  float rows_h = 0;                        // height of the rows below the heatmap last frame (sizes the heatmap)
+  std::shared_ptr<HeadsRun> heads;         // roles and knock-outs of the shown result, computed in the background
+  bool heads_knockouts = false;            // the heads row also knocks out every head (asked for with a click)
+  std::vector<HeadKnockout> knockouts;     // heads knocked out of this column (head -1: a layer's whole attention)
+  KnockMode knock_mode = KnockMode::Zero;  // their outputs zeroed, or replaced by their held-out means (knockout.h)
 };
 
 // Encoded text and the window the columns see.

@@ -140,10 +140,10 @@ void print_state(const App& app, FILE* f) {
                                               : "");
     }
     if (!c.knockouts.empty()) {
-      std::fprintf(f, "    knocked out: %s", knockouts_label(c.knockouts).c_str());
+      std::fprintf(f, "    knocked out (%s): %s", knock_mode_name(c.knock_mode), knockouts_label(c.knockouts).c_str());
       if (c.shown && c.shown->ok && !c.shown->knockouts.empty())
-        std::fprintf(f, ", loss %.3f without them (%+.3f)", c.shown->unknocked_loss,
-                     c.shown->maps->loss - c.shown->unknocked_loss);
+        std::fprintf(f, ", loss %.3f without them (%+.3f), held-out %+.4f", c.shown->unknocked_loss,
+                     c.shown->maps->loss - c.shown->unknocked_loss, c.shown->heldout_knock_delta);
       std::fprintf(f, "\n");
     }
     const std::string heads = heads_summary(c);

@@ -29,6 +29,8 @@ void draw_file_menu(App& app) {
         open_export_dialog(app, ExportSource::Heatmap, i);
       if (ImGui::MenuItem(("Column " + std::to_string(i + 1) + " computed pairs (" + l + ")...").c_str()))
         open_export_dialog(app, ExportSource::Sparsity, i);
+      if (ImGui::MenuItem(("Column " + std::to_string(i + 1) + " attention flow (" + l + ")...").c_str()))
+        open_export_dialog(app, ExportSource::Flow, i);
     }
     if (ImGui::MenuItem("The difference window...", nullptr, false, app.columns.size() >= 2))
       open_export_dialog(app, ExportSource::Difference, 0);
@@ -62,8 +64,8 @@ bool parse_source(std::istringstream& in, ExportSource* s, int* column) {
     *s = ExportSource::Difference;
     return true;
   }
-  *s = what == "heatmap" ? ExportSource::Heatmap : ExportSource::Sparsity;
-  return (what == "heatmap" || what == "sparsity") && bool(in >> *column);
+  *s = what == "heatmap" ? ExportSource::Heatmap : what == "flow" ? ExportSource::Flow : ExportSource::Sparsity;
+  return (what == "heatmap" || what == "sparsity" || what == "flow") && bool(in >> *column);
 }
 
 // scaling FROM TO REPEATS, scaling_cancel, scaling_wait N SECONDS: the scaling panel's sweep.
@@ -150,7 +152,7 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
       if (fmt == names[i]) f = i;
     if (path.empty() || f < 0) return fail("give PATH and a format (png, svg, csv, npy, json)");
     ExportState& e = app.exporter;
-    if (!parse_source(in, &e.source, &e.column)) return fail("what: all, heatmap COL, sparsity COL or diff");
+    if (!parse_source(in, &e.source, &e.column)) return fail("what: all, heatmap COL, sparsity COL, flow COL or diff");
     e.format = ExportFormat(f);
     e.png_scale = scale;
     e.path = path;
@@ -166,7 +168,7 @@ ScriptStep studio_script_command(App& app, const std::string& command, int phase
   if (op == "export_dialog") {
     ExportSource s = ExportSource::Comparison;
     int column = 0;
-    if (!parse_source(in, &s, &column)) return fail("what: all, heatmap COL, sparsity COL or diff");
+    if (!parse_source(in, &s, &column)) return fail("what: all, heatmap COL, sparsity COL, flow COL or diff");
     open_export_dialog(app, s, column);
     return ScriptStep::Done;
   }

@@ -25,8 +25,9 @@ namespace attnscope::gui {
 struct App;
 struct Column;
 
-// What an export draws: the whole comparison, one column's heatmap or sparsity mask, or the difference window.
-enum class ExportSource { Comparison = 0, Heatmap = 1, Sparsity = 2, Difference = 3 };
+// What an export draws: the whole comparison, one column's heatmap or sparsity mask, the difference window, or one
+// column's attention flow (the heads row's rollout through every layer).
+enum class ExportSource { Comparison = 0, Heatmap = 1, Sparsity = 2, Difference = 3, Flow = 4 };
 enum class ExportFormat { Png = 0, Svg = 1, Csv = 2, Npy = 3, Json = 4 };
 
 struct ExportState {

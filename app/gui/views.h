@@ -51,6 +51,9 @@ void draw_heads_row(App& app, Column& c, int index, const ColumnResult& r);
 // of it ("" before one has), e.g. "layer 0: h0 broad, h1 -, ...; probe loss 4.1 -> 4.0; knock-outs 6/6".
 bool heads_done(const Column& c);
 std::string heads_summary(const Column& c);
+// The attention flow of the column's current heads analysis, [T, T] rows sum to 1 (empty until it is computed), and
+// the number of layers it goes through.
+std::vector<float> column_rollout(const Column& c, int64_t* T, int64_t* layers);
 // The strongest role of (layer, head) for the grid's tile label ("" when none passes or none is computed yet).
 std::string head_role_label(const Column& c, int layer, int head);
 

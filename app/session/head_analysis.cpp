@@ -143,8 +143,10 @@ double heldout_loss(const Model& m, const std::vector<int64_t>& slice) {
 }
 
 HeadImportance head_importance(const Model& m, const std::vector<int64_t>& text, const std::vector<int64_t>& slice,
-                               const std::function<bool(int64_t, int64_t)>& progress) {
+                               const std::function<bool(int64_t, int64_t)>& progress, KnockMode mode) {
   HeadImportance r;
+  r.mode = mode;
+  const HeadMeans means = mode == KnockMode::Mean ? head_means(m, slice) : HeadMeans{};
   r.layers = m.config().n_layer;
   r.heads = m.config().n_head;
   auto text_loss = [&](const Model& x) {
@@ -156,7 +158,7 @@ HeadImportance head_importance(const Model& m, const std::vector<int64_t>& text,
   const int64_t total = r.layers * (r.heads + 1);
   int64_t done = 0;
   auto measure = [&](const std::vector<HeadKnockout>& k, std::vector<double>& td, std::vector<double>& hd) {
-    auto ko = knock_out(m, k);
+    auto ko = knock_out(m, k, mode == KnockMode::Mean ? &means : nullptr);
     td.push_back(text_loss(*ko) - r.text_loss);
     hd.push_back(heldout_loss(*ko, slice) - r.heldout_loss);
     if (progress && !progress(++done, total)) throw Error("cancelled");

@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "heads.h"
+#include "knockout.h"
 
 namespace attnscope::session {
 
@@ -59,6 +60,7 @@ double heldout_loss(const Model& m, const std::vector<int64_t>& slice);
 
 struct HeadImportance {
   int64_t layers = 0, heads = 0;
+  KnockMode mode = KnockMode::Zero;         // how the heads were knocked out
   double text_loss = 0, heldout_loss = 0;   // the intact model
   std::vector<double> text_delta;           // [L, H] loss with head (l, h) knocked out minus intact, on the text
   std::vector<double> heldout_delta;        // [L, H] the same on the held-out slice
@@ -66,9 +68,11 @@ struct HeadImportance {
   std::vector<double> layer_heldout_delta;  // [L]
 };
 
-// Knocks out every head alone, then every layer's attention, and measures the loss change. progress(done, total)
-// after each; returning false cancels (Error "cancelled").
+// Knocks out every head alone, then every layer's attention, and measures the loss change: zeroed, or replaced by
+// its mean over the slice when mode is Mean (knockout.h). progress(done, total) after each; returning false cancels
+// (Error "cancelled").
 HeadImportance head_importance(const Model& m, const std::vector<int64_t>& text, const std::vector<int64_t>& slice,
-                               const std::function<bool(int64_t, int64_t)>& progress = {});
+                               const std::function<bool(int64_t, int64_t)>& progress = {},
+                               KnockMode mode = KnockMode::Zero);
 
 }  // namespace attnscope::session

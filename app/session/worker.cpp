@@ -261,8 +261,9 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     if (specs.empty()) specs.assign(size_t(m->config().n_layer), LayerSpec{r.variant, p, {}});
     if (!r.knockouts.empty()) {  // the loss without the knock-outs (the quality row's reference), then the copy
       res->unknocked_loss = m->attend(r.tokens, r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{}).loss;
-      m = knocked_model(m, r.knockouts);
+      m = knocked_model(m, r, *res);
       res->knockouts = r.knockouts;
+      res->knock_mode = r.knock_mode;
     }
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};

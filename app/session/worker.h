@@ -32,8 +32,9 @@ struct ColumnRequest {
   std::vector<LayerSpec> layers;
   std::vector<int64_t> tokens, kv_tokens;
   bool convert = false;  // run the base checkpoint converted even when one trained with the variant is shipped
-  std::vector<HeadKnockout> knockouts;  // heads whose outputs are zeroed (knockout.h); empty: none
-  bool needs_kv_text() const;           // some layer is cross-attention
+  std::vector<HeadKnockout> knockouts;     // heads knocked out (knockout.h); empty: none
+  KnockMode knock_mode = KnockMode::Zero;  // zeroed, or replaced by their means over the held-out slice
+  bool needs_kv_text() const;              // some layer is cross-attention
 };
 
 // Empty maps, shared: what a result holds until (or unless) it has its own.
@@ -63,7 +64,10 @@ struct ColumnResult {
   std::string replaces_budget;  // and its budget
   double base_loss = 0;         // the comparison model's loss on the same tokens (NaN: none)
   std::vector<HeadKnockout> knockouts;                               // what was knocked out (the request's)
+  KnockMode knock_mode = KnockMode::Zero;                            // and how (the request's)
   double unknocked_loss = std::numeric_limits<double>::quiet_NaN();  // with knock-outs: the loss without them
+  // With knock-outs: the held-out slice's loss (head_analysis.h: heldout_slice) with them minus without (NaN: none)
+  double heldout_knock_delta = std::numeric_limits<double>::quiet_NaN();
   // KV cache by the layers' formulas (fp32) at curve_tokens lengths: this column, and the base (MHA) model
   std::vector<int64_t> curve_tokens, cache_curve, base_curve;
   int64_t base_cache_now = 0;           // the base model's cache at this text's length (ratios at the same length)
@@ -199,8 +203,10 @@ class Worker {
   std::shared_ptr<const Model> checkpoint(const std::string& dir);
   double comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r);
   // The column's model with the request's heads knocked out (worker_losses.cpp), the last few cached by (model,
-  // knock-outs): typing with a knock-out reuses the copy and so the incremental maps.
-  std::shared_ptr<const Model> knocked_model(const std::shared_ptr<const Model>& m, const std::vector<HeadKnockout>& k);
+  // knock-outs, mode): typing with a knock-out reuses the copy and so the incremental maps. Sets the result's
+  // held-out loss change (measured once per copy).
+  std::shared_ptr<const Model> knocked_model(const std::shared_ptr<const Model>& m, const ColumnRequest& r,
+                                             ColumnResult& res);
   std::shared_ptr<const Model> layered_model(const Model& base, const std::vector<LayerSpec>& layers,
                                              ColumnResult& res);
   void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
@@ -244,11 +250,19 @@ class Worker {
   std::map<std::string, std::unique_ptr<IncrementalAttend>> comparison_inc_;  // the same, per comparison checkpoint
   // The comparison models' losses by (checkpoint folder, text), computed once each.
   std::map<std::pair<std::string, std::vector<int64_t>>, double> comparison_loss_;
-  // Knocked-out copies: (the model they come from, held so its address stays its own; the copy) by (address,
-  // knock-outs). Under knock_mu_.
+  // Knocked-out copies by (the source's address, knock-outs and mode), and the heads' means on the held-out slice by
+  // the source's address; each entry holds its source so the address stays its own. Under knock_mu_.
+  struct Knocked {
+    std::shared_ptr<const Model> source, copy;
+    double heldout_delta = 0;
+  };
+  struct Means {
+    std::shared_ptr<const Model> source;
+    HeadMeans means;
+  };
   std::mutex knock_mu_;
-  std::map<std::pair<const Model*, std::string>, std::pair<std::shared_ptr<const Model>, std::shared_ptr<const Model>>>
-      knocked_;
+  std::map<std::pair<const Model*, std::string>, Knocked> knocked_;
+  std::map<const Model*, Means> means_;
   bool running_ = false;
   std::unique_ptr<GenerateJob> gen_pending_;
   GenerateState gen_;

@@ -2,6 +2,7 @@
 // the knocked-out copies of a column's model.
 #include <cmath>
 
+#include "head_analysis.h"
 #include "registry.h"
 #include "worker.h"
 
@@ -36,17 +37,32 @@ double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const s
   return comparison_loss_[tokens_key] = loss;
 }
 
-std::shared_ptr<const Model> Worker::knocked_model(const std::shared_ptr<const Model>& m,
-                                                   const std::vector<HeadKnockout>& k) {
-  std::string key;
-  for (const HeadKnockout& h : k) key += std::to_string(h.layer) + ":" + std::to_string(h.head) + ",";
+std::shared_ptr<const Model> Worker::knocked_model(const std::shared_ptr<const Model>& m, const ColumnRequest& r,
+                                                   ColumnResult& res) {
+  std::string key = knock_mode_name(r.knock_mode);
+  for (const HeadKnockout& h : r.knockouts) key += " " + std::to_string(h.layer) + ":" + std::to_string(h.head);
   std::lock_guard<std::mutex> g(knock_mu_);  // columns computed in parallel share the copies
   auto it = knocked_.find({m.get(), key});
-  if (it != knocked_.end()) return it->second.second;
-  std::shared_ptr<const Model> copy = knock_out(*m, k);  // throws Error for a layer or head out of range
-  if (knocked_.size() >= 8) knocked_.clear();            // a copy is a whole model: keep a few
-  knocked_[{m.get(), key}] = {m, copy};
-  return copy;
+  if (it == knocked_.end()) {
+    // The held-out slice: the means of a mean knock-out come from it, and the quality row reports the loss change
+    // on it beside the change on the text (a few context-long forwards, once per copy).
+    const std::vector<int64_t> slice = heldout_slice(*m);
+    const HeadMeans* means = nullptr;
+    if (r.knock_mode == KnockMode::Mean) {
+      auto mi = means_.find(m.get());
+      if (mi == means_.end()) {
+        if (means_.size() >= 4) means_.clear();
+        mi = means_.emplace(m.get(), Means{m, head_means(*m, slice)}).first;
+      }
+      means = &mi->second.means;
+    }
+    Knocked k{m, knock_out(*m, r.knockouts, means), 0};  // throws Error for a layer or head out of range
+    k.heldout_delta = heldout_loss(*k.copy, slice) - heldout_loss(*m, slice);
+    if (knocked_.size() >= 8) knocked_.clear();  // a copy is a whole model: keep a few
+    it = knocked_.emplace(std::make_pair(m.get(), key), std::move(k)).first;
+  }
+  res.heldout_knock_delta = it->second.heldout_delta;
+  return it->second.copy;
 }
 
 }  // namespace attnscope::session
