@@ -1,6 +1,7 @@
 // Texts longer than the training context (long_context.h). Shapes: B batch (windows), T characters, n rows of a
 // chunk or block, S' keys of a row piece, d model width, V vocabulary, L layers, H heads.
 #include "long_context.h"
+#include "pooled_rows.h"
 
 #include <algorithm>
 #include <chrono>
@@ -250,7 +251,7 @@ void LongAttention::State::inputs_upto(int64_t layer) {
       c.x = a;
       c.pos0 = t0;
       c.cache = whole ? nullptr : caches[size_t(l)].get();
-      h = h + net.attn[size_t(l)]->forward(c).out;  // [1, n, d]
+      h = h + net.attn_residual(size_t(l), net.attn[size_t(l)]->forward(c).out);  // [1, n, d]
       if (c.cache) c.cache->seen += n;
       h = net.moe.empty() ? h + net.mlp[size_t(l)]->forward(net.norm2[size_t(l)](h))
                           : h + net.moe[size_t(l)]->forward(net.norm2[size_t(l)](h)).y;  // [1, n, d]
@@ -430,6 +431,17 @@ PooledMap LongAttention::pooled(int64_t layer, int64_t head, const PoolRegion& r
       s_->proj = a.project_text(s_->inputs[size_t(layer)], head);
       s_->proj_layer = layer;
       s_->proj_head = head;
+    }
+    float slope = 0;
+    if (a.dense_causal_rows(head, &slope)) {  // fused: tiles of scores pooled as they are made (pooled_rows.h)
+      auto q = s_->proj.q[0][0].to(torch::kCPU, torch::kFloat).contiguous();  // [T, d_h] q / sqrt(d_h)
+      auto k = s_->proj.k[0][0].to(torch::kCPU, torch::kFloat).contiguous();  // [T, d_h]
+      const PoolGrid grid{g.row0, g.row1, g.col0, g.col1, m.rows, m.cols};
+      m.value.assign(size_t(m.rows * m.cols), 0.0f);
+      pooled_causal_softmax(q.data_ptr<float>(), k.data_ptr<float>(), T, q.size(1), slope, grid, mode == PoolMode::Max,
+                            m.value.data());
+      m.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      return m;
     }
     const int64_t block = std::clamp<int64_t>((int64_t(8) << 20) / g.row1, 16, 512);  // rows: [block, <= row1] scores
     for (int64_t i0 = g.row0; i0 < g.row1; i0 += block)

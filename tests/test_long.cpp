@@ -159,6 +159,35 @@ INSTANTIATE_TEST_SUITE_P(Registry, EveryVariant, ::testing::ValuesIn([] {
                          }()),
                          [](const auto& info) { return info.param; });
 
+// The fused pooled rows (pooled_rows.h: dense causal softmax heads) == pooling of the dense matrix, for every
+// position scheme it serves (ALiBi's bias inside the kernel), grids that do not divide T, one pixel per character,
+// and regions that start inside a query tile.
+TEST(LongContext, FusedPooledRowsEqualTheDenseMatrixForEveryPositionScheme) {
+  for (PosKind pos : {PosKind::Rope, PosKind::Alibi, PosKind::XPos, PosKind::None})
+    for (const std::string v : {"mha", "gqa"}) {
+      SCOPED_TRACE(v + " " + std::to_string(int(pos)));
+      auto m = model_of(v, pos);
+      float slope = -1;
+      ASSERT_TRUE(m->impl->net->attn[1]->dense_causal_rows(3, &slope));
+      EXPECT_EQ(slope != 0.0f, pos == PosKind::Alibi);
+      const int64_t T = std::min<int64_t>(200, length_limit(*m).tokens);
+      const auto text = text_of(T);
+      const AttentionMaps dense = m->attend(text);
+      LongAttention long_text(m, text);
+      for (PoolMode mode : {PoolMode::Max, PoolMode::Mean})
+        for (const auto& [region, px] : std::vector<std::pair<PoolRegion, int64_t>>{
+                 {{}, 23}, {{}, 1000}, {{70, T, 5, 133}, 17}, {{T - 9, T, 0, T}, 64}}) {
+          const PooledMap p = long_text.pooled(1, 3, region, px + 14, px, mode);
+          EXPECT_TRUE(p.tiled);
+          EXPECT_LT(worst(p.value, pool_dense(dense, 1, 3, p)), 2e-5)
+              << pool_mode_name(mode) << " rows " << p.region.row0 << ".." << p.region.row1 << " px " << px;
+        }
+    }
+  float slope = 0;  // a painted mask or a local pattern keeps the row pieces
+  EXPECT_FALSE(model_of("sliding_window")->impl->net->attn[0]->dense_causal_rows(0, &slope));
+  EXPECT_FALSE(model_of("custom")->impl->net->attn[0]->dense_causal_rows(0, &slope));
+}
+
 TEST(LongContext, LearnedPositionsRefusePastTheContextNamingTheLimit) {
   auto m = model_of("mha", PosKind::Learned);
   EXPECT_EQ(length_limit(*m).tokens, 48);
