@@ -44,10 +44,12 @@ grep -q "generation: session 1, 44 steps, cursor 10," "$out" || fail "the scrubb
 [ "$(bytes 2 2)" -eq "$(bytes 0 2)" ] || fail "before the window fills, window and mha caches are equal"
 grep -q "kv calculator: preset" "$out" || fail "the KV calculator did not open"
 # Streaming a held-out text past the context (600 positions, the context is 256): every column reads it, the window
-# keeps 32 tokens and the sinks 4 + 64 however long the stream, the dense cache all of them; past the context the
-# RoPE model's loss climbs above the window's.
+# keeps 32 tokens and the sinks 4 + 32 (the same window) however long the stream, the dense cache all of them; past
+# the context the RoPE model's loss climbs above the window's. The fourth column is the same window on the mha
+# weights (convert=1): its own model, so its loss is not the trained window's.
 out2="$work/stream.out"
-run_x "$bin" gui --width 1600 --height 1000 --column mha --column sliding_window:window=32 --column sinks \
+run_x "$bin" gui --width 1600 --height 1000 --column mha --column sliding_window:window=32 --column sinks:window=32 \
+  --column sliding_window:window=32,convert=1 \
   --script "idle; generate_stream heldout; generate_length 600; generate_start; idle; generate_step 599; idle; wait 3;
             shot $work/generate_stream.png; print" \
   --max-seconds 240 >"$out2" 2>&1 || { cat "$out2"; fail "the streaming run exited with an error"; }
@@ -59,7 +61,9 @@ held2() { grep "^  gen column $1:" "$out2" | head -1 | sed -n 's/.* holds \([0-9
 loss2() { grep "^  gen column $1:" "$out2" | head -1 | sed -n 's/.*, loss \([0-9.]*\).*/\1/p'; }
 [ "$(held2 0)" = "600 600" ] || fail "streamed mha holds $(held2 0)"
 [ "$(held2 1)" = "32 600" ] || fail "streamed window holds $(held2 1), expected 32 of 600"
-[ "$(held2 2)" = "68 600" ] || fail "streamed sinks hold $(held2 2), expected 4 + 64 of 600"
+[ "$(held2 2)" = "36 600" ] || fail "streamed sinks hold $(held2 2), expected 4 + 32 of 600"
+[ "$(held2 3)" = "32 600" ] || fail "the converted window holds $(held2 3), expected 32 of 600"
+[ "$(loss2 1)" != "$(loss2 3)" ] || fail "the converted window decodes with the trained window's model (loss $(loss2 3))"
 awk -v m="$(loss2 0)" -v w="$(loss2 1)" 'BEGIN { exit !(m > w + 0.5) }' ||
   fail "past the context the RoPE mha loss ($(loss2 0)) should be well above the window's ($(loss2 1))"
 echo "PASS: gui generate (mha $mha B > gqa $gqa B; window capped at $win B; scrubbed back to step 10)"

@@ -45,6 +45,7 @@ struct Rig {
     r.seq = ++seq[c];
     r.variant = columns[c].variant;
     r.params = columns[c].params;
+    r.convert = columns[c].convert;
     r.tokens = tokens;
     worker.submit(int(c), std::move(r));
   }
@@ -237,7 +238,8 @@ int bench_interactive(const BenchArgs& a) {
   for (size_t c = 0; c < rig.columns.size(); ++c) {
     auto m = rig.worker.result(int(c));
     std::vector<double> ms;
-    auto model = session::column_model(*base, rig.columns[c].variant, rig.columns[c].params);  // as the window
+    auto model = session::column_model(*base, rig.columns[c].variant, rig.columns[c].params,
+                                       rig.columns[c].convert);  // as the window
     for (int r = 0; r < 5; ++r) {
       const auto t0 = Clock::now();
       model->attend(window(r));

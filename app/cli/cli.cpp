@@ -25,7 +25,9 @@ Command add_gui(CLI::App& app, GuiOptions& gu) {
   auto* gui = app.add_subcommand("gui", "the desktop window (the default with no arguments)");
   gui->add_option("--model", gu.model, "checkpoint directory (default: the bundled assets/models/mha)");
   gui->add_option("--text", gu.text, "start with this text (default: a held-out Shakespeare passage)");
-  gui->add_option("--column", gu.columns, "a variant column VARIANT or VARIANT:k=v,k=v (repeatable, 1 to 6)");
+  gui->add_option("--column", gu.columns,
+                  "a variant column VARIANT or VARIANT:k=v,k=v (repeatable, 1 to 6; convert=1: the base model "
+                  "converted even where a checkpoint trained with the variant is shipped)");
   gui->add_option("--width", gu.width, "window width in pixels")->check(CLI::Range(320, 16384));
   gui->add_option("--height", gu.height, "window height in pixels")->check(CLI::Range(240, 16384));
   gui->add_flag("--presentation", gu.presentation, "large fonts for a projector");

@@ -56,23 +56,11 @@ void init_columns(App& app, const std::vector<std::string>& specs) {
   std::vector<std::string> s = specs;
   if (s.empty()) s = {"mha", "gqa:groups=2"};
   for (const auto& spec : s) {
-    const size_t colon = spec.find(':');
-    const std::string v = spec.substr(0, colon);
-    const VariantInfo& info = get_variant(v);  // throws Error naming the known variants
-    add_column(app, v);
-    if (colon == std::string::npos) continue;
-    std::string rest = spec.substr(colon + 1);
-    ParamValues given;
-    size_t at = 0;
-    while (at <= rest.size()) {
-      size_t comma = rest.find(',', at);
-      std::string kv = rest.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-      if (!kv.empty()) given.insert(parse_param(info.params, v, kv));
-      if (comma == std::string::npos) break;
-      at = comma + 1;
-    }
+    const SceneColumn sc = parse_column_spec(spec);  // throws Error naming the known variants or parameters
+    add_column(app, sc.variant);
     Column& c = app.columns.back();
-    for (auto& [k, val] : given) c.params[k] = val;
+    for (const auto& [k, val] : sc.params) c.params[k] = val;
+    c.convert = sc.convert;
   }
 }
 

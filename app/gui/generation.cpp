@@ -141,13 +141,19 @@ void draw_attention_strip(App& app, const Column& c, const DecodeTrack& t, const
   }
   ImGui::Dummy(ImVec2(lw + width, top + float(H) * (rh + 2) - p0.y));
   ImGui::TextColored(kDim, "holds %" PRId64 " of %" PRId64 " tokens", S, n);
-  if (S < n) {
+  char buf[96];
+  auto then = [&](ImVec4 colour) {  // on the same line when it fits there whole, else on the next
     ImGui::SameLine(0, fs * 0.5f);
-    ImGui::TextColored(kAmber, "\xC2\xB7 %" PRId64 " evicted (hatched)", n - S);
+    if (ImGui::GetContentRegionAvail().x < ImGui::CalcTextSize(buf).x) ImGui::NewLine();
+    ImGui::TextColored(colour, "%s", buf);
+  };
+  if (S < n) {
+    std::snprintf(buf, sizeof buf, "\xC2\xB7 %" PRId64 " evicted (hatched)", n - S);
+    then(kAmber);
   }
   if (s.lo > 0) {
-    ImGui::SameLine(0, fs * 0.5f);
-    ImGui::TextColored(kDim, "\xC2\xB7 first %" PRId64 " not drawn", s.lo);
+    std::snprintf(buf, sizeof buf, "\xC2\xB7 first %" PRId64 " not drawn", s.lo);
+    then(kDim);
   }
   tooltip(
       "colour: each head's weight relative to its largest weight in this row; hatched: positions this "
@@ -384,7 +390,8 @@ void start_generation(App& app) {
   DecodeJob j;
   g.column_ids.clear();
   for (const Column& c : app.columns) {
-    j.columns.push_back({c.id, c.variant, c.params, column_layers(c, app.model->config().n_layer)});
+    j.columns.push_back({c.id, c.variant, c.params, column_layers(c, app.model->config().n_layer), c.convert,
+                         c.knockouts, c.knock_mode});
     g.column_ids.push_back(c.id);
   }
   j.prompt = e.ids;

@@ -21,11 +21,13 @@ LongRun::LongRun(std::shared_ptr<const Model> base, std::vector<Spec> columns, s
         const std::vector<int64_t> text = base->tokenizer().encode_or_throw(valid, UnknownPolicy::Skip);
         const std::vector<int64_t> first(text.begin(), text.begin() + std::min<int64_t>(length, text.size()));
         for (size_t i = 0; i < columns.size() && !c.cancelled(); ++i) {
-          const std::string name = columns[i].first;
+          const Spec& spec = columns[i];
+          const std::string& name = spec.variant;
           Out o;
           try {
+            if (!spec.refused.empty()) throw Error(spec.refused);
             c.progress(int(2 * i), int(2 * columns.size()), name + ": pooled heatmap");
-            session::LongColumn col = session::long_column(*base, columns[i].first, columns[i].second);
+            session::LongColumn col = session::long_column(*base, spec.variant, spec.params, spec.convert);
             o.label = col.label;
             o.where = col.where;
             LongAttention long_text(col.model, first);
@@ -153,7 +155,14 @@ void start_long(App& app) {
   s.uploaded.clear();
   if (!app.model) return;
   std::vector<LongRun::Spec> cols;
-  for (const Column& c : app.columns) cols.push_back({c.variant, c.params});
+  for (const Column& c : app.columns) {
+    LongRun::Spec spec{c.variant, c.params, c.convert, ""};
+    if (c.per_layer)  // the long view runs one variant on every layer: say so rather than show another model
+      spec.refused = "a column with a variant per layer runs on the window's text only, not beyond the context";
+    else if (c.variant == "custom")
+      spec.refused = "a painted mask covers the window's text only: it has no pattern beyond the context";
+    cols.push_back(std::move(spec));
+  }
   s.run = std::make_unique<LongRun>(app.model, cols, app.corpus_valid, int64_t(1) << s.length_exp, s.windows, s.layer,
                                     s.head);
 }

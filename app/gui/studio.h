@@ -111,7 +111,12 @@ class LongRun {
     PooledMap map;                    // rows = 0 until pooled
     ExtrapolationCurve loss;          // mean empty until computed
   };
-  using Spec = std::pair<std::string, ParamValues>;  // a column's variant and parameters
+  struct Spec {  // a column as the window holds it
+    std::string variant;
+    ParamValues params;
+    bool convert = false;  // the base converted even where a trained checkpoint exists
+    std::string refused;   // why this column cannot run past the context ("" when it can)
+  };
   LongRun(std::shared_ptr<const Model> base, std::vector<Spec> columns, std::string valid, int64_t length,
           int64_t windows, int64_t layer, int64_t head);
 

@@ -36,10 +36,10 @@ std::string budget_text(const std::string& dir) {
 
 }  // namespace
 
-LongColumn long_column(const Model& base, const std::string& variant, const ParamValues& params) {
+LongColumn long_column(const Model& base, const std::string& variant, const ParamValues& params, bool convert) {
   LongColumn c;
   c.spec = variant;
-  c.model = column_model(base, variant, params);
+  c.model = column_model(base, variant, params, convert);
   const std::string dir = c.model->source_dir();
   c.label = variant + " (" + position_text(*c.model) + ")";
   c.where = c.model->mode() == "trained" ? dir + ", " + budget_text(dir)
@@ -54,19 +54,23 @@ LongColumn long_column(const Model& base, const std::string& spec, const std::st
   const std::string name = spec.substr(0, colon);
   if (const VariantInfo* info = find_variant(name)) {
     ParamValues given;
+    bool convert = false;
     if (colon != std::string::npos) {
       size_t at = colon + 1;
       while (at <= spec.size()) {
         size_t next = spec.find(',', at);
         if (next == std::string::npos) next = spec.size();
-        if (next > at) {
-          auto p = parse_param(info->params, name, spec.substr(at, next - at));
+        const std::string kv = spec.substr(at, next - at);
+        if (kv == "convert=1" || kv == "convert=true") {
+          convert = true;
+        } else if (next > at) {
+          auto p = parse_param(info->params, name, kv);
           given[p.first] = p.second;
         }
         at = next + 1;
       }
     }
-    c = long_column(base, name, given);
+    c = long_column(base, name, given, convert);
     c.spec = spec;
     c.label = spec + " (" + position_text(*c.model) + ")";
     return c;

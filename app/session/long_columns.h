@@ -20,11 +20,12 @@ struct LongColumn {
 // "a,b:k=v,k=v,c": entries split at commas; a piece with '=' and no ':' is one more parameter of the entry before.
 std::vector<std::string> split_column_list(const std::string& list);
 
-// The column `spec` names: a registered variant (with k=v parameters after ':') through column_model on `base`, or
+// The column `spec` names: a registered variant (with k=v parameters after ':'; convert=1 runs `base` converted even
+// where a checkpoint trained with the variant is shipped) through column_model on `base`, or
 // else a folder under models_dir (default assets/models) holding a checkpoint. Throws Error naming both kinds of
 // names when neither fits.
 LongColumn long_column(const Model& base, const std::string& spec, const std::string& models_dir = "");
 // A variant column as the window holds it (parameters resolved), through column_model on `base`.
-LongColumn long_column(const Model& base, const std::string& variant, const ParamValues& params);
+LongColumn long_column(const Model& base, const std::string& variant, const ParamValues& params, bool convert = false);
 
 }  // namespace attnscope::session

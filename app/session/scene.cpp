@@ -147,6 +147,10 @@ SceneColumn parse_column_spec(const std::string& spec) {
   const VariantInfo& info = get_variant(c.variant);
   if (colon == std::string::npos) return c;
   for (const std::string& kv : split(spec.substr(colon + 1), ',')) {
+    if (kv == "convert=1" || kv == "convert=true") {  // the base converted even where a trained checkpoint exists
+      c.convert = true;
+      continue;
+    }
     auto p = parse_param(info.params, c.variant, kv);
     c.params[p.first] = p.second;
   }

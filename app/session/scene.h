@@ -54,7 +54,8 @@ SceneLoad load_scene(const std::string& path);             // throws Error (unre
 std::string scene_json(const Scene& s);                    // deterministic, with "version"
 void save_scene(const std::string& path, const Scene& s);  // atomic; throws Error
 
-// "gqa:groups=2,impl=sdpa" (the CLI's --compare entries). Throws Error for unknown variants or parameters.
+// "gqa:groups=2,impl=sdpa" (the CLI's --compare and --column entries; convert=1 runs the base converted even where a
+// checkpoint trained with the variant is shipped). Throws Error for unknown variants or parameters.
 SceneColumn parse_column_spec(const std::string& spec);
 // "gqa (groups=2)": the variant and the parameters given.
 std::string column_label(const SceneColumn& c);

@@ -107,7 +107,10 @@ struct DecodeColumn {
   int column = 0;  // Column::id
   std::string variant;
   ParamValues params;
-  std::vector<LayerSpec> layers;  // as ColumnRequest::layers
+  std::vector<LayerSpec> layers;        // as ColumnRequest::layers
+  bool convert = false;                 // as ColumnRequest::convert: the same model as the column's maps
+  std::vector<HeadKnockout> knockouts;  // as ColumnRequest::knockouts (and how)
+  KnockMode knock_mode = KnockMode::Zero;
 };
 struct DecodeJob {
   std::vector<DecodeColumn> columns;

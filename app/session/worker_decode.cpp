@@ -94,9 +94,16 @@ void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t se
     try {
       ColumnResult origin;  // where the model comes from (unused here)
       const ParamValues p = resolve_params(get_variant(c.variant).params, c.variant, c.params);
-      d = std::make_unique<Decoder>(
-          c.layers.empty() ? model_for(base, c.variant, p, false, origin) : layered_model(base, c.layers, origin),
-          job.prompt, job.options);
+      // the column's own model: converted when it is, its knock-outs applied (as compute() does for its maps)
+      std::shared_ptr<const Model> m =
+          c.layers.empty() ? model_for(base, c.variant, p, c.convert, origin) : layered_model(base, c.layers, origin);
+      if (!c.knockouts.empty()) {
+        ColumnRequest r;
+        r.knockouts = c.knockouts;
+        r.knock_mode = c.knock_mode;
+        m = knocked_model(m, r, origin);
+      }
+      d = std::make_unique<Decoder>(m, job.prompt, job.options);
       t.prompt = d->tokens();
     } catch (const Error& e) {
       t.error = e.what();
