@@ -1,17 +1,21 @@
 #include "pattern.h"
 
 #include <exception>
+#include <mutex>
+#include <sstream>
+
+#include "lru_cache.h"
 
 #include "masked.h"
 #include "registry.h"
 
 namespace attnscope::session {
 
-PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
-                                 int64_t n, int64_t layer) {
+namespace {
+
+PatternSummary describe(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
+                        int64_t n, int64_t layer) {
   PatternSummary s;
-  const VariantInfo* info = find_variant(variant);
-  if (!info || info->family != "masked" || n < 1) return s;
   try {
     PatternView v = describe_pattern(variant, params, n_head, context, n, layer);
     s.notes = v.notes;
@@ -30,6 +34,29 @@ PatternSummary summarize_pattern(const std::string& variant, const ParamValues& 
   } catch (const std::exception& e) {
     s.notes.push_back(e.what());
   }
+  return s;
+}
+
+}  // namespace
+
+PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
+                                 int64_t n, int64_t layer) {
+  const VariantInfo* info = find_variant(variant);
+  if (!info || info->family != "masked" || n < 1) return {};
+  // A pure function of its arguments, asked again for every keystroke of every masked column: remembered (the
+  // last ~1 MiB of summaries; columns computed in parallel share it).
+  static std::mutex mu;
+  static LruCache<PatternSummary> cache(size_t(1) << 20);
+  std::ostringstream key;
+  key << variant << '|' << n_head << '|' << context << '|' << n << '|' << layer;
+  for (const auto& [k, v] : params) key << '|' << k << '=' << v;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    if (const PatternSummary* hit = cache.find(key.str())) return *hit;
+  }
+  PatternSummary s = describe(variant, params, n_head, context, n, layer);
+  std::lock_guard<std::mutex> l(mu);
+  cache.put(key.str(), s, sizeof(PatternSummary) + s.tiles.size() + 64 * s.notes.size());
   return s;
 }
 
