@@ -74,8 +74,8 @@ std::string IncrementalAttend::whole_reason(const Model& m) {
   } catch (const Error& e) {
     return std::string("no decoding cache (") + e.what() + ")";
   }
-  for (size_t l = 0; l < caches.size(); ++l)
-    if (caches[l]->layout().kind == "state")
+  for (size_t l = 0; l < caches.size(); ++l)  // a linear kernel's state keeps its keys for the rows (new_caches)
+    if (caches[l]->layout().kind == "state" && !dynamic_cast<LinearState*>(caches[l].get()))
       return c.layers[l].variant + " keeps a running state, not a key per token: no rows to append";
   return "";
 }
@@ -184,6 +184,8 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   if (from == 0) {
     torch::NoGradGuard ng;
     caches_ = model_->impl->net->new_caches(1, model_->config().context);
+    for (auto& c : caches_)  // a linear kernel keeps every phi(k_j) so that new rows show all their weights
+      if (auto* st = dynamic_cast<LinearState*>(c.get())) st->history = true;
     maps_.reset();
   }
   tokens_.clear();  // until the chunk is through: an exception leaves no half-updated state behind

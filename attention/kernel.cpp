@@ -48,7 +48,8 @@ ApproxErrorT approximation_error(const torch::Tensor& approx, const torch::Tenso
 LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v, double eps,
                          LinearState& st, bool want_display) {
   const int64_t B = phi_q.size(0), H = phi_q.size(1), m = phi_q.size(3), dv = v.size(3);
-  if (want_display && st.seen > 0) throw Error("internal: the linear-attention display needs a fresh state");
+  if (want_display && st.seen > 0 && !st.history)
+    throw Error("internal: the linear-attention display needs a fresh state or one that keeps its keys");
   if (!st.s.defined()) {
     st.s = torch::zeros({B, H, m, dv}, v.options());  // [B, H, m, d_v]
     st.z = torch::zeros({B, H, m}, v.options());      // [B, H, m]
@@ -58,10 +59,15 @@ LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
   auto den = torch::matmul(phi_q, st.z.unsqueeze(-1)).squeeze(-1) + a.sum(-1);  // [B, H, T]
   auto inv = (den + eps).reciprocal().unsqueeze(-1);                            // [B, H, T, 1] (den = 0: num = 0)
   LinearChunk r;
-  r.out = num * inv;                                        // [B, H, T, d_v]
-  if (want_display) r.display = a * inv;                    // [B, H, T, T]
-  st.s = st.s + torch::matmul(phi_k.transpose(-2, -1), v);  // [B, H, m, d_v]
-  st.z = st.z + phi_k.sum(2);                               // [B, H, m]
+  r.out = num * inv;  // [B, H, T, d_v]
+  if (want_display) {
+    const bool past = st.history && st.keys.defined() && st.keys.size(2) > 0;
+    // the earlier keys' weights phi(q_i).phi(k_j) / den_i (z_prev is their sum: the same denominator), then the chunk's
+    r.display = (past ? torch::cat({torch::matmul(phi_q, st.keys.transpose(-2, -1)), a}, -1) : a) * inv;
+  }
+  if (st.history) st.keys = st.keys.defined() ? torch::cat({st.keys, phi_k}, 2) : phi_k.clone();  // [B, H, S, m]
+  st.s = st.s + torch::matmul(phi_k.transpose(-2, -1), v);                                        // [B, H, m, d_v]
+  st.z = st.z + phi_k.sum(2);                                                                     // [B, H, m]
   return r;
 }
 
@@ -184,7 +190,18 @@ AttnResult FeatureMapAttention::forward(const AttnCall& c) {
   }
   LinearChunk r =
       linear_chunk(features(n.q, n.pos, true), features(n.k, n.pos, false), n.v, eps(), *st, c.want_display);
-  return finish(wo, r.out, c.want_display, r.display, causal_allow(n.pos, n.pos), n_head);
+  if (!c.want_display || r.display.size(-1) == n.pos.size(0))
+    return finish(wo, r.out, c.want_display, r.display, causal_allow(n.pos, n.pos), n_head);
+  // a state keeping its history: the rows cover every key from position 0
+  auto kpos = torch::arange(r.display.size(-1), n.pos.options());  // [S]
+  return finish(wo, r.out, true, r.display, causal_allow(n.pos, kpos), n_head);
+}
+
+std::vector<int64_t> LinearState::held_positions() const {
+  std::vector<int64_t> p;
+  if (history && keys.defined())
+    for (int64_t j = 0; j < keys.size(2); ++j) p.push_back(j);
+  return p;
 }
 
 std::unique_ptr<LayerCache> FeatureMapAttention::new_cache(int64_t batch, int64_t, torch::Device dev) const {

@@ -38,16 +38,23 @@ class SoftmaxReference {
 struct LinearState : LayerCache {
   torch::Tensor s;  // [B, H, m, d_v]
   torch::Tensor z;  // [B, H, m]
+  // For the window's incremental maps only (IncrementalAttend sets `history`): every phi(k_j) so far, so a new
+  // query row can show its weights over every earlier key. Not the variant's cache: bytes() and layout() leave it
+  // out, and decoding never sets it.
+  bool history = false;
+  torch::Tensor keys;  // [B, H, seen, m]
   int64_t bytes() const override { return (s.numel() + z.numel()) * static_cast<int64_t>(s.element_size()); }
   Layout layout() const override { return {"state", (s.numel() + z.numel()) / s.size(0), 0}; }  // H (m d_v + m)
+  std::vector<int64_t> held_positions() const override;  // with history: [0, seen) (the display's key columns)
 };
 
 // One causal chunk in the left-product form, continuing `state` (zeros: a fresh start) and advancing it:
 // o_i = (phi_q_i S_prev + sum_{j<=i} (phi_q_i . phi_k_j) v_j) / (phi_q_i z_prev + sum_{j<=i} phi_q_i . phi_k_j + eps).
-// A row whose denominator is 0 gives 0. display (when asked, fresh state only): the weights [B, H, T, T].
+// A row whose denominator is 0 gives 0. display (when asked): the weights [B, H, T, S_prev + T] over every key so
+// far, from a fresh state or one that keeps its history (S_prev = 0 for a fresh one).
 struct LinearChunk {
   torch::Tensor out;      // [B, H, T, d_v]
-  torch::Tensor display;  // [B, H, T, T] or undefined
+  torch::Tensor display;  // [B, H, T, S_prev + T] or undefined
 };
 LinearChunk linear_chunk(const torch::Tensor& phi_q /*[B, H, T, m]*/, const torch::Tensor& phi_k /*[B, H, T, m]*/,
                          const torch::Tensor& v /*[B, H, T, d_v]*/, double eps, LinearState& state, bool want_display);
