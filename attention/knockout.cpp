@@ -59,7 +59,7 @@ HeadMeans head_means(const Model& m, const std::vector<int64_t>& tokens) {
         AttnCall c;
         c.x = inputs[size_t(l)];
         if (!kv.empty()) c.kv_source = kv[size_t(l)];
-        auto out = net.attn[size_t(l)]->forward(c).out;                // [1, Tw, d] = c_h(t)
+        auto out = net.attn[size_t(l)]->forward(c).out;                                    // [1, Tw, d] = c_h(t)
         sum[l][h] += out.sum(std::vector<int64_t>{0, 1}).to(torch::kCPU, torch::kDouble);  // [d]
       }
       w.copy_(wo[size_t(l)]);
