@@ -103,16 +103,23 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   m.layers = L;
   m.heads = H;
   m.queries = m.keys = T;
-  m.attn.assign(static_cast<size_t>(L * H * T * T), 0.f);  // [L, H, T, T]
-  m.mask.assign(m.attn.size(), 0);                         // [L, H, T, T]
-  for (int64_t l = 0; l < L; ++l)  // the reused rows: causal, so row i < from only has keys j <= i < T
+  // [L, H, T, T] each, written once in order: the reused rows (causal, so row i < from only has keys j <= i < T)
+  // from the previous maps, then zeros (the new rows' weights are scattered in below). No zero pass first: for a
+  // keystroke this is the result's whole cost besides the forward.
+  const size_t total = static_cast<size_t>(L * H * T * T);
+  m.attn.reserve(total);
+  m.mask.reserve(total);
+  for (int64_t l = 0; l < L; ++l)
     for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < from; ++i) {
-        const int64_t keep = std::min<int64_t>(i + 1, To);  // keys j <= i (the rest is 0 in both)
-        std::copy_n(maps_->attn.begin() + static_cast<long>(maps_->idx(l, h, i, 0)), keep,
-                    m.attn.begin() + static_cast<long>(m.idx(l, h, i, 0)));
-        std::copy_n(maps_->mask.begin() + static_cast<long>(maps_->idx(l, h, i, 0)), keep,
-                    m.mask.begin() + static_cast<long>(m.idx(l, h, i, 0)));
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t keep = i < from ? std::min<int64_t>(i + 1, To) : 0;  // keys j <= i (the rest is 0 in both)
+        if (keep > 0) {
+          const auto at = static_cast<long>(maps_->idx(l, h, i, 0));
+          m.attn.insert(m.attn.end(), maps_->attn.begin() + at, maps_->attn.begin() + at + keep);
+          m.mask.insert(m.mask.end(), maps_->mask.begin() + at, maps_->mask.begin() + at + keep);
+        }
+        m.attn.insert(m.attn.end(), static_cast<size_t>(T - keep), 0.f);
+        m.mask.insert(m.mask.end(), static_cast<size_t>(T - keep), uint8_t(0));
       }
   logits_.resize(static_cast<size_t>(T * V));
   if (n > 0) {
