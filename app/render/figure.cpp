@@ -464,7 +464,11 @@ void paint(const Figure& f, const Layout& L, Painter& P) {
       P.text("key", b.x + pw / 2, b.y + ph + L.cols.gutter + kAxisTitlePx + 2, kAxisTitlePx, kMuted, Align::Center,
              false);
     }
-    if (!p.caption.empty()) P.text(p.caption, b.x, cap_y, kCaptionPx, kMuted, Align::Left, false);
+    if (!p.caption.empty()) {  // a caption wider than its panel's slot gets a smaller font, never the next panel's room
+      const double room = pw + L.strip + kGapX - 6, cw = Font::sans().width(p.caption, kCaptionPx);
+      P.text(p.caption, b.x, cap_y, cw > room ? std::max(7.0, kCaptionPx * room / cw) : kCaptionPx, kMuted, Align::Left,
+             false);
+    }
 
     if (!p.row_stat.empty()) {
       const double sx = b.x + pw + 10;
