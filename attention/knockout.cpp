@@ -19,8 +19,11 @@ KnockMode parse_knock_mode(const std::string& s) {
 
 namespace {
 
-torch::Tensor& output_weight(GPTImpl& net, int64_t l) {
-  torch::Tensor* wo = net.attn[size_t(l)]->named_parameters().find("wo.weight");  // [d, H d_v]
+// Layer l's W_O [d, H d_v]: a handle on the parameter's storage (edits in place change the layer). By value: the
+// dictionary named_parameters() returns is a temporary.
+torch::Tensor output_weight(GPTImpl& net, int64_t l) {
+  const auto params = net.attn[size_t(l)]->named_parameters();
+  const torch::Tensor* wo = params.find("wo.weight");
   if (!wo) throw Error("knock-out: layer " + std::to_string(l) + " has no output projection");
   return *wo;
 }
@@ -51,7 +54,7 @@ HeadMeans head_means(const Model& m, const std::vector<int64_t>& tokens) {
     }
     net.forward(x, o);
     for (int64_t l = 0; l < L; ++l) {
-      torch::Tensor& w = output_weight(net, l);
+      torch::Tensor w = output_weight(net, l);  // [d, H d_v]
       const int64_t dv = w.size(1) / H;
       for (int64_t h = 0; h < H; ++h) {
         w.zero_();
@@ -91,7 +94,7 @@ std::shared_ptr<Model> knock_out(const Model& m, const std::vector<HeadKnockout>
   }
   torch::NoGradGuard ng;
   for (int64_t l = 0; l < L; ++l) {
-    torch::Tensor& wo = output_weight(net, l);  // [d, H d_v]
+    torch::Tensor wo = output_weight(net, l);  // [d, H d_v]
     const int64_t dv = wo.size(1) / H;
     std::vector<double> bias(size_t(d), 0.0);  // [d]: sum of the knocked-out heads' means
     bool any = false;
