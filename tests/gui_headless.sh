@@ -43,6 +43,7 @@ grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]*; flow [0
 # its held-out mean instead; clearing leaves no knock-out line. The attention flow exports once the heads row has
 # computed it (refused before, with the reason)
 out="$work/knockout.out"
+rm -f "$work/early.npy" "$work/flow0.npy" "$work/flow0.png"  # a work folder kept from an earlier run
 script="idle; export $work/early.npy npy 1 flow 0; knockout 0 0 1; idle; heads_wait 120; click @knockout_layer1;
 wait 2; idle; print; heads_wait 120; click @knock_mean1; wait 2; idle; print; heads_wait 120; export $work/flow0.npy npy 1 flow 0;
 export $work/flow0.png png 1 flow 0; knockout 0 clear; idle; print"
