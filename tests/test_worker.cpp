@@ -412,7 +412,14 @@ TEST(Worker, DecodeStreamsAFedTextPastTheContext) {
   w.load_model(tiny_model_dir());
   wait_for_model(w);
   DecodeJob j;
-  j.columns = {{0, "mha", {}, {}}, {1, "sliding_window", {{"window", 8}}, {}}};
+  auto column = [](int id, const std::string& variant, ParamValues params) {
+    DecodeColumn c;
+    c.column = id;
+    c.model.variant = variant;
+    c.model.params = std::move(params);
+    return c;
+  };
+  j.columns = {column(0, "mha", {}), column(1, "sliding_window", {{"window", 8}})};
   std::vector<int64_t> text(632);
   for (size_t i = 0; i < text.size(); ++i) text[i] = int64_t((i * 7 + i / 5) % 65);
   j.prompt = {text[0]};

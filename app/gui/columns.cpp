@@ -160,18 +160,23 @@ std::string knockouts_label(const std::vector<HeadKnockout>& k) {
   return s;
 }
 
+ColumnRequest column_request(const Column& c, int64_t n_layer) {
+  ColumnRequest r;
+  r.variant = c.variant;
+  r.params = c.params;
+  r.convert = c.convert;
+  r.layers = column_layers(c, n_layer);
+  r.knockouts = c.knockouts;
+  r.knock_mode = c.knock_mode;
+  return r;
+}
+
 void submit_columns(App& app) {
   if (!app.model) return;
   const std::vector<int64_t> win = app.tokens.window();
   const uint64_t h = fnv(win, win.size());
   for (Column& c : app.columns) {
-    ColumnRequest r;
-    r.variant = c.variant;
-    r.params = c.params;
-    r.convert = c.convert;
-    r.layers = column_layers(c, app.model->config().n_layer);
-    r.knockouts = c.knockouts;
-    r.knock_mode = c.knock_mode;
+    ColumnRequest r = column_request(c, app.model->config().n_layer);
     bool kv = false;
     try {
       kv = r.needs_kv_text();

@@ -390,8 +390,7 @@ void start_generation(App& app) {
   DecodeJob j;
   g.column_ids.clear();
   for (const Column& c : app.columns) {
-    j.columns.push_back({c.id, c.variant, c.params, column_layers(c, app.model->config().n_layer), c.convert,
-                         c.knockouts, c.knock_mode});
+    j.columns.push_back({c.id, column_request(c, app.model->config().n_layer)});
     g.column_ids.push_back(c.id);
   }
   j.prompt = e.ids;

@@ -242,6 +242,9 @@ bool columns_settled(const App& app);  // every column shows the result of its l
 // What a request builds with Model::with_layers: one spec per layer for per-layer columns and painted masks, else
 // empty (the column's variant on every layer).
 std::vector<LayerSpec> column_layers(const Column& c, int64_t n_layer);
+// The model a column names, as the worker's requests carry it (variant, parameters, layers, conversion, knock-outs):
+// its maps and its generation session run the same model. Tokens and seq are the caller's.
+ColumnRequest column_request(const Column& c, int64_t n_layer);
 // The variant column c runs at `layer` (per-layer columns: that layer's; null when unknown).
 const VariantInfo* layer_variant(const Column& c, int layer);
 // Per-layer mode on or off; turning it on starts every layer at the column's variant.

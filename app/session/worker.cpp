@@ -268,6 +268,15 @@ int64_t count_ones(const uint8_t* m, size_t n) {
 
 }  // namespace
 
+std::shared_ptr<const Model> Worker::request_model(const Model& base, const ColumnRequest& r, ColumnResult& res) {
+  if (r.layers.empty())
+    return model_for(base, r.variant, resolve_params(get_variant(r.variant).params, r.variant, r.params), r.convert,
+                     res);
+  std::vector<LayerSpec> specs = r.layers;
+  for (LayerSpec& s : specs) s.params = resolve_params(get_variant(s.variant).params, s.variant, s.params);
+  return layered_model(base, specs, res);
+}
+
 std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const Model>& base_model,
                                                     const ColumnRequest& r, std::shared_ptr<const Model>* used,
                                                     int column) {
@@ -282,7 +291,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     ParamValues p = resolve_params(info.params, r.variant, r.params);
     std::vector<LayerSpec> specs = r.layers;  // what each layer runs (for the sparsity row)
     for (LayerSpec& s : specs) s.params = resolve_params(get_variant(s.variant).params, s.variant, s.params);
-    auto m = specs.empty() ? model_for(base, r.variant, p, r.convert, *res) : layered_model(base, specs, *res);
+    auto m = request_model(base, r, *res);
     if (specs.empty()) specs.assign(size_t(m->config().n_layer), LayerSpec{r.variant, p, {}});
     if (!r.knockouts.empty()) {  // the loss without the knock-outs (the quality row's reference), then the copy
       res->unknocked_loss = m->attend(r.tokens, r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{}).loss;

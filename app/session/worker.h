@@ -104,13 +104,8 @@ struct GenerateState {
 // per lockstep step. shared_stream: the columns after the first are fed the first column's tokens (the caches are
 // compared on one text); otherwise each samples its own (same seed).
 struct DecodeColumn {
-  int column = 0;  // Column::id
-  std::string variant;
-  ParamValues params;
-  std::vector<LayerSpec> layers;        // as ColumnRequest::layers
-  bool convert = false;                 // as ColumnRequest::convert: the same model as the column's maps
-  std::vector<HeadKnockout> knockouts;  // as ColumnRequest::knockouts (and how)
-  KnockMode knock_mode = KnockMode::Zero;
+  int column = 0;       // Column::id
+  ColumnRequest model;  // the model the column's maps run (its tokens and seq unused): the same one decodes
 };
 struct DecodeJob {
   std::vector<DecodeColumn> columns;
@@ -212,6 +207,9 @@ class Worker {
                                              ColumnResult& res);
   std::shared_ptr<const Model> layered_model(const Model& base, const std::vector<LayerSpec>& layers,
                                              ColumnResult& res);
+  // The model a request names before its knock-outs: its variant (parameters resolved) or its layers, converted when
+  // asked, by the one model policy. The column's maps (compute) and its generation session both start here.
+  std::shared_ptr<const Model> request_model(const Model& base, const ColumnRequest& r, ColumnResult& res);
   void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
   std::shared_ptr<const ColumnResult> compute(const std::shared_ptr<const Model>& base, const ColumnRequest& r,
                                               std::shared_ptr<const Model>* used, int column);

@@ -89,20 +89,12 @@ void Worker::prepare_decode(const Model& base, const DecodeJob& job, uint64_t se
   for (const DecodeColumn& c : job.columns) {
     DecodeTrack t;
     t.column = c.column;
-    t.variant = c.variant;
+    t.variant = c.model.variant;
     std::unique_ptr<Decoder> d;
     try {
       ColumnResult origin;  // where the model comes from (unused here)
-      const ParamValues p = resolve_params(get_variant(c.variant).params, c.variant, c.params);
-      // the column's own model: converted when it is, its knock-outs applied (as compute() does for its maps)
-      std::shared_ptr<const Model> m =
-          c.layers.empty() ? model_for(base, c.variant, p, c.convert, origin) : layered_model(base, c.layers, origin);
-      if (!c.knockouts.empty()) {
-        ColumnRequest r;
-        r.knockouts = c.knockouts;
-        r.knock_mode = c.knock_mode;
-        m = knocked_model(m, r, origin);
-      }
+      std::shared_ptr<const Model> m = request_model(base, c.model, origin);  // the column's maps' model
+      if (!c.model.knockouts.empty()) m = knocked_model(m, c.model, origin);
       d = std::make_unique<Decoder>(m, job.prompt, job.options);
       t.prompt = d->tokens();
     } catch (const Error& e) {
