@@ -1,7 +1,6 @@
 // Texts longer than the training context (long_context.h). Shapes: B batch (windows), T characters, n rows of a
 // chunk or block, S' keys of a row piece, d model width, V vocabulary, L layers, H heads.
 #include "long_context.h"
-#include "pooled_rows.h"
 
 #include <algorithm>
 #include <chrono>
@@ -203,9 +202,6 @@ PoolMode parse_pool_mode(const std::string& s) {
   throw Error("pooling must be max or mean, not '" + s + "'");
 }
 
-int64_t PooledMap::pixel_row(int64_t i) const { return (i - region.row0) * rows / (region.row1 - region.row0); }
-int64_t PooledMap::pixel_col(int64_t j) const { return (j - region.col0) * cols / (region.col1 - region.col0); }
-
 struct LongAttention::State {
   std::shared_ptr<const Model> model;
   std::vector<int64_t> tokens;
@@ -310,14 +306,8 @@ struct Pooler {
     const float init = m.mode == PoolMode::Max ? -std::numeric_limits<float>::infinity() : 0.f;
     acc = torch::full({m.rows, m.cols}, init, torch::kFloat);  // [rows, cols]
   }
-  int64_t first_row(int64_t r) const {  // first character row of pixel row r: ceil(r n / rows)
-    const int64_t n = m.region.row1 - m.region.row0;
-    return m.region.row0 + (r * n + m.rows - 1) / m.rows;
-  }
-  int64_t first_col(int64_t c) const {
-    const int64_t n = m.region.col1 - m.region.col0;
-    return m.region.col0 + (c * n + m.cols - 1) / m.cols;
-  }
+  int64_t first_row(int64_t r) const { return m.grid().first_row(r); }  // first character row of pixel row r
+  int64_t first_col(int64_t c) const { return m.grid().first_col(c); }
   // Key columns [c0, c1) of the region, weights x [n, c1 - c0], reduced into out [n, cols] (max or sum per pixel
   // column). Whole bins of w columns (the region's columns a multiple of the pixels) take one strided reduction,
   // padded with zeros where the run starts or ends inside a bin (those keys are not in the piece: they weigh 0).
@@ -436,7 +426,7 @@ PooledMap LongAttention::pooled(int64_t layer, int64_t head, const PoolRegion& r
     if (a.dense_causal_rows(head, &slope)) {  // fused: tiles of scores pooled as they are made (pooled_rows.h)
       auto q = s_->proj.q[0][0].to(torch::kCPU, torch::kFloat).contiguous();  // [T, d_h] q / sqrt(d_h)
       auto k = s_->proj.k[0][0].to(torch::kCPU, torch::kFloat).contiguous();  // [T, d_h]
-      const PoolGrid grid{g.row0, g.row1, g.col0, g.col1, m.rows, m.cols};
+      const PoolGrid grid = m.grid();
       m.value.assign(size_t(m.rows * m.cols), 0.0f);
       pooled_causal_softmax(q.data_ptr<float>(), k.data_ptr<float>(), T, q.size(1), slope, grid, mode == PoolMode::Max,
                             m.value.data());

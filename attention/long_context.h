@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "pooled_rows.h"
 #include "engine.h"
 
 namespace attnscope {
@@ -68,9 +69,11 @@ struct PooledMap {
   bool tiled = false;        // weight rows block by block (else a full forward's display)
   double ms = 0;             // wall time of this map (the inputs below the layer included once)
   float at(int64_t r, int64_t c) const { return value[static_cast<size_t>(r * cols + c)]; }
+  // The region and its pixels (pooled_rows.h: which characters each pixel covers).
+  PoolGrid grid() const { return {region.row0, region.row1, region.col0, region.col1, rows, cols}; }
   // The pixel of character row i (or key column j): floor((i - row0) rows / (row1 - row0)).
-  int64_t pixel_row(int64_t i) const;
-  int64_t pixel_col(int64_t j) const;
+  int64_t pixel_row(int64_t i) const { return grid().pixel_row(i); }
+  int64_t pixel_col(int64_t j) const { return grid().pixel_col(j); }
 };
 
 // One long text in one model: the inputs of every layer are computed once (chunked through the caches, up to the
