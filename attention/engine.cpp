@@ -14,6 +14,7 @@
 
 #include "engine_impl.h"
 #include "error.h"
+#include "kernel_threads.h"
 #include "long_context.h"
 
 namespace attnscope {
@@ -461,7 +462,10 @@ void record_threads() {
 
 bool set_compute_threads(int64_t torch_threads, int64_t blas_threads) {
   record_threads();
-  if (torch_threads > 0) at::set_num_threads(static_cast<int>(torch_threads));
+  if (torch_threads > 0) {
+    at::set_num_threads(static_cast<int>(torch_threads));
+    set_kernel_threads(torch_threads);
+  }
   if (blas_threads <= 0) return true;
   auto* set = blas_set();
   if (!set) return false;
@@ -474,6 +478,7 @@ void use_interactive_threads() { set_compute_threads(1, 1); }
 void restore_compute_threads() {
   record_threads();
   at::set_num_threads(g_torch_threads);
+  set_kernel_threads(0);
   if (g_blas_threads > 0)
     if (auto* set = blas_set()) set(g_blas_threads);
 }

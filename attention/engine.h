@@ -147,18 +147,20 @@ KernelTileMap tile_map(int64_t queries, int64_t keys, int64_t br, int64_t bc);
 // Bytes a decoder caches over all layers after `tokens` tokens, by each layer's formula (kv_tokens: the second
 // text's length for cross-attention layers), at elem_bytes per element.
 int64_t cache_formula_bytes(const Model& m, int64_t tokens, int64_t kv_tokens, int64_t elem_bytes = 4);
-// LibTorch's intra-op thread count (at::get_num_threads).
+// LibTorch's intra-op thread count (at::get_num_threads). Our own kernels' count is kernel_threads.h's.
 int64_t compute_threads();
 // Threads for LibTorch's own kernels (at::set_num_threads) and for OpenBLAS's GEMMs (openblas_set_num_threads, when
 // the BLAS in use is OpenBLAS; 0 leaves it). Training keeps 1 + OpenBLAS's default (OpenBLAS runs its own 2
 // threads; 2 LibTorch threads on top oversubscribe 2 cores: training measured 2x slower); the window's small
 // display forwards are faster with 2 + 1. Returns false when the BLAS thread count could not be set.
+// torch_threads > 0 also sets the fused kernels' count (kernel_threads.h) to it.
 bool set_compute_threads(int64_t torch_threads, int64_t blas_threads);
 // The window's setting (and `bench --interactive`'s): LibTorch and OpenBLAS on one thread each. The display's small
 // GEMMs gain nothing from OpenBLAS's threads (6 columns at 256 characters: 71 -> 63 ms on 2 idle cores); 2 LibTorch
 // threads were faster still when idle (55 ms) but stalled for seconds (p90 2.3 s) while another job used the cores.
 void use_interactive_threads();
-// Back to what the process started with (a forked bench child measures as `attnscope bench` does).
+// Back to what the process started with, the kernels' default included (a forked bench child measures as
+// `attnscope bench` does).
 void restore_compute_threads();
 
 // ---- step-wise decoding for the GUI's generation view (engine.cpp)

@@ -3,7 +3,7 @@
 // s_ij = q_i . k_j / sqrt(d_h) + bias_ij over the pairs the mask allows, computed per (query tile, key tile) with an
 // online softmax (running max m_i and sum l_i), never materialising T x S. Tiles the mask leaves empty are skipped
 // whole; a row with nothing allowed gives zeros. Inference only (no autograd): callers keep LibTorch's path when a
-// gradient is needed (flash::applies). Threads over (batch, key/value head, query tile) with at::parallel_for; the
+// gradient is needed (flash::applies). Threads over (batch, key/value head, query tile) (kernel_threads.h); the
 // query heads of a GQA/MQA group are processed together, so each key/value tile is read once per group.
 #include <torch/torch.h>
 

@@ -1,8 +1,6 @@
 // The fused pooled rows of a causal softmax head (pooled_rows.h).
 #include "pooled_rows.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,6 +9,7 @@
 
 #include "flash.h"
 #include "flash_micro.h"
+#include "kernel_threads.h"
 
 namespace attnscope {
 
@@ -46,7 +45,7 @@ void pooled_causal_softmax(const float* q, const float* k, int64_t T, int64_t d,
   std::fill(out, out + g.rows * cols, 0.0f);  // weights are >= 0: a max may start at 0
   std::mutex out_mu;
   const int64_t tiles = (g.row1 - g.row0 + kBr - 1) / kBr;
-  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
+  auto run_tiles = [&](int64_t t0, int64_t t1) {
     std::vector<float> qt(size_t(d * kBr)), st(size_t(kBc * kBr)), m(kBr), l(kBr);  // [d][kBr], [kBc][kBr], [kBr]
     std::vector<float> acc(size_t(cols * kBr));                                     // [cols][kBr] per pixel column
     for (int64_t t = t0; t < t1; ++t) {
@@ -107,7 +106,10 @@ void pooled_causal_softmax(const float* q, const float* k, int64_t T, int64_t d,
         }
       }
     }
-  });
+  };
+  // chunks of consecutive tiles (their buffers allocated once per chunk), several per thread: later tiles cost more
+  const int64_t threads = kernel_threads(), chunks = std::min(tiles, threads > 1 ? threads * 8 : 1);
+  parallel_items(chunks, threads, [&](int64_t c) { run_tiles(tiles * c / chunks, tiles * (c + 1) / chunks); });
   if (!max)  // mean: each pixel's sum over the pairs it covers
     for (int64_t r = 0; r < g.rows; ++r)
       for (int64_t c = 0; c < cols; ++c)

@@ -2,8 +2,10 @@
 // (d_model 128, 8 heads, d_h 16), batch 1, no grad, random weights:
 //   sliding window: the dense masked path against the banded (blocked) path (micro_masked.cpp);
 //   tiled ("flash") online softmax; linear attention's token-by-token scan against its left-product form;
-//   MLA's absorbed decoding step (W_UK folded into the query, attending the cached latents).
+//   MLA's absorbed decoding step (W_UK folded into the query, attending the cached latents);
+//   the fused kernel (flash.h) alone on causal attention, AVX2 and portable.
 // Run: micro_attention --benchmark_min_time=0.2
+#include "flash.h"
 #include "kernel.h"
 #include "micro_common.h"
 
@@ -60,8 +62,36 @@ void BM_MlaAbsorbedDecode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The fused kernel alone (flash.h) on causal attention, B 1, 8 heads, d_h 16, T = range(0); range(1): 1 AVX2/FMA,
+// 0 portable. Counters: GFLOP/s of the causal work 4 T^2 d_model / 2 (QK^T and PV of the allowed pairs).
+void BM_FlashCausal(benchmark::State& state) {
+  torch::NoGradGuard ng;
+  const int64_t T = state.range(0), dh = kDModel / kHeads;
+  torch::manual_seed(1);
+  auto q = torch::randn({1, kHeads, T, dh}), k = torch::randn({1, kHeads, T, dh});  // [B, H, T, d_h]
+  auto v = torch::randn({1, kHeads, T, dh});                                        // [B, H, T, d_h]
+  auto pos = torch::arange(T, torch::kLong);                                        // [T]
+  flash::Options o;
+  o.mask = flash::MaskDesc::all({flash::MaskKind::Causal, 0, 0});
+  o.isa = state.range(1) ? flash::Isa::Avx2 : flash::Isa::Portable;
+  if (o.isa == flash::Isa::Avx2 && !flash::avx2_available()) {
+    state.SkipWithError("no AVX2/FMA");
+    return;
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(flash::attention(q, k, v, pos, pos, o).out);
+  const double flops = 4.0 * static_cast<double>(T) * static_cast<double>(T) * kDModel / 2;
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
+BENCHMARK(BM_FlashCausal)
+    ->Args({4096, 1})
+    ->Args({4096, 0})
+    ->Args({1024, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Tiled)->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LinearScan)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LinearLeftProduct)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);

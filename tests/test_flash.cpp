@@ -1,6 +1,7 @@
 // The fused kernel (attention/flash.h) against the definition softmax(q k^T / sqrt(d) + bias, masked) v computed
 // naively in double: lengths 1..4096, head dims 16..128, GQA ratios, every mask rule at its parameter extremes,
-// empty rows, ALiBi and sinks' alternative queries, decode == prefill, the AVX2 path == the portable path.
+// empty rows, ALiBi and sinks' alternative queries, decode == prefill, the AVX2 path == the portable path, and one
+// thread == several (kernel_threads.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "flash.h"
+#include "kernel_threads.h"
 
 using namespace attnscope;
 using flash::MaskDesc;
@@ -224,6 +226,33 @@ TEST(Flash, Avx2PathEqualsPortablePath) {
       EXPECT_LT(rel_err(b.out, a.out), 1e-5) << "T=" << T << " d=" << d;
       EXPECT_LT((b.lse - a.lse).abs().max().item<double>(), 1e-5) << "T=" << T << " d=" << d;
     }
+}
+
+// Each work item (a query tile, or a decoding row) is computed whole by one thread in a fixed order, so the thread
+// count changes nothing, bit for bit: prefill tiles, a decoding step past the parallel threshold, a local rule.
+TEST(Flash, ThreadsGiveTheSameBits) {
+  torch::NoGradGuard ng;
+  struct Case {
+    int64_t T, S;
+    MaskRule rule;
+  };
+  for (const Case& c : {Case{1024, 1024, {MaskKind::Causal, 0, 0}}, Case{1, 8192, {MaskKind::Causal, 0, 0}},
+                        Case{777, 777, {MaskKind::Global, 64, 4}}}) {
+    Inputs in = make(1, 8, 4, c.S, 16, static_cast<uint64_t>(c.T + c.S));
+    in.q = in.q.narrow(2, c.S - c.T, c.T);        // [B, H, T, d] the last T positions' queries
+    in.qpos = in.qpos.narrow(0, c.S - c.T, c.T);  // [T]
+    flash::Options o;
+    o.mask = MaskDesc::all(c.rule);
+    o.want_lse = true;
+    set_kernel_threads(1);
+    flash::Out one = run(in, o);
+    set_kernel_threads(3);
+    flash::Out three = run(in, o);
+    set_kernel_threads(0);
+    EXPECT_TRUE(torch::equal(one.out, three.out)) << "T=" << c.T << " S=" << c.S;
+    EXPECT_TRUE(torch::equal(one.lse, three.lse)) << "T=" << c.T << " S=" << c.S;
+  }
+  EXPECT_GE(kernel_threads(), 1);
 }
 
 TEST(Flash, Bf16InputsAccumulateInFloat) {
