@@ -2,6 +2,7 @@
 #include "advise_run.h"
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -77,6 +78,96 @@ std::map<std::string, std::pair<double, std::string>> shipped_losses(const Model
   return out;
 }
 
+std::string shipped_bench_path() {
+  std::error_code ec;
+  for (const fs::path& p : {fs::path(assets_dir()) / "bench.json",                   // installed beside the models
+                            fs::path(assets_dir()) / ".." / "docs" / "bench.json"})  // the source tree
+    if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec).string();
+  return "";
+}
+
+std::vector<int64_t> advise_measure_lengths(int64_t seq) {
+  if (seq <= 2048) return {seq};
+  return {1024, 2048};
+}
+
+namespace {
+
+// Timings that answer for seq: measured there, or read off a line through two measured lengths.
+bool usable(const Timing& t) {
+  return t.found && (t.how.rfind("measured", 0) == 0 || t.how.rfind("interpolated", 0) == 0 ||
+                     t.how.rfind("extrapolated", 0) == 0);
+}
+
+// The shipped bench results for the variants `have` lacks, when this machine's GEMM is within a factor 1.6 of
+// theirs (this VM's own speed wanders by up to 1.4x between idle runs); `why` says what was used or why not.
+std::vector<BenchSample> shipped_samples(const std::vector<BenchSample>& have, std::string& why) {
+  const std::string path = shipped_bench_path();
+  if (path.empty()) {
+    why = "no shipped docs/bench.json";
+    return {};
+  }
+  json j;
+  try {
+    j = json::parse(read_text_file(path, 16u << 20));
+  } catch (const std::exception& e) {
+    why = "docs/bench.json unreadable (" + std::string(e.what()) + ")";
+    return {};
+  }
+  const double theirs = j.value("gemm_2048_gflops", NAN), ours = machine_gemm_gflops("cpu");
+  char b[160];
+  std::snprintf(b, sizeof b, "docs/bench.json (recorded on a machine with GEMM %.0f GFLOP/s, this one %.0f)", theirs,
+                ours);
+  why = b;
+  if (!(theirs > 0 && ours > 0 && ours / theirs >= 1 / 1.6 && ours / theirs <= 1.6)) {
+    why += ": another machine, not used";
+    return {};
+  }
+  std::vector<BenchSample> out;
+  for (const BenchSample& x : bench_samples_from_json(j)) {
+    bool known = false;
+    for (const BenchSample& h : have) known = known || h.variant == x.variant;
+    if (!known) out.push_back(x);
+  }
+  return out;
+}
+
+// The missing variants' bench points at advise_measure_lengths(seq), each in its own child process (so cancelling
+// waits for one), appended to rep.samples; their sentence appended to `src`. Returns how many were measured.
+int measure_timings(AdviceReport& rep, const AdviseSetup& s, const std::vector<std::string>& to_measure,
+                    const std::function<void(const std::string&)>& step, int& done,
+                    const std::function<bool()>& cancelled, std::string& src) {
+  std::string device;
+  int measured = 0;
+  const std::vector<int64_t> lengths = advise_measure_lengths(s.seq);
+  std::string at;
+  for (int64_t T : lengths) at += (at.empty() ? "" : " and ") + std::to_string(T);
+  for (const std::string& v : to_measure) {
+    if (cancelled()) break;
+    step("measuring " + v + " at " + at + " tokens");
+    BenchOptions o;
+    o.variants = {v};
+    o.lengths = lengths;
+    o.repeats = s.repeats;
+    o.decode_tokens = 8;
+    o.measure_gemm = false;
+    BenchReport r = run_bench(o);
+    device = r.device;
+    for (const BenchPoint& b : r.points)
+      if (b.status == "ok")
+        rep.samples.push_back({b.variant, b.length, b.median_ms, b.peak_mib, b.decode_tokens_per_s});
+    ++measured;
+    ++done;
+  }
+  if (measured > 0)
+    src += (src.empty() ? "" : "; ") + std::string("measured now (") + device + ", " + std::to_string(s.repeats) +
+           " runs at " + at + " tokens, one layer d_model 128, 8 heads) for " + std::to_string(measured) + " variant" +
+           (measured == 1 ? "" : "s") + (lengths.size() > 1 ? ", extrapolated to " + std::to_string(s.seq) : "");
+  return measured;
+}
+
+}  // namespace
+
 AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const AdviseSetup& s,
                            const std::function<void(const AdviseProgress&)>& progress,
                            const std::atomic<bool>* cancel) {
@@ -96,14 +187,21 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
 
   // What is to be done: a bench point for every decodable variant without a sample, then a loss evaluation for
   // every decodable variant without a shipped checkpoint.
+  std::string src = s.timing_source;
+  if (s.use_shipped && !cancelled()) {
+    std::string why;
+    const std::vector<BenchSample> shipped = shipped_samples(rep.samples, why);
+    rep.samples.insert(rep.samples.end(), shipped.begin(), shipped.end());
+    src += (src.empty() ? "" : "; ") + why;
+    if (!shipped.empty())
+      src += ": " + std::to_string(shipped.size()) + " timings at 256-4096 tokens, read off their log-log line";
+  }
   std::vector<std::string> decodable, to_measure;
   for (const auto& v : variant_registry()) {
     if (!v.causal || v.needs_kv_text) continue;
     decodable.push_back(v.name);
-    // measured at seq, or interpolated between two lengths around it: good enough; else measure at seq
-    const Timing t = timing_at(s.samples, v.name, s.seq);
-    const bool have = t.found && (t.how.rfind("measured", 0) == 0 || t.how.rfind("interpolated", 0) == 0);
-    if (!have && s.measure_missing) to_measure.push_back(v.name);
+    // measured at seq, or on the line through two measured lengths: good enough; else measure
+    if (!usable(timing_at(rep.samples, v.name, s.seq)) && s.measure_missing) to_measure.push_back(v.name);
   }
   const auto shipped = shipped_losses(&base->config());
   // Converted variants: the change they make to the base weights, added to the base variant's loss at the
@@ -123,31 +221,7 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
     if (progress) progress(p);
   };
 
-  // Timings: one bench point per missing variant (each in its own child process, so cancelling waits for one).
-  std::string device;
-  int measured = 0;
-  for (const std::string& v : to_measure) {
-    if (cancelled()) break;
-    step("measuring " + v + " at " + std::to_string(s.seq) + " tokens");
-    BenchOptions o;
-    o.variants = {v};
-    o.lengths = {s.seq};
-    o.repeats = s.repeats;
-    o.decode_tokens = 8;
-    o.measure_gemm = false;
-    BenchReport r = run_bench(o);
-    device = r.device;
-    for (const BenchPoint& b : r.points)
-      if (b.status == "ok")
-        rep.samples.push_back({b.variant, b.length, b.median_ms, b.peak_mib, b.decode_tokens_per_s});
-    ++measured;
-    ++p.done;
-  }
-  std::string src = s.timing_source;
-  if (measured > 0)
-    src += (src.empty() ? "" : "; ") + std::string("measured now (") + device + ", " + std::to_string(s.repeats) +
-           " runs at " + std::to_string(s.seq) + " tokens, one layer d_model 128, 8 heads) for " +
-           std::to_string(measured) + " variant" + (measured == 1 ? "" : "s");
+  const int measured = measure_timings(rep, s, to_measure, step, p.done, cancelled, src);
   if (src.empty()) src = "timings missing: give bench results (`attnscope bench --json F`) or measure now";
   if (measured < int(to_measure.size()))
     src += " (cancelled: " + std::to_string(to_measure.size() - measured) + " variants not measured)";

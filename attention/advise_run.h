@@ -25,7 +25,10 @@ struct AdviseSetup {
   int64_t seq = 1024;
   double memory_bytes = 0;           // budget (0 = none)
   std::vector<BenchSample> samples;  // timings already known (any lengths; used by log-log interpolation)
-  bool measure_missing = true;       // bench now every decodable variant not measured at seq or around it
+  bool use_shipped = true;           // variants without samples: the shipped docs/bench.json, when this machine's
+                                     // GEMM is within a factor 1.6 of the one recorded there (measured first, ~1 s)
+  bool measure_missing = true;       // bench now every decodable variant still without two lengths or seq itself:
+                                     // at seq up to 2048 tokens, else at 1024 and 2048 and extrapolated (log-log)
   int repeats = 3;                   // measuring now: timed runs per variant
   int64_t eval_windows = 4;          // losses under the base weights: validation windows (0 = checkpoints only)
   std::string timing_source;         // where `samples` came from ("bench results F.json"), for the report
@@ -45,6 +48,13 @@ struct AdviseProgress {
   int done = 0, total = 0;  // steps finished / all (bench points, then loss evaluations)
   std::string what;         // the step starting now ("measuring gqa at 1024", "loss of linear")
 };
+
+// Where the shipped bench results are (installed: beside the models; the source tree: docs/bench.json); "" when
+// this installation has none.
+std::string shipped_bench_path();
+// The lengths gather_advice measures a variant at for a question about seq tokens: {seq} up to 2048, else
+// {1024, 2048} (the advice extrapolates along the measured slope and says so).
+std::vector<int64_t> advise_measure_lengths(int64_t seq);
 
 // Validation losses of the checkpoints under assets/models trained with one variant on every layer and a dense
 // MLP: variant -> (loss, "assets/models/NAME"). Where a variant has several, the one trained with the step budget

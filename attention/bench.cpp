@@ -355,6 +355,12 @@ double estimated_bytes(const std::string& variant, int64_t T, int64_t batch) {
 
 }  // namespace
 
+double machine_gemm_gflops(const std::string& device) {
+  ChildResult g = in_child({"gemm", device, "1"}, [&] { return measure_gemm(device, true); });
+  if (g.status != 0) throw Error(std::string("bench: ") + g.note);
+  return g.value;
+}
+
 BenchReport run_bench(const BenchOptions& o, const std::function<void(const BenchProgress&)>& progress) {
   if (o.variants.empty()) throw Error("bench: no variants");
   if (o.lengths.empty()) throw Error("bench: no lengths");

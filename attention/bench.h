@@ -77,6 +77,9 @@ struct BenchProgress {
   double elapsed_s = 0, eta_s = 0;
 };
 
+// This machine's 2048 x 2048 float GEMM in GFLOP/s (median of 5, in a child process as run_bench's calibration).
+double machine_gemm_gflops(const std::string& device = "auto");
+
 // Throws Error for unknown variants, bad lengths, or a device the children cannot use.
 BenchReport run_bench(const BenchOptions& o, const std::function<void(const BenchProgress&)>& progress = {});
 

@@ -15,6 +15,7 @@ deb=$(ls "$work"/cpack/attnscope_*.deb)
 echo "package: $deb ($(du -k "$deb" | cut -f1) KiB)"
 dpkg-deb -x "$deb" "$work/root"
 for f in usr/bin/attnscope usr/share/attnscope/tinyshakespeare.txt usr/share/attnscope/models/mha/model.safetensors \
+  usr/share/attnscope/bench.json \
   usr/share/applications/attnscope.desktop usr/share/icons/hicolor/scalable/apps/attnscope.svg \
   usr/share/icons/hicolor/256x256/apps/attnscope.png; do
   [ -e "$work/root/$f" ] || { echo "missing in the package: $f"; exit 1; }

@@ -222,6 +222,7 @@ TEST(AdviseGather, CandidatesFromTheModelAndTheGivenTimings) {
   s.scenario = Scenario::LongContext;
   s.seq = 40;
   s.measure_missing = false;
+  s.use_shipped = false;
   s.eval_windows = 1;
   s.samples = {{"mha", 40, 8.0, 30.0, 100}, {"sliding_window", 40, 2.0, 5.0, 400}};
   s.timing_source = "fixed";
@@ -307,6 +308,7 @@ TEST(AdviseGather, MeasuresOnlyWhatIsMissingAndStopsWhenCancelled) {
   AdviseSetup s;
   s.seq = 64;
   s.eval_windows = 0;
+  s.use_shipped = false;  // (docs/bench.json would answer for tiled)
   // every decodable variant measured around 64 except tiled: only tiled is to be measured
   for (const auto& v : variant_registry())
     if (v.causal && !v.needs_kv_text && v.name != "tiled")
@@ -326,4 +328,42 @@ TEST(AdviseGather, MeasuresOnlyWhatIsMissingAndStopsWhenCancelled) {
               gather_advice(base, bad);
             }).find("at least 2 tokens"),
             std::string::npos);
+}
+
+// Past 2048 tokens a missing variant is measured at 1024 and 2048 only, and its timing at seq is read off the line
+// through them, which the report says; the shipped results answer when this machine's GEMM matches theirs.
+TEST(AdviseGather, MeasuresShortLengthsAndExtrapolates) {
+  EXPECT_EQ(advise_measure_lengths(512), std::vector<int64_t>{512});
+  EXPECT_EQ(advise_measure_lengths(2048), std::vector<int64_t>{2048});
+  EXPECT_EQ(advise_measure_lengths(8192), (std::vector<int64_t>{1024, 2048}));
+  std::shared_ptr<Model> base = model();
+  AdviseSetup s;
+  s.seq = 8192;
+  s.eval_windows = 0;
+  s.repeats = 1;
+  s.use_shipped = false;
+  for (const auto& v : variant_registry())
+    if (v.causal && !v.needs_kv_text && v.name != "sliding_window")
+      s.samples.push_back({v.name, 4096, 1.0, 1.0, 1.0}), s.samples.push_back({v.name, 8192, 2.0, 2.0, 1.0});
+  const AdviceReport rep = gather_advice(base, s);
+  const Candidate* sw = rep.candidate("sliding_window");
+  ASSERT_NE(sw, nullptr);
+  EXPECT_EQ(sw->timing.how, "extrapolated from 1024-2048");
+  EXPECT_GT(sw->timing.prefill_ms, 0);
+  EXPECT_NE(rep.timing_source.find("at 1024 and 2048 tokens"), std::string::npos) << rep.timing_source;
+  EXPECT_NE(rep.timing_source.find("extrapolated to 8192"), std::string::npos) << rep.timing_source;
+
+  // the shipped results: used for every variant when the GEMMs agree (nothing measured), else refused by name
+  AdviseSetup sh;
+  sh.seq = 8192;
+  sh.eval_windows = 0;
+  sh.measure_missing = false;
+  const AdviceReport r2 = gather_advice(base, sh);
+  if (shipped_bench_path().empty()) GTEST_SKIP() << "no docs/bench.json in this installation";
+  EXPECT_NE(r2.timing_source.find("docs/bench.json"), std::string::npos) << r2.timing_source;
+  if (r2.timing_source.find("not used") == std::string::npos) {
+    EXPECT_EQ(r2.candidate("mha")->timing.how, "extrapolated from 2048-4096") << r2.timing_source;
+  } else {
+    EXPECT_FALSE(r2.candidate("mha")->timing.found);
+  }
 }

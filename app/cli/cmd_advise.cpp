@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "advise_run.h"
+#include "bench.h"
 #include "commands.h"
 #include "engine.h"
 #include "error.h"
@@ -30,8 +31,12 @@ void add_advise_options(CLI::App* c, AdviseArgs& a) {
       ->check(CLI::IsMember({"training", "long-context", "memory-limited", "quality"}));
   c->add_option("--seq", a.seq, "sequence length in tokens")->check(CLI::Range(int64_t(2), int64_t(1) << 20));
   c->add_option("--memory", a.memory, "memory budget, e.g. 2GB or 512MiB (binary units)");
-  c->add_option("--bench", a.bench, "results of `attnscope bench --json F` (default: measure now at --seq)");
-  c->add_flag("--no-measure", a.no_measure, "without --bench: rank without timings instead of measuring");
+  c->add_option(
+      "--bench", a.bench,
+      "results of `attnscope bench --json F` (default: the shipped docs/bench.json when this machine's GEMM "
+      "is within a factor 1.6 of its own, and the variants it lacks measured now: at --seq up to 2048, else at 1024 "
+      "and 2048 and extrapolated)");
+  c->add_flag("--no-measure", a.no_measure, "without --bench: rank without timings instead of reading or measuring");
   c->add_option("--repeats", a.repeats, "measuring now: timed runs per variant")->check(CLI::Range(1, 100));
   c->add_option("--eval-windows", a.eval_windows,
                 "validation windows for the losses of variants without a checkpoint (0 = checkpoints only)")
@@ -52,6 +57,9 @@ int cmd_advise(const AdviseArgs& a) {
   setup.repeats = a.repeats;
   setup.eval_windows = a.eval_windows;
   std::shared_ptr<const Model> base = Model::load(a.model.empty() ? default_model_dir() : a.model, "cpu");
+  // Every measurement in a fresh process of this program: a fork of this one, which has loaded and run a model,
+  // inherits its BLAS thread state, and the child's GEMM measured 127 GFLOP/s against a fresh process's 201.
+  bench_children_exec(executable_path());
 
   // Timings: the given bench file, or one bench point per decodable variant now (unless --no-measure).
   if (!a.bench.empty()) {
@@ -62,14 +70,18 @@ int cmd_advise(const AdviseArgs& a) {
     }
     setup.timing_source = "bench results " + a.bench;
     setup.measure_missing = false;
+    setup.use_shipped = false;
   } else if (a.no_measure) {
     setup.timing_source = "timings missing (--no-measure): give --bench F.json from `attnscope bench --json F`";
     setup.measure_missing = false;
+    setup.use_shipped = false;
   } else {
+    std::string at;
+    for (int64_t T : advise_measure_lengths(a.seq)) at += (at.empty() ? "" : " and ") + std::to_string(T);
     std::fprintf(stderr,
-                 "advise: measuring the decodable variants at %lld tokens (reuse a `bench --json` file with "
-                 "--bench)\n",
-                 (long long)a.seq);
+                 "advise: timings from the shipped docs/bench.json when this machine's GEMM matches its own; variants "
+                 "without them measured now at %s tokens (reuse a `bench --json` file with --bench)\n",
+                 at.c_str());
   }
   const AdviceReport rep = gather_advice(base, setup, [](const AdviseProgress& p) {
     if (!p.what.empty()) std::fprintf(stderr, "  [%d/%d] %s\n", p.done + 1, p.total, p.what.c_str());
