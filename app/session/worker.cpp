@@ -152,15 +152,15 @@ size_t Worker::cached_model_bytes() const {
 // A checkpoint by folder, loaded on first use (null: unreadable). Worker thread only.
 std::shared_ptr<const Model> Worker::checkpoint(const std::string& dir) {
   std::lock_guard<std::mutex> g(checkpoint_mu_);  // columns computed in parallel may ask at once
-  auto it = checkpoints_.find(dir);
-  if (it != checkpoints_.end()) return it->second;
+  if (const auto* hit = checkpoints_.find(dir)) return *hit;
   std::shared_ptr<const Model> m;
   try {
     m = Model::load(dir, "auto");
   } catch (const std::exception&) {
     m = nullptr;  // unreadable: the caller falls back to the base model
   }
-  return checkpoints_[dir] = m;
+  checkpoints_.put(dir, m, m ? model_bytes(*m) : 0);
+  return m;
 }
 
 std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::string& variant, const ParamValues& p,

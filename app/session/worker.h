@@ -84,8 +84,13 @@ struct ColumnTiming {
   std::vector<double> ms;  // forward wall times, device synchronised
 };
 constexpr size_t kTimingRuns = 9;
-constexpr size_t kModelCacheBytes = size_t(64) << 20;  // per model cache (converted weights; final models)
-size_t model_bytes(const Model& m);                    // what a cached model holds
+// Per model cache (converted weights; final models). An hour of random input through X (scripts/soak_x.py) with 64 MiB
+// each and the checkpoints unbounded grew the window by 126 MiB after its first minute; the bundled model is 3.2 MB,
+// so 16 MiB keeps the last five of each.
+constexpr size_t kModelCacheBytes = size_t(16) << 20;
+// The shipped checkpoints loaded as columns' models or comparisons (18 of them would be 58 MB), reloaded when needed.
+constexpr size_t kCheckpointCacheBytes = size_t(24) << 20;
+size_t model_bytes(const Model& m);  // what a cached model holds
 
 struct GenerateJob {
   std::vector<int64_t> prompt;
@@ -278,8 +283,9 @@ class Worker {
   // least recently used first out, each within kModelCacheBytes (going back to a setting is instant; hours of
   // slider play do not grow the process).
   LruCache<std::shared_ptr<const Model>> weight_cache_, full_cache_;
-  // Checkpoints other than the base (shipped variants, comparison models) by folder (null: unreadable).
-  std::map<std::string, std::shared_ptr<const Model>> checkpoints_;
+  // Checkpoints other than the base (shipped variants, comparison models) by folder (null: unreadable), least
+  // recently used first out within kCheckpointCacheBytes. Under checkpoint_mu_.
+  LruCache<std::shared_ptr<const Model>> checkpoints_{kCheckpointCacheBytes};
   std::thread thread_;
 };
 
