@@ -549,6 +549,24 @@ TEST(LruCache, EvictsTheLeastRecentlyUsedWithinTheBudget) {
   EXPECT_EQ(*c.find("big"), 5);
 }
 
+// An entry a column still holds (its model in use) is not evicted, whatever the budget; once let go it is.
+TEST(LruCache, KeepsEntriesInUseElsewhere) {
+  LruCache<std::shared_ptr<int>> c(100);
+  auto held = std::make_shared<int>(1);
+  c.put("held", held, 60);
+  c.put("b", std::make_shared<int>(2), 60);  // over the budget, but "held" is in use: both stay
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_EQ(c.bytes(), 120u);
+  c.put("c", std::make_shared<int>(3), 60);  // b is free: it goes; held stays
+  EXPECT_EQ(c.find("b"), nullptr);
+  ASSERT_NE(c.find("held"), nullptr);
+  held.reset();
+  c.put("d", std::make_shared<int>(4), 60);  // c is older than held now (held was just found): c, then held go
+  EXPECT_EQ(c.find("c"), nullptr);
+  EXPECT_EQ(c.find("held"), nullptr);
+  EXPECT_EQ(c.bytes(), 60u);
+}
+
 // Slider play over a weight-changing parameter (every position a new converted model): the model caches stay
 // within their bound, and going back to a recent position is served from the cache.
 TEST(Worker, ModelCachesStayBoundedUnderSliderPlay) {

@@ -199,18 +199,19 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   if (!weights) {
     m = start->with_variant(variant, p);  // converts the weights when their shapes differ (may throw Error)
     std::lock_guard<std::mutex> l(mu_);
-    weight_cache_.put(wkey, m, model_bytes(*m));
-  } else {
-    m = weights->with_variant(variant, p);  // same shapes: a cheap copy with other non-weight parameters
+    weight_cache_.put(wkey, m, model_bytes(*m), 1);  // the full cache holds the same model
+    cache_full(full, m, 1);
+    return m;
   }
+  m = weights->with_variant(variant, p);  // same shapes: a cheap copy with other non-weight parameters
   std::lock_guard<std::mutex> l(mu_);
   cache_full(full, m);
   return m;
 }
 
-void Worker::cache_full(const std::string& key, std::shared_ptr<const Model> m) {
+void Worker::cache_full(const std::string& key, std::shared_ptr<const Model> m, long shared) {
   const size_t bytes = model_bytes(*m);
-  full_cache_.put(key, std::move(m), bytes);
+  full_cache_.put(key, std::move(m), bytes, shared);
 }
 
 // A model with a variant per layer (or painted masks): the base model's weights under the layers' variants

@@ -84,9 +84,9 @@ struct ColumnTiming {
   std::vector<double> ms;  // forward wall times, device synchronised
 };
 constexpr size_t kTimingRuns = 9;
-// Per model cache (converted weights; final models). An hour of random input through X (scripts/soak_x.py) with 64 MiB
-// each and the checkpoints unbounded grew the window by 126 MiB after its first minute; the bundled model is 3.2 MB,
-// so 16 MiB keeps the last five of each.
+// Per model cache (converted weights; final models), beyond the models the open columns use (never evicted: see
+// LruCache). An hour of random input through X (scripts/soak_x.py) with 64 MiB each and the checkpoints unbounded
+// grew the window by 126 MiB after its first minute; the bundled model is 3.2 MB, so 16 MiB keeps the last five.
 constexpr size_t kModelCacheBytes = size_t(16) << 20;
 // The shipped checkpoints loaded as columns' models or comparisons (18 of them would be 58 MB), reloaded when needed.
 constexpr size_t kCheckpointCacheBytes = size_t(24) << 20;
@@ -215,7 +215,8 @@ class Worker {
   // The model a request names before its knock-outs: its variant (parameters resolved) or its layers, converted when
   // asked, by the one model policy. The column's maps (compute) and its generation session both start here.
   std::shared_ptr<const Model> request_model(const Model& base, const ColumnRequest& r, ColumnResult& res);
-  void cache_full(const std::string& key, std::shared_ptr<const Model> m);  // lock held
+  // lock held; shared: whether the weight cache holds the same model (LruCache::put)
+  void cache_full(const std::string& key, std::shared_ptr<const Model> m, long shared = 0);
   std::shared_ptr<const ColumnResult> compute(const std::shared_ptr<const Model>& base, const ColumnRequest& r,
                                               std::shared_ptr<const Model>* used, int column);
   void publish(int column, const ColumnRequest& req, std::shared_ptr<const ColumnResult> res,
