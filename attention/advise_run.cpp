@@ -87,8 +87,8 @@ std::string shipped_bench_path() {
 }
 
 std::vector<int64_t> advise_measure_lengths(int64_t seq) {
-  if (seq <= 2048) return {seq};
-  return {1024, 2048};
+  if (seq <= 1024) return {seq};
+  return {512, 1024};
 }
 
 namespace {

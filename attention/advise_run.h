@@ -28,7 +28,7 @@ struct AdviseSetup {
   bool use_shipped = true;           // variants without samples: the shipped docs/bench.json, when this machine's
                                      // GEMM is within a factor 1.6 of the one recorded there (measured first, ~1 s)
   bool measure_missing = true;       // bench now every decodable variant still without two lengths or seq itself:
-                                     // at seq up to 2048 tokens, else at 1024 and 2048 and extrapolated (log-log)
+                                     // at seq up to 1024 tokens, else at 512 and 1024 and extrapolated (log-log)
   int repeats = 3;                   // measuring now: timed runs per variant
   int64_t eval_windows = 4;          // losses under the base weights: validation windows (0 = checkpoints only)
   std::string timing_source;         // where `samples` came from ("bench results F.json"), for the report
@@ -53,7 +53,8 @@ struct AdviseProgress {
 // this installation has none.
 std::string shipped_bench_path();
 // The lengths gather_advice measures a variant at for a question about seq tokens: {seq} up to 2048, else
-// {1024, 2048} (the advice extrapolates along the measured slope and says so).
+// {512, 1024} (the advice extrapolates along the measured slope and says so: measuring at 1024 and 2048
+// took 119 s for the 22 variants here, over the 60 s an answer may take).
 std::vector<int64_t> advise_measure_lengths(int64_t seq);
 
 // Validation losses of the checkpoints under assets/models trained with one variant on every layer and a dense

@@ -330,12 +330,12 @@ TEST(AdviseGather, MeasuresOnlyWhatIsMissingAndStopsWhenCancelled) {
             std::string::npos);
 }
 
-// Past 2048 tokens a missing variant is measured at 1024 and 2048 only, and its timing at seq is read off the line
+// Past 1024 tokens a missing variant is measured at 512 and 1024 only, and its timing at seq is read off the line
 // through them, which the report says; the shipped results answer when this machine's GEMM matches theirs.
 TEST(AdviseGather, MeasuresShortLengthsAndExtrapolates) {
   EXPECT_EQ(advise_measure_lengths(512), std::vector<int64_t>{512});
-  EXPECT_EQ(advise_measure_lengths(2048), std::vector<int64_t>{2048});
-  EXPECT_EQ(advise_measure_lengths(8192), (std::vector<int64_t>{1024, 2048}));
+  EXPECT_EQ(advise_measure_lengths(1024), std::vector<int64_t>{1024});
+  EXPECT_EQ(advise_measure_lengths(8192), (std::vector<int64_t>{512, 1024}));
   std::shared_ptr<Model> base = model();
   AdviseSetup s;
   s.seq = 8192;
@@ -348,9 +348,9 @@ TEST(AdviseGather, MeasuresShortLengthsAndExtrapolates) {
   const AdviceReport rep = gather_advice(base, s);
   const Candidate* sw = rep.candidate("sliding_window");
   ASSERT_NE(sw, nullptr);
-  EXPECT_EQ(sw->timing.how, "extrapolated from 1024-2048");
+  EXPECT_EQ(sw->timing.how, "extrapolated from 512-1024");
   EXPECT_GT(sw->timing.prefill_ms, 0);
-  EXPECT_NE(rep.timing_source.find("at 1024 and 2048 tokens"), std::string::npos) << rep.timing_source;
+  EXPECT_NE(rep.timing_source.find("at 512 and 1024 tokens"), std::string::npos) << rep.timing_source;
   EXPECT_NE(rep.timing_source.find("extrapolated to 8192"), std::string::npos) << rep.timing_source;
 
   // the shipped results: used for every variant when the GEMMs agree (nothing measured), else refused by name

@@ -34,8 +34,8 @@ void add_advise_options(CLI::App* c, AdviseArgs& a) {
   c->add_option(
       "--bench", a.bench,
       "results of `attnscope bench --json F` (default: the shipped docs/bench.json when this machine's GEMM "
-      "is within a factor 1.6 of its own, and the variants it lacks measured now: at --seq up to 2048, else at 1024 "
-      "and 2048 and extrapolated)");
+      "is within a factor 1.6 of its own, and the variants it lacks measured now: at --seq up to 1024, else at 512 "
+      "and 1024 and extrapolated)");
   c->add_flag("--no-measure", a.no_measure, "without --bench: rank without timings instead of reading or measuring");
   c->add_option("--repeats", a.repeats, "measuring now: timed runs per variant")->check(CLI::Range(1, 100));
   c->add_option("--eval-windows", a.eval_windows,
