@@ -355,11 +355,16 @@ double estimated_bytes(const std::string& variant, int64_t T, int64_t batch) {
 
 }  // namespace
 
-double machine_gemm_gflops(const std::string& device) {
-  ChildResult g = in_child({"gemm", device, "1"}, [&] { return measure_gemm(device, true); });
+namespace {
+// measure_gemm in a measuring child (the device resolved there); a failed child is an Error.
+ChildResult gemm_child(const std::string& device, bool gemm) {
+  ChildResult g = in_child({"gemm", device, gemm ? "1" : "0"}, [&] { return measure_gemm(device, gemm); });
   if (g.status != 0) throw Error(std::string("bench: ") + g.note);
-  return g.value;
+  return g;
 }
+}  // namespace
+
+double machine_gemm_gflops(const std::string& device) { return gemm_child(device, true).value; }
 
 BenchReport run_bench(const BenchOptions& o, const std::function<void(const BenchProgress&)>& progress) {
   if (o.variants.empty()) throw Error("bench: no variants");
@@ -378,9 +383,7 @@ BenchReport run_bench(const BenchOptions& o, const std::function<void(const Benc
   const double avail = mem_available_bytes();
   rep.memory_budget_mib = o.memory_fraction * avail / (1024.0 * 1024.0);
 
-  ChildResult g =
-      in_child({"gemm", o.device, o.measure_gemm ? "1" : "0"}, [&] { return measure_gemm(o.device, o.measure_gemm); });
-  if (g.status != 0) throw Error(std::string("bench: ") + g.note);
+  const ChildResult g = gemm_child(o.device, o.measure_gemm);
   rep.device = g.device;
   rep.gemm_gflops = g.value;
   const bool cuda = rep.device.rfind("cuda", 0) == 0;
