@@ -4,12 +4,21 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <future>
+#include <functional>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "error.h"
 #include "registry.h"
 
 namespace attnscope::session {
+
+void give_back_free_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);  // every arena: free pages at the top and, since glibc 2.8, whole free pages inside
+#endif
+}
 
 size_t model_bytes(const Model& m) {
   return size_t(m.parameter_count()) * sizeof(float);  // fp32 weights in memory (buffers are small beside them)
@@ -378,11 +387,22 @@ void Worker::loop() {
   use_interactive_threads();  // small display forwards: OpenBLAS on one thread (engine.h)
   for (;;) {
     std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] {
+    const auto ready = [&] {
       return stop_ || load_pending_ || gen_pending_ || decode_pending_ || decode_wanted() || !pending_.empty() ||
              (model_ && (reference_candidate() >= 0 || timing_candidate() >= 0));
-    });
+    };
+    // After a second with nothing to do, the memory the last jobs freed goes back to the system once (glibc keeps
+    // freed pages in its arenas: the window's RSS otherwise ratchets up over an hour of input). Never while typing:
+    // pages given back are faulted in again by the next job.
+    if (trim_due_ && !cv_.wait_for(l, std::chrono::seconds(1), ready)) {
+      trim_due_ = false;
+      l.unlock();
+      give_back_free_memory();
+      l.lock();
+    }
+    cv_.wait(l, ready);
     if (stop_) return;
+    trim_due_ = true;
     // One job per turn, in this order: a new model, then generation sessions, then the columns, then timing.
     if (load_pending_) {
       run_load(l);
@@ -541,14 +561,9 @@ void Worker::run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<c
     std::lock_guard<std::mutex> g(mu_);
     publish(job.first, job.second, std::move(res), std::move(used));
   };
-  std::vector<std::future<void>> others;
-  for (size_t i = 1; i < batch.size(); ++i)
-    others.push_back(std::async(std::launch::async, [&, i] {
-      use_interactive_threads();  // a new thread: one LibTorch thread, as this one
-      one(batch[i]);
-    }));
-  one(batch[0]);
-  for (auto& f : others) f.get();  // compute() catches its errors: nothing is thrown here
+  std::vector<std::function<void()>> jobs;  // compute() catches its errors: nothing is thrown here
+  for (auto& job : batch) jobs.push_back([&one, &job] { one(job); });
+  helpers_.run(jobs);  // this thread computes the first; kept helpers the others
   l.lock();
   running_ = false;
 }

@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "incremental.h"
+#include "helper_threads.h"
 #include "knockout.h"
 #include "params.h"
 #include "lru_cache.h"
@@ -90,7 +91,10 @@ constexpr size_t kTimingRuns = 9;
 constexpr size_t kModelCacheBytes = size_t(16) << 20;
 // The shipped checkpoints loaded as columns' models or comparisons (18 of them would be 58 MB), reloaded when needed.
 constexpr size_t kCheckpointCacheBytes = size_t(24) << 20;
+// Knocked-out copies (each also holds its source model, often in the caches above as well).
+constexpr size_t kKnockCacheBytes = size_t(12) << 20;
 size_t model_bytes(const Model& m);  // what a cached model holds
+void give_back_free_memory();        // the allocator's free pages back to the system (malloc_trim on glibc)
 
 struct GenerateJob {
   std::vector<int64_t> prompt;
@@ -183,7 +187,7 @@ class Worker {
   DecodeState decode_state() const;    // a snapshot (frames shared, not copied)
 
   bool busy() const;  // a job running or pending (timing repeats included)
-  // Columns computed at once (default: half the logical CPUs from 4 on, else 1: one after another).
+  // Columns computed at once (default: one per logical CPU; 1: one after another).
   void set_column_threads(int n);
   int column_threads() const;
   int64_t threads() const;  // LibTorch's intra-op threads (0 until the model is loaded)
@@ -228,6 +232,7 @@ class Worker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool trim_due_ = false;  // a job ran since the last give_back_free_memory (loop())
   std::string load_dir_;
   bool load_pending_ = false, loading_ = false;
   std::shared_ptr<const Model> model_;
@@ -249,10 +254,10 @@ class Worker {
   // the new rows. Worker thread only; dropped with the column, replaced when the column's model changes.
   // Columns computed in parallel (run_column) share these maps and the checkpoints: each under its own lock.
   std::mutex inc_mu_, comparison_mu_, checkpoint_mu_;
-  // One at a time on 2 logical CPUs: measured here (bench --interactive --column-threads 1 vs 2), two columns at
-  // once were slower (cold 179 vs 258 ms): the two vCPUs share memory bandwidth and the maps' copies are bound by it.
-  int column_threads_ =
-      int(std::thread::hardware_concurrency()) >= 4 ? int(std::thread::hardware_concurrency()) / 2 : 1;
+  // Columns at once: one per logical CPU. On this 2-core machine (bench --interactive, two runs each, 2026-12-04)
+  // 2 at once gave cold 78-86 ms against 102-115 one at a time, keystroke 11-12 against 15-17. (Threads started
+  // per batch had made 2 at once 2x slower than 1: every batch faulted its memory in afresh; see helper_threads.h.)
+  int column_threads_ = std::max(1, int(std::thread::hardware_concurrency()));
   std::map<int, std::unique_ptr<IncrementalAttend>> incremental_;
   std::map<std::string, std::unique_ptr<IncrementalAttend>> comparison_inc_;  // the same, per comparison checkpoint
   // The comparison models' losses by (checkpoint folder, text), computed once each.
@@ -268,7 +273,7 @@ class Worker {
     HeadMeans means;
   };
   std::mutex knock_mu_;
-  std::map<std::pair<const Model*, std::string>, Knocked> knocked_;
+  LruCache<Knocked> knocked_{kKnockCacheBytes};
   std::map<const Model*, Means> means_;
   bool running_ = false;
   std::unique_ptr<GenerateJob> gen_pending_;
@@ -287,6 +292,8 @@ class Worker {
   // Checkpoints other than the base (shipped variants, comparison models) by folder (null: unreadable), least
   // recently used first out within kCheckpointCacheBytes. Under checkpoint_mu_.
   LruCache<std::shared_ptr<const Model>> checkpoints_{kCheckpointCacheBytes};
+  // The threads that compute a batch's other columns (run_column), one LibTorch thread each, kept between batches.
+  HelperThreads helpers_{[] { use_interactive_threads(); }};
   std::thread thread_;
 };
 

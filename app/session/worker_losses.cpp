@@ -42,27 +42,30 @@ std::shared_ptr<const Model> Worker::knocked_model(const std::shared_ptr<const M
   std::string key = knock_mode_name(r.knock_mode);
   for (const HeadKnockout& h : r.knockouts) key += " " + std::to_string(h.layer) + ":" + std::to_string(h.head);
   std::lock_guard<std::mutex> g(knock_mu_);  // columns computed in parallel share the copies
-  auto it = knocked_.find({m.get(), key});
-  if (it == knocked_.end()) {
-    // The held-out slice: the means of a mean knock-out come from it, and the quality row reports the loss change
-    // on it beside the change on the text (a few context-long forwards, once per copy).
-    const std::vector<int64_t> slice = heldout_slice(*m);
-    const HeadMeans* means = nullptr;
-    if (r.knock_mode == KnockMode::Mean) {
-      auto mi = means_.find(m.get());
-      if (mi == means_.end()) {
-        if (means_.size() >= 4) means_.clear();
-        mi = means_.emplace(m.get(), Means{m, head_means(*m, slice)}).first;
-      }
-      means = &mi->second.means;
-    }
-    Knocked k{m, knock_out(*m, r.knockouts, means), 0};  // throws Error for a layer or head out of range
-    k.heldout_delta = heldout_loss(*k.copy, slice) - heldout_loss(*m, slice);
-    if (knocked_.size() >= 8) knocked_.clear();  // a copy is a whole model: keep a few
-    it = knocked_.emplace(std::make_pair(m.get(), key), std::move(k)).first;
+  // By the source's address (the entry holds its source, so the address stays its own) and the knock-outs.
+  key = std::to_string(reinterpret_cast<uintptr_t>(m.get())) + " " + key;
+  if (const Knocked* k = knocked_.find(key)) {
+    res.heldout_knock_delta = k->heldout_delta;
+    return k->copy;
   }
-  res.heldout_knock_delta = it->second.heldout_delta;
-  return it->second.copy;
+  // The held-out slice: the means of a mean knock-out come from it, and the quality row reports the loss change
+  // on it beside the change on the text (a few context-long forwards, once per copy).
+  const std::vector<int64_t> slice = heldout_slice(*m);
+  const HeadMeans* means = nullptr;
+  if (r.knock_mode == KnockMode::Mean) {
+    auto mi = means_.find(m.get());
+    if (mi == means_.end()) {
+      if (means_.size() >= 2) means_.clear();  // each holds its source model
+      mi = means_.emplace(m.get(), Means{m, head_means(*m, slice)}).first;
+    }
+    means = &mi->second.means;
+  }
+  Knocked k{m, knock_out(*m, r.knockouts, means), 0};  // throws Error for a layer or head out of range
+  k.heldout_delta = heldout_loss(*k.copy, slice) - heldout_loss(*m, slice);
+  res.heldout_knock_delta = k.heldout_delta;
+  std::shared_ptr<const Model> copy = k.copy;
+  knocked_.put(key, std::move(k), model_bytes(*copy));  // a copy is a whole model: the last few, by bytes
+  return copy;
 }
 
 }  // namespace attnscope::session
