@@ -54,17 +54,21 @@ struct Ctx {
   int64_t G() const { return H / Hkv; }
 };
 
-// The key-index intervals query position ip may reach under rule r (contiguous keys), appended to `out`.
-void reach(const Ctx& c, const MaskRule& r, int64_t ip, std::vector<Interval>& out) {
+// The key-index intervals a query whose position's spans are s may reach (contiguous keys), appended to `out`.
+void reach_spans(const Ctx& c, const Spans& s, std::vector<Interval>& out) {
   if (!c.contiguous) {
     out.push_back({0, c.S - 1});
     return;
   }
-  const Spans s = spans(r, ip);
   for (int n = 0; n < s.n; ++n) {
     const int64_t a = std::max<int64_t>(s.lo[n] - c.kpos[0], 0), b = std::min(s.hi[n] - c.kpos[0], c.S - 1);
     if (a <= b) out.push_back({a, b});
   }
+}
+
+// The same for query position ip under rule r.
+void reach(const Ctx& c, const MaskRule& r, int64_t ip, std::vector<Interval>& out) {
+  reach_spans(c, c.contiguous ? spans(r, ip) : Spans{}, out);
 }
 
 std::vector<Interval> merged(std::vector<Interval> v) {
@@ -81,13 +85,13 @@ std::vector<Interval> merged(std::vector<Interval> v) {
 
 enum class TileState { Skipped, Partial, Full };
 
-// Keys [j0, j0 + n) against query rows [i0, i0 + rows) under rule r.
-TileState classify(const Ctx& c, const MaskRule& r, int64_t i0, int64_t rows, int64_t j0, int64_t n) {
+// Keys [j0, j0 + n) against query rows whose spans are rs [rows] under rule r.
+TileState classify(const Ctx& c, const MaskRule& r, const Spans* rs, int64_t rows, int64_t j0, int64_t n) {
   if (!c.contiguous) return TileState::Partial;
   const int64_t p0 = c.kpos[j0], p1 = c.kpos[j0 + n - 1];
   bool any = false, all = true;
   for (int64_t i = 0; i < rows; ++i) {
-    const Spans s = spans(r, c.qpos[i0 + i]);
+    const Spans& s = rs[i];
     bool hit = false, cover = false;
     for (int m = 0; m < s.n; ++m) {
       hit = hit || (s.lo[m] <= p1 && p0 <= s.hi[m]);
@@ -100,10 +104,37 @@ TileState classify(const Ctx& c, const MaskRule& r, int64_t i0, int64_t rows, in
   return all && !filtered(r) ? TileState::Full : TileState::Partial;
 }
 
+// The fast mask of a partial tile, key by key: when every row reaches one span [lo_i, hi_i] of positions and both
+// ends never decrease down the rows (causal, window, block, local rules over queries in order), the rows that may
+// see key position p are one run [first_p, last_p], and both ends move forward with p. So each key's entries
+// st[j][.] (contiguous: the rows are the vector lanes) are -inf before and after its run: two short fills per key
+// instead of a scalar store per masked pair down a column. Returns false (nothing written) otherwise.
+bool mask_by_keys(const Ctx& c, const Spans* rs, int64_t rows, int64_t j0, int64_t n, float* st /*[n][kBr]*/) {
+  int64_t lo[kBr], hi[kBr];  // each row's one span of key positions
+  for (int64_t i = 0; i < rows; ++i) {
+    const Spans& s = rs[i];
+    if (s.n != 1) return false;
+    lo[i] = s.lo[0];
+    hi[i] = s.hi[0];
+    if (i > 0 && (lo[i] < lo[i - 1] || hi[i] < hi[i - 1])) return false;
+  }
+  int64_t first = 0, last = 0;  // rows [first, last) see the current key
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t p = c.kpos[j0 + j];
+    while (first < rows && hi[first] < p) ++first;  // rows whose span ends before p
+    if (last < first) last = first;
+    while (last < rows && lo[last] <= p) ++last;  // rows whose span starts at or before p
+    float* col = st + j * kBr;                    // [kBr]: key j against every row
+    std::fill(col, col + first, kNegInf);
+    std::fill(col + std::max(last, first), col + kBr, kNegInf);  // padding rows (>= rows) included
+  }
+  return true;
+}
+
 // Scores st [n][kBr] of keys [j0, j0 + n) for rows [i0, i0 + rows) of query head h: sink columns from the alternative
 // queries, the ALiBi bias, and -inf where the rule forbids a pair (every entry of a padding row when partial).
-void adjust(const Ctx& c, int64_t h, const MaskRule& r, TileState ts, int64_t i0, int64_t rows, int64_t j0, int64_t n,
-            float* st /*[n][kBr]*/) {
+void adjust(const Ctx& c, int64_t h, const MaskRule& r, const Spans* rs, TileState ts, int64_t i0, int64_t rows,
+            int64_t j0, int64_t n, float* st /*[n][kBr]*/) {
   if (c.slopes) {
     const float slope = c.slopes[h];
     for (int64_t j = 0; j < n; ++j) {
@@ -114,6 +145,7 @@ void adjust(const Ctx& c, int64_t h, const MaskRule& r, TileState ts, int64_t i0
     }
   }
   if (ts == TileState::Full) return;
+  if (c.contiguous && !filtered(r) && mask_by_keys(c, rs, rows, j0, n, st)) return;
   for (int64_t i = 0; i < kBr; ++i) {
     if (i >= rows) {
       for (int64_t j = 0; j < n; ++j) st[j * kBr + i] = kNegInf;
@@ -125,7 +157,7 @@ void adjust(const Ctx& c, int64_t h, const MaskRule& r, TileState ts, int64_t i0
         if (!allows(r, ip, c.kpos[j0 + j])) st[j * kBr + i] = kNegInf;
       continue;
     }
-    const Spans s = spans(r, ip);  // ascending, disjoint: blank the gaps between them
+    const Spans& s = rs[i];  // ascending, disjoint: blank the gaps between them
     int64_t jj = 0;
     for (int m = 0; m < s.n; ++m) {
       const int64_t a = std::clamp<int64_t>(s.lo[m] - c.kpos[j0], 0, n);
@@ -148,6 +180,8 @@ void pack_queries(const float* q /*[T, d]*/, int64_t i0, int64_t rows, int64_t d
 void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
   const int64_t G = c.G(), d = c.d, dv = c.dv, i0 = qtile * kBr, rows = std::min(kBr, c.T - i0);
   thread_local std::vector<float> buf;
+  thread_local std::vector<Spans> row_spans;  // [G][kBr] each head's rows' spans, computed once per item
+  row_spans.resize(static_cast<size_t>(G * kBr));
   const int64_t per_head = 2 * d * kBr + 2 * kBr + dv * kBr;  // qt, qt_alt [d][kBr]; m, l [kBr]; acc [dv][kBr]
   buf.resize(static_cast<size_t>(G * per_head + 2 * kBc * kBr));
   float* st = buf.data() + G * per_head;          // [kBc][kBr] scores, then probabilities
@@ -162,7 +196,11 @@ void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
     if (c.qa) pack_queries(c.qa + (b * c.H + h) * c.T * d, i0, rows, d, c.scale, hb + d * kBr);
     std::fill(hb + 2 * d * kBr, hb + 2 * d * kBr + kBr, kNegInf);  // m
     std::fill(hb + 2 * d * kBr + kBr, hb + per_head, 0.0f);        // l, acc
-    for (int64_t i = 0; i < rows; ++i) reach(c, c.mask.rule(h), c.qpos[i0 + i], reachable);
+    Spans* rs = row_spans.data() + hh * kBr;
+    for (int64_t i = 0; i < rows; ++i) {
+      if (c.contiguous) rs[i] = spans(c.mask.rule(h), c.qpos[i0 + i]);
+      reach_spans(c, rs[i], reachable);
+    }
   }
   for (const auto& [first, last] : merged(reachable))
     for (int64_t j0 = first; j0 <= last; j0 += kBc) {
@@ -170,7 +208,8 @@ void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
       for (int64_t hh = 0; hh < G; ++hh) {
         const int64_t h = g * G + hh;
         const MaskRule& r = c.mask.rule(h);
-        const TileState ts = classify(c, r, i0, rows, j0, n);
+        const Spans* rs = row_spans.data() + hh * kBr;
+        const TileState ts = classify(c, r, rs, rows, j0, n);
         if (ts == TileState::Skipped) continue;
         float* hb = buf.data() + hh * per_head;
         float *m = hb + 2 * d * kBr, *l = m + kBr, *acc = l + kBr;  // [kBr], [kBr], [dv][kBr]
@@ -182,7 +221,7 @@ void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
           for (int64_t j = 0; j < n; ++j)
             if (c.kpos[j0 + j] < c.alt_below) std::copy(st2 + j * kBr, st2 + (j + 1) * kBr, st + j * kBr);
         }
-        adjust(c, h, r, ts, i0, rows, j0, n, st);
+        adjust(c, h, r, rs, ts, i0, rows, j0, n, st);
         c.mc->softmax(st, n, m, l, acc, dv);
         c.mc->pv(st, vb + j0 * dv, n, dv, acc);
       }
