@@ -91,6 +91,25 @@ std::vector<int64_t> advise_measure_lengths(int64_t seq) {
   return {512, 1024};
 }
 
+std::vector<BenchSample> scaled_curve(const std::vector<BenchSample>& curve, const BenchSample& measured) {
+  const BenchSample* there = nullptr;
+  bool longer = false;
+  for (const BenchSample& c : curve) {
+    if (c.variant != measured.variant) continue;
+    if (c.length == kScaleAt) there = &c;
+    longer = longer || c.length > kScaleAt;
+  }
+  if (!there || !longer || !(there->median_ms > 0)) return {};
+  auto ratio = [](double ours, double theirs) { return ours / theirs; };  // NaN where either is missing
+  const double rt = ratio(measured.median_ms, there->median_ms), rp = ratio(measured.peak_mib, there->peak_mib),
+               rd = ratio(measured.decode_tokens_per_s, there->decode_tokens_per_s);
+  std::vector<BenchSample> out;
+  for (const BenchSample& c : curve)
+    if (c.variant == measured.variant && c.length != kScaleAt)
+      out.push_back({c.variant, c.length, c.median_ms * rt, c.peak_mib * rp, c.decode_tokens_per_s * rd, kScaleAt});
+  return out;
+}
+
 namespace {
 
 // Timings that answer for seq: measured there, or read off a line through two measured lengths.
@@ -101,7 +120,8 @@ bool usable(const Timing& t) {
 
 // The shipped bench results for the variants `have` lacks, when this machine's GEMM is within a factor 1.6 of
 // theirs (this VM's own speed wanders by up to 1.4x between idle runs); `why` says what was used or why not.
-std::vector<BenchSample> shipped_samples(const std::vector<BenchSample>& have, std::string& why) {
+std::vector<BenchSample> shipped_samples(const std::vector<BenchSample>& have, std::string& why,
+                                         std::vector<BenchSample>& curves) {
   const std::string path = shipped_bench_path();
   if (path.empty()) {
     why = "no shipped docs/bench.json";
@@ -114,6 +134,11 @@ std::vector<BenchSample> shipped_samples(const std::vector<BenchSample>& have, s
     why = "docs/bench.json unreadable (" + std::string(e.what()) + ")";
     return {};
   }
+  try {
+    curves = bench_samples_from_json(j);
+  } catch (const Error&) {
+    curves.clear();  // refused below as well
+  }
   const double theirs = j.value("gemm_2048_gflops", NAN), ours = machine_gemm_gflops("cpu");
   char b[160];
   std::snprintf(b, sizeof b, "docs/bench.json (recorded on a machine with GEMM %.0f GFLOP/s, this one %.0f)", theirs,
@@ -124,7 +149,7 @@ std::vector<BenchSample> shipped_samples(const std::vector<BenchSample>& have, s
     return {};
   }
   std::vector<BenchSample> out;
-  for (const BenchSample& x : bench_samples_from_json(j)) {
+  for (const BenchSample& x : curves) {
     bool known = false;
     for (const BenchSample& h : have) known = known || h.variant == x.variant;
     if (!known) out.push_back(x);
@@ -132,37 +157,55 @@ std::vector<BenchSample> shipped_samples(const std::vector<BenchSample>& have, s
   return out;
 }
 
-// The missing variants' bench points at advise_measure_lengths(seq), each in its own child process (so cancelling
-// waits for one), appended to rep.samples; their sentence appended to `src`. Returns how many were measured.
+// The missing variants' bench points, each in its own child process (so cancelling waits for one), appended to
+// rep.samples: at kScaleAt with their curve scaled through it where s.curves has one, else at
+// advise_measure_lengths(seq). Their sentence is appended to `src`. Returns how many variants were measured.
 int measure_timings(AdviceReport& rep, const AdviseSetup& s, const std::vector<std::string>& to_measure,
                     const std::function<void(const std::string&)>& step, int& done,
-                    const std::function<bool()>& cancelled, std::string& src) {
+                    const std::vector<BenchSample>& curves, const std::function<bool()>& cancelled, std::string& src) {
   std::string device;
-  int measured = 0;
+  int measured = 0, scaled = 0;
   const std::vector<int64_t> lengths = advise_measure_lengths(s.seq);
   std::string at;
   for (int64_t T : lengths) at += (at.empty() ? "" : " and ") + std::to_string(T);
   for (const std::string& v : to_measure) {
     if (cancelled()) break;
-    step("measuring " + v + " at " + at + " tokens");
+    std::vector<BenchSample> curve;  // this variant's points in `curves`
+    for (const BenchSample& c : curves)
+      if (c.variant == v) curve.push_back(c);
+    const bool scale = s.seq > kScaleAt && !scaled_curve(curve, BenchSample{v, kScaleAt, 1, 1, 1}).empty();
+    step("measuring " + v + " at " + (scale ? std::to_string(kScaleAt) : at) + " tokens");
     BenchOptions o;
     o.variants = {v};
-    o.lengths = lengths;
+    o.lengths = scale ? std::vector<int64_t>{kScaleAt} : lengths;
     o.repeats = s.repeats;
     o.decode_tokens = 8;
     o.measure_gemm = false;
     BenchReport r = run_bench(o);
     device = r.device;
-    for (const BenchPoint& b : r.points)
-      if (b.status == "ok")
-        rep.samples.push_back({b.variant, b.length, b.median_ms, b.peak_mib, b.decode_tokens_per_s});
+    for (const BenchPoint& b : r.points) {
+      if (b.status != "ok") continue;
+      const BenchSample got{b.variant, b.length, b.median_ms, b.peak_mib, b.decode_tokens_per_s};
+      rep.samples.push_back(got);
+      if (!scale) continue;
+      const std::vector<BenchSample> more = scaled_curve(curve, got);
+      rep.samples.insert(rep.samples.end(), more.begin(), more.end());
+      ++scaled;
+    }
     ++measured;
     ++done;
   }
-  if (measured > 0)
-    src += (src.empty() ? "" : "; ") + std::string("measured now (") + device + ", " + std::to_string(s.repeats) +
-           " runs at " + at + " tokens, one layer d_model 128, 8 heads) for " + std::to_string(measured) + " variant" +
-           (measured == 1 ? "" : "s") + (lengths.size() > 1 ? ", extrapolated to " + std::to_string(s.seq) : "");
+  if (measured == 0) return 0;
+  std::string what = "measured now (" + device + ", " + std::to_string(s.repeats) +
+                     " runs, one layer d_model 128, 8 heads) for " + std::to_string(measured) + " variant" +
+                     (measured == 1 ? "" : "s");
+  if (scaled > 0)
+    what += ": " + std::to_string(scaled) + " at " + std::to_string(kScaleAt) + " tokens, scaled to " +
+            std::to_string(s.seq) + " along docs/bench.json's curves";
+  if (measured > scaled)
+    what += std::string(scaled > 0 ? "; " : ": ") + std::to_string(measured - scaled) + " at " + at + " tokens" +
+            (lengths.size() > 1 ? ", extrapolated to " + std::to_string(s.seq) : "");
+  src += (src.empty() ? "" : "; ") + what;
   return measured;
 }
 
@@ -188,9 +231,12 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
   // What is to be done: a bench point for every decodable variant without a sample, then a loss evaluation for
   // every decodable variant without a shipped checkpoint.
   std::string src = s.timing_source;
+  std::vector<BenchSample> setup_curves = s.curves;
   if (s.use_shipped && !cancelled()) {
     std::string why;
-    const std::vector<BenchSample> shipped = shipped_samples(rep.samples, why);
+    std::vector<BenchSample> curves;
+    const std::vector<BenchSample> shipped = shipped_samples(rep.samples, why, curves);
+    if (shipped.empty()) setup_curves.insert(setup_curves.end(), curves.begin(), curves.end());
     rep.samples.insert(rep.samples.end(), shipped.begin(), shipped.end());
     src += (src.empty() ? "" : "; ") + why;
     if (!shipped.empty())
@@ -221,7 +267,7 @@ AdviceReport gather_advice(const std::shared_ptr<const Model>& base, const Advis
     if (progress) progress(p);
   };
 
-  const int measured = measure_timings(rep, s, to_measure, step, p.done, cancelled, src);
+  const int measured = measure_timings(rep, s, to_measure, step, p.done, setup_curves, cancelled, src);
   if (src.empty()) src = "timings missing: give bench results (`attnscope bench --json F`) or measure now";
   if (measured < int(to_measure.size()))
     src += " (cancelled: " + std::to_string(to_measure.size() - measured) + " variants not measured)";

@@ -28,7 +28,11 @@ struct AdviseSetup {
   bool use_shipped = true;           // variants without samples: the shipped docs/bench.json, when this machine's
                                      // GEMM is within a factor 1.6 of the one recorded there (measured first, ~1 s)
   bool measure_missing = true;       // bench now every decodable variant still without two lengths or seq itself:
-                                     // at seq up to 1024 tokens, else at 512 and 1024 and extrapolated (log-log)
+                                     // at seq up to 1024 tokens; past that at kScaleAt only when `curves` holds the
+                                     // variant there and beyond (its curve scaled through that one measurement),
+                                     // else at 512 and 1024 and extrapolated (log-log)
+  std::vector<BenchSample> curves;   // another machine's results (time, peak, decode against length); use_shipped
+                                     // adds the shipped docs/bench.json's even when its GEMM differs
   int repeats = 3;                   // measuring now: timed runs per variant
   int64_t eval_windows = 4;          // losses under the base weights: validation windows (0 = checkpoints only)
   std::string timing_source;         // where `samples` came from ("bench results F.json"), for the report
@@ -56,6 +60,12 @@ std::string shipped_bench_path();
 // {512, 1024} (the advice extrapolates along the measured slope and says so: measuring at 1024 and 2048
 // took 119 s for the 22 variants here, over the 60 s an answer may take).
 std::vector<int64_t> advise_measure_lengths(int64_t seq);
+// The one length a variant is measured at past 1024 tokens when a curve of it is known (AdviseSetup::curves): the
+// 22 variants measured at 512 and 1024 took 89 s here, 44 processes each starting LibTorch; at 1024 alone ~half.
+constexpr int64_t kScaleAt = 1024;
+// `curve`'s points of one variant (other than kScaleAt), scaled by what was measured at kScaleAt over what the curve
+// holds there (time, peak and decode each by its own ratio); empty when the curve lacks kScaleAt or a longer point.
+std::vector<BenchSample> scaled_curve(const std::vector<BenchSample>& curve, const BenchSample& measured);
 
 // Validation losses of the checkpoints under assets/models trained with one variant on every layer and a dense
 // MLP: variant -> (loss, "assets/models/NAME"). Where a variant has several, the one trained with the step budget

@@ -158,7 +158,9 @@ Timing timing_at(const std::vector<BenchSample>& samples, const std::string& var
       t.prefill_ms = p->median_ms;
       t.peak_mib = p->peak_mib;
       t.decode_tokens_per_s = p->decode_tokens_per_s;
-      t.how = "measured at " + std::to_string(seq);
+      t.how = p->scaled_from > 0 ? "measured at " + std::to_string(p->scaled_from) + ", scaled to " +
+                                       std::to_string(seq) + " along the shipped curve"
+                                 : "measured at " + std::to_string(seq);
       return t;
     }
   if (pts.size() == 1) {  // one length only: scale by nothing, say so
@@ -179,6 +181,8 @@ Timing timing_at(const std::vector<BenchSample>& samples, const std::string& var
   const bool inside = seq > a.length && seq < b.length;
   t.how = std::string(inside ? "interpolated " : "extrapolated from ") + std::to_string(a.length) + "-" +
           std::to_string(b.length);
+  if (const int64_t from = std::max(a.scaled_from, b.scaled_from))
+    t.how += " (measured at " + std::to_string(from) + ", scaled along the shipped curve)";
   return t;
 }
 

@@ -24,6 +24,7 @@ struct BenchSample {
   double median_ms = std::numeric_limits<double>::quiet_NaN();  // prefill of one layer
   double peak_mib = std::numeric_limits<double>::quiet_NaN();   // its peak memory above the baseline
   double decode_tokens_per_s = std::numeric_limits<double>::quiet_NaN();
+  int64_t scaled_from = 0;  // 0: measured; else read off another machine's curve through this one's measurement here
 };
 // The ok points of a `bench --json` file. Throws Error naming what is missing.
 std::vector<BenchSample> bench_samples_from_json(const nlohmann::json& j);

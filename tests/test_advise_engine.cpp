@@ -330,6 +330,28 @@ TEST(AdviseGather, MeasuresOnlyWhatIsMissingAndStopsWhenCancelled) {
             std::string::npos);
 }
 
+// A curve measured elsewhere, scaled through one point measured here: time, peak and decode each by its own ratio.
+TEST(AdviseGather, ScalesACurveThroughOneMeasurement) {
+  const std::vector<BenchSample> curve = {
+      {"mha", 512, 2, 10, 400}, {"mha", 1024, 4, 20, 200}, {"mha", 4096, 32, 80, 50}, {"gqa", 4096, 1, 1, 1}};
+  const std::vector<BenchSample> out = scaled_curve(curve, {"mha", 1024, 8, 10, 100});
+  ASSERT_EQ(out.size(), 2u);  // 512 and 4096 of mha; not 1024 itself, not gqa's
+  EXPECT_EQ(out[0].length, 512);
+  EXPECT_DOUBLE_EQ(out[0].median_ms, 4);  // x2
+  EXPECT_DOUBLE_EQ(out[1].median_ms, 64);
+  EXPECT_DOUBLE_EQ(out[1].peak_mib, 40);             // x0.5
+  EXPECT_DOUBLE_EQ(out[1].decode_tokens_per_s, 25);  // x0.5
+  EXPECT_EQ(out[1].scaled_from, 1024);
+  EXPECT_TRUE(scaled_curve(curve, {"gqa", 1024, 1, 1, 1}).empty()) << "no point at 1024";
+  EXPECT_TRUE(scaled_curve({{"mha", 512, 1, 1, 1}, {"mha", 1024, 2, 2, 2}}, {"mha", 1024, 1, 1, 1}).empty())
+      << "nothing longer than 1024 to scale to";
+  // read off the scaled points: the label says which point was measured here
+  std::vector<BenchSample> samples = out;
+  samples.push_back({"mha", 1024, 8, 10, 100});
+  EXPECT_EQ(timing_at(samples, "mha", 4096).how, "measured at 1024, scaled to 4096 along the shipped curve");
+  EXPECT_DOUBLE_EQ(timing_at(samples, "mha", 4096).prefill_ms, 64);
+}
+
 // Past 1024 tokens a missing variant is measured at 512 and 1024 only, and its timing at seq is read off the line
 // through them, which the report says; the shipped results answer when this machine's GEMM matches theirs.
 TEST(AdviseGather, MeasuresShortLengthsAndExtrapolates) {
@@ -352,6 +374,21 @@ TEST(AdviseGather, MeasuresShortLengthsAndExtrapolates) {
   EXPECT_GT(sw->timing.prefill_ms, 0);
   EXPECT_NE(rep.timing_source.find("at 512 and 1024 tokens"), std::string::npos) << rep.timing_source;
   EXPECT_NE(rep.timing_source.find("extrapolated to 8192"), std::string::npos) << rep.timing_source;
+
+  // with a curve of it (another machine's results): measured at 1024 only, the curve scaled through that point
+  AdviseSetup sc = s;
+  for (int64_t L : {512, 1024, 2048, 4096})
+    sc.curves.push_back({"sliding_window", L, double(L) / 100, double(L) / 10, 1e6 / double(L)});
+  const AdviceReport r3 = gather_advice(base, sc);
+  const Candidate* sw3 = r3.candidate("sliding_window");
+  ASSERT_NE(sw3, nullptr);
+  EXPECT_EQ(sw3->timing.how, "extrapolated from 2048-4096 (measured at 1024, scaled along the shipped curve)");
+  std::vector<int64_t> measured_here;  // the sliding_window samples not read off the curve
+  for (const BenchSample& x : r3.samples)
+    if (x.variant == "sliding_window" && x.scaled_from == 0) measured_here.push_back(x.length);
+  EXPECT_EQ(measured_here, std::vector<int64_t>{1024});
+  EXPECT_NE(r3.timing_source.find("1 at 1024 tokens, scaled to 8192 along docs/bench.json's curves"), std::string::npos)
+      << r3.timing_source;
 
   // the shipped results: used for every variant when the GEMMs agree (nothing measured), else refused by name
   AdviseSetup sh;

@@ -78,6 +78,7 @@ int cmd_advise(const AdviseArgs& a) {
   } else {
     std::string at;
     for (int64_t T : advise_measure_lengths(a.seq)) at += (at.empty() ? "" : " and ") + std::to_string(T);
+    if (a.seq > kScaleAt) at = std::to_string(kScaleAt) + " (scaled along docs/bench.json's curves; else " + at + ")";
     std::fprintf(stderr,
                  "advise: timings from the shipped docs/bench.json when this machine's GEMM matches its own; variants "
                  "without them measured now at %s tokens (reuse a `bench --json` file with --bench)\n",
