@@ -61,7 +61,7 @@ std::string shipped_bench_path();
 // took 119 s for the 22 variants here, over the 60 s an answer may take).
 std::vector<int64_t> advise_measure_lengths(int64_t seq);
 // The one length a variant is measured at past 1024 tokens when a curve of it is known (AdviseSetup::curves): the
-// 22 variants measured at 512 and 1024 took 89 s here, 44 processes each starting LibTorch; at 1024 alone ~half.
+// 22 variants measured at 512 and 1024 took 89 s here, 66 processes each starting LibTorch; at 1024 alone 47 s.
 constexpr int64_t kScaleAt = 1024;
 // `curve`'s points of one variant (other than kScaleAt), scaled by what was measured at kScaleAt over what the curve
 // holds there (time, peak and decode each by its own ratio); empty when the curve lacks kScaleAt or a longer point.

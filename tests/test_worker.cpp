@@ -323,6 +323,19 @@ TEST(Worker, ReferencesArriveWhenIdleWithTheSameMapsForEveryVariant) {
   EXPECT_GE(with_reference, 6);  // linear, performer, cosformer, nystrom, ... each typed twice
 }
 
+// The window's event wait ends when a result is published: one call per published column result.
+TEST(Worker, WakesItsOwnerWhenAResultIsPublished) {
+  Worker w;
+  std::atomic<int> wakes{0};
+  w.set_on_publish([&] { ++wakes; });
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  EXPECT_EQ(wakes.load(), 0);
+  for (int c = 0; c < 3; ++c) w.submit(c, request_for(c, 1));
+  ASSERT_TRUE(wait_until([&] { return w.result(0) && w.result(1) && w.result(2); }, 60));
+  ASSERT_TRUE(wait_until([&] { return wakes.load() >= 3; }, 5)) << wakes.load();
+}
+
 // Removed columns get no result, even when their request was already running.
 TEST(Worker, ForgottenColumnsStayEmpty) {
   Worker w;

@@ -245,6 +245,8 @@ int run_app(GLFWwindow* win, GuiOptions& opts, bool scripted) {
     if (refresh_app) refresh_app->redraw = true;
   });
   int rc = start_app(app, opts);
+  // A published result ends the event wait below at once (it would otherwise show up to 30 ms late).
+  if (app.worker) app.worker->set_on_publish([] { glfwPostEmptyEvent(); });
   Script script = make_script(opts, scripted);
   while (rc == 0 && !glfwWindowShouldClose(win) && !script.quit) {
     if (scripted)

@@ -558,8 +558,13 @@ void Worker::run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<c
   auto one = [&](std::pair<int, ColumnRequest>& job) {
     std::shared_ptr<const Model> used;
     auto res = compute(base, job.second, &used, job.first);
-    std::lock_guard<std::mutex> g(mu_);
-    publish(job.first, job.second, std::move(res), std::move(used));
+    std::function<void()> wake;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      publish(job.first, job.second, std::move(res), std::move(used));
+      wake = on_publish_;
+    }
+    if (wake) wake();  // outside the lock: the window's thread may be asking for results
   };
   std::vector<std::function<void()>> jobs;  // compute() catches its errors: nothing is thrown here
   for (auto& job : batch) jobs.push_back([&one, &job] { one(job); });
@@ -585,6 +590,11 @@ void Worker::publish(int column, const ColumnRequest& req, std::shared_ptr<const
     t.timing = ColumnTiming{res->seq, {}};
     slot = std::move(res);
   }
+}
+
+void Worker::set_on_publish(std::function<void()> f) {
+  std::lock_guard<std::mutex> l(mu_);
+  on_publish_ = std::move(f);
 }
 
 int Worker::column_threads() const {

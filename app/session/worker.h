@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -189,6 +190,9 @@ class Worker {
   bool busy() const;  // a job running or pending (timing repeats included)
   // Columns computed at once (default: one per logical CPU; 1: one after another).
   void set_column_threads(int n);
+  // Called (on a worker thread, no lock held) after each column's result is published: the window wakes its event
+  // wait with it (glfwPostEmptyEvent), so a result is drawn at once, not when the wait times out.
+  void set_on_publish(std::function<void()> f);
   int column_threads() const;
   int64_t threads() const;  // LibTorch's intra-op threads (0 until the model is loaded)
   size_t cached_models() const;
@@ -232,7 +236,8 @@ class Worker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  bool trim_due_ = false;  // a job ran since the last give_back_free_memory (loop())
+  std::function<void()> on_publish_;  // set_on_publish
+  bool trim_due_ = false;             // a job ran since the last give_back_free_memory (loop())
   std::string load_dir_;
   bool load_pending_ = false, loading_ = false;
   std::shared_ptr<const Model> model_;
