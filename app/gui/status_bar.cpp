@@ -43,9 +43,10 @@ void draw_status_bar(App& app) {
   char frame[64] = "frame: measuring";  // nothing drawn yet at the last sample
   if (s.drawn > 0) std::snprintf(frame, sizeof frame, "frame %.1f ms (drawn %d of %d)", s.frame_ms, s.drawn, s.frames);
   ImGui::TextColored(kDim,
-                     "device %s  \xC2\xB7  %lld threads  \xC2\xB7  last compute %.1f ms  \xC2\xB7  memory %s  "
-                     "\xC2\xB7  %s  \xC2\xB7  %zu models cached",
-                     dev.c_str(), (long long)app.worker->threads(), app.last_compute_ms,
+                     "device %s  \xC2\xB7  %d column%s at once, %lld thread%s each  \xC2\xB7  last compute %.1f ms  "
+                     "\xC2\xB7  memory %s  \xC2\xB7  %s  \xC2\xB7  %zu models cached",
+                     dev.c_str(), app.worker->column_threads(), app.worker->column_threads() == 1 ? "" : "s",
+                     (long long)app.worker->threads(), app.worker->threads() == 1 ? "" : "s", app.last_compute_ms,
                      s.rss < 0 ? "?" : human_bytes(double(s.rss)).c_str(), frame, app.worker->cached_models());
   if (!app.settings_message.empty()) {
     ImGui::SameLine(0, ImGui::GetFontSize());
