@@ -136,8 +136,10 @@ std::vector<BenchSample> shipped_samples(const std::vector<BenchSample>& have, s
   }
   try {
     curves = bench_samples_from_json(j);
-  } catch (const Error&) {
-    curves.clear();  // refused below as well
+  } catch (const Error& e) {
+    curves.clear();
+    why = "docs/bench.json unreadable (" + std::string(e.what()) + ")";
+    return {};
   }
   const double theirs = j.value("gemm_2048_gflops", NAN), ours = machine_gemm_gflops("cpu");
   char b[160];
@@ -173,6 +175,7 @@ int measure_timings(AdviceReport& rep, const AdviseSetup& s, const std::vector<s
     std::vector<BenchSample> curve;  // this variant's points in `curves`
     for (const BenchSample& c : curves)
       if (c.variant == v) curve.push_back(c);
+    // a curve through kScaleAt that reaches past it: measure there alone and scale the curve through the point
     const bool scale = s.seq > kScaleAt && !scaled_curve(curve, BenchSample{v, kScaleAt, 1, 1, 1}).empty();
     step("measuring " + v + " at " + (scale ? std::to_string(kScaleAt) : at) + " tokens");
     BenchOptions o;

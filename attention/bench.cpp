@@ -356,16 +356,11 @@ double estimated_bytes(const std::string& variant, int64_t T, int64_t batch) {
 }  // namespace
 
 namespace {
-// measure_gemm in a measuring child (the device resolved there); a failed child is an Error.
-// The GEMM's rate, or with gemm false only the device resolved: "cpu" needs no process of its own (a fresh one
-// costs ~1.3 s here to start LibTorch: the advisor's 22 single-variant benches spent half their time on them).
+// measure_gemm in a measuring child (the device resolved there); a failed child is an Error. Only resolving "cpu"
+// needs no process of its own (a fresh one costs ~1.3 s here to start LibTorch: the advisor's 22 single-variant
+// benches spent half their time on them).
 ChildResult gemm_child(const std::string& device, bool gemm) {
-  if (!gemm && device == "cpu") {
-    ChildResult g;
-    set_text(g.device, sizeof g.device, "cpu");
-    g.value = kNaN;
-    return g;
-  }
+  if (!gemm && device == "cpu") return measure_gemm(device, false);
   ChildResult g = in_child({"gemm", device, gemm ? "1" : "0"}, [&] { return measure_gemm(device, gemm); });
   if (g.status != 0) throw Error(std::string("bench: ") + g.note);
   return g;

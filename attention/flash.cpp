@@ -126,7 +126,7 @@ bool mask_by_keys(const Ctx& c, const Spans* rs, int64_t rows, int64_t j0, int64
     while (last < rows && lo[last] <= p) ++last;  // rows whose span starts at or before p
     float* col = st + j * kBr;                    // [kBr]: key j against every row
     std::fill(col, col + first, kNegInf);
-    std::fill(col + std::max(last, first), col + kBr, kNegInf);  // padding rows (>= rows) included
+    std::fill(col + last, col + kBr, kNegInf);  // padding rows (>= rows) included
   }
   return true;
 }

@@ -240,22 +240,17 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
       s = attend_or_flash(slots, [&] { return attend(q, q_sink, qpos, qb, slots); });
     } else {
       Keys old = cached();
-      Keys all{torch::cat({old.k, k}, 2), torch::cat({old.v, v}, 2), torch::cat({old.pos, qpos}),
-               qb.defined() ? torch::cat({old.buckets, qb}, 3) : torch::Tensor()};
-      if (fast) {  // the kernel skips tiles only over keys in position order: the held slots sorted, then the chunk
-        std::vector<int64_t> held;  // slot indices, by the position each holds; free slots (-1) left out
+      if (fast) {  // the kernel skips tiles only over keys in position order: the held slots sorted, free ones left out
+        std::vector<int64_t> held;  // slot indices, by the position each holds
         for (size_t i = 0; i < pc->slot_pos.size(); ++i)
           if (pc->slot_pos[i] >= 0) held.push_back(int64_t(i));
         std::sort(held.begin(), held.end(), [&](int64_t a, int64_t b) { return pc->slot_pos[a] < pc->slot_pos[b]; });
-        const auto idx = torch::tensor(held, torch::kLong).to(c.x.device());      // [n_held]
-        s = attend_or_flash(Keys{torch::cat({old.k.index_select(2, idx), k}, 2),  // [B, H, n_held + T, d_h]
-                                 torch::cat({old.v.index_select(2, idx), v}, 2),
-                                 torch::cat({old.pos.index_select(0, idx), qpos}),
-                                 {}},
-                            {});
-      } else {
-        s = attend(q, q_sink, qpos, qb, all);
+        const auto idx = torch::tensor(held, torch::kLong).to(c.x.device());  // [n_held]
+        old = Keys{old.k.index_select(2, idx), old.v.index_select(2, idx), old.pos.index_select(0, idx), {}};
       }
+      const Keys all{torch::cat({old.k, k}, 2), torch::cat({old.v, v}, 2), torch::cat({old.pos, qpos}),  // S + T keys
+                     qb.defined() ? torch::cat({old.buckets, qb}, 3) : torch::Tensor()};
+      s = attend_or_flash(all, [&] { return attend(q, q_sink, qpos, qb, all); });
       pc->evict(pattern, t0 + T);
       for (int64_t t = 0; t < T; ++t)
         if (pattern.retained(t0 + t, t0 + T)) pc->store(k, v, qb, t, t0 + t);

@@ -40,14 +40,16 @@ void draw_status_bar(App& app) {
     s.frames = app.frame;
   }
   const std::string dev = app.model ? app.model->device_name() : "no model";
+  const int columns = app.worker->column_threads();  // computed at once, each on `threads` LibTorch threads
+  const int64_t threads = app.worker->threads();
   char frame[64] = "frame: measuring";  // nothing drawn yet at the last sample
   if (s.drawn > 0) std::snprintf(frame, sizeof frame, "frame %.1f ms (drawn %d of %d)", s.frame_ms, s.drawn, s.frames);
   ImGui::TextColored(kDim,
                      "device %s  \xC2\xB7  %d column%s at once, %lld thread%s each  \xC2\xB7  last compute %.1f ms  "
                      "\xC2\xB7  memory %s  \xC2\xB7  %s  \xC2\xB7  %zu models cached",
-                     dev.c_str(), app.worker->column_threads(), app.worker->column_threads() == 1 ? "" : "s",
-                     (long long)app.worker->threads(), app.worker->threads() == 1 ? "" : "s", app.last_compute_ms,
-                     s.rss < 0 ? "?" : human_bytes(double(s.rss)).c_str(), frame, app.worker->cached_models());
+                     dev.c_str(), columns, columns == 1 ? "" : "s", (long long)threads, threads == 1 ? "" : "s",
+                     app.last_compute_ms, s.rss < 0 ? "?" : human_bytes(double(s.rss)).c_str(), frame,
+                     app.worker->cached_models());
   if (!app.settings_message.empty()) {
     ImGui::SameLine(0, ImGui::GetFontSize());
     ImGui::TextColored(kAmber, "%s", app.settings_message.c_str());

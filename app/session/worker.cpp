@@ -14,11 +14,14 @@
 
 namespace attnscope::session {
 
+namespace {
+// The allocator's free pages back to the system (malloc_trim on glibc; elsewhere nothing).
 void give_back_free_memory() {
 #ifdef __GLIBC__
   malloc_trim(0);  // every arena: free pages at the top and, since glibc 2.8, whole free pages inside
 #endif
 }
+}  // namespace
 
 size_t model_bytes(const Model& m) {
   return size_t(m.parameter_count()) * sizeof(float);  // fp32 weights in memory (buffers are small beside them)

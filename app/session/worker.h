@@ -95,7 +95,6 @@ constexpr size_t kCheckpointCacheBytes = size_t(24) << 20;
 // Knocked-out copies (each also holds its source model, often in the caches above as well).
 constexpr size_t kKnockCacheBytes = size_t(12) << 20;
 size_t model_bytes(const Model& m);  // what a cached model holds
-void give_back_free_memory();        // the allocator's free pages back to the system (malloc_trim on glibc)
 
 struct GenerateJob {
   std::vector<int64_t> prompt;
