@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "engine.h"
 #include "cli.h"
 
 namespace attnscope {
@@ -55,8 +56,13 @@ static int check_stdout(int rc) {
 
 int main(int argc, char** argv) {
   const bool bench_child = argc >= 2 && std::string(argv[1]) == "__bench_child";
-  if (argc >= 2 && (std::string(argv[1]) == "train" || std::string(argv[1]) == "bench" || bench_child))
+  // `bench --interactive` measures the window's recompute, so it keeps the window's allocator (glibc, below).
+  bool interactive = false;
+  for (int i = 2; i < argc; ++i) interactive = interactive || std::string(argv[i]) == "--interactive";
+  if (argc >= 2 &&
+      (std::string(argv[1]) == "train" || (std::string(argv[1]) == "bench" && !interactive) || bench_child))
     prefer_jemalloc(argv);
+  attnscope::keep_freed_buffers();  // glibc: big freed buffers reused, not faulted in afresh (engine.h)
   // one measurement of `bench`, in a process of its own (bench.h: bench_children_exec; not a subcommand)
   if (bench_child) return attnscope::bench_child_main(std::vector<std::string>(argv + 2, argv + argc));
   if (argc <= 1) {

@@ -159,6 +159,13 @@ bool set_compute_threads(int64_t torch_threads, int64_t blas_threads);
 // GEMMs gain nothing from OpenBLAS's threads (6 columns at 256 characters: 71 -> 63 ms on 2 idle cores); 2 LibTorch
 // threads were faster still when idle (55 ms) but stalled for seconds (p90 2.3 s) while another job used the cores.
 void use_interactive_threads();
+// glibc's allocator keeps big freed buffers for reuse instead of handing them back to the system at once: blocks up
+// to 32 MiB come from its heaps (not a fresh mmap each), and up to 64 MiB free at a heap's top stays there. Every
+// forward allocates buffers of a few MiB (a column's maps at 256 characters: 10 MiB); fresh pages fault in, and on
+// this VM a page fault costs ~17 us: `bench --interactive` under glibc's defaults measured a keystroke at 96 ms, with
+// this 14 ms, and a full attend at 256 characters 92 -> 14 ms. Idempotent; called by main() and by the session's
+// worker (which hands free pages back itself after a second idle: malloc_trim). No effect with another allocator.
+void keep_freed_buffers();
 // Back to what the process started with, the kernels' default included (a forked bench child measures as
 // `attnscope bench` does).
 void restore_compute_threads();

@@ -147,15 +147,24 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
       if (static_cast<int64_t>(cols.size()) != S) throw SlotMismatch{net.attn[size_t(l)]->spec().variant};
       const float* pd = p.data_ptr<float>();
       const uint8_t* kd = k.data_ptr<uint8_t>();
+      bool in_order = true;  // slot s holds position s (a plain cache; any cache's first prefill): rows copy whole
+      for (int64_t s = 0; s < S && in_order; ++s) in_order = cols[size_t(s)] == s;
       for (int64_t h = 0; h < H; ++h)
-        for (int64_t i = 0; i < n; ++i)
+        for (int64_t i = 0; i < n; ++i) {
+          const size_t src = static_cast<size_t>((h * n + i) * S), dst = m.idx(l, h, from + i, 0);
+          const int64_t keys = std::min<int64_t>(S, from + i + 1);  // keys j <= from + i (causal)
+          if (in_order) {
+            std::copy_n(pd + src, keys, m.attn.begin() + static_cast<long>(dst));
+            std::copy_n(kd + src, keys, m.mask.begin() + static_cast<long>(dst));
+            continue;
+          }
           for (int64_t s = 0; s < S; ++s) {
             const int64_t j = cols[size_t(s)];
             if (j < 0 || j > from + i) continue;  // a free slot, or (never for a causal layer) a later key
-            const size_t src = static_cast<size_t>((h * n + i) * S + s);
-            m.attn[m.idx(l, h, from + i, j)] = pd[src];
-            m.mask[m.idx(l, h, from + i, j)] = kd[src];
+            m.attn[dst + size_t(j)] = pd[src + size_t(s)];
+            m.mask[dst + size_t(j)] = kd[src + size_t(s)];
           }
+        }
     }
   }
   m.mode = model_->mode();
@@ -170,13 +179,10 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
 const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& tokens) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t T = static_cast<int64_t>(tokens.size());
-  stats_ = {};
   const size_t p = common_prefix(tokens_, tokens);
-  if (maps_ && !maps_->attn.empty() && p == tokens.size() && p == tokens_.size()) {  // the same text
-    stats_.incremental = true;
-    stats_.reused_rows = T;
+  if (maps_ && !maps_->attn.empty() && p == tokens.size() && p == tokens_.size())  // the same text: stats stay
     return *maps_;
-  }
+  stats_ = {};
   if (!why_whole_.empty() || T == 0 || T > model_->config().context) {  // attend also says what is wrong
     tokens_.clear();
     caches_.clear();

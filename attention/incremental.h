@@ -32,7 +32,8 @@ class IncrementalAttend {
   // a published result can hold them without a copy (the window's keystroke would copy L x H x T x T floats).
   std::shared_ptr<const AttentionMaps> shared() const { return maps_; }
 
-  // What the last update did.
+  // What the update that computed the current text did (the same text again computes nothing and keeps these: the
+  // window's worker shares one state between a column and the comparison that runs the same model).
   struct Stats {
     bool incremental = false;  // computed from the previous state (else the whole text)
     int64_t reused_rows = 0;   // query rows kept from the previous text

@@ -146,6 +146,14 @@ TEST(Incremental, AppendsComputeOnlyTheNewRows) {
   EXPECT_TRUE(inc.stats().incremental);
   EXPECT_EQ(inc.stats().reused_rows, 3);
   EXPECT_EQ(inc.stats().computed_rows, 6);
+  // The same text again computes nothing and hands out the same maps; the stats stay those of the update that
+  // computed them (the worker shares one state between a column and its comparison: whichever asks second must
+  // still show what the text's update did).
+  const auto before = inc.shared();
+  inc.update(t);
+  EXPECT_EQ(inc.shared(), before);
+  EXPECT_EQ(inc.stats().reused_rows, 3);
+  EXPECT_EQ(inc.stats().computed_rows, 6);
 }
 
 TEST(Incremental, WholeVariantsSayWhyAndBadTextsFailAsAttendDoes) {

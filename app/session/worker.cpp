@@ -57,6 +57,7 @@ bool ColumnRequest::needs_kv_text() const {
 }
 
 Worker::Worker(size_t model_cache_bytes) : weight_cache_(model_cache_bytes), full_cache_(model_cache_bytes) {
+  keep_freed_buffers();  // a keystroke's buffers reused, not faulted in afresh (engine.h)
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -314,7 +315,23 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     }
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
-    if (kv.empty()) {          // self-attention: the column's previous text's rows are reused (incremental.h)
+    // A column that runs its comparison checkpoint unchanged is its own comparison: one forward serves both.
+    const std::shared_ptr<const Model> itself = kv.empty() ? self_comparison(base_model, *m, r, *res) : nullptr;
+    if (itself) {
+      {
+        std::lock_guard<std::mutex> g(inc_mu_);
+        incremental_.erase(column);  // a state of its own from before is not needed now
+      }
+      std::lock_guard<std::mutex> g(comparison_mu_);
+      IncrementalAttend& inc = comparison_state(res->comparison.dir, itself);
+      inc.update(r.tokens);
+      res->maps = inc.shared();
+      res->reused_rows = inc.stats().reused_rows;
+      res->computed_rows = inc.stats().computed_rows;
+      res->whole_reason = inc.why_whole();
+      std::lock_guard<std::mutex> l(mu_);
+      remember_comparison_loss(res->comparison.dir, r.tokens, res->maps->loss);
+    } else if (kv.empty()) {   // self-attention: the column's previous text's rows are reused (incremental.h)
       IncrementalAttend* inc;  // this column's (never computed twice at once: run_column takes it from pending_)
       {
         std::lock_guard<std::mutex> g(inc_mu_);
@@ -543,35 +560,50 @@ void Worker::run_reference(std::unique_lock<std::mutex>& l) {
   if (slot == shown) slot = std::move(res);  // the timing (keyed by seq) stays with it
 }
 
-// The latest requests of the columns that have waited longest, up to column_threads() of them at once (lock held on
-// entry and exit). The columns are computed in parallel, one LibTorch thread each (no oversubscription: OpenBLAS
-// stays on one thread too); each result is published as soon as it is ready, still latest-wins per column.
+// The pending column that has waited longest and is not being computed now (-1: none); taken out of pending_ into
+// computing_, so that no two threads ever compute one column (its incremental state) at once. Lock held.
+int Worker::take_column(ColumnRequest& r) {
+  int column = -1;
+  uint64_t since = 0;
+  for (const auto& [c, t] : pending_since_)
+    if (!computing_.count(c) && (column < 0 || t < since)) column = c, since = t;
+  if (column < 0) return -1;
+  r = std::move(pending_[column]);
+  pending_.erase(column);
+  pending_since_.erase(column);
+  computing_.insert(column);
+  return column;
+}
+
+// The columns' latest requests, computed column_threads() at a time (lock held on entry and exit). Each thread takes
+// the column that has waited longest, computes it (one LibTorch thread: no oversubscription, OpenBLAS on one thread
+// too), publishes it, and takes the next, until none is left or a job that goes first (a model to load, a generation
+// session) arrives: no thread waits for another's column (six columns of unequal cost split evenly over the cores).
+// Results stay immutable and latest-wins per column; a column asked for again while it computes waits for its thread.
 void Worker::run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base) {
-  std::vector<std::pair<int, ColumnRequest>> batch;
-  while (!pending_since_.empty() && int(batch.size()) < column_threads_) {
-    auto pick = std::min_element(pending_since_.begin(), pending_since_.end(),
-                                 [](const auto& a, const auto& b) { return a.second < b.second; });
-    const int column = pick->first;
-    batch.emplace_back(column, std::move(pending_[column]));
-    pending_.erase(column);
-    pending_since_.erase(column);
-  }
+  auto drain = [this, &base] {
+    std::unique_lock<std::mutex> g(mu_);
+    for (;;) {
+      if (stop_ || load_pending_ || decode_pending_ || gen_pending_) return;  // loop() takes those first
+      ColumnRequest req;
+      const int column = take_column(req);
+      if (column < 0) return;
+      g.unlock();
+      std::shared_ptr<const Model> used;
+      auto res = compute(base, req, &used, column);  // catches its errors: nothing is thrown here
+      g.lock();
+      publish(column, req, std::move(res), std::move(used));
+      computing_.erase(column);
+      std::function<void()> wake = on_publish_;
+      g.unlock();
+      if (wake) wake();  // outside the lock: the window's thread may be asking for results
+      g.lock();
+    }
+  };
+  const size_t threads = std::min(size_t(column_threads_), pending_.size());
   running_ = true;
   l.unlock();
-  auto one = [&](std::pair<int, ColumnRequest>& job) {
-    std::shared_ptr<const Model> used;
-    auto res = compute(base, job.second, &used, job.first);
-    std::function<void()> wake;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      publish(job.first, job.second, std::move(res), std::move(used));
-      wake = on_publish_;
-    }
-    if (wake) wake();  // outside the lock: the window's thread may be asking for results
-  };
-  std::vector<std::function<void()>> jobs;  // compute() catches its errors: nothing is thrown here
-  for (auto& job : batch) jobs.push_back([&one, &job] { one(job); });
-  helpers_.run(jobs);  // this thread computes the first; kept helpers the others
+  helpers_.run(std::vector<std::function<void()>>(std::max<size_t>(1, threads), drain));  // this thread runs one
   l.lock();
   running_ = false;
 }

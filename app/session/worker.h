@@ -206,12 +206,20 @@ class Worker {
   void run_timing(std::unique_lock<std::mutex>& l);
   void run_reference(std::unique_lock<std::mutex>& l);
   void run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<const Model>& base);
+  int take_column(ColumnRequest& r);                                               // lock held
   void prepare_decode(const Model& base, const DecodeJob& job, uint64_t session);  // lock not held
   void decode_step();                                                              // lock not held
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
                                          bool convert, ColumnResult& res);
   std::shared_ptr<const Model> checkpoint(const std::string& dir);
   double comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r);
+  // worker_losses.cpp: the comparison checkpoint's model, its shared incremental state (comparison_mu_ held), its
+  // losses by text (lock held), and whether a column's model is that checkpoint unchanged (then its own comparison).
+  std::shared_ptr<const Model> comparison_model(const std::shared_ptr<const Model>& base, const std::string& dir);
+  IncrementalAttend& comparison_state(const std::string& dir, const std::shared_ptr<const Model>& other);
+  void remember_comparison_loss(const std::string& dir, const std::vector<int64_t>& tokens, double loss);
+  std::shared_ptr<const Model> self_comparison(const std::shared_ptr<const Model>& base, const Model& m,
+                                               const ColumnRequest& r, const ColumnResult& res);
   // The column's model with the request's heads knocked out (worker_losses.cpp), the last few cached by (model,
   // knock-outs, mode): typing with a knock-out reuses the copy and so the incremental maps. Sets the result's
   // held-out loss change (measured once per copy).
@@ -244,6 +252,7 @@ class Worker {
   int64_t threads_ = 0;
   std::map<int, ColumnRequest> pending_;
   std::map<int, uint64_t> pending_since_;
+  std::set<int> computing_;  // columns a thread is computing now (run_column)
   uint64_t tick_ = 0;
   std::map<int, std::shared_ptr<const ColumnResult>> results_;
   // What the timing repeats run: each column's latest successful model and tokens, and the samples so far.

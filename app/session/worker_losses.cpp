@@ -1,12 +1,55 @@
 // The worker's references for the quality row (worker.h): the comparison checkpoint's loss on a column's text, and
 // the knocked-out copies of a column's model.
 #include <cmath>
+#include <filesystem>
 
 #include "head_analysis.h"
 #include "registry.h"
 #include "worker.h"
 
 namespace attnscope::session {
+
+// The comparison checkpoint `dir`'s model: the base itself for the base's folder or when `dir` is unreadable.
+std::shared_ptr<const Model> Worker::comparison_model(const std::shared_ptr<const Model>& base,
+                                                      const std::string& dir) {
+  std::shared_ptr<const Model> other = dir == base->source_dir() ? nullptr : checkpoint(dir);
+  return other ? other : base;  // owned: the UI thread may load another model meanwhile
+}
+
+// The incremental state of the comparison checkpoint `dir` (model `other`), shared by the columns computed in
+// parallel: comparison_mu_ held. At most 4 checkpoints' states are kept (~10 MiB each).
+IncrementalAttend& Worker::comparison_state(const std::string& dir, const std::shared_ptr<const Model>& other) {
+  if (comparison_inc_.size() >= 4 && !comparison_inc_.count(dir)) comparison_inc_.clear();
+  auto& inc = comparison_inc_[dir];
+  if (!inc || inc->model() != other) inc = std::make_unique<IncrementalAttend>(other);
+  return *inc;
+}
+
+void Worker::remember_comparison_loss(const std::string& dir, const std::vector<int64_t>& tokens, double loss) {
+  if (comparison_loss_.size() > 64) comparison_loss_.clear();
+  comparison_loss_[std::make_pair(dir, tokens)] = loss;
+}
+
+// The comparison checkpoint's model when the column's model `m` is that checkpoint unchanged (null otherwise): the
+// column runs the checkpoint it is compared with (trained, not converted), every layer the same variant and
+// parameters, nothing knocked out. The bundled mha column is so: its loss is then its comparison's loss, and its maps
+// the comparison's maps (one forward for both, whichever of the columns computed in parallel asks first).
+std::shared_ptr<const Model> Worker::self_comparison(const std::shared_ptr<const Model>& base, const Model& m,
+                                                     const ColumnRequest& r, const ColumnResult& res) {
+  if (!r.knockouts.empty() || !res.shipped || res.comparison.dir.empty()) return nullptr;
+  std::error_code e1, e2;
+  if (std::filesystem::weakly_canonical(res.model_dir, e1) !=
+          std::filesystem::weakly_canonical(res.comparison.dir, e2) ||
+      e1 || e2)
+    return nullptr;
+  std::shared_ptr<const Model> other = comparison_model(base, res.comparison.dir);
+  const std::vector<LayerSpec>&a = m.config().layers, &b = other->config().layers;
+  if (a.size() != b.size()) return nullptr;
+  for (size_t l = 0; l < a.size(); ++l)
+    if (a[l].variant != b[l].variant || a[l].params != b[l].params || !a[l].mask.empty() || !b[l].mask.empty())
+      return nullptr;
+  return other;
+}
 
 // The loss of the comparison checkpoint `dir` (the base model when it is the base's folder) on the request's text,
 // cached by (dir, text). NaN when there is no comparison. Worker thread only.
@@ -19,22 +62,18 @@ double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const s
     auto it = comparison_loss_.find(tokens_key);
     if (it != comparison_loss_.end()) return it->second;
   }
-  std::shared_ptr<const Model> other = dir == base->source_dir() ? nullptr : checkpoint(dir);
-  if (!other) other = base;  // the base itself (owned: the UI thread may load another model meanwhile)
+  std::shared_ptr<const Model> other = comparison_model(base, dir);
   const bool kv = get_variant(other->config().layers[0].variant).needs_kv_text;
   double loss;
   if (kv) {
     loss = other->attend(r.tokens, r.kv_tokens).loss;
   } else {  // typing: the reference's previous text's predictions are reused too (incremental.h)
     std::lock_guard<std::mutex> g(comparison_mu_);  // shared by the columns computed in parallel
-    if (comparison_inc_.size() >= 4 && !comparison_inc_.count(dir)) comparison_inc_.clear();  // ~10 MiB each
-    auto& inc = comparison_inc_[dir];
-    if (!inc || inc->model() != other) inc = std::make_unique<IncrementalAttend>(other);
-    loss = inc->update(r.tokens).loss;
+    loss = comparison_state(dir, other).update(r.tokens).loss;
   }
   std::lock_guard<std::mutex> l(mu_);
-  if (comparison_loss_.size() > 64) comparison_loss_.clear();
-  return comparison_loss_[tokens_key] = loss;
+  remember_comparison_loss(dir, r.tokens, loss);
+  return loss;
 }
 
 std::shared_ptr<const Model> Worker::knocked_model(const std::shared_ptr<const Model>& m, const ColumnRequest& r,
