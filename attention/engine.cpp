@@ -213,7 +213,8 @@ std::shared_ptr<Model> Model::with_layers(const std::vector<LayerSpec>& layers) 
   cfg.validate();
   auto m = std::make_shared<Model>();
   m->impl = std::make_shared<Impl>(*impl);
-  m->impl->net = GPT(cfg);
+  m->impl->net = GPT(cfg, /*initialise=*/false);  // every weight copied below, unless a layer is converted:
+  if (!copies_every_weight(*impl->net, *m->impl->net)) m->impl->net->init_parameters();  // then as a new model
   m->impl->net->to(impl->device);
   m->impl->net->eval();
   std::string mode = transfer_weights(*impl->net, *m->impl->net);
@@ -274,10 +275,19 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
   m.heads = config().n_head;
   m.queries = x.size(1);
   m.keys = r.display.empty() ? 0 : r.display[0].size(-1);
-  auto attn = torch::stack(r.display).squeeze(1).to(torch::kCPU, torch::kFloat).contiguous();  // [L, H, T, S]
-  auto mask = torch::stack(r.mask).to(torch::kCPU, torch::kUInt8).contiguous();                // [L, H, T, S]
-  m.attn.assign(attn.data_ptr<float>(), attn.data_ptr<float>() + attn.numel());
-  m.mask.assign(mask.data_ptr<uint8_t>(), mask.data_ptr<uint8_t>() + mask.numel());
+  // [L, H, T, S] each, layer by layer straight into the vectors (a stacked tensor first was two more 8 MiB copies
+  // at 256 characters, each into freshly faulted pages)
+  const size_t per_layer = static_cast<size_t>(m.heads * m.queries * m.keys);
+  m.attn.reserve(per_layer * static_cast<size_t>(m.layers));
+  m.mask.reserve(per_layer * static_cast<size_t>(m.layers));
+  for (int64_t l = 0; l < m.layers; ++l) {
+    auto a = r.display[size_t(l)].to(torch::kCPU, torch::kFloat).contiguous();  // [1, H, T, S]
+    auto k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();     // [H, T, S]
+    if (size_t(a.numel()) != per_layer || size_t(k.numel()) != per_layer)
+      throw Error("internal error: layer " + std::to_string(l) + "'s maps are not H x T x S like layer 0's");
+    m.attn.insert(m.attn.end(), a.data_ptr<float>(), a.data_ptr<float>() + per_layer);
+    m.mask.insert(m.mask.end(), k.data_ptr<uint8_t>(), k.data_ptr<uint8_t>() + per_layer);
+  }
   const int64_t kv_len = kv.empty() ? m.queries : static_cast<int64_t>(kv_tokens.size());
   for (size_t l = 0; l < net.attn.size(); ++l) {
     m.layer_variant.push_back(net.attn[l]->spec().variant);

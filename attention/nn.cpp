@@ -473,7 +473,7 @@ MoEOutput MoEImpl::forward(const torch::Tensor& x) {
   return o;
 }
 
-GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
+GPTImpl::GPTImpl(const ModelConfig& cfg, bool initialise) : cfg_(cfg) {
   cfg_.validate();
   for (auto& l : cfg_.layers) causal_clip(l.mask);  // painted masks never reach the future (and save as used)
   positions = std::make_unique<Positions>(cfg_);
@@ -498,6 +498,11 @@ GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
   }
   norm_f = register_module("norm_f", RMSNorm(d, cfg_.norm_eps));
   attn_out_bias.resize(size_t(cfg_.n_layer));  // none: only knock_out sets them
+  if (initialise) init_parameters();
+  for (auto& a : attn) a->init_fixed_parameters();
+}
+
+void GPTImpl::init_parameters() {
   // GPT-2 initialisation: N(0, 0.02), residual output projections scaled by 1/sqrt(2 L).
   torch::NoGradGuard ng;
   const double resid = 0.02 / std::sqrt(2.0 * static_cast<double>(cfg_.n_layer));
@@ -509,7 +514,6 @@ GPTImpl::GPTImpl(const ModelConfig& cfg) : cfg_(cfg) {
     bool out_proj = k.find(".wo.") != std::string::npos || k.find("mlp.2.") != std::string::npos || expert_out;
     p.value().normal_(0.0, out_proj ? resid : 0.02);
   }
-  for (auto& a : attn) a->init_fixed_parameters();
 }
 
 bool GPTImpl::has_cross() const {
@@ -574,6 +578,24 @@ std::vector<torch::Tensor> GPTImpl::kv_sources(const torch::Tensor& kv_tokens) {
   return rec;
 }
 
+// Layer `to` takes every weight of `from` as it is: the same parameter names and shapes.
+static bool same_shapes(AttentionLayer& from, AttentionLayer& to) {
+  auto sp = from.named_parameters(), tp = to.named_parameters();
+  if (sp.size() != tp.size()) return false;
+  for (auto& p : tp) {
+    const torch::Tensor* s = sp.find(p.key());
+    if (!s || s->sizes() != p.value().sizes()) return false;
+  }
+  return true;
+}
+
+bool copies_every_weight(GPTImpl& from, GPTImpl& to) {
+  if (from.attn.size() != to.attn.size()) return false;
+  for (size_t l = 0; l < to.attn.size(); ++l)
+    if (!same_shapes(*from.attn[l], *to.attn[l])) return false;
+  return true;
+}
+
 std::string transfer_weights(GPTImpl& from, GPTImpl& to) {
   torch::NoGradGuard ng;
   auto src = from.named_parameters();
@@ -589,13 +611,8 @@ std::string transfer_weights(GPTImpl& from, GPTImpl& to) {
     const std::string& a = from.attn[l]->spec().variant;
     const std::string& b = to.attn[l]->spec().variant;
     if (a != b) mode = "converted from " + a;
-    bool same_shapes = true;
-    auto sp = from.attn[l]->named_parameters();
-    for (auto& p : to.attn[l]->named_parameters()) {
-      const torch::Tensor* s = sp.find(p.key());
-      if (!s || s->sizes() != p.value().sizes()) same_shapes = false;
-    }
-    if (same_shapes && sp.size() == to.attn[l]->named_parameters().size()) {
+    if (same_shapes(*from.attn[l], *to.attn[l])) {
+      auto sp = from.attn[l]->named_parameters();
       for (auto& p : to.attn[l]->named_parameters()) p.value().copy_(*sp.find(p.key()));
     } else {
       if (a == b) mode = "converted from " + a;  // same variant, weight-changing parameter moved

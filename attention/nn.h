@@ -237,7 +237,10 @@ struct ForwardResult {
 
 class GPTImpl : public torch::nn::Module {
  public:
-  explicit GPTImpl(const ModelConfig& cfg);
+  // initialise: the GPT-2 initialisation of the weights (init_parameters). False when every weight is about to be
+  // overwritten (Model::with_layers copying a model of the same shapes: that init was most of a slider's model).
+  explicit GPTImpl(const ModelConfig& cfg, bool initialise = true);
+  void init_parameters();  // N(0, 0.02), residual output projections scaled by 1/sqrt(2 L)
   ForwardResult forward(const torch::Tensor& tokens /*[B, T]*/, const ForwardOptions& opt = {});
   std::vector<std::unique_ptr<LayerCache>> new_caches(int64_t batch, int64_t capacity) const;
   // Hidden inputs of every layer for a second text, for the cross-attention layers (run as self-attention).
@@ -269,6 +272,8 @@ TORCH_MODULE(GPT);
 // converted with AttentionLayer::convert_from. Returns "trained" when nothing needed conversion, otherwise
 // "converted from <variant>".
 std::string transfer_weights(GPTImpl& from, GPTImpl& to);
+// Whether transfer_weights copies every attention layer's weights (same names and shapes, nothing converted).
+bool copies_every_weight(GPTImpl& from, GPTImpl& to);
 
 // Mean next-character cross-entropy (nats) of tokens [B, T+1]'s predictions. aux (when given) receives the forward's
 // MoE load-balancing loss (a zero scalar for dense models).
