@@ -224,6 +224,71 @@ TEST(Worker, TypingResultsEqualAFullRecompute) {
   }
 }
 
+// The bundled mha column runs the checkpoint it is compared with (MHA on the same budget), unchanged: one forward
+// serves both, and its loss is its comparison's on every keystroke. Another column (gqa, trained on the same budget)
+// is compared with the same checkpoint and gets the same comparison loss; a knock-out makes the mha column a
+// different model, compared with the checkpoint as it is.
+TEST(Worker, TheBundledMhaColumnIsItsOwnComparison) {
+  Worker w;
+  w.set_column_threads(2);
+  w.load_model(default_model_dir());
+  wait_for_model(w);
+  const std::vector<int64_t> prefix =
+      w.model()->tokenizer().encode_or_throw("First Citizen: Before we proceed", UnknownPolicy::Skip);
+  uint64_t seq = 0;
+  for (size_t n = prefix.size() - 3; n <= prefix.size(); ++n) {  // three keystrokes after the first text
+    ++seq;
+    for (int c = 0; c < 2; ++c) {
+      ColumnRequest r;
+      r.seq = seq;
+      r.variant = c == 0 ? "mha" : "gqa";
+      r.tokens.assign(prefix.begin(), prefix.begin() + long(n));
+      w.submit(c, r);
+    }
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto a = w.result(0), b = w.result(1);
+          return a && b && a->seq == seq && b->seq == seq;
+        },
+        120));
+    auto mha = w.result(0), gqa = w.result(1);
+    ASSERT_TRUE(mha->ok && gqa->ok) << mha->error << gqa->error;
+    ASSERT_FALSE(mha->comparison.dir.empty());
+    EXPECT_EQ(std::filesystem::weakly_canonical(mha->comparison.dir),
+              std::filesystem::weakly_canonical(mha->model_dir));
+    EXPECT_EQ(mha->base_loss, mha->maps->loss);
+    EXPECT_EQ(gqa->base_loss, mha->maps->loss);
+    if (seq > 1) {
+      EXPECT_EQ(mha->computed_rows, 1) << "keystroke " << seq;
+    }
+  }
+  ColumnRequest k;
+  k.seq = ++seq;
+  k.variant = "mha";
+  k.tokens = prefix;
+  k.knockouts = {{0, 0}};
+  w.submit(0, k);
+  ASSERT_TRUE(wait_until([&] { return w.result(0) && w.result(0)->seq == seq; }, 120));
+  auto knocked = w.result(0);
+  ASSERT_TRUE(knocked->ok) << knocked->error;
+  EXPECT_NE(knocked->maps->loss, knocked->base_loss);
+  EXPECT_NEAR(knocked->base_loss, knocked->unknocked_loss, 1e-5);  // the checkpoint as it is (another path: rounding)
+}
+
+// The rule for a column that is its own comparison: the same variant and parameters on every layer, nothing painted.
+TEST(Worker, SameAttentionNeedsEveryLayersVariantAndParameters) {
+  std::shared_ptr<const Model> m = Model::load(tiny_model_dir(), "cpu");
+  EXPECT_TRUE(same_attention(m->config(), m->with_variant("mha", {})->config()));
+  EXPECT_FALSE(same_attention(m->config(), m->with_variant("mha", {{"impl", 1}})->config()));  // sdpa
+  EXPECT_FALSE(same_attention(m->config(), m->with_variant("gqa", {})->config()));
+  ModelConfig deeper = m->config();
+  deeper.layers.push_back(deeper.layers[0]);
+  EXPECT_FALSE(same_attention(m->config(), deeper));
+  ModelConfig painted = m->config();
+  painted.layers[0].mask = causal_mask(4);
+  EXPECT_FALSE(same_attention(m->config(), painted));
+}
+
 // Knock-outs, every variant: a request knocking head 0 of the (only) layer out recomputes the column with that
 // head's output zeroed. The maps are those of the plain column (the head's output feeds no later layer), the loss
 // changes, the reference loss is the plain column's, and clearing the knock-out gives the plain result back.

@@ -267,9 +267,9 @@ class Worker {
   // the new rows. Worker thread only; dropped with the column, replaced when the column's model changes.
   // Columns computed in parallel (run_column) share these maps and the checkpoints: each under its own lock.
   std::mutex inc_mu_, comparison_mu_, checkpoint_mu_;
-  // Columns at once: one per logical CPU. On this 2-core machine (bench --interactive, two runs each, 2026-12-04)
-  // 2 at once gave cold 78-86 ms against 102-115 one at a time, keystroke 11-12 against 15-17. (Threads started
-  // per batch had made 2 at once 2x slower than 1: every batch faulted its memory in afresh; see helper_threads.h.)
+  // Columns at once: one per logical CPU. On this 2-core machine (bench --interactive, 2026-12-04) two at once gave
+  // cold 59-72 ms against 97 one at a time, keystroke 12-14 against 20. (Threads started per batch had made 2 at once
+  // 2x slower than 1: every batch faulted its memory in afresh; see helper_threads.h.)
   int column_threads_ = std::max(1, int(std::thread::hardware_concurrency()));
   std::map<int, std::unique_ptr<IncrementalAttend>> incremental_;
   std::map<std::string, std::unique_ptr<IncrementalAttend>> comparison_inc_;  // the same, per comparison checkpoint
@@ -310,6 +310,9 @@ class Worker {
   std::thread thread_;
 };
 
+// Whether two models' layers run the same attention: every layer the same variant with the same parameters, and no
+// painted mask (the worker's test for a column that is its own comparison, worker_losses.cpp).
+bool same_attention(const ModelConfig& a, const ModelConfig& b);
 // "gqa[groups=2]" for the cache keys: only the parameters with changes_weights, or all of them.
 std::string model_key(const std::string& variant, const ParamValues& p, bool weights_only);
 // Every layer's model_key, and a hash of each painted mask: the key of a with_layers model.

@@ -43,12 +43,16 @@ std::shared_ptr<const Model> Worker::self_comparison(const std::shared_ptr<const
       e1 || e2)
     return nullptr;
   std::shared_ptr<const Model> other = comparison_model(base, res.comparison.dir);
-  const std::vector<LayerSpec>&a = m.config().layers, &b = other->config().layers;
-  if (a.size() != b.size()) return nullptr;
+  return same_attention(m.config(), other->config()) ? other : nullptr;
+}
+
+bool same_attention(const ModelConfig& x, const ModelConfig& y) {
+  const std::vector<LayerSpec>&a = x.layers, &b = y.layers;
+  if (a.size() != b.size()) return false;
   for (size_t l = 0; l < a.size(); ++l)
     if (a[l].variant != b[l].variant || a[l].params != b[l].params || !a[l].mask.empty() || !b[l].mask.empty())
-      return nullptr;
-  return other;
+      return false;
+  return true;
 }
 
 // The loss of the comparison checkpoint `dir` (the base model when it is the base's folder) on the request's text,
