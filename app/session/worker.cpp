@@ -322,14 +322,16 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
         std::lock_guard<std::mutex> g(inc_mu_);
         incremental_.erase(column);  // a state of its own from before is not needed now
       }
-      std::lock_guard<std::mutex> g(comparison_mu_);
-      IncrementalAttend& inc = comparison_state(res->comparison.dir, itself);
-      inc.update(r.tokens);
-      res->maps = inc.shared();
-      res->reused_rows = inc.stats().reused_rows;
-      res->computed_rows = inc.stats().computed_rows;
-      res->whole_reason = inc.why_whole();
-      std::lock_guard<std::mutex> l(mu_);
+      {
+        std::lock_guard<std::mutex> g(comparison_mu_);
+        IncrementalAttend& inc = comparison_state(res->comparison.dir, itself);
+        inc.update(r.tokens);
+        res->maps = inc.shared();
+        res->reused_rows = inc.stats().reused_rows;
+        res->computed_rows = inc.stats().computed_rows;
+        res->whole_reason = inc.why_whole();
+      }
+      std::lock_guard<std::mutex> l(mu_);  // not under comparison_mu_: run_load takes that one under mu_
       remember_comparison_loss(res->comparison.dir, r.tokens, res->maps->loss);
     } else if (kv.empty()) {   // self-attention: the column's previous text's rows are reused (incremental.h)
       IncrementalAttend* inc;  // this column's (never computed twice at once: run_column takes it from pending_)
