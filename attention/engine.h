@@ -164,7 +164,8 @@ void use_interactive_threads();
 // forward allocates buffers of a few MiB (a column's maps at 256 characters: 10 MiB); fresh pages fault in, and on
 // this VM a page fault costs ~17 us: `bench --interactive` under glibc's defaults measured a keystroke at 96 ms, with
 // this 14 ms, and a full attend at 256 characters 92 -> 14 ms. Idempotent; called by main() and by the session's
-// worker (which hands free pages back itself after a second idle: malloc_trim). No effect with another allocator.
+// worker (which hands free pages back itself after a second idle: malloc_trim). Also at most one heap per logical CPU
+// plus one (short-lived threads share them). No effect with another allocator.
 void keep_freed_buffers();
 // Back to what the process started with, the kernels' default included (a forked bench child measures as
 // `attnscope bench` does).
