@@ -93,6 +93,19 @@ bool wait_until(const std::function<bool()>& done, double seconds) {
   return true;
 }
 
+// Until columns 0..n-1 all show request `seq` (false after two minutes).
+bool columns_show(const Worker& w, int n, uint64_t seq) {
+  return wait_until(
+      [&] {
+        for (int c = 0; c < n; ++c) {
+          auto r = w.result(c);
+          if (!r || r->seq != seq) return false;
+        }
+        return true;
+      },
+      120);
+}
+
 void wait_for_model(Worker& w) {
   ASSERT_TRUE(wait_until([&] { return w.model() != nullptr || !w.model_error().empty(); }, 120));
   ASSERT_EQ(w.model_error(), "");
@@ -198,12 +211,7 @@ TEST(Worker, TypingResultsEqualAFullRecompute) {
       r.tokens = text;
       w.submit(c, r);
     }
-    ASSERT_TRUE(wait_until(
-        [&] {
-          auto a = w.result(0), b = w.result(1);
-          return a && b && a->seq == seq && b->seq == seq;
-        },
-        120));
+    ASSERT_TRUE(columns_show(w, 2, seq));
     auto r = w.result(0);
     ASSERT_TRUE(r->ok) << r->error;
     const AttentionMaps want = m->attend(text);
@@ -245,12 +253,7 @@ TEST(Worker, TheBundledMhaColumnIsItsOwnComparison) {
       r.tokens.assign(prefix.begin(), prefix.begin() + long(n));
       w.submit(c, r);
     }
-    ASSERT_TRUE(wait_until(
-        [&] {
-          auto a = w.result(0), b = w.result(1);
-          return a && b && a->seq == seq && b->seq == seq;
-        },
-        120));
+    ASSERT_TRUE(columns_show(w, 2, seq));
     auto mha = w.result(0), gqa = w.result(1);
     ASSERT_TRUE(mha->ok && gqa->ok) << mha->error << gqa->error;
     ASSERT_FALSE(mha->comparison.dir.empty());
