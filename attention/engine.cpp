@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -288,6 +289,7 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
       throw Error("internal error: layer " + std::to_string(l) + "'s maps are not H x T x S like layer 0's");
     m.attn.insert(m.attn.end(), a.data_ptr<float>(), a.data_ptr<float>() + per_layer);
     m.mask.insert(m.mask.end(), k.data_ptr<uint8_t>(), k.data_ptr<uint8_t>() + per_layer);
+    m.layer_pairs.push_back(count_nonzero(k.data_ptr<uint8_t>(), per_layer));
   }
   const int64_t kv_len = kv.empty() ? m.queries : static_cast<int64_t>(kv_tokens.size());
   for (size_t l = 0; l < net.attn.size(); ++l) {
@@ -489,12 +491,34 @@ bool set_compute_threads(int64_t torch_threads, int64_t blas_threads) {
 
 void use_interactive_threads() { set_compute_threads(1, 1); }
 
+// How many of n bytes are non-zero, eight at a time: each byte folded onto its lowest bit (after x |= x >> 4, >> 2,
+// >> 1, bit 0 of a byte is the OR of its own 8 bits; carries from the next byte reach only its higher bits), then
+// the eight 0/1 bytes summed by one multiplication.
+int64_t count_nonzero(const uint8_t* m, size_t n) {
+  int64_t total = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, m + i, 8);
+    w |= w >> 4;
+    w |= w >> 2;
+    w |= w >> 1;
+    w &= 0x0101010101010101ull;
+    total += int64_t((w * 0x0101010101010101ull) >> 56);
+  }
+  for (; i < n; ++i) total += m[i] != 0;
+  return total;
+}
+
 void keep_freed_buffers() {
 #ifdef __GLIBC__
   mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest (HEAP_MAX / 2); also stops its dynamic threshold
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);  // 16 MiB left a full forward faulting (67 ms against 15 at 64)
+  // Up to 32 MiB free at a heap's top stays (a keystroke's maps are 10 MiB). On this VM, when a page fault cost
+  // ~17 us, 16 MiB left a full forward faulting (67 ms against 20 at 32 and 15 at 64); 64 MiB per heap made the
+  // window's RSS wander by ~90 MiB under an hour of X input (a heap's top is only given back above the threshold).
+  mallopt(M_TRIM_THRESHOLD, 32 << 20);
   // One heap per computing thread and one for the UI: threads started for a moment (jobs, loading) then reuse the
-  // busy heaps instead of each keeping a heap of its own with up to 64 MiB free in it (an hour of X input under
+  // busy heaps instead of each keeping a heap of its own with up to the kept top free in it (an hour of X input under
   // scripts/soak_x.py: six idle heaps held 14-19 MiB resident each).
   mallopt(M_ARENA_MAX, int(std::max(2u, std::thread::hardware_concurrency() + 1)));
 #endif

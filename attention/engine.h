@@ -17,9 +17,12 @@ namespace attnscope {
 
 // What the GUI draws for one forward pass over a text.
 struct AttentionMaps {
-  int64_t layers = 0, heads = 0, queries = 0, keys = 0;    // L, H, T, S
-  std::vector<float> attn;                                 // [L, H, T, S] effective attention matrix per layer and head
-  std::vector<uint8_t> mask;                               // [L, H, T, S] 1 = pair computed
+  int64_t layers = 0, heads = 0, queries = 0, keys = 0;  // L, H, T, S
+  std::vector<float> attn;                               // [L, H, T, S] effective attention matrix per layer and head
+  std::vector<uint8_t> mask;                             // [L, H, T, S] 1 = pair computed
+  // [L] pairs computed per layer (the ones in mask), kept by whoever fills mask so that no reader counts L H T S
+  // bytes again (the window's sparsity row, on every keystroke of every column); empty: count the mask.
+  std::vector<int64_t> layer_pairs;
   std::vector<std::string> layer_variant;                  // [L]
   std::vector<int64_t> cache_formula_bytes;                // [L] at T tokens, fp32 elements
   double forward_ms = 0;                                   // wall time of the forward (device synchronised)
@@ -160,13 +163,15 @@ bool set_compute_threads(int64_t torch_threads, int64_t blas_threads);
 // threads were faster still when idle (55 ms) but stalled for seconds (p90 2.3 s) while another job used the cores.
 void use_interactive_threads();
 // glibc's allocator keeps big freed buffers for reuse instead of handing them back to the system at once: blocks up
-// to 32 MiB come from its heaps (not a fresh mmap each), and up to 64 MiB free at a heap's top stays there. Every
+// to 32 MiB come from its heaps (not a fresh mmap each), and up to 32 MiB free at a heap's top stays there. Every
 // forward allocates buffers of a few MiB (a column's maps at 256 characters: 10 MiB); fresh pages fault in, and on
 // this VM a page fault costs ~17 us: `bench --interactive` under glibc's defaults measured a keystroke at 96 ms, with
 // this 14 ms, and a full attend at 256 characters 92 -> 14 ms. Idempotent; called by main() and by the session's
 // worker (which hands free pages back itself after a second idle: malloc_trim). Also at most one heap per logical CPU
 // plus one (short-lived threads share them). No effect with another allocator.
 void keep_freed_buffers();
+// How many of the n bytes at m are non-zero (a maps mask's computed pairs).
+int64_t count_nonzero(const uint8_t* m, size_t n);
 // Back to what the process started with, the kernels' default included (a forked bench child measures as
 // `attnscope bench` does).
 void restore_compute_threads();

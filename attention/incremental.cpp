@@ -121,6 +121,10 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
         m.attn.insert(m.attn.end(), static_cast<size_t>(T - keep), 0.f);
         m.mask.insert(m.mask.end(), static_cast<size_t>(T - keep), uint8_t(0));
       }
+  // [L, T] each row's computed pairs: the reused rows' from before, the new rows' counted as they are scattered in
+  std::vector<int64_t> row_pairs(static_cast<size_t>(L * T), 0);
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t i = 0; i < from && i < To; ++i) row_pairs[size_t(l * T + i)] = row_pairs_[size_t(l * To + i)];
   logits_.resize(static_cast<size_t>(T * V));
   if (n > 0) {
     std::vector<std::vector<int64_t>> before(static_cast<size_t>(L));  // each layer's slot positions before the chunk
@@ -153,9 +157,11 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
         for (int64_t i = 0; i < n; ++i) {
           const size_t src = static_cast<size_t>((h * n + i) * S), dst = m.idx(l, h, from + i, 0);
           const int64_t keys = std::min<int64_t>(S, from + i + 1);  // keys j <= from + i (causal)
+          int64_t& on = row_pairs[size_t(l * T + from + i)];
           if (in_order) {
             std::copy_n(pd + src, keys, m.attn.begin() + static_cast<long>(dst));
             std::copy_n(kd + src, keys, m.mask.begin() + static_cast<long>(dst));
+            on += count_nonzero(kd + src, static_cast<size_t>(keys));
             continue;
           }
           for (int64_t s = 0; s < S; ++s) {
@@ -163,6 +169,7 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
             if (j < 0 || j > from + i) continue;  // a free slot, or (never for a causal layer) a later key
             m.attn[dst + size_t(j)] = pd[src + size_t(s)];
             m.mask[dst + size_t(j)] = kd[src + size_t(s)];
+            on += kd[src + size_t(s)] != 0;
           }
         }
     }
@@ -173,7 +180,11 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
   }
   m.loss = mean_loss(logits_, tokens, V, m.char_loss);
+  m.layer_pairs.assign(static_cast<size_t>(L), 0);  // [L]
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t i = 0; i < T; ++i) m.layer_pairs[size_t(l)] += row_pairs[size_t(l * T + i)];
   maps_ = std::move(out);
+  row_pairs_ = std::move(row_pairs);
 }
 
 const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& tokens) {

@@ -57,6 +57,7 @@ class IncrementalAttend {
   std::vector<std::unique_ptr<LayerCache>> caches_;  // after tokens_ (empty: none yet)
   std::vector<float> logits_;                        // [T, V] next-token logits at every position of tokens_
   std::shared_ptr<AttentionMaps> maps_;              // of tokens_ (null: none yet); never changed once shared
+  std::vector<int64_t> row_pairs_;                   // [L, T] pairs computed in each layer's query row, all heads
   Stats stats_;
 };
 

@@ -84,6 +84,12 @@ void expect_same(const AttentionMaps& got, const AttentionMaps& want, const std:
   }
   EXPECT_EQ(got.layer_variant, want.layer_variant) << what;
   EXPECT_EQ(got.cache_formula_bytes, want.cache_formula_bytes) << what;
+  // Both keep each layer's computed pairs (the ones in its mask), so that the window never counts them again.
+  const size_t per_layer = size_t(want.heads * want.queries * want.keys);
+  std::vector<int64_t> ones(size_t(want.layers), 0);
+  for (size_t k = 0; k < want.mask.size(); ++k) ones[k / per_layer] += want.mask[k] != 0;
+  EXPECT_EQ(want.layer_pairs, ones) << what << ": Model::attend's pairs per layer";
+  EXPECT_EQ(got.layer_pairs, ones) << what << ": the incremental pairs per layer";
 }
 
 }  // namespace

@@ -258,30 +258,6 @@ const std::shared_ptr<const AttentionMaps>& no_maps() {
   return empty;
 }
 
-namespace {
-
-// How many of n bytes are non-zero, eight at a time: each byte folded onto its lowest bit (after x |= x >> 4, >> 2,
-// >> 1, bit 0 of a byte is the OR of its own 8 bits; carries from the next byte reach only its higher bits), then
-// the eight 0/1 bytes summed by one multiplication. The maps' masks hold L H T^2 bytes, counted for every column
-// on every keystroke.
-int64_t count_ones(const uint8_t* m, size_t n) {
-  int64_t total = 0;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, m + i, 8);
-    w |= w >> 4;
-    w |= w >> 2;
-    w |= w >> 1;
-    w &= 0x0101010101010101ull;
-    total += int64_t((w * 0x0101010101010101ull) >> 56);
-  }
-  for (; i < n; ++i) total += m[i] != 0;
-  return total;
-}
-
-}  // namespace
-
 std::shared_ptr<const Model> Worker::request_model(const Model& base, const ColumnRequest& r, ColumnResult& res) {
   if (r.layers.empty())
     return model_for(base, r.variant, resolve_params(get_variant(r.variant).params, r.variant, r.params), r.convert,
@@ -356,7 +332,10 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     size_t on = 0;
     for (int64_t l = 0; l < mp.layers; ++l) {
       int64_t pairs = int64_t(per_layer);
-      if (!mp.mask.empty()) pairs = count_ones(mp.mask.data() + size_t(l) * per_layer, per_layer);
+      if (size_t(l) < mp.layer_pairs.size())
+        pairs = mp.layer_pairs[size_t(l)];
+      else if (!mp.mask.empty())
+        pairs = count_nonzero(mp.mask.data() + size_t(l) * per_layer, per_layer);
       res->layer_pairs.push_back(pairs);
       on += size_t(pairs);
     }

@@ -38,9 +38,10 @@ std::shared_ptr<const Model> Worker::self_comparison(const std::shared_ptr<const
                                                      const ColumnRequest& r, const ColumnResult& res) {
   if (!r.knockouts.empty() || !res.shipped || res.comparison.dir.empty()) return nullptr;
   std::error_code e1, e2;
-  if (std::filesystem::weakly_canonical(res.model_dir, e1) !=
-          std::filesystem::weakly_canonical(res.comparison.dir, e2) ||
-      e1 || e2)
+  if (res.model_dir != res.comparison.dir &&  // the same folder by another path (each check stats every component)
+      (std::filesystem::weakly_canonical(res.model_dir, e1) !=
+           std::filesystem::weakly_canonical(res.comparison.dir, e2) ||
+       e1 || e2))
     return nullptr;
   std::shared_ptr<const Model> other = comparison_model(base, res.comparison.dir);
   return same_attention(m.config(), other->config()) ? other : nullptr;
