@@ -391,6 +391,33 @@ TEST(Worker, ReferencesArriveWhenIdleWithTheSameMapsForEveryVariant) {
   EXPECT_GE(with_reference, 6);  // linear, performer, cosformer, nystrom, ... each typed twice
 }
 
+// While requests keep coming (someone typing), no timing repeat runs: the idle jobs wait kIdleAfter past the last
+// request. Once they stop, the shown result gets its kTimingRuns repeats.
+TEST(Worker, TimingWaitsUntilTheTextRests) {
+  Worker w;
+  w.load_model(tiny_model_dir());
+  wait_for_model(w);
+  std::vector<int64_t> text{20, 21, 22, 23};
+  uint64_t seq = 0;
+  size_t timed_while_typing = 0;
+  const auto typing_until = Clock::now() + 3 * kIdleAfter;
+  while (Clock::now() < typing_until) {  // a keystroke every kIdleAfter / 8
+    ColumnRequest r;
+    r.seq = ++seq;
+    r.variant = "mha";
+    r.tokens = text;
+    w.submit(0, r);
+    text.push_back(20 + int64_t(seq % 10));
+    if (text.size() > 30) text.resize(4);
+    std::this_thread::sleep_for(kIdleAfter / 8);
+    timed_while_typing += w.timing(0).ms.size();
+  }
+  EXPECT_EQ(timed_while_typing, 0u) << "timing repeats ran between keystrokes";
+  ASSERT_TRUE(wait_until([&] { return !w.busy(); }, 120));
+  EXPECT_EQ(w.timing(0).seq, seq);
+  EXPECT_EQ(w.timing(0).ms.size(), kTimingRuns);
+}
+
 // The window's event wait ends when a result is published: one call per published column result.
 TEST(Worker, WakesItsOwnerWhenAResultIsPublished) {
   Worker w;

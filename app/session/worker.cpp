@@ -100,6 +100,7 @@ void Worker::submit(int column, ColumnRequest r) {
     std::lock_guard<std::mutex> l(mu_);
     if (!pending_.count(column)) pending_since_[column] = ++tick_;
     pending_[column] = std::move(r);
+    last_submit_ = std::chrono::steady_clock::now();
   }
   cv_.notify_all();
 }
@@ -388,20 +389,37 @@ void Worker::loop() {
   use_interactive_threads();  // small display forwards: OpenBLAS on one thread (engine.h)
   for (;;) {
     std::unique_lock<std::mutex> l(mu_);
+    const auto idle_work = [&] { return model_ && (reference_candidate() >= 0 || timing_candidate() >= 0); };
     const auto ready = [&] {
       return stop_ || load_pending_ || gen_pending_ || decode_pending_ || decode_wanted() || !pending_.empty() ||
-             (model_ && (reference_candidate() >= 0 || timing_candidate() >= 0));
+             (idle_work() && std::chrono::steady_clock::now() >= last_submit_ + kIdleAfter);
+    };
+    // Until ready (true) or, with a deadline, until then (ready() at that time); an idle job's rest ends the wait.
+    const auto wait_ready = [&](const std::chrono::steady_clock::time_point* deadline) {
+      while (!ready()) {
+        const bool rest = idle_work();
+        if (!rest && !deadline) {
+          cv_.wait(l);
+          continue;
+        }
+        auto until = rest ? last_submit_ + kIdleAfter : *deadline;
+        if (deadline && *deadline < until) until = *deadline;
+        cv_.wait_until(l, until);
+        if (deadline && std::chrono::steady_clock::now() >= *deadline) return ready();
+      }
+      return true;
     };
     // After a second with nothing to do, the memory the last jobs freed goes back to the system once (glibc keeps
     // freed pages in its arenas: the window's RSS otherwise ratchets up over an hour of input). Never while typing:
     // pages given back are faulted in again by the next job.
-    if (trim_due_ && !cv_.wait_for(l, std::chrono::seconds(1), ready)) {
+    const auto trim_at = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    if (trim_due_ && !wait_ready(&trim_at)) {
       trim_due_ = false;
       l.unlock();
       give_back_free_memory();
       l.lock();
     }
-    cv_.wait(l, ready);
+    wait_ready(nullptr);
     if (stop_) return;
     trim_due_ = true;
     // One job per turn, in this order: a new model, then generation sessions, then the columns, then timing.

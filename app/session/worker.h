@@ -3,6 +3,7 @@
 // request of each column (older pending ones are dropped), and polls immutable results every frame.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -86,6 +87,11 @@ struct ColumnTiming {
   std::vector<double> ms;  // forward wall times, device synchronised
 };
 constexpr size_t kTimingRuns = 9;
+// The idle jobs (a column's timing repeats, an approximation's exact reference: whole forwards of ~12 ms each) start
+// only this long after the last request, as the heads' roles do: while someone types, the cores go to the columns'
+// new rows and to drawing them. Typed into the window 0.3 s apart, the timing repeats between keystrokes had kept
+// the worker busy all the time, and the software-rendered frames took 22 ms against 13 (the same cores).
+constexpr std::chrono::milliseconds kIdleAfter{400};
 // Per model cache (converted weights; final models), beyond the models the open columns use (never evicted: see
 // LruCache). An hour of random input through X (scripts/soak_x.py) with 64 MiB each and the checkpoints unbounded
 // grew the window by 126 MiB after its first minute; the bundled model is 3.2 MB, so 16 MiB keeps the last five.
@@ -245,6 +251,8 @@ class Worker {
   bool stop_ = false;
   std::function<void()> on_publish_;  // set_on_publish
   bool trim_due_ = false;             // a job ran since the last give_back_free_memory (loop())
+  // The last submit: the idle jobs (timing repeats, exact references) wait kIdleAfter past it (loop()).
+  std::chrono::steady_clock::time_point last_submit_{};
   std::string load_dir_;
   bool load_pending_ = false, loading_ = false;
   std::shared_ptr<const Model> model_;
