@@ -98,33 +98,14 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   GPTImpl& net = *model_->impl->net;
   const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = net.config().n_layer,
                 H = net.config().n_head, V = net.config().vocab_size, To = maps_ ? maps_->queries : 0;
-  auto out = std::make_shared<AttentionMaps>();  // new maps: the previous ones may be held by a published result
-  AttentionMaps& m = *out;
-  m.layers = L;
-  m.heads = H;
-  m.queries = m.keys = T;
-  // [L, H, T, T] each, written once in order: the reused rows (causal, so row i < from only has keys j <= i < T)
-  // from the previous maps, then zeros (the new rows' weights are scattered in below). No zero pass first: for a
-  // keystroke this is the result's whole cost besides the forward.
-  const size_t total = static_cast<size_t>(L * H * T * T);
-  m.attn.reserve(total);
-  m.mask.reserve(total);
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < T; ++i) {
-        const int64_t keep = i < from ? std::min<int64_t>(i + 1, To) : 0;  // keys j <= i (the rest is 0 in both)
-        if (keep > 0) {
-          const auto at = static_cast<long>(maps_->idx(l, h, i, 0));
-          m.attn.insert(m.attn.end(), maps_->attn.begin() + at, maps_->attn.begin() + at + keep);
-          m.mask.insert(m.mask.end(), maps_->mask.begin() + at, maps_->mask.begin() + at + keep);
-        }
-        m.attn.insert(m.attn.end(), static_cast<size_t>(T - keep), 0.f);
-        m.mask.insert(m.mask.end(), static_cast<size_t>(T - keep), uint8_t(0));
-      }
-  // [L, T] each row's computed pairs: the reused rows' from before, the new rows' counted as they are scattered in
-  std::vector<int64_t> row_pairs(static_cast<size_t>(L * T), 0);
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t i = 0; i < from && i < To; ++i) row_pairs[size_t(l * T + i)] = row_pairs_[size_t(l * To + i)];
+  // The chunk's forward first, so that the maps below are written once, row by row. Per layer: the new rows'
+  // weights and computed flags over the slots, and each slot's position (-1: free).
+  struct Chunk {
+    torch::Tensor p, k;         // [H, n, S] each
+    std::vector<int64_t> cols;  // [S]
+    bool in_order = false;      // slot s holds position s (a plain cache; any first prefill): rows copy whole
+  };
+  std::vector<Chunk> chunks(static_cast<size_t>(L));
   logits_.resize(static_cast<size_t>(T * V));
   if (n > 0) {
     std::vector<std::vector<int64_t>> before(static_cast<size_t>(L));  // each layer's slot positions before the chunk
@@ -138,41 +119,74 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     auto lg = r.logits[0].to(torch::kCPU, torch::kFloat).contiguous();  // [n, V]
     std::copy_n(lg.data_ptr<float>(), n * V, logits_.begin() + from * V);
     for (int64_t l = 0; l < L; ++l) {
-      auto p = r.display[size_t(l)][0].to(torch::kCPU, torch::kFloat).contiguous();  // [H, n, S] over the slots
-      auto k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();        // [H, n, S]
-      const int64_t S = p.size(2);
+      Chunk& c = chunks[size_t(l)];
+      c.p = r.display[size_t(l)][0].to(torch::kCPU, torch::kFloat).contiguous();  // [H, n, S] over the slots
+      c.k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();        // [H, n, S]
+      const int64_t S = c.p.size(2);
       // The chunk's key columns: the slots after it (appended in place), or the slots before it then the chunk's
       // own tokens (a pattern cache attends over both, then keeps what its pattern retains).
-      std::vector<int64_t> cols = caches_[size_t(l)]->held_positions();
-      if (static_cast<int64_t>(cols.size()) != S) {
-        cols = before[size_t(l)];
-        for (int64_t t = from; t < T; ++t) cols.push_back(t);
+      c.cols = caches_[size_t(l)]->held_positions();
+      if (static_cast<int64_t>(c.cols.size()) != S) {
+        c.cols = before[size_t(l)];
+        for (int64_t t = from; t < T; ++t) c.cols.push_back(t);
       }
-      if (static_cast<int64_t>(cols.size()) != S) throw SlotMismatch{net.attn[size_t(l)]->spec().variant};
-      const float* pd = p.data_ptr<float>();
-      const uint8_t* kd = k.data_ptr<uint8_t>();
-      bool in_order = true;  // slot s holds position s (a plain cache; any cache's first prefill): rows copy whole
-      for (int64_t s = 0; s < S && in_order; ++s) in_order = cols[size_t(s)] == s;
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t i = 0; i < n; ++i) {
-          const size_t src = static_cast<size_t>((h * n + i) * S), dst = m.idx(l, h, from + i, 0);
-          const int64_t keys = std::min<int64_t>(S, from + i + 1);  // keys j <= from + i (causal)
-          int64_t& on = row_pairs[size_t(l * T + from + i)];
-          if (in_order) {
-            std::copy_n(pd + src, keys, m.attn.begin() + static_cast<long>(dst));
-            std::copy_n(kd + src, keys, m.mask.begin() + static_cast<long>(dst));
-            on += count_nonzero(kd + src, static_cast<size_t>(keys));
-            continue;
-          }
-          for (int64_t s = 0; s < S; ++s) {
-            const int64_t j = cols[size_t(s)];
-            if (j < 0 || j > from + i) continue;  // a free slot, or (never for a causal layer) a later key
-            m.attn[dst + size_t(j)] = pd[src + size_t(s)];
-            m.mask[dst + size_t(j)] = kd[src + size_t(s)];
-            on += kd[src + size_t(s)] != 0;
-          }
-        }
+      if (static_cast<int64_t>(c.cols.size()) != S) throw SlotMismatch{net.attn[size_t(l)]->spec().variant};
+      c.in_order = true;
+      for (int64_t s = 0; s < S && c.in_order; ++s) c.in_order = c.cols[size_t(s)] == s;
     }
+  }
+  auto out = std::make_shared<AttentionMaps>();  // new maps: the previous ones may be held by a published result
+  AttentionMaps& m = *out;
+  m.layers = L;
+  m.heads = H;
+  m.queries = m.keys = T;
+  // [L, H, T, T] each, written once in order: a reused row (causal, so row i < from only has keys j <= i < T) from
+  // the previous maps, a new row from the chunk, then zeros. No zero pass first: for a keystroke this is the
+  // result's whole cost besides the forward. row_pairs [L, T]: each row's computed pairs over the heads (the reused
+  // rows' from before, the new rows' counted as they are written).
+  const size_t total = static_cast<size_t>(L * H * T * T);
+  m.attn.reserve(total);
+  m.mask.reserve(total);
+  std::vector<int64_t> row_pairs(static_cast<size_t>(L * T), 0);
+  for (int64_t l = 0; l < L; ++l) {
+    const Chunk& c = chunks[size_t(l)];
+    const int64_t S = n > 0 ? c.p.size(2) : 0;
+    const float* pd = n > 0 ? c.p.data_ptr<float>() : nullptr;
+    const uint8_t* kd = n > 0 ? c.k.data_ptr<uint8_t>() : nullptr;
+    for (int64_t i = 0; i < from && i < To; ++i) row_pairs[size_t(l * T + i)] = row_pairs_[size_t(l * To + i)];
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < T; ++i) {
+        const size_t row = m.attn.size();  // = m.idx(l, h, i, 0)
+        if (i < from) {
+          const int64_t keep = std::min<int64_t>(i + 1, To);  // keys j <= i (the rest is 0 in both)
+          const auto at = static_cast<long>(maps_->idx(l, h, i, 0));
+          m.attn.insert(m.attn.end(), maps_->attn.begin() + at, maps_->attn.begin() + at + keep);
+          m.mask.insert(m.mask.end(), maps_->mask.begin() + at, maps_->mask.begin() + at + keep);
+          m.attn.insert(m.attn.end(), static_cast<size_t>(T - keep), 0.f);
+          m.mask.insert(m.mask.end(), static_cast<size_t>(T - keep), uint8_t(0));
+          continue;
+        }
+        const size_t src = static_cast<size_t>((h * n + i - from) * S);
+        int64_t& on = row_pairs[size_t(l * T + i)];
+        if (c.in_order) {
+          const int64_t keys = std::min<int64_t>(S, i + 1);  // keys j <= i (causal)
+          m.attn.insert(m.attn.end(), pd + src, pd + src + keys);
+          m.mask.insert(m.mask.end(), kd + src, kd + src + keys);
+          m.attn.insert(m.attn.end(), static_cast<size_t>(T - keys), 0.f);
+          m.mask.insert(m.mask.end(), static_cast<size_t>(T - keys), uint8_t(0));
+          on += count_nonzero(kd + src, static_cast<size_t>(keys));
+          continue;
+        }
+        m.attn.insert(m.attn.end(), static_cast<size_t>(T), 0.f);
+        m.mask.insert(m.mask.end(), static_cast<size_t>(T), uint8_t(0));
+        for (int64_t s = 0; s < S; ++s) {
+          const int64_t j = c.cols[size_t(s)];
+          if (j < 0 || j > i) continue;  // a free slot, or (never for a causal layer) a later key
+          m.attn[row + size_t(j)] = pd[src + size_t(s)];
+          m.mask[row + size_t(j)] = kd[src + size_t(s)];
+          on += kd[src + size_t(s)] != 0;
+        }
+      }
   }
   m.mode = model_->mode();
   for (int64_t l = 0; l < L; ++l) {
