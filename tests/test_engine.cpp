@@ -318,6 +318,23 @@ TEST(Positions, RopeRotatesHalvesPairsAndKeepsTheRest) {
   EXPECT_LT(max_abs_diff(y.norm(2, -1), x.norm(2, -1)), 1e-5);
 }
 
+// The CPU fast path (rope.h: a shared cos/sin table up to 65,536 positions, computed per call beyond) and the tensor
+// path (taken with a gradient) rotate alike, for two thetas (two tables) and positions on both sides of the table.
+TEST(Positions, RopeTableAgreesWithTheTensorPath) {
+  for (double theta : {10000.0, 500.0}) {
+    ModelConfig cfg = small_config("mha");
+    cfg.rope_theta = theta;
+    Positions pos(cfg);
+    auto p = torch::tensor({0, 5, 255, 1023, 1024, 5000, 65535, 65536, 70000}, torch::kLong);  // [T]
+    auto x = torch::randn({2, 3, 9, 8});                                                       // [B, H, T, d_h]
+    auto fast = pos.rotate(x, p);
+    auto slow = pos.rotate(x.clone().requires_grad_(true), p).detach();
+    EXPECT_LT(max_abs_diff(fast, slow), 1e-5) << "theta " << theta;
+    // a shorter text again reads the same table
+    EXPECT_LT(max_abs_diff(pos.rotate(x.narrow(2, 0, 3), p.narrow(0, 0, 3)), slow.narrow(2, 0, 3)), 1e-5);
+  }
+}
+
 TEST(Positions, AlibiSlopesFollowTheStandardRecipe) {
   auto s8 = alibi_slopes(8);
   for (int h = 0; h < 8; ++h) EXPECT_DOUBLE_EQ(s8[size_t(h)], std::pow(2.0, -(h + 1.0)));

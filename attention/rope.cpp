@@ -1,0 +1,91 @@
+// RoPE on the CPU in one loop, from a table of cos and sin shared by every model (rope.h).
+#include "rope.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+namespace attnscope {
+
+namespace {
+// cos and sin of RoPE's angles p theta^(-2 i / r), in double then rounded to float, for positions 0..n-1:
+// [n, r/2] each. Shared by every model with the same theta and r, computed once (the window's display forwards
+// paid ~1 ms of pow, sin and cos per forward at 256 characters); a longer text replaces the table with a longer one.
+struct RopeTable {
+  int64_t n = 0;
+  std::vector<float> cos, sin;  // [n, r/2]
+};
+constexpr int64_t kRopeTableMax = int64_t(1) << 16;  // positions beyond: computed per call
+
+std::shared_ptr<const RopeTable> rope_table(double theta, int64_t rot_dims, int64_t need) {
+  static std::mutex mu;
+  static std::map<std::pair<double, int64_t>, std::shared_ptr<const RopeTable>> tables;
+  std::lock_guard<std::mutex> g(mu);
+  auto& t = tables[{theta, rot_dims}];
+  if (t && t->n >= need) return t;
+  int64_t n = 1024;
+  while (n < need) n *= 2;
+  auto fresh = std::make_shared<RopeTable>();
+  const int64_t half = rot_dims / 2;
+  fresh->n = n;
+  fresh->cos.resize(static_cast<size_t>(n * half));
+  fresh->sin.resize(fresh->cos.size());
+  for (int64_t i = 0; i < half; ++i) {  // in double, as the tensor path: theta^(-2 i / r) p
+    const double inv = std::pow(theta, -static_cast<double>(i) * 2.0 / static_cast<double>(rot_dims));
+    for (int64_t p = 0; p < n; ++p) {
+      const double ang = static_cast<double>(p) * inv;
+      fresh->cos[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(ang));
+      fresh->sin[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(ang));
+    }
+  }
+  t = std::move(fresh);
+  return t;
+}
+
+}  // namespace
+
+torch::Tensor rope_rotate_cpu(const torch::Tensor& x /*[.., T, d_h]*/, const torch::Tensor& pos /*[T]*/, double theta,
+                              int64_t rot_dims) {
+  const int64_t half = rot_dims / 2, dh = x.size(-1), T = x.size(-2);
+  auto xc = x.contiguous();                                 // [.., T, d_h]
+  auto p = pos.to(torch::kCPU, torch::kLong).contiguous();  // [T]
+  const int64_t* pp = p.data_ptr<int64_t>();
+  int64_t lo = 0, hi = -1;  // the positions' range
+  for (int64_t t = 0; t < T; ++t) lo = std::min(lo, pp[t]), hi = std::max(hi, pp[t]);
+  std::shared_ptr<const RopeTable> table;
+  if (lo >= 0 && hi < kRopeTableMax) table = rope_table(theta, rot_dims, hi + 1);
+  std::vector<float> cs, sn;  // [T, r/2] cos, sin of the angles, when the table does not hold them
+  if (!table) {
+    cs.resize(static_cast<size_t>(T * half));
+    sn.resize(cs.size());
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < half; ++i) {
+        const double ang =
+            static_cast<double>(pp[t]) * std::pow(theta, -static_cast<double>(i) * 2.0 / static_cast<double>(rot_dims));
+        cs[static_cast<size_t>(t * half + i)] = static_cast<float>(std::cos(ang));
+        sn[static_cast<size_t>(t * half + i)] = static_cast<float>(std::sin(ang));
+      }
+  }
+  auto out = torch::empty_like(xc);  // [.., T, d_h]
+  const float* a = xc.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  const int64_t rows = xc.numel() / dh;  // every (.., t) row
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t t = r % T, at = table ? pp[t] * half : t * half;
+    const float *x1 = a + r * dh, *c = (table ? table->cos.data() : cs.data()) + at,
+                *sv = (table ? table->sin.data() : sn.data()) + at;
+    float* y = o + r * dh;  // [d_h]
+    for (int64_t i = 0; i < half; ++i) {
+      y[i] = x1[i] * c[i] - x1[i + half] * sv[i];
+      y[i + half] = x1[i + half] * c[i] + x1[i] * sv[i];
+    }
+    for (int64_t i = rot_dims; i < dh; ++i) y[i] = x1[i];  // unrotated
+  }
+  return out;
+}
+
+}  // namespace attnscope
