@@ -94,12 +94,15 @@ constexpr size_t kTimingRuns = 9;
 constexpr std::chrono::milliseconds kIdleAfter{400};
 // Per model cache (converted weights; final models), beyond the models the open columns use (never evicted: see
 // LruCache). An hour of random input through X (scripts/soak_x.py) with 64 MiB each and the checkpoints unbounded
-// grew the window by 126 MiB after its first minute; the bundled model is 3.2 MB, so 16 MiB keeps the last five.
-constexpr size_t kModelCacheBytes = size_t(16) << 20;
+// grew the window by 126 MiB after its first minute; the bundled model is 3.2 MB, so 8 MiB keeps the last two
+// settings of each kind. The bound (50 MiB of growth after the first minute, whatever the input) has to
+// hold every cache here filled: at 16 + 16 + 24 + 12 MiB the window's memory rose in two steps over the first 18
+// minutes of a soak, by 70 MiB in all, then stayed flat for 40 minutes (2026-12-04).
+constexpr size_t kModelCacheBytes = size_t(8) << 20;
 // The shipped checkpoints loaded as columns' models or comparisons (18 of them would be 58 MB), reloaded when needed.
-constexpr size_t kCheckpointCacheBytes = size_t(24) << 20;
+constexpr size_t kCheckpointCacheBytes = size_t(12) << 20;
 // Knocked-out copies (each also holds its source model, often in the caches above as well).
-constexpr size_t kKnockCacheBytes = size_t(12) << 20;
+constexpr size_t kKnockCacheBytes = size_t(6) << 20;
 size_t model_bytes(const Model& m);  // what a cached model holds
 
 struct GenerateJob {
