@@ -183,25 +183,38 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
   // Which checkpoint: the one model policy (model_policy.h), as `render` and the CLI choose.
   const std::string& base_dir = base.source_dir();
   ModelSource src = column_source(base, variant, p, convert);
+  const auto describe = [&] {  // where the model comes from, for the column's labels
+    res.model_dir = src.dir;
+    res.shipped = src.trained;
+    res.comparison = comparison_for(src);
+    res.budget = budget_label(src.dir);
+    if (!src.trained) {
+      res.replaces = trained_checkpoint(base.config(), variant);
+      res.replaces_budget = res.replaces.empty() ? "" : budget_label(res.replaces);
+    }
+  };
+  const auto cached = [&](const std::string& key) -> std::shared_ptr<const Model> {
+    std::lock_guard<std::mutex> l(mu_);
+    const auto* hit = full_cache_.find(key);
+    return hit ? *hit : nullptr;
+  };
+  // A model built before is used without its checkpoint in memory: the checkpoints' LRU holds fewer than six
+  // columns' checkpoints, and reloading one per request had made a keystroke 47 ms.
+  if (src.shipped)
+    if (auto hit = cached("shipped:" + model_key(variant, p, false))) {
+      describe();
+      res.model_cached = true;
+      return hit;
+    }
   std::shared_ptr<const Model> shipped = src.shipped ? checkpoint(src.dir) : nullptr;
   if (src.shipped && !shipped) src = {base_dir, false, false};  // unreadable: the base, converted, stands in
   const Model* start = shipped ? shipped.get() : &base;
-  res.model_dir = src.dir;
-  res.shipped = src.trained;
-  res.comparison = comparison_for(src);
-  res.budget = budget_label(src.dir);
-  if (!src.trained) {
-    res.replaces = trained_checkpoint(base.config(), variant);
-    res.replaces_budget = res.replaces.empty() ? "" : budget_label(res.replaces);
-  }
+  describe();
   const std::string origin = start == &base ? "base:" : "shipped:";
   const std::string full = origin + model_key(variant, p, false), wkey = origin + model_key(variant, p, true);
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (const auto* hit = full_cache_.find(full)) {
-      res.model_cached = true;
-      return *hit;
-    }
+  if (auto hit = cached(full)) {
+    res.model_cached = true;
+    return hit;
   }
   std::shared_ptr<const Model> weights;
   {
