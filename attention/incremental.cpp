@@ -148,6 +148,12 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   m.attn.reserve(total);
   m.mask.reserve(total);
   std::vector<int64_t> row_pairs(static_cast<size_t>(L * T), 0);
+  const auto append_row = [&](const float* a, const uint8_t* k, int64_t keep) {  // keep weights, then T - keep zeros
+    m.attn.insert(m.attn.end(), a, a + keep);
+    m.mask.insert(m.mask.end(), k, k + keep);
+    m.attn.insert(m.attn.end(), static_cast<size_t>(T - keep), 0.f);
+    m.mask.insert(m.mask.end(), static_cast<size_t>(T - keep), uint8_t(0));
+  };
   for (int64_t l = 0; l < L; ++l) {
     const Chunk& c = chunks[size_t(l)];
     const int64_t S = n > 0 ? c.p.size(2) : 0;
@@ -159,26 +165,19 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
         const size_t row = m.attn.size();  // = m.idx(l, h, i, 0)
         if (i < from) {
           const int64_t keep = std::min<int64_t>(i + 1, To);  // keys j <= i (the rest is 0 in both)
-          const auto at = static_cast<long>(maps_->idx(l, h, i, 0));
-          m.attn.insert(m.attn.end(), maps_->attn.begin() + at, maps_->attn.begin() + at + keep);
-          m.mask.insert(m.mask.end(), maps_->mask.begin() + at, maps_->mask.begin() + at + keep);
-          m.attn.insert(m.attn.end(), static_cast<size_t>(T - keep), 0.f);
-          m.mask.insert(m.mask.end(), static_cast<size_t>(T - keep), uint8_t(0));
+          const size_t at = maps_->idx(l, h, i, 0);
+          append_row(maps_->attn.data() + at, maps_->mask.data() + at, keep);
           continue;
         }
         const size_t src = static_cast<size_t>((h * n + i - from) * S);
         int64_t& on = row_pairs[size_t(l * T + i)];
         if (c.in_order) {
           const int64_t keys = std::min<int64_t>(S, i + 1);  // keys j <= i (causal)
-          m.attn.insert(m.attn.end(), pd + src, pd + src + keys);
-          m.mask.insert(m.mask.end(), kd + src, kd + src + keys);
-          m.attn.insert(m.attn.end(), static_cast<size_t>(T - keys), 0.f);
-          m.mask.insert(m.mask.end(), static_cast<size_t>(T - keys), uint8_t(0));
+          append_row(pd + src, kd + src, keys);
           on += count_nonzero(kd + src, static_cast<size_t>(keys));
           continue;
         }
-        m.attn.insert(m.attn.end(), static_cast<size_t>(T), 0.f);
-        m.mask.insert(m.mask.end(), static_cast<size_t>(T), uint8_t(0));
+        append_row(nullptr, nullptr, 0);  // zeros, then the slots' weights at their positions
         for (int64_t s = 0; s < S; ++s) {
           const int64_t j = c.cols[size_t(s)];
           if (j < 0 || j > i) continue;  // a free slot, or (never for a causal layer) a later key
