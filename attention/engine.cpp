@@ -255,6 +255,30 @@ static std::vector<torch::Tensor> kv_sources_for(const Model& m, const std::vect
   return m.impl->net->kv_sources(to_tensor(kv_tokens, m.impl->device));
 }
 
+std::vector<float> AttentionMaps::head_attn(int64_t l, int64_t h) const {
+  std::vector<float> out;  // [T, S]
+  out.reserve(static_cast<size_t>(queries * keys));
+  for (int64_t i = 0; i < queries; ++i) out.insert(out.end(), attn_row(l, h, i), attn_row(l, h, i) + keys);
+  return out;
+}
+
+std::vector<uint8_t> AttentionMaps::head_mask(int64_t l, int64_t h) const {
+  std::vector<uint8_t> out;                                                              // [T, S]
+  if (!has_mask()) return std::vector<uint8_t>(static_cast<size_t>(queries * keys), 1);  // no flags: every pair
+  out.reserve(static_cast<size_t>(queries * keys));
+  for (int64_t i = 0; i < queries; ++i) out.insert(out.end(), mask_row(l, h, i), mask_row(l, h, i) + keys);
+  return out;
+}
+
+int64_t AttentionMaps::pairs(int64_t l) const {
+  if (static_cast<size_t>(l) < layer_pairs.size()) return layer_pairs[static_cast<size_t>(l)];
+  if (!has_mask()) return heads * queries * keys;  // no flags: every pair
+  int64_t n = 0;
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < queries; ++i) n += count_nonzero(mask_row(l, h, i), static_cast<size_t>(keys));
+  return n;
+}
+
 AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vector<int64_t>& kv_tokens) const {
   check_tokens(*this, tokens, "the text");
   torch::NoGradGuard ng;
@@ -280,17 +304,21 @@ AttentionMaps Model::attend(const std::vector<int64_t>& tokens, const std::vecto
   // [L, H, T, S] each, layer by layer straight into the vectors (a stacked tensor first was two more 8 MiB copies
   // at 256 characters, each into freshly faulted pages)
   const size_t per_layer = static_cast<size_t>(m.heads * m.queries * m.keys);
-  m.attn.reserve(per_layer * static_cast<size_t>(m.layers));
-  m.mask.reserve(per_layer * static_cast<size_t>(m.layers));
+  auto planes = std::make_shared<MapPlanes>();
+  planes->rows = m.queries;
+  planes->cols = m.keys;
+  planes->attn.reserve(per_layer * static_cast<size_t>(m.layers));
+  planes->mask.reserve(per_layer * static_cast<size_t>(m.layers));
   for (int64_t l = 0; l < m.layers; ++l) {
     auto a = r.display[size_t(l)].to(torch::kCPU, torch::kFloat).contiguous();  // [1, H, T, S]
     auto k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();     // [H, T, S]
     if (size_t(a.numel()) != per_layer || size_t(k.numel()) != per_layer)
       throw Error("internal error: layer " + std::to_string(l) + "'s maps are not H x T x S like layer 0's");
-    m.attn.insert(m.attn.end(), a.data_ptr<float>(), a.data_ptr<float>() + per_layer);
-    m.mask.insert(m.mask.end(), k.data_ptr<uint8_t>(), k.data_ptr<uint8_t>() + per_layer);
+    planes->attn.insert(planes->attn.end(), a.data_ptr<float>(), a.data_ptr<float>() + per_layer);
+    planes->mask.insert(planes->mask.end(), k.data_ptr<uint8_t>(), k.data_ptr<uint8_t>() + per_layer);
     m.layer_pairs.push_back(count_nonzero(k.data_ptr<uint8_t>(), per_layer));
   }
+  m.planes = std::move(planes);
   const int64_t kv_len = kv.empty() ? m.queries : static_cast<int64_t>(kv_tokens.size());
   for (size_t l = 0; l < net.attn.size(); ++l) {
     m.layer_variant.push_back(net.attn[l]->spec().variant);

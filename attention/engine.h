@@ -15,11 +15,21 @@
 
 namespace attnscope {
 
+// The numbers behind AttentionMaps: one plane of rows x cols per layer and head, at least the maps' T x S. Maps
+// computed whole have exactly T x S. The maps of a growing text (incremental.h) leave room for more rows and keys,
+// and its successive results share one planes object: a result reads only the T x S corner of each plane, and an
+// append writes only rows past the T of every result that shares the planes. So what a published result reads never
+// changes, and a keystroke writes one row per layer and head instead of copying all of them.
+struct MapPlanes {
+  int64_t rows = 0, cols = 0;  // of each plane; cols is the row stride
+  std::vector<float> attn;     // [L, H, rows, cols] effective attention matrix per layer and head
+  std::vector<uint8_t> mask;   // [L, H, rows, cols] 1 = pair computed
+};
+
 // What the GUI draws for one forward pass over a text.
 struct AttentionMaps {
   int64_t layers = 0, heads = 0, queries = 0, keys = 0;  // L, H, T, S
-  std::vector<float> attn;                               // [L, H, T, S] effective attention matrix per layer and head
-  std::vector<uint8_t> mask;                             // [L, H, T, S] 1 = pair computed
+  std::shared_ptr<const MapPlanes> planes;               // [L, H, >= T, >= S]; null: no maps
   // [L] pairs computed per layer (the ones in mask), kept by whoever fills mask so that no reader counts L H T S
   // bytes again (the window's sparsity row, on every keystroke of every column); empty: count the mask.
   std::vector<int64_t> layer_pairs;
@@ -36,11 +46,25 @@ struct AttentionMaps {
   int32_t expert(int64_t l, int64_t t, int64_t r) const {
     return routing[static_cast<size_t>((l * queries + t) * top_k + r)];
   }
-  float at(int64_t l, int64_t h, int64_t i, int64_t j) const { return attn[idx(l, h, i, j)]; }
-  bool computed(int64_t l, int64_t h, int64_t i, int64_t j) const { return mask[idx(l, h, i, j)] != 0; }
+  bool empty() const { return !planes || planes->attn.empty(); }
+  bool has_mask() const { return planes && !planes->mask.empty(); }
+  // Exactly T x S planes (maps computed whole): then planes->attn is the dense [L, H, T, S] array.
+  bool dense() const { return planes && planes->rows == queries && planes->cols == keys; }
+  int64_t stride() const { return planes->cols; }  // between rows i and i + 1 of one (layer, head)
+  float at(int64_t l, int64_t h, int64_t i, int64_t j) const { return planes->attn[idx(l, h, i, j)]; }
+  bool computed(int64_t l, int64_t h, int64_t i, int64_t j) const { return planes->mask[idx(l, h, i, j)] != 0; }
+  // Row i of (l, h): keys j < S at [j], the next row stride() further on.
+  const float* attn_row(int64_t l, int64_t h, int64_t i) const { return planes->attn.data() + idx(l, h, i, 0); }
+  const uint8_t* mask_row(int64_t l, int64_t h, int64_t i) const { return planes->mask.data() + idx(l, h, i, 0); }
   size_t idx(int64_t l, int64_t h, int64_t i, int64_t j) const {
-    return static_cast<size_t>(((l * heads + h) * queries + i) * keys + j);
+    return static_cast<size_t>(((l * heads + h) * planes->rows + i) * planes->cols + j);
   }
+  // One (layer, head)'s T x S weights and flags as dense row-major copies [T, S] (export, CLI, analyses; no mask:
+  // all 1).
+  std::vector<float> head_attn(int64_t l, int64_t h) const;
+  std::vector<uint8_t> head_mask(int64_t l, int64_t h) const;
+  // Pairs computed in layer l over all heads: layer_pairs[l], else counted in the mask.
+  int64_t pairs(int64_t l) const;
 };
 
 struct EvalResult {

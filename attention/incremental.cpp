@@ -140,53 +140,84 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   m.layers = L;
   m.heads = H;
   m.queries = m.keys = T;
-  // [L, H, T, T] each, written once in order: a reused row (causal, so row i < from only has keys j <= i < T) from
-  // the previous maps, a new row from the chunk, then zeros. No zero pass first: for a keystroke this is the
-  // result's whole cost besides the forward. row_pairs [L, T]: each row's computed pairs over the heads (the reused
-  // rows' from before, the new rows' counted as they are written).
-  const size_t total = static_cast<size_t>(L * H * T * T);
-  m.attn.reserve(total);
-  m.mask.reserve(total);
-  std::vector<int64_t> row_pairs(static_cast<size_t>(L * T), 0);
-  const auto append_row = [&](const float* a, const uint8_t* k, int64_t keep) {  // keep weights, then T - keep zeros
-    m.attn.insert(m.attn.end(), a, a + keep);
-    m.mask.insert(m.mask.end(), k, k + keep);
-    m.attn.insert(m.attn.end(), static_cast<size_t>(T - keep), 0.f);
-    m.mask.insert(m.mask.end(), static_cast<size_t>(T - keep), uint8_t(0));
+  // The planes [L, H, cap, cap]: the previous result's, when every row this update writes lies past the rows of
+  // every result that shares them (an append; or nothing written: a deletion), else new ones (an edit, typing after
+  // a deletion, the text outgrew them). A causal row i < from has keys j <= i only, so it reads the same in both.
+  // Every row is zero past its keys; rows no result has read yet are all zero.
+  const bool in_place = planes_ && T <= planes_->rows && (n == 0 || from >= planes_high_);
+  std::shared_ptr<MapPlanes> fresh;
+  if (!in_place) {
+    fresh = std::make_shared<MapPlanes>();
+    const int64_t cap = std::min(model_->config().context, (T + 32 + 63) / 64 * 64);  // room for >= 32 more rows
+    fresh->rows = fresh->cols = std::max(cap, T);
+    fresh->attn.reserve(static_cast<size_t>(L * H * fresh->rows * fresh->cols));  // written once, in order, below
+    fresh->mask.reserve(fresh->attn.capacity());
+  }
+  MapPlanes& pl = fresh ? *fresh : *planes_;
+  const int64_t cap = pl.cols;
+  const auto append_row = [&](const float* a, const uint8_t* k, int64_t keep) {  // keep weights, then zeros to cap
+    pl.attn.insert(pl.attn.end(), a, a + keep);
+    pl.mask.insert(pl.mask.end(), k, k + keep);
+    pl.attn.insert(pl.attn.end(), static_cast<size_t>(cap - keep), 0.f);
+    pl.mask.insert(pl.mask.end(), static_cast<size_t>(cap - keep), uint8_t(0));
   };
+  // The chunk's row i (>= from) of head h into a zero row a, k: keys j <= i; returns its computed pairs.
+  const auto put_new_row = [&](const Chunk& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
+    const int64_t S = c.p.size(2), keys = std::min<int64_t>(S, i + 1);     // in order: keys j <= i (causal)
+    const float* pd = c.p.data_ptr<float>() + (h * n + i - from) * S;      // [S] over the slots
+    const uint8_t* kd = c.k.data_ptr<uint8_t>() + (h * n + i - from) * S;  // [S]
+    if (c.in_order && !a) {                                                // new planes: appended (no zeros first)
+      append_row(pd, kd, keys);
+      return count_nonzero(kd, static_cast<size_t>(keys));
+    }
+    if (!a) {
+      a = pl.attn.data() + pl.attn.size(), k = pl.mask.data() + pl.mask.size();
+      append_row(nullptr, nullptr, 0);
+    }
+    if (c.in_order) {
+      std::copy_n(pd, keys, a);
+      std::copy_n(kd, keys, k);
+      return count_nonzero(kd, static_cast<size_t>(keys));
+    }
+    int64_t on = 0;
+    for (int64_t s = 0; s < S; ++s) {  // the slots' weights at their positions
+      const int64_t j = c.cols[size_t(s)];
+      if (j < 0 || j > i) continue;  // a free slot, or (never for a causal layer) a later key
+      a[j] = pd[s];
+      k[j] = kd[s];
+      on += kd[s] != 0;
+    }
+    return on;
+  };
+  // row_pairs [L, T]: each row's computed pairs over the heads (the reused rows' from before, the new rows' counted
+  // as they are written).
+  std::vector<int64_t> row_pairs(static_cast<size_t>(L * T), 0);
   for (int64_t l = 0; l < L; ++l) {
     const Chunk& c = chunks[size_t(l)];
-    const int64_t S = n > 0 ? c.p.size(2) : 0;
-    const float* pd = n > 0 ? c.p.data_ptr<float>() : nullptr;
-    const uint8_t* kd = n > 0 ? c.k.data_ptr<uint8_t>() : nullptr;
     for (int64_t i = 0; i < from && i < To; ++i) row_pairs[size_t(l * T + i)] = row_pairs_[size_t(l * To + i)];
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < T; ++i) {
-        const size_t row = m.attn.size();  // = m.idx(l, h, i, 0)
-        if (i < from) {
-          const int64_t keep = std::min<int64_t>(i + 1, To);  // keys j <= i (the rest is 0 in both)
-          const size_t at = maps_->idx(l, h, i, 0);
-          append_row(maps_->attn.data() + at, maps_->mask.data() + at, keep);
-          continue;
+    for (int64_t h = 0; h < H; ++h) {
+      if (!fresh) {  // in place: only the new rows
+        for (int64_t i = from; i < T; ++i) {
+          const size_t row = static_cast<size_t>(((l * H + h) * pl.rows + i) * cap);
+          row_pairs[size_t(l * T + i)] += put_new_row(c, h, i, pl.attn.data() + row, pl.mask.data() + row);
         }
-        const size_t src = static_cast<size_t>((h * n + i - from) * S);
-        int64_t& on = row_pairs[size_t(l * T + i)];
-        if (c.in_order) {
-          const int64_t keys = std::min<int64_t>(S, i + 1);  // keys j <= i (causal)
-          append_row(pd + src, kd + src, keys);
-          on += count_nonzero(kd + src, static_cast<size_t>(keys));
-          continue;
-        }
-        append_row(nullptr, nullptr, 0);  // zeros, then the slots' weights at their positions
-        for (int64_t s = 0; s < S; ++s) {
-          const int64_t j = c.cols[size_t(s)];
-          if (j < 0 || j > i) continue;  // a free slot, or (never for a causal layer) a later key
-          m.attn[row + size_t(j)] = pd[src + size_t(s)];
-          m.mask[row + size_t(j)] = kd[src + size_t(s)];
-          on += kd[src + size_t(s)] != 0;
-        }
+        continue;
       }
+      for (int64_t i = 0; i < cap; ++i) {  // new planes: every row once, in order
+        if (i < from && i < To) {
+          append_row(maps_->attn_row(l, h, i), maps_->mask_row(l, h, i), i + 1);  // keys j <= i
+          continue;
+        }
+        if (i < T)
+          row_pairs[size_t(l * T + i)] += put_new_row(c, h, i, nullptr, nullptr);  // appends it
+        else
+          append_row(nullptr, nullptr, 0);  // a row for later
+      }
+    }
   }
+  if (fresh) planes_ = std::move(fresh), planes_high_ = 0;
+  planes_high_ = std::max(planes_high_, T);
+  m.planes = planes_;
   m.mode = model_->mode();
   for (int64_t l = 0; l < L; ++l) {
     m.layer_variant.push_back(net.attn[size_t(l)]->spec().variant);
@@ -204,12 +235,13 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t T = static_cast<int64_t>(tokens.size());
   const size_t p = common_prefix(tokens_, tokens);
-  if (maps_ && !maps_->attn.empty() && p == tokens.size() && p == tokens_.size())  // the same text: stats stay
+  if (maps_ && !maps_->empty() && p == tokens.size() && p == tokens_.size())  // the same text: stats stay
     return *maps_;
   stats_ = {};
   if (!why_whole_.empty() || T == 0 || T > model_->config().context) {  // attend also says what is wrong
     tokens_.clear();
     caches_.clear();
+    planes_.reset();
     maps_ = std::make_shared<AttentionMaps>(model_->attend(tokens));
     tokens_ = tokens;
     stats_.computed_rows = T;
@@ -224,6 +256,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
     for (auto& c : caches_)  // a linear kernel keeps every phi(k_j) so that new rows show all their weights
       if (auto* st = dynamic_cast<LinearState*>(c.get())) st->history = true;
     maps_.reset();
+    planes_.reset();
   }
   tokens_.clear();  // until the chunk is through: an exception leaves no half-updated state behind
   try {
@@ -231,6 +264,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   } catch (const SlotMismatch& e) {
     why_whole_ = e.variant + "'s cache does not keep one slot per position: computed whole";
     caches_.clear();
+    planes_.reset();
     maps_ = std::make_shared<AttentionMaps>(model_->attend(tokens));
     tokens_ = tokens;
     stats_.computed_rows = T;
@@ -238,6 +272,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
   } catch (...) {
     caches_.clear();
     maps_.reset();
+    planes_.reset();
     throw;
   }
   tokens_ = tokens;

@@ -28,8 +28,9 @@ class IncrementalAttend {
 
   // The maps of `tokens` (as Model::attend(tokens)); throws Error as attend does (empty, too long, bad token).
   const AttentionMaps& update(const std::vector<int64_t>& tokens);
-  // The last update's maps, shared: an update never changes maps it has handed out (each one builds new maps), so
-  // a published result can hold them without a copy (the window's keystroke would copy L x H x T x T floats).
+  // The last update's maps, shared: an update never changes what maps it has handed out read (an append writes new
+  // rows into planes they share, past their own T; engine.h's MapPlanes), so a published result holds them without
+  // a copy (the window's keystroke would copy L x H x T x T floats).
   std::shared_ptr<const AttentionMaps> shared() const { return maps_; }
 
   // What the update that computed the current text did (the same text again computes nothing and keeps these: the
@@ -57,7 +58,11 @@ class IncrementalAttend {
   std::vector<std::unique_ptr<LayerCache>> caches_;  // after tokens_ (empty: none yet)
   std::vector<float> logits_;                        // [T, V] next-token logits at every position of tokens_
   std::shared_ptr<AttentionMaps> maps_;              // of tokens_ (null: none yet); never changed once shared
-  std::vector<int64_t> row_pairs_;                   // [L, T] pairs computed in each layer's query row, all heads
+  // maps_'s planes when run_chunk made them (null after a whole computation): later results share them while the
+  // text grows. Rows < planes_high_ may be read by a result; rows past it were never written.
+  std::shared_ptr<MapPlanes> planes_;
+  int64_t planes_high_ = 0;
+  std::vector<int64_t> row_pairs_;  // [L, T] pairs computed in each layer's query row, all heads
   Stats stats_;
 };
 

@@ -92,8 +92,8 @@ TEST(CustomMaskLayer, PaintedBandEqualsSlidingWindow) {
   auto t = text(T);
   EXPECT_LT(max_diff(painted->logits(t, false), window->logits(t, false)), 1e-5);
   AttentionMaps a = painted->attend(t), b = window->attend(t);
-  EXPECT_EQ(a.mask, b.mask);
-  EXPECT_LT(max_diff(a.attn, b.attn), 1e-5);
+  EXPECT_EQ(a.planes->mask, b.planes->mask);  // both dense [L, H, T, T]
+  EXPECT_LT(max_diff(a.planes->attn, b.planes->attn), 1e-5);
   EXPECT_LT(max_diff(painted->logits(t, false), painted->logits(t, true)), 2e-5);  // decode == prefill
 }
 

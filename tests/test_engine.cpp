@@ -428,7 +428,8 @@ TEST(Checkpoint, AttendRejectsEmptyAndTooLongText) {
   auto maps = m->attend({1, 2, 3, 4});
   EXPECT_EQ(maps.layers, 2);
   EXPECT_EQ(maps.heads, 4);
-  EXPECT_EQ(maps.attn.size(), size_t(2 * 4 * 4 * 4));
+  ASSERT_TRUE(maps.dense());  // computed whole: exactly [L, H, T, S]
+  EXPECT_EQ(maps.planes->attn.size(), size_t(2 * 4 * 4 * 4));
   EXPECT_FLOAT_EQ(maps.at(0, 0, 0, 0), 1.0f);
   EXPECT_FALSE(maps.computed(0, 0, 0, 1));
   auto c = small_model("cross");

@@ -38,6 +38,8 @@ std::vector<std::vector<int64_t>> edits() {
   out.push_back(t);  // an edit in the middle
   t.resize(t.size() - 3);
   out.push_back(t);  // three deleted at the end
+  t.push_back(next());
+  out.push_back(t);  // one typed where they were (rows an earlier result still reads)
   t.erase(t.begin() + 9);
   out.push_back(t);  // one deleted in the middle
   t.push_back(next());
@@ -55,16 +57,23 @@ void expect_same(const AttentionMaps& got, const AttentionMaps& want, const std:
   ASSERT_EQ(got.heads, want.heads) << what;
   ASSERT_EQ(got.queries, want.queries) << what;
   ASSERT_EQ(got.keys, want.keys) << what;
-  ASSERT_EQ(got.attn.size(), want.attn.size()) << what;
+  ASSERT_FALSE(got.empty()) << what;
+  ASSERT_GE(got.planes->rows, got.queries) << what;
+  ASSERT_GE(got.planes->cols, got.keys) << what;
   double worst = 0;
-  size_t worst_at = 0, mask_diff = 0;
-  for (size_t k = 0; k < want.attn.size(); ++k) {
-    const double d = std::fabs(double(got.attn[k]) - double(want.attn[k]));
-    if (!(d <= worst)) worst = d, worst_at = k;  // NaN counts as the worst
-    mask_diff += got.mask[k] != want.mask[k];
-  }
-  EXPECT_LE(worst, 2e-5) << what << ": at flat index " << worst_at << " got " << got.attn[worst_at] << " want "
-                         << want.attn[worst_at];
+  size_t mask_diff = 0;
+  std::string worst_at;
+  for (int64_t l = 0; l < want.layers; ++l)
+    for (int64_t h = 0; h < want.heads; ++h)
+      for (int64_t i = 0; i < want.queries; ++i)
+        for (int64_t j = 0; j < want.keys; ++j) {
+          const double d = std::fabs(double(got.at(l, h, i, j)) - double(want.at(l, h, i, j)));
+          if (!(d <= worst))  // NaN counts as the worst
+            worst = d, worst_at = "(" + std::to_string(l) + ", " + std::to_string(h) + ", " + std::to_string(i) + ", " +
+                                  std::to_string(j) + ")";
+          mask_diff += got.computed(l, h, i, j) != want.computed(l, h, i, j);
+        }
+  EXPECT_LE(worst, 2e-5) << what << ": at " << worst_at;
   EXPECT_EQ(mask_diff, 0u) << what << ": computed-pairs masks differ";
   if (std::isnan(want.loss))
     EXPECT_TRUE(std::isnan(got.loss)) << what;
@@ -85,9 +94,11 @@ void expect_same(const AttentionMaps& got, const AttentionMaps& want, const std:
   EXPECT_EQ(got.layer_variant, want.layer_variant) << what;
   EXPECT_EQ(got.cache_formula_bytes, want.cache_formula_bytes) << what;
   // Both keep each layer's computed pairs (the ones in its mask), so that the window never counts them again.
-  const size_t per_layer = size_t(want.heads * want.queries * want.keys);
   std::vector<int64_t> ones(size_t(want.layers), 0);
-  for (size_t k = 0; k < want.mask.size(); ++k) ones[k / per_layer] += want.mask[k] != 0;
+  for (int64_t l = 0; l < want.layers; ++l)
+    for (int64_t h = 0; h < want.heads; ++h)
+      for (int64_t i = 0; i < want.queries; ++i)
+        for (int64_t j = 0; j < want.keys; ++j) ones[size_t(l)] += want.computed(l, h, i, j);
   EXPECT_EQ(want.layer_pairs, ones) << what << ": Model::attend's pairs per layer";
   EXPECT_EQ(got.layer_pairs, ones) << what << ": the incremental pairs per layer";
 }
@@ -115,11 +126,20 @@ TEST(Incremental, EveryVariantAtEverySweepPointEqualsAFullRecompute) {
       if (v.needs_kv_text) continue;  // reads a second text: the column always computes it whole
       IncrementalAttend inc(model);
       bool went_incremental = false;
+      std::vector<std::shared_ptr<const AttentionMaps>> held;  // every result, as a window would keep them
+      std::vector<AttentionMaps> wanted;
       for (size_t e = 0; e < texts.size(); ++e) {
         const AttentionMaps& got = inc.update(texts[e]);
-        expect_same(got, model->attend(texts[e]), name + ", edit " + std::to_string(e));
+        wanted.push_back(model->attend(texts[e]));
+        expect_same(got, wanted.back(), name + ", edit " + std::to_string(e));
+        held.push_back(inc.shared());
         EXPECT_EQ(inc.stats().reused_rows + inc.stats().computed_rows, int64_t(texts[e].size()));
         went_incremental = went_incremental || (inc.stats().incremental && inc.stats().computed_rows > 0);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      // Later updates write into planes earlier results share: what each result reads must not have changed.
+      for (size_t e = 0; e < held.size(); ++e) {
+        expect_same(*held[e], wanted[e], name + ", edit " + std::to_string(e) + " read again after the last");
         if (::testing::Test::HasFatalFailure()) return;
       }
       if (inc.why_whole().empty()) {
@@ -160,6 +180,19 @@ TEST(Incremental, AppendsComputeOnlyTheNewRows) {
   EXPECT_EQ(inc.shared(), before);
   EXPECT_EQ(inc.stats().reused_rows, 3);
   EXPECT_EQ(inc.stats().computed_rows, 6);
+  // Typing on shares the planes: a keystroke writes its row, it copies none (deleting does too; typing after a
+  // deletion would write rows an earlier result reads: new planes).
+  t.push_back(11);
+  inc.update(t);
+  EXPECT_EQ(inc.shared()->planes, before->planes);
+  EXPECT_GT(before->planes->rows, int64_t(t.size()));
+  t.pop_back();
+  t.pop_back();
+  inc.update(t);
+  EXPECT_EQ(inc.shared()->planes, before->planes);
+  t.push_back(12);
+  inc.update(t);
+  EXPECT_NE(inc.shared()->planes, before->planes);
 }
 
 TEST(Incremental, WholeVariantsSayWhyAndBadTextsFailAsAttendDoes) {

@@ -47,9 +47,10 @@ Selection select(const AttentionMaps& m, int layer, int head) {
   s.h0 = head < 0 ? 0 : head, s.h1 = head < 0 ? m.heads : head + 1;
   s.T = m.queries, s.S = m.keys;
   for (int64_t l = s.l0; l < s.l1; ++l)
-    for (int64_t h = s.h0; h < s.h1; ++h)
-      s.values.insert(s.values.end(), m.attn.begin() + long(m.idx(l, h, 0, 0)),
-                      m.attn.begin() + long(m.idx(l, h, 0, 0) + size_t(s.T * s.S)));
+    for (int64_t h = s.h0; h < s.h1; ++h) {
+      const std::vector<float> a = m.head_attn(l, h);  // [T, S]
+      s.values.insert(s.values.end(), a.begin(), a.end());
+    }
   if (layer < 0) s.shape.push_back(s.l1 - s.l0);
   if (head < 0) s.shape.push_back(s.h1 - s.h0);
   s.shape.push_back(s.T);

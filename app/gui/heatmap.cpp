@@ -148,15 +148,16 @@ void Heatmap::release() {
 void set_gl_available(bool available) { g_gl = available; }
 uint64_t heatmap_texture_epoch() { return g_epoch; }
 
-void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int cols) {
+void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int cols, int stride) {
   rows = std::max(rows, 1);
   cols = std::max(cols, 1);
+  stride = std::max(stride, cols);
   // [2, rows]: each row's max |value| over all keys, and over the keys after the first
   std::vector<float> rowmax(2 * size_t(rows), 0.f);
   vmax_[0] = vmax_[1] = 0;
   negative_ = false;
   for (int i = 0; i < rows; ++i) {
-    const float* row = data + size_t(i) * size_t(cols);
+    const float* row = data + size_t(i) * size_t(stride);
     float m = 0;
     for (int j = 1; j < cols; ++j) m = std::max(m, std::fabs(row[j]));
     const float all = std::max(m, std::fabs(row[0]));
@@ -172,19 +173,21 @@ void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int col
   if (!g_gl) return;  // headless: nothing to upload to
   std::vector<uint8_t> ones;
   if (!mask) {
-    ones.assign(size_t(rows) * size_t(cols), 1);
+    ones.assign(size_t(rows) * size_t(stride), 1);
     mask = ones.data();
   }
   if (!data_tex_) glGenTextures(1, &data_tex_);
   if (!mask_tex_) glGenTextures(1, &mask_tex_);
   if (!rowmax_tex_) glGenTextures(1, &rowmax_tex_);
   glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
+  glPixelStorei(GL_UNPACK_ROW_LENGTH, stride);  // rows of data and mask lie stride elements apart
   glBindTexture(GL_TEXTURE_2D, data_tex_);
   tex_params();
   glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, cols, rows, 0, GL_RED, GL_FLOAT, data);
   glBindTexture(GL_TEXTURE_2D, mask_tex_);
   tex_params();
   glTexImage2D(GL_TEXTURE_2D, 0, GL_R8, cols, rows, 0, GL_RED, GL_UNSIGNED_BYTE, mask);
+  glPixelStorei(GL_UNPACK_ROW_LENGTH, 0);
   glBindTexture(GL_TEXTURE_2D, rowmax_tex_);
   tex_params();
   glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, rows, 2, 0, GL_RED, GL_FLOAT, rowmax.data());

@@ -53,8 +53,9 @@ class Heatmap {
   Heatmap& operator=(Heatmap&& o) noexcept;
   ~Heatmap();
 
-  // rows x cols matrix (row-major) and its mask (1 = computed; may be null = all computed). Uploads now.
-  void set_data(const float* data, const uint8_t* mask, int rows, int cols);
+  // rows x cols matrix (row-major, row i at data + i * stride; 0: stride = cols) and its mask (1 = computed, the same
+  // stride; may be null = all computed). Uploads now.
+  void set_data(const float* data, const uint8_t* mask, int rows, int cols, int stride = 0);
   // Returns the RGBA texture of the given pixel size, re-rendered only if something changed.
   GLuint render(const HeatmapProgram& prog, int width, int height, const HeatmapStyle& style);
   int rows() const { return rows_; }

@@ -174,7 +174,7 @@ void upload_tiles(Row& w) {
   for (int l = w.grid ? 0 : w.layer; l < (w.grid ? w.L : w.layer + 1); ++l)
     for (int h = w.grid ? 0 : w.head; h < (w.grid ? w.H : w.head + 1); ++h) {
       Heatmap hm;
-      hm.set_data(&m.attn[m.idx(l, h, 0, 0)], m.mask.empty() ? nullptr : &m.mask[m.idx(l, h, 0, 0)], w.T, w.S);
+      hm.set_data(m.attn_row(l, h, 0), m.has_mask() ? m.mask_row(l, h, 0) : nullptr, w.T, w.S, int(m.stride()));
       c.tiles.push_back(std::move(hm));
     }
   c.tiles_key = key;
@@ -309,7 +309,7 @@ void draw_hover_readout(const Row& w, const Hover& hv) {
   if (hv.on && hv.i < int(w.r.tokens.size()) && hv.j < int(keys.size())) {
     const int hl = hv.layer;
     const float v = m.at(hl, hv.head, hv.i, hv.j);
-    const bool comp = m.mask.empty() || m.computed(hl, hv.head, hv.i, hv.j);
+    const bool comp = !m.has_mask() || m.computed(hl, hv.head, hv.i, hv.j);
     ImGui::Text("q %d %s \xE2\x86\x92 k %d %s", w.qpos0 + hv.i, quoted(tok.symbol(w.r.tokens[size_t(hv.i)])).c_str(),
                 w.kpos0 + hv.j, quoted(tok.symbol(keys[size_t(hv.j)])).c_str());
     ImGui::SameLine();

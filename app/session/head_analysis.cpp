@@ -32,7 +32,9 @@ void score_maps(HeadReport& r, const AttentionMaps& maps, const std::vector<int6
     for (int64_t l = 0; l < maps.layers; ++l) {
       const bool causal = get_variant(maps.layer_variant[size_t(l)]).causal;
       for (int64_t h = 0; h < maps.heads; ++h) {
-        HeadMapView v{maps.attn.data() + maps.idx(l, h, 0, 0), maps.queries, maps.keys, &tokens, period, causal};
+        std::vector<float> copy;  // [T, S], for planes with room past T x S (dense ones are read in place)
+        const float* a = maps.dense() ? maps.attn_row(l, h, 0) : (copy = maps.head_attn(l, h)).data();
+        HeadMapView v{a, maps.queries, maps.keys, &tokens, period, causal};
         r.scores[(k * size_t(r.layers) + size_t(l)) * size_t(r.heads) + size_t(h)] = roles[k].score(v);
       }
     }
@@ -100,9 +102,9 @@ HeadReport analyse_heads(const Model& m, const std::vector<int64_t>& text, const
   r.thresholds = o.thresholds.empty() ? parse_thresholds({}) : o.thresholds;
   r.scores.assign(role_registry().size() * size_t(r.layers * r.heads), 0.0);  // [R, L, H]
 
-  const AttentionMaps tm = maps_of(m, text);  // [L, H, T, S]
+  const AttentionMaps tm = maps_of(m, text);  // [L, H, T, S], dense (Model::attend)
   score_maps(r, tm, text, RoleText::Text, 0);
-  if (tm.queries == tm.keys) r.rollout = attention_rollout(tm.attn, tm.layers, tm.heads, tm.queries);  // [T, T]
+  if (tm.queries == tm.keys) r.rollout = attention_rollout(tm.planes->attn, tm.layers, tm.heads, tm.queries);  // [T, T]
   r.text_logprobs = text_logprobs(m, text);
   r.text_loss = mean_loss(r.text_logprobs, 0, int64_t(r.text_logprobs.size()));
 

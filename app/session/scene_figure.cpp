@@ -62,8 +62,10 @@ Figure figure_from_maps(const Scene& s, const std::vector<ColumnMaps>& runs, con
           p.title = c.view == PanelKind::Diff ? ref_label + " \u2212 " + label : label;
           p.subtitle = where + (m.mode == "trained" ? "" : " \u00B7 " + m.mode);
         }
-        const float* a = m.attn.data() + m.idx(l, h, 0, 0);
-        const uint8_t* mk = m.mask.data() + m.idx(l, h, 0, 0);
+        const std::vector<float> av = m.head_attn(l, h);    // [T, S]
+        const std::vector<uint8_t> mv = m.head_mask(l, h);  // [T, S]
+        const float* a = av.data();
+        const uint8_t* mk = mv.data();
         const size_t n = size_t(T * S);
         if (c.view == PanelKind::Weights) {
           p.values.assign(a, a + n);
@@ -80,8 +82,10 @@ Figure figure_from_maps(const Scene& s, const std::vector<ColumnMaps>& runs, con
           p.caption = std::to_string(kept) + " pairs computed, " +
                       fmt("%.0f", 100.0 * double(kept) / (double(T) * double(T + 1) / 2)) + "% of causal";
         } else {
-          const float* b = ref.attn.data() + ref.idx(l, h, 0, 0);
-          const uint8_t* bm = ref.mask.data() + ref.idx(l, h, 0, 0);
+          const std::vector<float> bv = ref.head_attn(l, h);     // [T, S]
+          const std::vector<uint8_t> bmv = ref.head_mask(l, h);  // [T, S]
+          const float* b = bv.data();
+          const uint8_t* bm = bmv.data();
           const bool signed_diff = s.colormap == Colormap::Diverging;
           for (size_t i = 0; i < n; ++i) {
             const float d = b[i] - a[i];

@@ -345,11 +345,7 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     const size_t per_layer = size_t(mp.heads * mp.queries * mp.keys);
     size_t on = 0;
     for (int64_t l = 0; l < mp.layers; ++l) {
-      int64_t pairs = int64_t(per_layer);
-      if (size_t(l) < mp.layer_pairs.size())
-        pairs = mp.layer_pairs[size_t(l)];
-      else if (!mp.mask.empty())
-        pairs = count_nonzero(mp.mask.data() + size_t(l) * per_layer, per_layer);
+      const int64_t pairs = mp.pairs(l);
       res->layer_pairs.push_back(pairs);
       on += size_t(pairs);
     }
