@@ -97,7 +97,7 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   torch::NoGradGuard ng;
   GPTImpl& net = *model_->impl->net;
   const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = net.config().n_layer,
-                H = net.config().n_head, V = net.config().vocab_size, To = maps_ ? maps_->queries : 0;
+                H = net.config().n_head, V = net.config().vocab_size;
   // The chunk's forward first, so that the maps below are written once, row by row. Per layer: the new rows'
   // weights and computed flags over the slots, and each slot's position (-1: free).
   struct Chunk {
@@ -140,38 +140,46 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   m.layers = L;
   m.heads = H;
   m.queries = m.keys = T;
-  // The planes [L, H, cap, cap]: the previous result's, when every row this update writes lies past the rows of
-  // every result that shares them (an append; or nothing written: a deletion), else new ones (an edit, typing after
-  // a deletion, the text outgrew them). A causal row i < from has keys j <= i only, so it reads the same in both.
-  // Every row is zero past its keys; rows no result has read yet are all zero.
-  const bool in_place = planes_ && T <= planes_->rows && (n == 0 || from >= planes_high_);
+  // The planes [L, H, cap, cap] hold the rows of planes_text_ (every row < its length was written for it; a result
+  // reads the rows of its own text, a prefix of it). This text keeps them when it agrees with planes_text_ on every
+  // row both have (an append, a deletion, the same character typed again after a deletion): rows past
+  // planes_text_'s end are written, no row a result may read is. Else (an edit, another character typed after a
+  // deletion, the text outgrew them) new planes: rows < from copied (a causal row i has keys j <= i only, the same
+  // in both texts), the chunk's rows, then zeros; written once, in order. Every row is zero past its keys.
+  const int64_t held = static_cast<int64_t>(planes_text_.size());
+  const bool in_place =
+      planes_ && T <= planes_->rows && static_cast<int64_t>(common_prefix(planes_text_, tokens)) >= std::min(T, held);
   std::shared_ptr<MapPlanes> fresh;
+  std::vector<int64_t> pairs;  // [L, cap] pairs computed in each row of the new planes, all heads
   if (!in_place) {
     fresh = std::make_shared<MapPlanes>();
     const int64_t cap = std::min(model_->config().context, (T + 32 + 63) / 64 * 64);  // room for >= 32 more rows
     fresh->rows = fresh->cols = std::max(cap, T);
-    fresh->attn.reserve(static_cast<size_t>(L * H * fresh->rows * fresh->cols));  // written once, in order, below
+    fresh->attn.reserve(static_cast<size_t>(L * H * fresh->rows * fresh->cols));
     fresh->mask.reserve(fresh->attn.capacity());
+    pairs.assign(static_cast<size_t>(L * fresh->rows), 0);
   }
   MapPlanes& pl = fresh ? *fresh : *planes_;
-  const int64_t cap = pl.cols;
+  std::vector<int64_t>& row_pairs = fresh ? pairs : planes_pairs_;               // [L, cap]
+  const int64_t cap = pl.cols, first_new = fresh ? from : std::max(from, held);  // rows [first_new, T) written
   const auto append_row = [&](const float* a, const uint8_t* k, int64_t keep) {  // keep weights, then zeros to cap
     pl.attn.insert(pl.attn.end(), a, a + keep);
     pl.mask.insert(pl.mask.end(), k, k + keep);
     pl.attn.insert(pl.attn.end(), static_cast<size_t>(cap - keep), 0.f);
     pl.mask.insert(pl.mask.end(), static_cast<size_t>(cap - keep), uint8_t(0));
   };
-  // The chunk's row i (>= from) of head h into a zero row a, k: keys j <= i; returns its computed pairs.
+  // The chunk's row i (>= from) of head h into the zero row a, k (null: appended to new planes); keys j <= i.
+  // Returns its computed pairs.
   const auto put_new_row = [&](const Chunk& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
     const int64_t S = c.p.size(2), keys = std::min<int64_t>(S, i + 1);     // in order: keys j <= i (causal)
     const float* pd = c.p.data_ptr<float>() + (h * n + i - from) * S;      // [S] over the slots
     const uint8_t* kd = c.k.data_ptr<uint8_t>() + (h * n + i - from) * S;  // [S]
-    if (c.in_order && !a) {                                                // new planes: appended (no zeros first)
+    if (c.in_order && !a) {                                                // appended: no zeros first
       append_row(pd, kd, keys);
       return count_nonzero(kd, static_cast<size_t>(keys));
     }
     if (!a) {
-      a = pl.attn.data() + pl.attn.size(), k = pl.mask.data() + pl.mask.size();
+      a = pl.attn.data() + pl.attn.size(), k = pl.mask.data() + pl.mask.size();  // reserved: no reallocation
       append_row(nullptr, nullptr, 0);
     }
     if (c.in_order) {
@@ -189,46 +197,46 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     }
     return on;
   };
-  // row_pairs [L, T]: each row's computed pairs over the heads (the reused rows' from before, the new rows' counted
-  // as they are written).
-  std::vector<int64_t> row_pairs(static_cast<size_t>(L * T), 0);
   for (int64_t l = 0; l < L; ++l) {
     const Chunk& c = chunks[size_t(l)];
-    for (int64_t i = 0; i < from && i < To; ++i) row_pairs[size_t(l * T + i)] = row_pairs_[size_t(l * To + i)];
+    for (int64_t i = 0; fresh && i < from; ++i)
+      row_pairs[size_t(l * cap + i)] = planes_pairs_[size_t(l * planes_->rows + i)];
+    for (int64_t i = first_new; i < T; ++i) row_pairs[size_t(l * cap + i)] = 0;
     for (int64_t h = 0; h < H; ++h) {
-      if (!fresh) {  // in place: only the new rows
-        for (int64_t i = from; i < T; ++i) {
+      if (!fresh) {  // in place: only the rows past planes_text_
+        for (int64_t i = first_new; i < T; ++i) {
           const size_t row = static_cast<size_t>(((l * H + h) * pl.rows + i) * cap);
-          row_pairs[size_t(l * T + i)] += put_new_row(c, h, i, pl.attn.data() + row, pl.mask.data() + row);
+          row_pairs[size_t(l * cap + i)] += put_new_row(c, h, i, pl.attn.data() + row, pl.mask.data() + row);
         }
         continue;
       }
       for (int64_t i = 0; i < cap; ++i) {  // new planes: every row once, in order
-        if (i < from && i < To) {
+        if (i < from)
           append_row(maps_->attn_row(l, h, i), maps_->mask_row(l, h, i), i + 1);  // keys j <= i
-          continue;
-        }
-        if (i < T)
-          row_pairs[size_t(l * T + i)] += put_new_row(c, h, i, nullptr, nullptr);  // appends it
+        else if (i < T)
+          row_pairs[size_t(l * cap + i)] += put_new_row(c, h, i, nullptr, nullptr);  // appended
         else
           append_row(nullptr, nullptr, 0);  // a row for later
       }
     }
   }
-  if (fresh) planes_ = std::move(fresh), planes_high_ = 0;
-  planes_high_ = std::max(planes_high_, T);
+  if (fresh) {
+    planes_ = std::move(fresh);
+    planes_pairs_ = std::move(pairs);
+    planes_text_.clear();
+  }
+  if (T > static_cast<int64_t>(planes_text_.size())) planes_text_ = tokens;
   m.planes = planes_;
+  m.layer_pairs.assign(static_cast<size_t>(L), 0);  // [L]
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t i = 0; i < T; ++i) m.layer_pairs[size_t(l)] += planes_pairs_[size_t(l * planes_->rows + i)];
   m.mode = model_->mode();
   for (int64_t l = 0; l < L; ++l) {
     m.layer_variant.push_back(net.attn[size_t(l)]->spec().variant);
     m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
   }
   m.loss = mean_loss(logits_, tokens, V, m.char_loss);
-  m.layer_pairs.assign(static_cast<size_t>(L), 0);  // [L]
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t i = 0; i < T; ++i) m.layer_pairs[size_t(l)] += row_pairs[size_t(l * T + i)];
   maps_ = std::move(out);
-  row_pairs_ = std::move(row_pairs);
 }
 
 const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& tokens) {
@@ -242,6 +250,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
     tokens_.clear();
     caches_.clear();
     planes_.reset();
+    planes_text_.clear();
     maps_ = std::make_shared<AttentionMaps>(model_->attend(tokens));
     tokens_ = tokens;
     stats_.computed_rows = T;
@@ -257,6 +266,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
       if (auto* st = dynamic_cast<LinearState*>(c.get())) st->history = true;
     maps_.reset();
     planes_.reset();
+    planes_text_.clear();
   }
   tokens_.clear();  // until the chunk is through: an exception leaves no half-updated state behind
   try {
@@ -265,6 +275,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
     why_whole_ = e.variant + "'s cache does not keep one slot per position: computed whole";
     caches_.clear();
     planes_.reset();
+    planes_text_.clear();
     maps_ = std::make_shared<AttentionMaps>(model_->attend(tokens));
     tokens_ = tokens;
     stats_.computed_rows = T;
@@ -273,6 +284,7 @@ const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& token
     caches_.clear();
     maps_.reset();
     planes_.reset();
+    planes_text_.clear();
     throw;
   }
   tokens_ = tokens;

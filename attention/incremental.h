@@ -58,11 +58,12 @@ class IncrementalAttend {
   std::vector<std::unique_ptr<LayerCache>> caches_;  // after tokens_ (empty: none yet)
   std::vector<float> logits_;                        // [T, V] next-token logits at every position of tokens_
   std::shared_ptr<AttentionMaps> maps_;              // of tokens_ (null: none yet); never changed once shared
-  // maps_'s planes when run_chunk made them (null after a whole computation): later results share them while the
-  // text grows. Rows < planes_high_ may be read by a result; rows past it were never written.
+  // maps_'s planes when run_chunk made them (null after a whole computation), shared by later results while the text
+  // grows; they hold the rows of planes_text_ (the longest text written into them: rows past its length are zero)
+  // and planes_pairs_ [L, rows] the pairs computed in each of those rows, all heads.
   std::shared_ptr<MapPlanes> planes_;
-  int64_t planes_high_ = 0;
-  std::vector<int64_t> row_pairs_;  // [L, T] pairs computed in each layer's query row, all heads
+  std::vector<int64_t> planes_text_;
+  std::vector<int64_t> planes_pairs_;
   Stats stats_;
 };
 

@@ -36,8 +36,12 @@ std::vector<std::vector<int64_t>> edits() {
   out.push_back(t);  // a paste: 20 at once
   t[17] = (t[17] % 19) + 1;
   out.push_back(t);  // an edit in the middle
+  const int64_t gone = t[t.size() - 3];
   t.resize(t.size() - 3);
   out.push_back(t);  // three deleted at the end
+  t.push_back(gone);
+  out.push_back(t);  // the first of them typed again
+  t.pop_back();
   t.push_back(next());
   out.push_back(t);  // one typed where they were (rows an earlier result still reads)
   t.erase(t.begin() + 9);
@@ -180,16 +184,25 @@ TEST(Incremental, AppendsComputeOnlyTheNewRows) {
   EXPECT_EQ(inc.shared(), before);
   EXPECT_EQ(inc.stats().reused_rows, 3);
   EXPECT_EQ(inc.stats().computed_rows, 6);
-  // Typing on shares the planes: a keystroke writes its row, it copies none (deleting does too; typing after a
-  // deletion would write rows an earlier result reads: new planes).
+  // Typing on shares the planes: a keystroke writes its row, it copies none. So does deleting, and typing the same
+  // character again; another character where a deleted one was would overwrite a row an earlier result reads: new
+  // planes.
   t.push_back(11);
   inc.update(t);
   EXPECT_EQ(inc.shared()->planes, before->planes);
   EXPECT_GT(before->planes->rows, int64_t(t.size()));
+  const int64_t last = t[t.size() - 2];
   t.pop_back();
   t.pop_back();
   inc.update(t);
   EXPECT_EQ(inc.shared()->planes, before->planes);
+  t.push_back(last);
+  inc.update(t);
+  EXPECT_EQ(inc.shared()->planes, before->planes);
+  t.push_back(11);
+  inc.update(t);
+  EXPECT_EQ(inc.shared()->planes, before->planes);
+  t.pop_back();
   t.push_back(12);
   inc.update(t);
   EXPECT_NE(inc.shared()->planes, before->planes);
