@@ -41,6 +41,15 @@ grep -q "column 2: sliding_window(window=[0-9]*) layer 1 " "$out" || fail "the a
 [ "$(grep -c "layer 1 head" "$out")" -eq 3 ] || fail "linked columns did not all move to layer 1"
 grep -q "heatmap of request .* drawn .* ms after the request" "$out" || fail "no latency log"
 
+# typing at the end of a text shorter than the context appends rows: the heatmaps' textures take only the new one
+outt="$work/gui_interact_typing.out"
+run_x "$bin" gui --model "$model" --width 1400 --height 900 --max-seconds 60 --script "text To be, or not; idle
+click @text; type  t; wait 1; type o; wait 1; idle; print" >"$outt" 2>&1 || { cat "$outt"; fail "typing run failed"; }
+grep "rows uploaded" "$outt"
+grep -q "column 0 (mha): .*, 13 of 13 rows uploaded)" "$outt" || fail "the first text's heatmap was not uploaded whole"
+grep -q "column 0 (mha): .*, 1 of 16 rows uploaded)" "$outt" ||
+  fail "typing uploaded every row of the heatmap again, not the new one"
+
 # the settings (view and columns) persist into the next run
 [ -s "$XDG_CONFIG_HOME/attnscope/settings.json" ] || fail "no settings.json written"
 out2="$work/gui_interact_2.out"

@@ -18,11 +18,14 @@ void log_latency(App& app, Column& c, int index) {
   c.latency_logged = true;
   if (!app.log_events) return;
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - c.submitted_at).count();
+  int uploaded = 0;  // rows the heatmaps' textures took for this result (typing: the new rows only)
+  for (const Heatmap& hm : c.tiles) uploaded = std::max(uploaded, hm.uploaded_rows());
   std::printf(
       "t=%.3f s  column %d (%s): heatmap of request %llu drawn %.1f ms after the request (forward %.1f ms, "
-      "model %.1f ms)\n",
+      "model %.1f ms, %d of %lld rows uploaded)\n",
       seconds_since_start(app), index, c.variant.c_str(), (unsigned long long)c.seq, ms,
-      c.shown->ok ? c.shown->maps->forward_ms : 0.0, c.shown->prepare_ms);
+      c.shown->ok ? c.shown->maps->forward_ms : 0.0, c.shown->prepare_ms, uploaded,
+      c.shown->ok ? (long long)c.shown->maps->queries : 0ll);
   std::fflush(stdout);
 }
 

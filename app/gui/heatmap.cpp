@@ -123,6 +123,10 @@ Heatmap& Heatmap::operator=(Heatmap&& o) noexcept {
     fbo_ = o.fbo_;
     rows_ = o.rows_;
     cols_ = o.cols_;
+    tex_w_ = o.tex_w_;
+    tex_h_ = o.tex_h_;
+    uploaded_rows_ = o.uploaded_rows_;
+    rowmax_ = std::move(o.rowmax_);
     tw_ = o.tw_;
     th_ = o.th_;
     renders_ = o.renders_;
@@ -132,6 +136,7 @@ Heatmap& Heatmap::operator=(Heatmap&& o) noexcept {
     dirty_ = o.dirty_;
     last_ = o.last_;
     o.data_tex_ = o.mask_tex_ = o.rowmax_tex_ = o.color_tex_ = o.fbo_ = 0;
+    o.tex_w_ = o.tex_h_ = 0;
   }
   return *this;
 }
@@ -148,30 +153,43 @@ void Heatmap::release() {
 void set_gl_available(bool available) { g_gl = available; }
 uint64_t heatmap_texture_epoch() { return g_epoch; }
 
-void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int cols, int stride) {
-  rows = std::max(rows, 1);
-  cols = std::max(cols, 1);
-  stride = std::max(stride, cols);
-  // [2, rows]: each row's max |value| over all keys, and over the keys after the first
-  std::vector<float> rowmax(2 * size_t(rows), 0.f);
-  vmax_[0] = vmax_[1] = 0;
-  negative_ = false;
-  for (int i = 0; i < rows; ++i) {
-    const float* row = data + size_t(i) * size_t(stride);
+void Heatmap::set_rows(const HeatmapRows& in) {
+  const int rows = std::max(in.rows, 1), cols = std::max(in.cols, 1), stride = std::max(in.stride, cols);
+  const int room = std::max(in.room, rows);
+  // Rows [kept, rows) are new: the rest of the textures and of rowmax_ stay. A matrix that lost rows is uploaded
+  // whole (its maxima and negatives are over fewer rows).
+  const bool fits = tex_w_ == stride && tex_h_ == room && rows >= rows_ && in.kept <= rows_;
+  const int kept = fits ? std::clamp(in.kept, 0, rows) : 0;
+  if (!fits) {
+    rowmax_.assign(2 * size_t(room), 0.f);
+    negative_ = false;
+  }
+  // [2, room]: each row's max |value| over all keys, and over the keys after the first
+  for (int i = kept; i < rows; ++i) {
+    const float* row = in.data + size_t(i) * size_t(stride);
     float m = 0;
     for (int j = 1; j < cols; ++j) m = std::max(m, std::fabs(row[j]));
     const float all = std::max(m, std::fabs(row[0]));
     for (int j = 0; j < cols; ++j) negative_ = negative_ || row[j] < 0;
-    rowmax[size_t(i)] = all;
-    rowmax[size_t(rows + i)] = cols > 1 ? m : all;
-    vmax_[0] = std::max(vmax_[0], all);
-    vmax_[1] = std::max(vmax_[1], cols > 1 ? m : all);
+    rowmax_[size_t(i)] = all;
+    rowmax_[size_t(room + i)] = cols > 1 ? m : all;
+  }
+  vmax_[0] = vmax_[1] = 0;
+  for (int i = 0; i < rows; ++i) {
+    vmax_[0] = std::max(vmax_[0], rowmax_[size_t(i)]);
+    vmax_[1] = std::max(vmax_[1], rowmax_[size_t(room + i)]);
   }
   rows_ = rows;
   cols_ = cols;
+  uploaded_rows_ = rows - kept;
   dirty_ = true;
-  if (!g_gl) return;  // headless: nothing to upload to
+  if (!g_gl) {  // headless: nothing to upload to
+    tex_w_ = stride;
+    tex_h_ = room;
+    return;
+  }
   std::vector<uint8_t> ones;
+  const uint8_t* mask = in.mask;
   if (!mask) {
     ones.assign(size_t(rows) * size_t(stride), 1);
     mask = ones.data();
@@ -181,16 +199,28 @@ void Heatmap::set_data(const float* data, const uint8_t* mask, int rows, int col
   if (!rowmax_tex_) glGenTextures(1, &rowmax_tex_);
   glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
   glPixelStorei(GL_UNPACK_ROW_LENGTH, stride);  // rows of data and mask lie stride elements apart
-  glBindTexture(GL_TEXTURE_2D, data_tex_);
-  tex_params();
-  glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, cols, rows, 0, GL_RED, GL_FLOAT, data);
-  glBindTexture(GL_TEXTURE_2D, mask_tex_);
-  tex_params();
-  glTexImage2D(GL_TEXTURE_2D, 0, GL_R8, cols, rows, 0, GL_RED, GL_UNSIGNED_BYTE, mask);
+  if (!fits) {  // textures as big as the room: later rows go into them (texels past rows_ x cols_ are never read)
+    glBindTexture(GL_TEXTURE_2D, data_tex_);
+    tex_params();
+    glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, stride, room, 0, GL_RED, GL_FLOAT, nullptr);
+    glBindTexture(GL_TEXTURE_2D, mask_tex_);
+    tex_params();
+    glTexImage2D(GL_TEXTURE_2D, 0, GL_R8, stride, room, 0, GL_RED, GL_UNSIGNED_BYTE, nullptr);
+    tex_w_ = stride;
+    tex_h_ = room;
+  }
+  if (rows > kept) {  // the new rows, whole (their zeros past cols included: later columns read them)
+    glBindTexture(GL_TEXTURE_2D, data_tex_);
+    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, kept, stride, rows - kept, GL_RED, GL_FLOAT,
+                    in.data + size_t(kept) * size_t(stride));
+    glBindTexture(GL_TEXTURE_2D, mask_tex_);
+    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, kept, stride, rows - kept, GL_RED, GL_UNSIGNED_BYTE,
+                    mask + (in.mask ? size_t(kept) * size_t(stride) : 0));
+  }
   glPixelStorei(GL_UNPACK_ROW_LENGTH, 0);
   glBindTexture(GL_TEXTURE_2D, rowmax_tex_);
   tex_params();
-  glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, rows, 2, 0, GL_RED, GL_FLOAT, rowmax.data());
+  glTexImage2D(GL_TEXTURE_2D, 0, GL_R32F, room, 2, 0, GL_RED, GL_FLOAT, rowmax_.data());
   glPixelStorei(GL_UNPACK_ALIGNMENT, 4);
   glBindTexture(GL_TEXTURE_2D, 0);
 }

@@ -44,6 +44,20 @@ class HeatmapProgram {
         u_signed = -1, u_overlay = -1, u_vmax = -1, u_decades = -1, u_exclude_first = -1, u_window = -1;
 };
 
+// A matrix to show: rows x cols, row i at data + i * stride (and mask + i * stride; mask null: every pair computed).
+struct HeatmapRows {
+  const float* data = nullptr;
+  const uint8_t* mask = nullptr;
+  int rows = 0, cols = 0, stride = 0;  // stride 0: cols
+  // Rows that may be read at that stride (>= rows; 0: rows): the textures are made this tall once, so that a later
+  // set_rows of the same memory with more rows uploads only those (maps that share their planes, engine.h).
+  int room = 0;
+  // Leading rows the caller vouches are as the previous set_rows left them, over all `stride` columns, with zeros in
+  // the columns it added since (a causal matrix's rows as it grows): only the rows after them are uploaded. Honoured
+  // when the textures are as tall as `room`, as wide as `stride`, and the matrix did not lose rows; else all are.
+  int kept = 0;
+};
+
 class Heatmap {
  public:
   Heatmap() = default;
@@ -53,9 +67,11 @@ class Heatmap {
   Heatmap& operator=(Heatmap&& o) noexcept;
   ~Heatmap();
 
-  // rows x cols matrix (row-major, row i at data + i * stride; 0: stride = cols) and its mask (1 = computed, the same
-  // stride; may be null = all computed). Uploads now.
-  void set_data(const float* data, const uint8_t* mask, int rows, int cols, int stride = 0);
+  // rows x cols matrix (row-major) and its mask (1 = computed; may be null = all computed). Uploads now.
+  void set_data(const float* data, const uint8_t* mask, int rows, int cols) { set_rows({data, mask, rows, cols}); }
+  // The same for a matrix with a row stride, uploading only the rows after m.kept when it can. Uploads now.
+  void set_rows(const HeatmapRows& m);
+  int uploaded_rows() const { return uploaded_rows_; }  // rows the last set_rows uploaded (tests, diagnostics)
   // Returns the RGBA texture of the given pixel size, re-rendered only if something changed.
   GLuint render(const HeatmapProgram& prog, int width, int height, const HeatmapStyle& style);
   int rows() const { return rows_; }
@@ -68,7 +84,9 @@ class Heatmap {
   void release();
   GLuint data_tex_ = 0, mask_tex_ = 0, rowmax_tex_ = 0, color_tex_ = 0, fbo_ = 0;
   int rows_ = 0, cols_ = 0, tw_ = 0, th_ = 0, renders_ = 0;
-  float vmax_[2] = {0, 0};  // max |value| over all keys, over the keys after the first
+  int tex_w_ = 0, tex_h_ = 0, uploaded_rows_ = 0;  // the data and mask textures' size (>= cols_ x rows_)
+  std::vector<float> rowmax_;                      // [2, tex_h_] as in the rowmax texture (its first rows_ used)
+  float vmax_[2] = {0, 0};                         // max |value| over all keys, over the keys after the first
   bool negative_ = false;
   bool dirty_ = true;
   HeatmapStyle last_;

@@ -163,20 +163,24 @@ struct Row {
   ImVec2 start;
 };
 
-// The matrices on screen, as textures: one, or layers x heads; (re)uploaded only when the result or the selection
-// changes.
+// The matrices on screen, as textures: one, or layers x heads; uploaded only when the result or the selection
+// changes, and then only the rows that changed (typing: the new rows; UploadedFrom).
 void upload_tiles(Row& w) {
   Column& c = w.c;
   const AttentionMaps& m = *w.r.maps;
   const std::string key = std::to_string(w.r.seq) + "/" + std::to_string(w.layer) + "/" + std::to_string(c.head);
   if (key == c.tiles_key) return;
-  c.tiles.clear();
+  const int kept = c.tiles_from.kept(m, w.grid ? "grid" : std::to_string(w.layer) + "/" + std::to_string(w.head));
+  const size_t count = w.grid ? size_t(w.L) * size_t(w.H) : 1;
+  if (c.tiles.size() != count) {
+    c.tiles.clear();
+    c.tiles.resize(count);
+  }
+  size_t k = 0;
   for (int l = w.grid ? 0 : w.layer; l < (w.grid ? w.L : w.layer + 1); ++l)
-    for (int h = w.grid ? 0 : w.head; h < (w.grid ? w.H : w.head + 1); ++h) {
-      Heatmap hm;
-      hm.set_data(m.attn_row(l, h, 0), m.has_mask() ? m.mask_row(l, h, 0) : nullptr, w.T, w.S, int(m.stride()));
-      c.tiles.push_back(std::move(hm));
-    }
+    for (int h = w.grid ? 0 : w.head; h < (w.grid ? w.H : w.head + 1); ++h)
+      c.tiles[k++].set_rows({m.attn_row(l, h, 0), m.has_mask() ? m.mask_row(l, h, 0) : nullptr, w.T, w.S,
+                             int(m.stride()), int(m.planes->rows), kept});
   c.tiles_key = key;
 }
 

@@ -20,8 +20,9 @@ void draw_sparsity_row(App& app, Column& c, int index, const ColumnResult& r) {
   section("Sparsity");
   const std::string key = std::to_string(r.seq) + "/" + std::to_string(layer) + "/" + std::to_string(head);
   if (key != c.mask_key) {
-    c.mask_tile.set_data(m.attn_row(layer, head, 0), m.has_mask() ? m.mask_row(layer, head, 0) : nullptr, T, S,
-                         int(m.stride()));
+    const int kept = c.mask_from.kept(m, std::to_string(layer) + "/" + std::to_string(head));  // typing: new rows
+    c.mask_tile.set_rows({m.attn_row(layer, head, 0), m.has_mask() ? m.mask_row(layer, head, 0) : nullptr, T, S,
+                          int(m.stride()), int(m.planes->rows), kept});
     c.mask_key = key;
   }
   const float width = ImGui::GetContentRegionAvail().x;

@@ -113,6 +113,27 @@ struct MaskEdit {
 struct HeadsRun;  // the heads row's background analysis (row_heads.cpp)
 
 // One variant column.
+// What a column's textures were last uploaded from. Maps that share those planes (the same text grown, deleted
+// from, or its last characters typed again: engine.h's MapPlanes) still read the same earlier rows: the textures
+// keep them and take only the new ones.
+struct UploadedFrom {
+  std::weak_ptr<const MapPlanes> planes;
+  int rows = 0;
+  // The rows of m the textures already hold (0: upload all), and m recorded as the new source. layout: what the
+  // textures show (a different layer or head holds other rows).
+  int kept(const AttentionMaps& m, const std::string& layout) {
+    const bool same = layout == layout_ && m.planes && planes.lock() == m.planes;
+    const int k = same ? std::min(rows, int(m.queries)) : 0;
+    planes = m.planes;
+    rows = int(m.queries);
+    layout_ = layout;
+    return k;
+  }
+
+ private:
+  std::string layout_;
+};
+
 struct Column {
   int id = 0;  // stable (worker slot); never reused
   std::string variant = "mha";
@@ -135,8 +156,10 @@ struct Column {
   ColumnTiming timing;                        // repeated forwards of `shown`
   std::vector<Heatmap> tiles;                 // uploaded matrices: one, or layers x heads
   std::string tiles_key;                      // (result seq, layer, head) they hold
+  UploadedFrom tiles_from;                    // the maps they hold
   Heatmap mask_tile;                          // the sparsity row's computed-pairs mask of (layer, head)
   std::string mask_key;
+  UploadedFrom mask_from;
   float zoom = 1, x0 = 0, y0 = 0;          // single-head view: magnification and the first visible cell (col, row)
   float rows_h = 0;                        // height of the rows below the heatmap last frame (sizes the heatmap)
   std::shared_ptr<HeadsRun> heads;         // roles and knock-outs of the shown result, computed in the background
