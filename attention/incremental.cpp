@@ -30,15 +30,19 @@ size_t common_prefix(const std::vector<int64_t>& a, const std::vector<int64_t>& 
 }
 
 // Next-token loss over positions 0..T-2: -log softmax(logits[i])[tokens[i + 1]], logits [T, V] row-major.
-// Fills per [T-1] (empty when T < 2) and returns their mean (NaN when T < 2).
+// Fills per [T-1] (empty when T < 2) and returns their mean (NaN when T < 2). The first `kept` entries of `before`
+// are taken as they are (positions whose logits and next token did not change).
 double mean_loss(const std::vector<float>& logits, const std::vector<int64_t>& tokens, int64_t V,
-                 std::vector<float>& per) {
+                 std::vector<float>& per, const std::vector<float>& before, int64_t kept) {
   const int64_t T = static_cast<int64_t>(tokens.size());
   per.clear();
   if (T < 2) return std::numeric_limits<double>::quiet_NaN();
+  kept = std::clamp<int64_t>(kept, 0, std::min<int64_t>(T - 1, static_cast<int64_t>(before.size())));
+  per.assign(before.begin(), before.begin() + kept);
   per.resize(static_cast<size_t>(T - 1));
   double total = 0;
-  for (int64_t i = 0; i + 1 < T; ++i) {
+  for (int64_t i = 0; i < kept; ++i) total += per[static_cast<size_t>(i)];
+  for (int64_t i = kept; i + 1 < T; ++i) {
     const float* row = logits.data() + i * V;  // [V]
     const float mx = *std::max_element(row, row + V);
     double z = 0;
@@ -235,7 +239,9 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     m.layer_variant.push_back(net.attn[size_t(l)]->spec().variant);
     m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
   }
-  m.loss = mean_loss(logits_, tokens, V, m.char_loss);
+  // positions < from - 1 predict the same next token from the same logits: their losses are the previous text's
+  static const std::vector<float> none;
+  m.loss = mean_loss(logits_, tokens, V, m.char_loss, maps_ ? maps_->char_loss : none, from - 1);
   maps_ = std::move(out);
 }
 
