@@ -96,54 +96,89 @@ bool IncrementalAttend::cut_caches(int64_t p) {
   return true;
 }
 
+// A chunk's display rows in one layer: the new rows' weights and computed flags over the slots, and each slot's
+// position (-1: free).
+struct ChunkRows {
+  torch::Tensor p, k;         // [H, n, S] each
+  std::vector<int64_t> cols;  // [S]
+  bool in_order = false;      // slot s holds position s (a plain cache; any first prefill): rows copy whole
+};
+
+namespace {
+
+// One forward of tokens[from:] through the caches (pos0 = from): the logits of rows from..T-1 into logits [T, V],
+// and each layer's display rows. Throws SlotMismatch when a layer's slots cannot be matched to positions.
+std::vector<ChunkRows> forward_chunk(GPTImpl& net, std::vector<std::unique_ptr<LayerCache>>& caches,
+                                     const std::vector<int64_t>& tokens, int64_t from, torch::Device device,
+                                     std::vector<float>& logits) {
+  const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = net.config().n_layer,
+                V = net.config().vocab_size;
+  std::vector<ChunkRows> chunks(static_cast<size_t>(L));
+  if (n <= 0) return chunks;
+  std::vector<std::vector<int64_t>> before(static_cast<size_t>(L));  // each layer's slot positions before the chunk
+  for (int64_t l = 0; l < L; ++l) before[size_t(l)] = caches[size_t(l)]->held_positions();
+  ForwardOptions fo;
+  fo.caches = &caches;
+  fo.pos0 = from;
+  fo.want_display = true;
+  const std::vector<int64_t> chunk(tokens.begin() + from, tokens.end());
+  ForwardResult r = net.forward(to_tensor(chunk, device), fo);
+  auto lg = r.logits[0].to(torch::kCPU, torch::kFloat).contiguous();  // [n, V]
+  std::copy_n(lg.data_ptr<float>(), n * V, logits.begin() + from * V);
+  for (int64_t l = 0; l < L; ++l) {
+    ChunkRows& c = chunks[size_t(l)];
+    c.p = r.display[size_t(l)][0].to(torch::kCPU, torch::kFloat).contiguous();  // [H, n, S] over the slots
+    c.k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();        // [H, n, S]
+    const int64_t S = c.p.size(2);
+    // The chunk's key columns: the slots after it (appended in place), or the slots before it then the chunk's
+    // own tokens (a pattern cache attends over both, then keeps what its pattern retains).
+    c.cols = caches[size_t(l)]->held_positions();
+    if (static_cast<int64_t>(c.cols.size()) != S) {
+      c.cols = before[size_t(l)];
+      for (int64_t t = from; t < T; ++t) c.cols.push_back(t);
+    }
+    if (static_cast<int64_t>(c.cols.size()) != S) throw SlotMismatch{net.attn[size_t(l)]->spec().variant};
+    c.in_order = true;
+    for (int64_t s = 0; s < S && c.in_order; ++s) c.in_order = c.cols[size_t(s)] == s;
+  }
+  return chunks;
+}
+
+}  // namespace
+
 // Rows 0..from-1 from the previous maps; rows from..T-1 by one forward of tokens[from:] through the caches.
 void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t from) {
   torch::NoGradGuard ng;
   GPTImpl& net = *model_->impl->net;
-  const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = net.config().n_layer,
-                H = net.config().n_head, V = net.config().vocab_size;
-  // The chunk's forward first, so that the maps below are written once, row by row. Per layer: the new rows'
-  // weights and computed flags over the slots, and each slot's position (-1: free).
-  struct Chunk {
-    torch::Tensor p, k;         // [H, n, S] each
-    std::vector<int64_t> cols;  // [S]
-    bool in_order = false;      // slot s holds position s (a plain cache; any first prefill): rows copy whole
-  };
-  std::vector<Chunk> chunks(static_cast<size_t>(L));
+  const int64_t T = static_cast<int64_t>(tokens.size()), L = net.config().n_layer, H = net.config().n_head,
+                V = net.config().vocab_size;
   logits_.resize(static_cast<size_t>(T * V));
-  if (n > 0) {
-    std::vector<std::vector<int64_t>> before(static_cast<size_t>(L));  // each layer's slot positions before the chunk
-    for (int64_t l = 0; l < L; ++l) before[size_t(l)] = caches_[size_t(l)]->held_positions();
-    ForwardOptions fo;
-    fo.caches = &caches_;
-    fo.pos0 = from;
-    fo.want_display = true;
-    const std::vector<int64_t> chunk(tokens.begin() + from, tokens.end());
-    ForwardResult r = net.forward(to_tensor(chunk, model_->impl->device), fo);
-    auto lg = r.logits[0].to(torch::kCPU, torch::kFloat).contiguous();  // [n, V]
-    std::copy_n(lg.data_ptr<float>(), n * V, logits_.begin() + from * V);
-    for (int64_t l = 0; l < L; ++l) {
-      Chunk& c = chunks[size_t(l)];
-      c.p = r.display[size_t(l)][0].to(torch::kCPU, torch::kFloat).contiguous();  // [H, n, S] over the slots
-      c.k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();        // [H, n, S]
-      const int64_t S = c.p.size(2);
-      // The chunk's key columns: the slots after it (appended in place), or the slots before it then the chunk's
-      // own tokens (a pattern cache attends over both, then keeps what its pattern retains).
-      c.cols = caches_[size_t(l)]->held_positions();
-      if (static_cast<int64_t>(c.cols.size()) != S) {
-        c.cols = before[size_t(l)];
-        for (int64_t t = from; t < T; ++t) c.cols.push_back(t);
-      }
-      if (static_cast<int64_t>(c.cols.size()) != S) throw SlotMismatch{net.attn[size_t(l)]->spec().variant};
-      c.in_order = true;
-      for (int64_t s = 0; s < S && c.in_order; ++s) c.in_order = c.cols[size_t(s)] == s;
-    }
-  }
+  // The chunk's forward first, so that the maps below are written once, row by row.
+  write_planes(tokens, from, forward_chunk(net, caches_, tokens, from, model_->impl->device, logits_));
   auto out = std::make_shared<AttentionMaps>();  // new maps: the previous ones may be held by a published result
   AttentionMaps& m = *out;
   m.layers = L;
   m.heads = H;
   m.queries = m.keys = T;
+  m.planes = planes_;
+  m.layer_pairs.assign(static_cast<size_t>(L), 0);  // [L]
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t i = 0; i < T; ++i) m.layer_pairs[size_t(l)] += planes_pairs_[size_t(l * planes_->rows + i)];
+  m.mode = model_->mode();
+  for (int64_t l = 0; l < L; ++l) {
+    m.layer_variant.push_back(net.attn[size_t(l)]->spec().variant);
+    m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
+  }
+  // positions < from - 1 predict the same next token from the same logits: their losses are the previous text's
+  static const std::vector<float> none;
+  m.loss = mean_loss(logits_, tokens, V, m.char_loss, maps_ ? maps_->char_loss : none, from - 1);
+  maps_ = std::move(out);
+}
+
+void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t from,
+                                     const std::vector<ChunkRows>& chunks) {
+  const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = model_->config().n_layer,
+                H = model_->config().n_head;
   // The planes [L, H, cap, cap] hold the rows of planes_text_ (every row < its length was written for it; a result
   // reads the rows of its own text, a prefix of it). This text keeps them when it agrees with planes_text_ on every
   // row both have (an append, a deletion, the same character typed again after a deletion): rows past
@@ -174,7 +209,7 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   };
   // The chunk's row i (>= from) of head h into the zero row a, k (null: appended to new planes); keys j <= i.
   // Returns its computed pairs.
-  const auto put_new_row = [&](const Chunk& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
+  const auto put_new_row = [&](const ChunkRows& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
     const int64_t S = c.p.size(2), keys = std::min<int64_t>(S, i + 1);     // in order: keys j <= i (causal)
     const float* pd = c.p.data_ptr<float>() + (h * n + i - from) * S;      // [S] over the slots
     const uint8_t* kd = c.k.data_ptr<uint8_t>() + (h * n + i - from) * S;  // [S]
@@ -202,7 +237,7 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     return on;
   };
   for (int64_t l = 0; l < L; ++l) {
-    const Chunk& c = chunks[size_t(l)];
+    const ChunkRows& c = chunks[size_t(l)];
     for (int64_t i = 0; fresh && i < from; ++i)
       row_pairs[size_t(l * cap + i)] = planes_pairs_[size_t(l * planes_->rows + i)];
     for (int64_t i = first_new; i < T; ++i) row_pairs[size_t(l * cap + i)] = 0;
@@ -230,19 +265,6 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
     planes_text_.clear();
   }
   if (T > static_cast<int64_t>(planes_text_.size())) planes_text_ = tokens;
-  m.planes = planes_;
-  m.layer_pairs.assign(static_cast<size_t>(L), 0);  // [L]
-  for (int64_t l = 0; l < L; ++l)
-    for (int64_t i = 0; i < T; ++i) m.layer_pairs[size_t(l)] += planes_pairs_[size_t(l * planes_->rows + i)];
-  m.mode = model_->mode();
-  for (int64_t l = 0; l < L; ++l) {
-    m.layer_variant.push_back(net.attn[size_t(l)]->spec().variant);
-    m.cache_formula_bytes.push_back(net.attn[size_t(l)]->cache_formula_bytes(T, 4));
-  }
-  // positions < from - 1 predict the same next token from the same logits: their losses are the previous text's
-  static const std::vector<float> none;
-  m.loss = mean_loss(logits_, tokens, V, m.char_loss, maps_ ? maps_->char_loss : none, from - 1);
-  maps_ = std::move(out);
 }
 
 const AttentionMaps& IncrementalAttend::update(const std::vector<int64_t>& tokens) {

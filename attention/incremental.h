@@ -18,6 +18,7 @@
 namespace attnscope {
 
 struct LayerCache;
+struct ChunkRows;
 
 class IncrementalAttend {
  public:
@@ -50,6 +51,8 @@ class IncrementalAttend {
 
  private:
   void run_chunk(const std::vector<int64_t>& tokens, int64_t from);
+  // Rows from..T-1 from the chunk into planes_ (shared or new: see the .cpp), planes_text_ and planes_pairs_.
+  void write_planes(const std::vector<int64_t>& tokens, int64_t from, const std::vector<ChunkRows>& chunks);
   bool cut_caches(int64_t p);
 
   std::shared_ptr<const Model> model_;
