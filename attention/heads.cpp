@@ -15,7 +15,7 @@ bool row_weights(const HeadMapView& v, int64_t i, std::vector<double>& p) {
   p.assign(static_cast<size_t>(v.S), 0.0);
   double sum = 0;
   for (int64_t j = 0; j < v.S; ++j) {
-    p[size_t(j)] = std::fabs(double(v.a[i * v.S + j]));
+    p[size_t(j)] = std::fabs(double(v.row(i)[j]));
     sum += p[size_t(j)];
   }
   if (!(sum > 0) || !std::isfinite(sum)) return false;

@@ -12,11 +12,13 @@ namespace attnscope {
 
 // One (layer, head) attention matrix and what its scores need to know about the text.
 struct HeadMapView {
-  const float* a = nullptr;                      // [T, S] row-major
+  const float* a = nullptr;                      // [T, S], row i at a + i * stride
   int64_t T = 0, S = 0;                          // queries, keys
   const std::vector<int64_t>* tokens = nullptr;  // [T] the text's tokens (keys too when S == T)
   int64_t period = 0;  // the induction probe's period P (tokens[i] == tokens[i - P] for i >= P); 0: not a probe
   bool causal = true;  // the variant sees only j <= i (the entropy of row i is normalised by log(i + 1), else log S)
+  int64_t stride = 0;  // between rows (0: S; maps whose planes have room past S: AttentionMaps::stride)
+  const float* row(int64_t i) const { return a + i * (stride > 0 ? stride : S); }
 };
 
 enum class RoleText { Text, Probe };  // the map a role is scored on: the current text, or the induction probe

@@ -32,9 +32,7 @@ void score_maps(HeadReport& r, const AttentionMaps& maps, const std::vector<int6
     for (int64_t l = 0; l < maps.layers; ++l) {
       const bool causal = get_variant(maps.layer_variant[size_t(l)]).causal;
       for (int64_t h = 0; h < maps.heads; ++h) {
-        std::vector<float> copy;  // [T, S], for planes with room past T x S (dense ones are read in place)
-        const float* a = maps.dense() ? maps.attn_row(l, h, 0) : (copy = maps.head_attn(l, h)).data();
-        HeadMapView v{a, maps.queries, maps.keys, &tokens, period, causal};
+        HeadMapView v{maps.attn_row(l, h, 0), maps.queries, maps.keys, &tokens, period, causal, maps.stride()};
         r.scores[(k * size_t(r.layers) + size_t(l)) * size_t(r.heads) + size_t(h)] = roles[k].score(v);
       }
     }
