@@ -3,8 +3,9 @@
 //          chunks the mask can reach (intervals merged over the tile's rows), each chunk classified as skipped, full
 //          (no masking) or partial (masked per pair); flash_micro.h's loops do the arithmetic with the rows on the
 //          vector lanes;
-//   rows   decoding and short texts: per (batch, key/value head, query) the scores of the reachable keys, an exact
-//          softmax over them and the weighted sum of the values.
+//   rows   decoding, short texts and the display (want_probs): per (batch, key/value head, query) the scores of the
+//          reachable keys, an exact softmax over them (written out as the row's weights for the display) and the
+//          weighted sum of the values.
 // Shapes: B batch, H query heads, Hkv key/value heads, G = H / Hkv, T queries, S keys, d head width, dv value width.
 #include "flash.h"
 
@@ -45,10 +46,12 @@ struct Ctx {
   const float* slopes;                    // [H] or null
   float* out;                             // [B, H, T, dv]
   float* lse;                             // [B, H, T] or null
+  float* probs;                           // [B, H, T, S] or null (then every row takes the row driver)
   int64_t k_b, k_h, v_b, v_h;             // batch and head strides of k and v (their rows are contiguous)
   int64_t B, H, Hkv, T, S, d, dv, alt_below;
   float scale;
-  bool contiguous;  // kpos[j] = kpos[0] + j: masks become index intervals
+  int64_t k_first;  // keys before it sit at negative positions (a pattern cache's free slots, never allowed)
+  bool contiguous;  // kpos[j] = kpos[k_first] + j - k_first from k_first on: masks become index intervals
   MaskDesc mask;
   const Micro* mc;
   int64_t G() const { return H / Hkv; }
@@ -61,7 +64,8 @@ void reach_spans(const Ctx& c, const Spans& s, std::vector<Interval>& out) {
     return;
   }
   for (int n = 0; n < s.n; ++n) {
-    const int64_t a = std::max<int64_t>(s.lo[n] - c.kpos[0], 0), b = std::min(s.hi[n] - c.kpos[0], c.S - 1);
+    const int64_t base = c.kpos[c.k_first] - c.k_first;  // key index j holds position base + j
+    const int64_t a = std::max<int64_t>(s.lo[n] - base, c.k_first), b = std::min(s.hi[n] - base, c.S - 1);
     if (a <= b) out.push_back({a, b});
   }
 }
@@ -243,7 +247,8 @@ void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
 void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& hull, float* s /*[S]*/) {
   const MaskRule& r = c.mask.rule(h);
   const int64_t ip = c.qpos[i];
-  std::vector<Interval> mine;
+  thread_local std::vector<Interval> mine;  // reused: a display forward finishes B H T rows
+  mine.clear();
   reach(c, r, ip, mine);
   if (!c.contiguous || filtered(r)) {  // pair by pair
     for (int64_t j = hull.first; j <= hull.second; ++j)
@@ -266,21 +271,30 @@ void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& h
   float* o = c.out + ((b * c.H + h) * c.T + i) * c.dv;  // [dv]
   std::fill(o, o + c.dv, 0.0f);
   float* lse = c.lse ? c.lse + (b * c.H + h) * c.T + i : nullptr;
-  if (len <= 0 || mx == kNegInf) {  // nothing allowed: zeros
+  float* pr = c.probs ? c.probs + ((b * c.H + h) * c.T + i) * c.S : nullptr;  // [S]
+  if (len <= 0 || mx == kNegInf) {                                            // nothing allowed: zeros
     if (lse) *lse = kNegInf;
+    if (pr) std::fill(pr, pr + c.S, 0.0f);
     return;
   }
-  const float l = c.mc->exp_sum(s + hull.first, len, mx);
+  const float l = c.mc->exp_sum(s + hull.first, len, mx);   // s[hull] = exp(s - mx): 0 where blocked
   const float* vb = c.v + b * c.v_b + (h / c.G()) * c.v_h;  // [S, dv]
   c.mc->axpy_rows(s + hull.first, vb + hull.first * c.dv, len, c.dv, o);
   for (int64_t e = 0; e < c.dv; ++e) o[e] /= l;
   if (lse) *lse = mx + std::log(l);
+  if (pr) {  // the row written once: zeros, the hull's weights, zeros
+    std::fill(pr, pr + hull.first, 0.0f);
+    const float inv = 1.0f / l;
+    for (int64_t j = hull.first; j <= hull.second; ++j) pr[j] = s[j] * inv;
+    std::fill(pr + hull.second + 1, pr + c.S, 0.0f);
+  }
 }
 
 // One row work item: query i of the G query heads sharing key/value head g; key chunks shared by the group.
 void row_item(const Ctx& c, int64_t b, int64_t g, int64_t i) {
   const int64_t G = c.G(), d = c.d;
-  std::vector<Interval> reachable;
+  thread_local std::vector<Interval> reachable;  // reused, as the buffer below
+  reachable.clear();
   for (int64_t hh = 0; hh < G; ++hh) reach(c, c.mask.rule(g * G + hh), c.qpos[i], reachable);
   if (reachable.empty()) reachable.push_back({0, -1});
   Interval hull{reachable[0].first, reachable[0].second};
@@ -424,7 +438,9 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
                    : torch::zeros({B, H, T, dv}, torch::kFloat);
   Out r;
   if (o.want_lse) r.lse = torch::full({B, H, T}, -INFINITY, torch::kFloat);  // [B, H, T]
-  torch::Tensor qa, qpa, slopes;                                             // [B, H, T, d], [T], [H]
+  if (o.want_probs)  // [B, H, T, S] every row written by row_finish (none when S = 0)
+    r.probs = S > 0 ? torch::empty({B, H, T, S}, torch::kFloat) : torch::zeros({B, H, T, S}, torch::kFloat);
+  torch::Tensor qa, qpa, slopes;  // [B, H, T, d], [T], [H]
   if (o.q_alt.defined() && o.alt_below > 0) {
     qa = o.q_alt.to(torch::kCPU, torch::kFloat).contiguous();
     qpa = o.qpos_alt.to(torch::kCPU, torch::kLong).contiguous();
@@ -436,8 +452,10 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   }
   if (T > 0 && S > 0) {
     const int64_t* kpp = kp.data_ptr<int64_t>();
-    bool contiguous = true;
-    for (int64_t j = 1; j < S && contiguous; ++j) contiguous = kpp[j] == kpp[0] + j;
+    int64_t first = 0;  // free slots first (a pattern cache's before its chunk), then positions in order
+    while (first < S && kpp[first] < 0) ++first;
+    bool contiguous = first < S;
+    for (int64_t j = first + 1; j < S && contiguous; ++j) contiguous = kpp[j] == kpp[first] + j - first;
     Ctx c{qf.data_ptr<float>(),
           kf.data_ptr<float>(),
           vf.data_ptr<float>(),
@@ -448,6 +466,7 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
           slopes.defined() ? slopes.data_ptr<float>() : nullptr,
           out.data_ptr<float>(),
           r.lse.defined() ? r.lse.data_ptr<float>() : nullptr,
+          r.probs.defined() ? r.probs.data_ptr<float>() : nullptr,
           kf.stride(0),
           kf.stride(1),
           vf.stride(0),
@@ -461,11 +480,12 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
           dv,
           qa.defined() ? o.alt_below : 0,
           static_cast<float>(o.scale > 0 ? o.scale : 1.0 / std::sqrt(static_cast<double>(d))),
+          first,
           contiguous,
           o.mask,
           &choose(o.isa)};
     const int64_t BG = B * c.Hkv, threads = B * H * T * S >= kParallelPairs ? kernel_threads() : 1;
-    if (T < kRowPathBelow) {
+    if (T < kRowPathBelow || c.probs) {
       parallel_items(BG * T, threads, [&](int64_t w) { row_item(c, w % BG / c.Hkv, w % c.Hkv, w / BG); });
     } else {  // the last query tiles first: under a causal mask they are the heaviest
       const int64_t nq = (T + kBr - 1) / kBr;
@@ -473,6 +493,7 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
     }
   }
   r.out = q.scalar_type() == torch::kFloat ? out : out.to(q.scalar_type());
+  if (r.probs.defined() && q.scalar_type() != torch::kFloat) r.probs = r.probs.to(q.scalar_type());
   return r;
 }
 

@@ -58,10 +58,15 @@ struct Options {
   int64_t alt_below = 0;
   Isa isa = Isa::Auto;
   bool want_lse = false;
+  // The normalised weights too (the window's display): every query row by the row driver, an exact softmax over its
+  // reachable keys written out whole (zeros outside them), so a row costs its reachable keys, not S.
+  bool want_probs = false;
 };
 struct Out {
   torch::Tensor out;  // [B, H, T, d_v] in q's dtype
   torch::Tensor lse;  // [B, H, T] fp32 m + log l (-inf for an empty row), when asked
+  torch::Tensor
+      probs;  // [B, H, T, S] softmax_j(s_ij) where allowed, else 0 (an empty row: 0), in q's dtype, when asked
 };
 
 // q [B, H, T, d_h], k [B, Hkv, S, d_h], v [B, Hkv, S, d_v] (fp32, bf16 or fp16: computed in fp32), qpos [T] and

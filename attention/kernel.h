@@ -183,8 +183,8 @@ class MlaAttention : public AttentionLayer {
   // True when decoding can absorb W_UK into the query (no content RoPE under a RoPE model).
   bool absorbable() const;
 
-  torch::nn::Linear w_dkv{nullptr}, w_uk{nullptr}, w_uv{nullptr}, w_dq{nullptr}, w_uq{nullptr}, w_qr{nullptr},
-      w_kr{nullptr}, wo{nullptr};
+  Linear w_dkv{nullptr}, w_uk{nullptr}, w_uv{nullptr}, w_dq{nullptr}, w_uq{nullptr}, w_qr{nullptr}, w_kr{nullptr},
+      wo{nullptr};
   RMSNorm kv_norm{nullptr}, q_norm{nullptr};
   int64_t n_head, head_dim, rank, rope_dims, q_rank;
   bool content_rope, latent_norm;

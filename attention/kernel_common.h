@@ -78,7 +78,7 @@ inline torch::Tensor exact_reference(const StandardAttention& a, const Positions
                         1.0 / std::sqrt(static_cast<double>(a.head_dim)));  // [B, H, T, T]
 }
 
-inline AttnResult finish(const torch::nn::Linear& wo, const torch::Tensor& heads /*[B, H, T, d_v]*/, bool want,
+inline AttnResult finish(const Linear& wo, const torch::Tensor& heads /*[B, H, T, d_v]*/, bool want,
                          const torch::Tensor& display /*[B, H, T, S]*/, const torch::Tensor& allow /*[T, S]*/,
                          int64_t h) {
   AttnResult r;

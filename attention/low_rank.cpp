@@ -7,6 +7,7 @@
 
 #include "engine_impl.h"
 #include "error.h"
+#include "flash.h"
 #include "kernel.h"
 #include "kernel_common.h"
 
@@ -157,9 +158,7 @@ MlaAttention::MlaAttention(const ModelConfig& cfg, LayerSpec spec, const Positio
       latent_norm(param("latent_norm") != 0) {
   if (rope_dims % 2 != 0) throw Error("mla: rope_dims = " + std::to_string(rope_dims) + " must be even (RoPE pairs)");
   const int64_t d = cfg.d_model, hd = n_head * head_dim;
-  auto lin = [&](const char* name, int64_t in, int64_t out) {
-    return register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)));
-  };
+  auto lin = [&](const char* name, int64_t in, int64_t out) { return register_module(name, Linear(in, out)); };
   w_dkv = lin("w_dkv", d, rank);
   w_uk = lin("w_uk", rank, hd);
   w_uv = lin("w_uv", rank, hd);
@@ -217,26 +216,44 @@ AttnResult MlaAttention::forward(const AttnCall& c) {
   const bool absorbed = lc && absorbable();
   auto wuk = w_uk->weight.view({n_head, head_dim, rank});  // [H, d_h, d_c]
   auto wuv = w_uv->weight.view({n_head, head_dim, rank});  // [H, d_h, d_c]
-  torch::Tensor s;                                         // [B, H, T, S]
+  // Per head, scores over keys k_j with values v_j: absorbed, k_j = v_j = c_j shared by every head (one key/value
+  // head) under queries q~ = W_UK^T q; else each head's own k = W_UK c and v = W_UV c. The decoupled RoPE part
+  // q_R . k_R joins the dot products as extra dimensions (one k_R shared by every head).
+  torch::Tensor qs, ks, vs;  // [B, H, T, e], [B, 1 or H, S, e], [B, 1 or H, S, d_c or d_h]
   if (absorbed) {
-    auto qt = torch::matmul(q, wuk);                             // [B, H, T, d_c] q~ = W_UK^T q
-    s = torch::matmul(qt, call.unsqueeze(1).transpose(-2, -1));  // [B, H, T, S] q~ . c_j
+    qs = torch::matmul(q, wuk);   // [B, H, T, d_c] q~ = W_UK^T q
+    ks = vs = call.unsqueeze(1);  // [B, 1, S, d_c]
   } else {
-    auto k = split_heads(F::linear(call, w_uk->weight), n_head);  // [B, H, S, d_h]
-    if (content_rope) k = pos_->rotate(k, kpos);
-    s = torch::matmul(q, k.transpose(-2, -1));
+    ks = split_heads(F::linear(call, w_uk->weight), n_head);  // [B, H, S, d_h]
+    if (content_rope) ks = pos_->rotate(ks, kpos);
+    qs = q;
+    vs = split_heads(F::linear(call, w_uv->weight), n_head);  // [B, H, S, d_h]
   }
-  if (rope_dims > 0) s = s + torch::matmul(qr, krall.transpose(-2, -1));  // + q_R . k_R
-  s = s / std::sqrt(static_cast<double>(head_dim + rope_dims));
-  auto bias = pos_->score_bias(qpos, kpos);
-  if (bias.defined()) s = s + bias;
-  auto allow = causal_allow(qpos, kpos);  // [T, S]
-  auto p = masked_softmax(s, allow);      // [B, H, T, S]
-  torch::Tensor o;                        // [B, H, T, d_h]
-  if (absorbed)
-    o = torch::matmul(torch::matmul(p, call.unsqueeze(1)), wuv.transpose(-2, -1));  // W_UV (sum_j p_j c_j)
-  else
-    o = torch::matmul(p, split_heads(F::linear(call, w_uv->weight), n_head));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim + rope_dims));
+  const auto allow = causal_allow(qpos, kpos);  // [T, S]
+  torch::Tensor p, o;                           // [B, H, T, S], [B, H, T, d_c or d_h]
+  if (flash::applies(qs, ks, vs)) {  // inference: the fused kernel (flash.h), the display's rows over j <= i only
+    if (rope_dims > 0) {
+      qs = torch::cat({qs, qr}, -1);                                                    // [B, H, T, e + d_R]
+      ks = torch::cat({ks, krall.expand({ks.size(0), ks.size(1), S, rope_dims})}, -1);  // [B, 1 or H, S, e + d_R]
+    }
+    flash::Options fo;
+    fo.scale = scale;
+    if (pos_->kind == PosKind::Alibi) fo.alibi = pos_->alibi_slopes;
+    fo.want_probs = c.want_display;
+    flash::Out f = flash::attention(qs, ks, vs, qpos, kpos, fo);
+    o = f.out;
+    p = f.probs;
+  } else {
+    auto s = torch::matmul(qs, ks.transpose(-2, -1));                       // [B, H, T, S]
+    if (rope_dims > 0) s = s + torch::matmul(qr, krall.transpose(-2, -1));  // + q_R . k_R
+    s = s * scale;
+    auto bias = pos_->score_bias(qpos, kpos);
+    if (bias.defined()) s = s + bias;
+    p = masked_softmax(s, allow);  // [B, H, T, S]
+    o = torch::matmul(p, vs);      // [B, H, T, d_c or d_h]
+  }
+  if (absorbed) o = torch::matmul(o, wuv.transpose(-2, -1));  // [B, H, T, d_h] W_UV (sum_j p_j c_j)
   return finish(wo, o, c.want_display, p, allow, n_head);
 }
 

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <functional>
 
+#include "engine.h"  // count_nonzero
 #include "error.h"
 #include "flash.h"
 #include "masked_pattern.h"
@@ -209,10 +210,10 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
   Keys fresh{k, v, qpos, qb};
 
   Scored s;
-  // Inference without the display: the fused kernel over the same keys as each path below (fresh, cached, slots).
+  // Inference: the fused kernel over the same keys as each path below (fresh, cached, slots); with the display its
+  // row driver writes each row's weights over the keys the pattern lets it reach (flash.h).
   flash::MaskDesc fmask;
-  const bool fast =
-      !c.want_display && path == MaskedPath::Auto && pattern.flash_mask(&fmask) && flash::applies(q, k, v);
+  const bool fast = path == MaskedPath::Auto && pattern.flash_mask(&fmask) && flash::applies(q, k, v);
   auto attend_or_flash = [&](const Keys& keys, const std::function<Scored()>& slow) {
     if (!fast) return slow();
     flash::Options fo;
@@ -223,8 +224,14 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
       fo.qpos_alt = qpos.clamp_max(pattern.first + pattern.window - 1);
       fo.alt_below = pattern.first;
     }
+    fo.want_probs = c.want_display;
+    flash::Out fl = flash::attention(q, keys.k, keys.v, qpos, keys.pos, fo);
     Scored f;
-    f.o = flash::attention(q, keys.k, keys.v, qpos, keys.pos, fo).out;  // [B, H, T, d_h]
+    f.o = fl.out;  // [B, H, T, d_h]
+    if (c.want_display) {
+      f.p = fl.probs;                           // [B, H, T, S]
+      f.allow = pattern.allow(qpos, keys.pos);  // [1 or H, T, S]
+    }
     return f;
   };
   if (pc) {
@@ -240,8 +247,9 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
       s = attend_or_flash(slots, [&] { return attend(q, q_sink, qpos, qb, slots); });
     } else {
       Keys old = cached();
-      if (fast) {  // the kernel skips tiles only over keys in position order: the held slots sorted, free ones left out
-        std::vector<int64_t> held;  // slot indices, by the position each holds
+      if (fast && !c.want_display) {  // the kernel skips tiles only over keys in position order: the held slots
+                                      // sorted, free ones left out (the display keeps the slots' columns)
+        std::vector<int64_t> held;    // slot indices, by the position each holds
         for (size_t i = 0; i < pc->slot_pos.size(); ++i)
           if (pc->slot_pos[i] >= 0) held.push_back(int64_t(i));
         std::sort(held.begin(), held.end(), [&](int64_t a, int64_t b) { return pc->slot_pos[a] < pc->slot_pos[b]; });
@@ -372,6 +380,11 @@ PatternView describe_pattern(const std::string& variant, const ParamValues& para
   return v;
 }
 
+bool pattern_varies_by_layer(const std::string& variant) {
+  Kind k;
+  return kind_of(variant, &k) && (k == Kind::BigBird || k == Kind::Lsh);
+}
+
 PatternTileMap tile_map(const PatternView& v, int64_t tile) {
   if (tile < 1) throw Error("tile size must be at least 1, got " + std::to_string(tile));
   if (v.data_dependent || v.mask.empty()) throw Error("tile map: '" + v.variant + "' has no fixed mask");
@@ -384,12 +397,12 @@ PatternTileMap tile_map(const PatternView& v, int64_t tile) {
   for (int64_t h = 0; h < v.heads; ++h)
     for (int64_t r = 0; r < t.rows; ++r)
       for (int64_t c = 0; c <= r; ++c) {  // tiles above the diagonal hold only future keys
-        int64_t on = 0, cells = 0;
-        for (int64_t i = r * tile; i < std::min(v.n, (r + 1) * tile); ++i)
-          for (int64_t j = c * tile; j < std::min(v.n, (c + 1) * tile); ++j) {
-            ++cells;
-            on += v.at(h, i, j);
-          }
+        const int64_t i0 = r * tile, i1 = std::min(v.n, i0 + tile), j0 = c * tile, j1 = std::min(v.n, j0 + tile);
+        const int64_t cells = (i1 - i0) * (j1 - j0);
+        int64_t on = 0;  // the tile's allowed pairs, a row's run of bytes at a time (a slider's new pattern: 4 x H x
+                         // n^2 / 2 flags per column, counted pair by pair, had cost ~3 ms)
+        for (int64_t i = i0; i < i1; ++i)
+          on += count_nonzero(v.mask.data() + (h * v.n + i) * v.n + j0, static_cast<size_t>(j1 - j0));
         PatternTileState s = on == 0       ? PatternTileState::Skipped
                              : on == cells ? PatternTileState::Full
                                            : PatternTileState::Partial;

@@ -29,6 +29,9 @@ struct PatternView {
 // layer: the layer index (BigBird draws its random blocks per layer, head and query block).
 PatternView describe_pattern(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
                              int64_t n, int64_t layer = 0);
+// Whether a masked variant's pattern differs between layers (BigBird's random blocks; LSH's buckets, read from the
+// text): for the others describe_pattern gives the same view at every layer.
+bool pattern_varies_by_layer(const std::string& variant);
 
 // Tiles of a pattern for a tile size: which are computed in full, in part, or skipped.
 enum class PatternTileState : uint8_t { Skipped = 0, Partial = 1, Full = 2 };

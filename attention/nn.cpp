@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <typeinfo>
 
 #include "error.h"
@@ -176,10 +177,10 @@ StandardAttention::StandardAttention(const ModelConfig& cfg, LayerSpec spec, con
                 std::to_string(n_head) + " query heads (choose one of " + divs + ")");
   }
   const int64_t d = cfg.d_model;
-  wq = register_module("wq", torch::nn::Linear(torch::nn::LinearOptions(d, n_head * head_dim).bias(false)));
-  wk = register_module("wk", torch::nn::Linear(torch::nn::LinearOptions(d, kv_heads * head_dim).bias(false)));
-  wv = register_module("wv", torch::nn::Linear(torch::nn::LinearOptions(d, kv_heads * head_dim).bias(false)));
-  wo = register_module("wo", torch::nn::Linear(torch::nn::LinearOptions(n_head * head_dim, d).bias(false)));
+  wq = register_module("wq", Linear(d, n_head * head_dim));
+  wk = register_module("wk", Linear(d, kv_heads * head_dim));
+  wv = register_module("wv", Linear(d, kv_heads * head_dim));
+  wo = register_module("wo", Linear(n_head * head_dim, d));
   cross = spec_.variant == "cross";
   use_sdpa = spec_.variant == "mha" && param("impl") == 1;
 }
@@ -223,15 +224,23 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
     }
     kpos = torch::arange(c.pos0 + T - k.size(2), c.pos0 + T, lopt);  // [S]
   }
-  // Inference without the display: the fused kernel (flash.h), causal with the ALiBi bias as slopes, each key/value
-  // head read once per group. The painted masks of `custom` and cross-attention keep the path below.
-  if (!use_sdpa && !cross_kv && !c.want_display && typeid(*this) == typeid(StandardAttention) &&
-      flash::applies(q, k, v)) {
+  // Inference: the fused kernel (flash.h), causal with the ALiBi bias as slopes, each key/value head read once per
+  // group; with the display its row driver writes the weights too, each row over its keys j <= i only (LibTorch's
+  // path below scores, masks and exponentiates all T x S pairs, then multiplies by the zeros). The painted masks of
+  // `custom` and cross-attention keep the path below.
+  if (!use_sdpa && !cross_kv && typeid(*this) == typeid(StandardAttention) && flash::applies(q, k, v)) {
     flash::Options fo;
     if (pos_->kind == PosKind::Alibi) fo.alibi = pos_->alibi_slopes;
-    auto o = flash::attention(q, k, v, qpos, kpos, fo).out;  // [B, H, T, d_h]
+    fo.want_probs = c.want_display;
+    flash::Out f = flash::attention(q, k, v, qpos, kpos, fo);  // out [B, H, T, d_h], probs [B, H, T, S]
     AttnResult r;
-    r.out = wo(o.transpose(1, 2).reshape({B, T, n_head * head_dim}));  // [B, T, d]
+    r.out = wo(f.out.transpose(1, 2).reshape({B, T, n_head * head_dim}));  // [B, T, d]
+    if (c.want_display) {
+      const auto allow = allowed(qpos, kpos, false);                   // [T, S] bool
+      r.display = f.probs;                                             // [B, H, T, S]
+      r.mask = allow.unsqueeze(0).expand({n_head, T, allow.size(1)});  // [H, T, S]
+      r.heads = f.out;                                                 // [B, H, T, d_h]
+    }
     return r;
   }
   if (kv_heads != n_head) {                         // query head h reads key/value head floor(h * Hkv / H)
@@ -394,6 +403,20 @@ std::shared_ptr<AttentionLayer> make_attention(const ModelConfig& cfg, const Lay
 
 // ---------------------------------------------------------------------------------------------- model
 
+namespace {
+thread_local bool t_skip_draws = false;  // SkipWeightDraws
+}  // namespace
+
+SkipWeightDraws::SkipWeightDraws() : before(t_skip_draws) { t_skip_draws = true; }
+SkipWeightDraws::~SkipWeightDraws() { t_skip_draws = before; }
+
+LinearImpl::LinearImpl(int64_t in, int64_t out) {
+  weight = register_parameter("weight", t_skip_draws ? torch::zeros({out, in}) : torch::empty({out, in}));  // [out, in]
+  if (!t_skip_draws) torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));  // as torch::nn::Linear's reset
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::nn::functional::linear(x, weight); }
+
 RMSNormImpl::RMSNormImpl(int64_t d, double e) : eps(e) { weight = register_parameter("weight", torch::ones({d})); }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
@@ -401,12 +424,10 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 }
 
 MoEImpl::MoEImpl(int64_t d, int64_t hidden, int64_t n, int64_t top_k) : n_experts(n), k(top_k) {
-  router = register_module("router", torch::nn::Linear(torch::nn::LinearOptions(d, n).bias(false)));
+  router = register_module("router", Linear(d, n));
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < n; ++e)
-    experts->push_back(torch::nn::Sequential(torch::nn::Linear(torch::nn::LinearOptions(d, hidden).bias(false)),
-                                             torch::nn::GELU(),
-                                             torch::nn::Linear(torch::nn::LinearOptions(hidden, d).bias(false))));
+    experts->push_back(torch::nn::Sequential(Linear(d, hidden), torch::nn::GELU(), Linear(hidden, d)));
 }
 
 MoEOutput MoEImpl::forward(const torch::Tensor& x) {
@@ -423,8 +444,8 @@ MoEOutput MoEImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> w1, w2;
   for (const auto& e : *experts) {
     auto& seq = *e->as<torch::nn::SequentialImpl>();
-    w1.push_back(seq[0]->as<torch::nn::LinearImpl>()->weight);  // [h, d]
-    w2.push_back(seq[2]->as<torch::nn::LinearImpl>()->weight);  // [d, h]
+    w1.push_back(seq[0]->as<LinearImpl>()->weight);  // [h, d]
+    w2.push_back(seq[2]->as<LinearImpl>()->weight);  // [d, h]
   }
   const int64_t h = w1[0].size(0);
   auto hidden = torch::gelu(torch::matmul(flat, torch::cat(w1, 0).t()));                       // [N, E h]
@@ -443,6 +464,8 @@ MoEOutput MoEImpl::forward(const torch::Tensor& x) {
 }
 
 GPTImpl::GPTImpl(const ModelConfig& cfg, bool initialise) : cfg_(cfg) {
+  std::optional<SkipWeightDraws> no_draws;  // weights about to be copied in: none drawn
+  if (!initialise) no_draws.emplace();
   cfg_.validate();
   for (auto& l : cfg_.layers) causal_clip(l.mask);  // painted masks never reach the future (and save as used)
   positions = std::make_unique<Positions>(cfg_);
@@ -460,10 +483,8 @@ GPTImpl::GPTImpl(const ModelConfig& cfg, bool initialise) : cfg_(cfg) {
     if (cfg_.moe_experts > 0)
       moe.push_back(b->register_module("mlp", MoE(d, cfg_.expert_hidden(), cfg_.moe_experts, cfg_.moe_k)));
     else
-      mlp.push_back(b->register_module(
-          "mlp", torch::nn::Sequential(
-                     torch::nn::Linear(torch::nn::LinearOptions(d, cfg_.mlp_ratio * d).bias(false)), torch::nn::GELU(),
-                     torch::nn::Linear(torch::nn::LinearOptions(cfg_.mlp_ratio * d, d).bias(false)))));
+      mlp.push_back(b->register_module("mlp", torch::nn::Sequential(Linear(d, cfg_.mlp_ratio * d), torch::nn::GELU(),
+                                                                    Linear(cfg_.mlp_ratio * d, d))));
   }
   norm_f = register_module("norm_f", RMSNorm(d, cfg_.norm_eps));
   attn_out_bias.resize(size_t(cfg_.n_layer));  // none: only knock_out sets them

@@ -15,6 +15,26 @@ namespace attnscope {
 
 torch::Device resolve_device(const std::string& name);  // auto|cpu|cuda; throws Error
 
+// y = x W^T with W [out, in] (the parameter "weight"; no bias): torch::nn::Linear(in, out).bias(false) with the same
+// parameter and the same Kaiming-uniform draw, except while a SkipWeightDraws is alive on the thread: then W starts
+// at zero. A model built to receive copied weights (GPT(cfg, false): a slider's new setting) skips ~0.8 M random
+// draws, half of building it; a model initialised afresh draws exactly as torch::nn::Linear did (seeded runs agree).
+struct LinearImpl : torch::nn::Module {
+  LinearImpl(int64_t in, int64_t out);
+  torch::Tensor forward(const torch::Tensor& x);  // [.., in] -> [.., out]
+  torch::Tensor weight;                           // [out, in]
+};
+TORCH_MODULE(Linear);
+
+// While one is alive, Linear layers made on this thread start at zero instead of drawing their weights.
+struct SkipWeightDraws {
+  SkipWeightDraws();
+  ~SkipWeightDraws();
+  SkipWeightDraws(const SkipWeightDraws&) = delete;
+  SkipWeightDraws& operator=(const SkipWeightDraws&) = delete;
+  bool before;
+};
+
 // Position schemes shared by every layer of a model.
 struct Positions {
   PosKind kind = PosKind::Rope;
@@ -148,7 +168,7 @@ class StandardAttention : public AttentionLayer {
   std::vector<RowPiece> weight_rows(const TextProjections& t, int64_t i0, int64_t i1) const override;
   bool dense_causal_rows(int64_t head, float* alibi_slope) const override;
 
-  torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
+  Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr};
   int64_t n_head, kv_heads, head_dim;
   bool cross = false;
   bool use_sdpa = false;
@@ -207,7 +227,7 @@ struct MoEOutput {
 struct MoEImpl : torch::nn::Module {
   MoEImpl(int64_t d, int64_t hidden, int64_t experts, int64_t k);
   MoEOutput forward(const torch::Tensor& x /*[B, T, d]*/);
-  torch::nn::Linear router{nullptr};
+  Linear router{nullptr};
   torch::nn::ModuleList experts;  // E x Sequential(Linear(d, h), GELU, Linear(h, d))
   int64_t n_experts, k;
 };

@@ -36,8 +36,8 @@ Inputs make(int64_t B, int64_t H, int64_t Hkv, int64_t T, int64_t d, uint64_t se
 }
 
 // The definition, in double: allow from flash::allows pair by pair, empty rows 0. Sinks: keys below alt_below score
-// against q_alt at qpos_alt.
-torch::Tensor naive(const Inputs& in, const flash::Options& o) {
+// against q_alt at qpos_alt. The weights [B, H, T, S] into *weights when asked.
+torch::Tensor naive(const Inputs& in, const flash::Options& o, torch::Tensor* weights = nullptr) {
   const int64_t H = in.q.size(1), T = in.q.size(2), S = in.k.size(2), G = H / in.k.size(1);
   auto q = in.q.to(torch::kDouble), k = in.k.to(torch::kDouble).repeat_interleave(G, 1);  // [B, H, T, d], [B, H, S, d]
   auto v = in.v.to(torch::kDouble).repeat_interleave(G, 1);                               // [B, H, S, dv]
@@ -69,6 +69,7 @@ torch::Tensor naive(const Inputs& in, const flash::Options& o) {
   s = (s + bias).masked_fill(allow.logical_not(), -INFINITY);
   auto p = torch::softmax(s, -1).masked_fill(allow.logical_not(), 0.0);  // [B, H, T, S] (empty rows: NaN -> 0)
   p = torch::nan_to_num(p, 0.0);
+  if (weights) *weights = p;
   return torch::matmul(p, v);  // [B, H, T, dv]
 }
 
@@ -80,10 +81,23 @@ double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
 
 flash::Out run(const Inputs& in, flash::Options o) { return flash::attention(in.q, in.k, in.v, in.qpos, in.kpos, o); }
 
+// Every case twice: as asked, and with the display's weights (want_probs: the row driver at every length), whose
+// output and weights must match the definition too (weights within tol of it, zeros exactly where not allowed).
 void expect_matches(const Inputs& in, const flash::Options& o, const std::string& what, double tol = 1e-5) {
   auto got = run(in, o).out;  // [B, H, T, dv]
   ASSERT_FALSE(torch::isnan(got).any().item<bool>()) << what;
-  EXPECT_LT(rel_err(got, naive(in, o)), tol) << what;
+  torch::Tensor weights;  // [B, H, T, S]
+  const auto want = naive(in, o, &weights);
+  EXPECT_LT(rel_err(got, want), tol) << what;
+  flash::Options shown = o;
+  shown.want_probs = true;
+  const flash::Out d = run(in, shown);
+  ASSERT_TRUE(d.probs.defined()) << what;
+  ASSERT_EQ(d.probs.sizes(), weights.sizes()) << what;
+  ASSERT_FALSE(torch::isnan(d.probs).any().item<bool>()) << what;
+  EXPECT_LT(rel_err(d.out, want), tol) << what << " (with the weights)";
+  EXPECT_LT((d.probs.to(torch::kDouble) - weights).abs().max().item<double>(), tol) << what << " weights";
+  EXPECT_FALSE(((weights == 0) & (d.probs != 0)).any().item<bool>()) << what << ": a weight where none is allowed";
 }
 
 MaskDesc rule(MaskKind k, int64_t a = 0, int64_t b = 0) { return MaskDesc::all({k, a, b}); }
@@ -168,6 +182,33 @@ TEST(Flash, EmptyRowsGiveZerosNotNaN) {
     in = make(1, 2, 2, T, 16, 6);
     in.kpos = in.kpos - T;  // keys at -T..-1: nothing allowed
     EXPECT_EQ(run(in, o).out.abs().max().item<double>(), 0.0) << "T=" << T;
+    o.want_probs = true;  // the display's weights of empty rows: zeros, not NaN
+    r = run(in, o);
+    EXPECT_EQ(r.probs.abs().max().item<double>(), 0.0) << "T=" << T;
+  }
+}
+
+// The display over a pattern cache's slots: keys in no position order, some slots free (-1), or free slots first and
+// then keys in order. Each weight lands in its slot's column; free slots and keys outside the pattern weigh 0.
+TEST(Flash, WeightsOverUnorderedSlots) {
+  torch::NoGradGuard ng;
+  for (int64_t T : {1, 5, 40}) {
+    Inputs in = make(1, 4, 2, T, 16, static_cast<uint64_t>(90 + T));
+    const int64_t S = T + 12;
+    in.k = torch::randn({1, 2, S, 16});                                       // [B, Hkv, S, d]
+    in.v = torch::randn({1, 2, S, 16});                                       // [B, Hkv, S, dv]
+    in.qpos = in.qpos + 30;                                                   // queries at 30..30+T-1
+    auto kp = torch::randperm(S + 30, torch::kLong).narrow(0, 0, S).clone();  // [S] positions in no order
+    kp.narrow(0, 0, 3).fill_(-1);                                             // three free slots
+    in.kpos = kp;
+    flash::Options o;
+    o.mask = rule(MaskKind::Window, 9);
+    expect_matches(in, o, "slots T=" + std::to_string(T));
+    // A pattern cache's prefill: its free slots, then the chunk's keys in position order (index intervals after them)
+    in.kpos = torch::cat({torch::full({3}, -1, torch::kLong), torch::arange(30 + T - (S - 3), 30 + T, torch::kLong)});
+    expect_matches(in, o, "free slots first T=" + std::to_string(T));
+    o.mask = rule(MaskKind::Global, 9, 2);  // two spans per row
+    expect_matches(in, o, "free slots first, global T=" + std::to_string(T));
   }
 }
 

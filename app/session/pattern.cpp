@@ -44,7 +44,9 @@ PatternSummary summarize_pattern(const std::string& variant, const ParamValues& 
   const VariantInfo* info = find_variant(variant);
   if (!info || info->family != "masked" || n < 1) return {};
   // A pure function of its arguments, asked again for every keystroke of every masked column: remembered (the
-  // last ~1 MiB of summaries; columns computed in parallel share it).
+  // last ~1 MiB of summaries; columns computed in parallel share it). Most patterns are the same in every layer:
+  // described once for all of them (a slider's new window had described four identical layers, ~2 ms).
+  if (!pattern_varies_by_layer(variant)) layer = 0;
   static std::mutex mu;
   static LruCache<PatternSummary> cache(size_t(1) << 20);
   std::ostringstream key;
