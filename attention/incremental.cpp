@@ -101,7 +101,8 @@ bool IncrementalAttend::cut_caches(int64_t p) {
 struct ChunkRows {
   torch::Tensor p, k;         // [H, n, S] each
   std::vector<int64_t> cols;  // [S]
-  bool in_order = false;      // slot s holds position s (a plain cache; any first prefill): rows copy whole
+  bool in_order = false;      // slot s holds position s - skip (a plain cache; any first prefill): rows copy whole
+  int64_t skip = 0;           // free slots before the first position (a pattern cache's, before its first chunk)
 };
 
 namespace {
@@ -138,8 +139,9 @@ std::vector<ChunkRows> forward_chunk(GPTImpl& net, std::vector<std::unique_ptr<L
       for (int64_t t = from; t < T; ++t) c.cols.push_back(t);
     }
     if (static_cast<int64_t>(c.cols.size()) != S) throw SlotMismatch{net.attn[size_t(l)]->spec().variant};
+    while (c.skip < S && c.cols[size_t(c.skip)] < 0) ++c.skip;
     c.in_order = true;
-    for (int64_t s = 0; s < S && c.in_order; ++s) c.in_order = c.cols[size_t(s)] == s;
+    for (int64_t s = c.skip; s < S && c.in_order; ++s) c.in_order = c.cols[size_t(s)] == s - c.skip;
   }
   return chunks;
 }
@@ -210,21 +212,21 @@ void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t
   // The chunk's row i (>= from) of head h into the zero row a, k (null: appended to new planes); keys j <= i.
   // Returns its computed pairs.
   const auto put_new_row = [&](const ChunkRows& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
-    const int64_t S = c.p.size(2), keys = std::min<int64_t>(S, i + 1);     // in order: keys j <= i (causal)
-    const float* pd = c.p.data_ptr<float>() + (h * n + i - from) * S;      // [S] over the slots
-    const uint8_t* kd = c.k.data_ptr<uint8_t>() + (h * n + i - from) * S;  // [S]
-    if (c.in_order && !a) {                                                // appended: no zeros first
-      append_row(pd, kd, keys);
-      return count_nonzero(kd, static_cast<size_t>(keys));
+    const int64_t S = c.p.size(2), keys = std::min<int64_t>(S - c.skip, i + 1);  // in order: keys j <= i (causal)
+    const float* pd = c.p.data_ptr<float>() + (h * n + i - from) * S;            // [S] over the slots
+    const uint8_t* kd = c.k.data_ptr<uint8_t>() + (h * n + i - from) * S;        // [S]
+    if (c.in_order && !a) {                                                      // appended: no zeros first
+      append_row(pd + c.skip, kd + c.skip, keys);
+      return count_nonzero(kd + c.skip, static_cast<size_t>(keys));
     }
     if (!a) {
       a = pl.attn.data() + pl.attn.size(), k = pl.mask.data() + pl.mask.size();  // reserved: no reallocation
       append_row(nullptr, nullptr, 0);
     }
     if (c.in_order) {
-      std::copy_n(pd, keys, a);
-      std::copy_n(kd, keys, k);
-      return count_nonzero(kd, static_cast<size_t>(keys));
+      std::copy_n(pd + c.skip, keys, a);
+      std::copy_n(kd + c.skip, keys, k);
+      return count_nonzero(kd + c.skip, static_cast<size_t>(keys));
     }
     int64_t on = 0;
     for (int64_t s = 0; s < S; ++s) {  // the slots' weights at their positions

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <future>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -304,6 +305,19 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
       res->knock_mode = r.knock_mode;
     }
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    // The sparsity row's pattern summaries depend on the layers' settings and the length alone: described on another
+    // thread while the forward runs (a slider's new window or a keystroke's new length misses their cache: ~0.6 ms
+    // per distinct layer pattern, on the slider's critical path before).
+    std::future<std::vector<PatternSummary>> patterns;
+    if (std::any_of(specs.begin(), specs.end(),
+                    [](const LayerSpec& s) { return get_variant(s.variant).family == "masked"; }))
+      patterns = std::async(std::launch::async, [specs, n_head = m->config().n_head, ctx = m->config().context,
+                                                 n = int64_t(r.tokens.size())] {
+        std::vector<PatternSummary> out;  // [L]
+        for (size_t l = 0; l < specs.size(); ++l)
+          out.push_back(summarize_pattern(specs[l].variant, specs[l].params, n_head, ctx, n, int64_t(l)));
+        return out;
+      });
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
     // A column that runs its comparison checkpoint unchanged is its own comparison: one forward serves both.
     const std::shared_ptr<const Model> itself = kv.empty() ? self_comparison(base_model, *m, r, *res) : nullptr;
@@ -361,11 +375,12 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
       res->cache_curve.push_back(cache_formula_bytes(*m, t, kv_len));
       res->base_curve.push_back(cache_formula_bytes(base, t, kv_len));
     }
-    // sparsity: the pattern's description and tile map per layer
+    // sparsity: the pattern's description and tile map per layer (masked layers: described above, meanwhile)
     const int64_t T = res->maps->queries;
+    std::vector<PatternSummary> described = patterns.valid() ? patterns.get() : std::vector<PatternSummary>{};
     for (int64_t l = 0; l < res->maps->layers; ++l) {
       const LayerSpec& s = specs[size_t(l)];
-      PatternSummary ps = summarize_pattern(s.variant, s.params, m->config().n_head, ctx, T, l);
+      PatternSummary ps = size_t(l) < described.size() ? std::move(described[size_t(l)]) : PatternSummary{};
       if (s.variant == "tiled") {
         const KernelTileMap t = tile_map(T, T, int64_t(s.params.at("br")), int64_t(s.params.at("bc")));
         ps.tile_rows = int(t.rows);
