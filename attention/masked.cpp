@@ -63,6 +63,23 @@ struct PatternCache : LayerCache {
     if (buckets.defined()) buckets.select(3, s).copy_(nb.select(3, index));
     *it = pos;
   }
+  // store() for several tokens at once: token index[n] of the chunk into the n-th free slot (as many store() calls in
+  // that order would), one copy per tensor (a chunk's retained tokens had cost 3 LibTorch copies each).
+  void store_all(const torch::Tensor& nk, const torch::Tensor& nv, const torch::Tensor& nb,
+                 const std::vector<int64_t>& index, const std::vector<int64_t>& pos) {
+    if (index.empty()) return;
+    std::vector<int64_t> slots;
+    for (size_t s = 0; s < slot_pos.size() && slots.size() < index.size(); ++s)
+      if (slot_pos[s] < 0) slots.push_back(static_cast<int64_t>(s));
+    if (slots.size() < index.size())
+      throw Error("internal: masked cache has no free slot for position " + std::to_string(pos[slots.size()]));
+    const auto dev = k.device();
+    const auto to = torch::tensor(slots, torch::kLong).to(dev), from = torch::tensor(index, torch::kLong).to(dev);
+    k.index_copy_(2, to, nk.index_select(2, from));  // [B, H, slots, d_h]
+    v.index_copy_(2, to, nv.index_select(2, from));
+    if (buckets.defined()) buckets.index_copy_(3, to, nb.index_select(3, from));  // [R, B, H, slots]
+    for (size_t n = 0; n < slots.size(); ++n) slot_pos[static_cast<size_t>(slots[n])] = pos[n];
+  }
   torch::Tensor positions(torch::Device dev) const {
     return torch::tensor(slot_pos, torch::kLong).to(dev);  // [slots]
   }
@@ -260,8 +277,10 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
                      qb.defined() ? torch::cat({old.buckets, qb}, 3) : torch::Tensor()};
       s = attend_or_flash(all, [&] { return attend(q, q_sink, qpos, qb, all); });
       pc->evict(pattern, t0 + T);
+      std::vector<int64_t> kept, at;  // the chunk's tokens the pattern still needs, and their positions
       for (int64_t t = 0; t < T; ++t)
-        if (pattern.retained(t0 + t, t0 + T)) pc->store(k, v, qb, t, t0 + t);
+        if (pattern.retained(t0 + t, t0 + T)) kept.push_back(t), at.push_back(t0 + t);
+      pc->store_all(k, v, qb, kept, at);
     }
   } else if (pattern.local() && path != MaskedPath::Dense &&
              (path == MaskedPath::Blocked || T > pattern.query_block())) {

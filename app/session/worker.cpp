@@ -327,8 +327,9 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
         incremental_.erase(column);  // a state of its own from before is not needed now
       }
       {
-        std::lock_guard<std::mutex> g(comparison_mu_);
-        IncrementalAttend& inc = comparison_state(res->comparison.dir, itself);
+        const std::shared_ptr<ComparisonState> st = comparison_state(res->comparison.dir);
+        std::lock_guard<std::mutex> g(st->mu);
+        IncrementalAttend& inc = st->of(itself);
         inc.update(r.tokens);
         res->maps = inc.shared();
         res->reused_rows = inc.stats().reused_rows;

@@ -222,10 +222,12 @@ class Worker {
                                          bool convert, ColumnResult& res);
   std::shared_ptr<const Model> checkpoint(const std::string& dir);
   double comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r);
-  // worker_losses.cpp: the comparison checkpoint's model, its shared incremental state (comparison_mu_ held), its
-  // losses by text (lock held), and whether a column's model is that checkpoint unchanged (then its own comparison).
+  struct ComparisonState;  // below
+  // worker_losses.cpp: the comparison checkpoint's model, its shared incremental state (taken under comparison_mu_,
+  // updated under its own lock), its losses by text (lock held), and whether a column's model is that checkpoint
+  // unchanged (then its own comparison).
   std::shared_ptr<const Model> comparison_model(const std::shared_ptr<const Model>& base, const std::string& dir);
-  IncrementalAttend& comparison_state(const std::string& dir, const std::shared_ptr<const Model>& other);
+  std::shared_ptr<ComparisonState> comparison_state(const std::string& dir);
   void remember_comparison_loss(const std::string& dir, const std::vector<int64_t>& tokens, double loss);
   std::shared_ptr<const Model> self_comparison(const std::shared_ptr<const Model>& base, const Model& m,
                                                const ColumnRequest& r, const ColumnResult& res);
@@ -283,7 +285,17 @@ class Worker {
   // 2x slower than 1: every batch faulted its memory in afresh; see helper_threads.h.)
   int column_threads_ = std::max(1, int(std::thread::hardware_concurrency()));
   std::map<int, std::unique_ptr<IncrementalAttend>> incremental_;
-  std::map<std::string, std::unique_ptr<IncrementalAttend>> comparison_inc_;  // the same, per comparison checkpoint
+  // The same, per comparison checkpoint; each with its own lock, so that columns compared with different checkpoints
+  // update in parallel (one lock for all had serialised the cold text's six self-compared columns).
+  struct ComparisonState {
+    std::mutex mu;  // held while the state updates
+    std::unique_ptr<IncrementalAttend> inc;
+    IncrementalAttend& of(const std::shared_ptr<const Model>& m) {  // mu held: the state of model m (new if another's)
+      if (!inc || inc->model() != m) inc = std::make_unique<IncrementalAttend>(m);
+      return *inc;
+    }
+  };
+  std::map<std::string, std::shared_ptr<ComparisonState>> comparison_inc_;
   // The comparison models' losses by (checkpoint folder, text), computed once each.
   std::map<std::pair<std::string, std::vector<int64_t>>, double> comparison_loss_;
   // Knocked-out copies by (the source's address, knock-outs and mode), and the heads' means on the held-out slice by

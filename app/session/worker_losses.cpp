@@ -16,13 +16,15 @@ std::shared_ptr<const Model> Worker::comparison_model(const std::shared_ptr<cons
   return other ? other : base;  // owned: the UI thread may load another model meanwhile
 }
 
-// The incremental state of the comparison checkpoint `dir` (model `other`), shared by the columns computed in
-// parallel: comparison_mu_ held. At most 4 checkpoints' states are kept (~10 MiB each).
-IncrementalAttend& Worker::comparison_state(const std::string& dir, const std::shared_ptr<const Model>& other) {
+// The incremental state of the comparison checkpoint `dir`, shared by the columns computed in
+// parallel; the caller updates it under its `mu`. At most 4 checkpoints' states are kept (~10 MiB each): one dropped
+// while a column updates it lives until that column lets go.
+std::shared_ptr<Worker::ComparisonState> Worker::comparison_state(const std::string& dir) {
+  std::lock_guard<std::mutex> g(comparison_mu_);
   if (comparison_inc_.size() >= 4 && !comparison_inc_.count(dir)) comparison_inc_.clear();
-  auto& inc = comparison_inc_[dir];
-  if (!inc || inc->model() != other) inc = std::make_unique<IncrementalAttend>(other);
-  return *inc;
+  auto& slot = comparison_inc_[dir];
+  if (!slot) slot = std::make_shared<ComparisonState>();
+  return slot;
 }
 
 void Worker::remember_comparison_loss(const std::string& dir, const std::vector<int64_t>& tokens, double loss) {
@@ -73,8 +75,9 @@ double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const s
   if (kv) {
     loss = other->attend(r.tokens, r.kv_tokens).loss;
   } else {  // typing: the reference's previous text's predictions are reused too (incremental.h)
-    std::lock_guard<std::mutex> g(comparison_mu_);  // shared by the columns computed in parallel
-    loss = comparison_state(dir, other).update(r.tokens).loss;
+    const std::shared_ptr<ComparisonState> st = comparison_state(dir);  // shared by the columns in parallel
+    std::lock_guard<std::mutex> g(st->mu);
+    loss = st->of(other).update(r.tokens).loss;
   }
   std::lock_guard<std::mutex> l(mu_);
   remember_comparison_loss(dir, r.tokens, loss);
