@@ -169,7 +169,7 @@ std::shared_ptr<Model> Model::load(const std::string& dir, const std::string& de
                 std::to_string(cfg.vocab_size));
   auto m = std::make_shared<Model>();
   m->impl = std::make_shared<Impl>();
-  m->impl->net = GPT(cfg);
+  m->impl->net = GPT(cfg, /*initialise=*/false);  // load_weights sets every parameter (or throws)
   m->impl->tok = tok;
   m->impl->meta = j.value("training", json::object());
   const std::string st_path = dir + "/model.safetensors";

@@ -207,6 +207,21 @@ std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::str
       res.model_cached = true;
       return hit;
     }
+  if (src.shipped) {  // the checkpoint's weights kept from an earlier setting: the checkpoint itself is not read
+    std::shared_ptr<const Model> weights;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (const auto* hit = weight_cache_.find("shipped:" + model_key(variant, p, true))) weights = *hit;
+    }
+    if (weights) {  // (the checkpoints' LRU may have let it go: a slider's every step had loaded it from disk)
+      describe();
+      res.model_cached = true;
+      std::shared_ptr<const Model> m = weights->with_variant(variant, p);  // same shapes: other non-weight settings
+      std::lock_guard<std::mutex> l(mu_);
+      cache_full("shipped:" + model_key(variant, p, false), m);
+      return m;
+    }
+  }
   std::shared_ptr<const Model> shipped = src.shipped ? checkpoint(src.dir) : nullptr;
   if (src.shipped && !shipped) src = {base_dir, false, false};  // unreadable: the base, converted, stands in
   const Model* start = shipped ? shipped.get() : &base;
