@@ -1,5 +1,6 @@
 #include "pattern.h"
 
+#include <algorithm>
 #include <exception>
 #include <mutex>
 #include <sstream>
@@ -60,6 +61,19 @@ PatternSummary summarize_pattern(const std::string& variant, const ParamValues& 
   std::lock_guard<std::mutex> l(mu);
   cache.put(key.str(), s, sizeof(PatternSummary) + s.tiles.size() + 64 * s.notes.size());
   return s;
+}
+
+std::future<std::vector<PatternSummary>> summarize_patterns_async(std::vector<LayerSpec> specs, int64_t n_head,
+                                                                  int64_t context, int64_t n) {
+  if (std::none_of(specs.begin(), specs.end(),
+                   [](const LayerSpec& s) { return get_variant(s.variant).family == "masked"; }))
+    return {};
+  return std::async(std::launch::async, [specs = std::move(specs), n_head, context, n] {
+    std::vector<PatternSummary> out;  // [L]
+    for (size_t l = 0; l < specs.size(); ++l)
+      out.push_back(summarize_pattern(specs[l].variant, specs[l].params, n_head, context, n, int64_t(l)));
+    return out;
+  });
 }
 
 }  // namespace attnscope::session

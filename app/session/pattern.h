@@ -3,9 +3,11 @@
 // translation unit of its own (the worker fills the tiled kernel's KernelTileMap from engine.h; this one reads
 // masked.h's PatternTileMap). Called on the worker thread (the pattern code runs LibTorch inside).
 #include <cstdint>
+#include <future>
 #include <string>
 #include <vector>
 
+#include "config.h"  // LayerSpec
 #include "params.h"
 
 namespace attnscope::session {
@@ -28,5 +30,12 @@ constexpr int kPatternTile = 16;
 // yields described = false and a note.
 PatternSummary summarize_pattern(const std::string& variant, const ParamValues& params, int64_t n_head, int64_t context,
                                  int64_t n, int64_t layer);
+
+// summarize_pattern for every layer of `specs` ([L], parameters resolved) at length n, on another thread: a column's
+// patterns depend on its settings and the length alone, so the worker describes them while the forward runs (a
+// slider's new window or a keystroke's new length misses their cache: ~0.6 ms per distinct layer pattern, on the
+// slider's critical path before). An invalid future when no layer is masked (nothing to describe).
+std::future<std::vector<PatternSummary>> summarize_patterns_async(std::vector<LayerSpec> specs, int64_t n_head,
+                                                                  int64_t context, int64_t n);
 
 }  // namespace attnscope::session

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <future>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -283,6 +282,28 @@ std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std:
   return m;
 }
 
+// The sparsity row per layer [L]: the masked layers' summaries (`described`, [L] or empty), the tiled kernel's tile
+// map at T x T.
+static std::vector<PatternSummary> sparsity_rows(const std::vector<LayerSpec>& specs,
+                                                 std::vector<PatternSummary> described, int64_t T) {
+  std::vector<PatternSummary> rows;  // [L]
+  for (size_t l = 0; l < specs.size(); ++l) {
+    const LayerSpec& s = specs[l];
+    PatternSummary ps = l < described.size() ? std::move(described[l]) : PatternSummary{};
+    if (s.variant == "tiled") {
+      const KernelTileMap t = tile_map(T, T, int64_t(s.params.at("br")), int64_t(s.params.at("bc")));
+      ps.tile_rows = int(t.rows);
+      ps.tile_cols = int(t.cols);
+      ps.tile_h = int(t.br);
+      ps.tile_w = int(t.bc);
+      ps.tiles = t.state;
+      ps.tiles_vs_causal = 1.0;  // the tiled kernel skips exactly the tiles a causal kernel skips
+    }
+    rows.push_back(std::move(ps));
+  }
+  return rows;
+}
+
 const std::shared_ptr<const AttentionMaps>& no_maps() {
   static const std::shared_ptr<const AttentionMaps> empty = std::make_shared<const AttentionMaps>();
   return empty;
@@ -320,19 +341,8 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
       res->knock_mode = r.knock_mode;
     }
     res->prepare_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    // The sparsity row's pattern summaries depend on the layers' settings and the length alone: described on another
-    // thread while the forward runs (a slider's new window or a keystroke's new length misses their cache: ~0.6 ms
-    // per distinct layer pattern, on the slider's critical path before).
-    std::future<std::vector<PatternSummary>> patterns;
-    if (std::any_of(specs.begin(), specs.end(),
-                    [](const LayerSpec& s) { return get_variant(s.variant).family == "masked"; }))
-      patterns = std::async(std::launch::async, [specs, n_head = m->config().n_head, ctx = m->config().context,
-                                                 n = int64_t(r.tokens.size())] {
-        std::vector<PatternSummary> out;  // [L]
-        for (size_t l = 0; l < specs.size(); ++l)
-          out.push_back(summarize_pattern(specs[l].variant, specs[l].params, n_head, ctx, n, int64_t(l)));
-        return out;
-      });
+    // the sparsity row's pattern summaries, described meanwhile on another thread (pattern.h)
+    auto patterns = summarize_patterns_async(specs, m->config().n_head, m->config().context, int64_t(r.tokens.size()));
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
     // A column that runs its comparison checkpoint unchanged is its own comparison: one forward serves both.
     const std::shared_ptr<const Model> itself = kv.empty() ? self_comparison(base_model, *m, r, *res) : nullptr;
@@ -392,22 +402,8 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
       res->base_curve.push_back(cache_formula_bytes(base, t, kv_len));
     }
     // sparsity: the pattern's description and tile map per layer (masked layers: described above, meanwhile)
-    const int64_t T = res->maps->queries;
-    std::vector<PatternSummary> described = patterns.valid() ? patterns.get() : std::vector<PatternSummary>{};
-    for (int64_t l = 0; l < res->maps->layers; ++l) {
-      const LayerSpec& s = specs[size_t(l)];
-      PatternSummary ps = size_t(l) < described.size() ? std::move(described[size_t(l)]) : PatternSummary{};
-      if (s.variant == "tiled") {
-        const KernelTileMap t = tile_map(T, T, int64_t(s.params.at("br")), int64_t(s.params.at("bc")));
-        ps.tile_rows = int(t.rows);
-        ps.tile_cols = int(t.cols);
-        ps.tile_h = int(t.br);
-        ps.tile_w = int(t.bc);
-        ps.tiles = t.state;
-        ps.tiles_vs_causal = 1.0;  // the tiled kernel skips exactly the tiles a causal kernel skips
-      }
-      res->pattern.push_back(std::move(ps));
-    }
+    res->pattern =
+        sparsity_rows(specs, patterns.valid() ? patterns.get() : std::vector<PatternSummary>{}, res->maps->queries);
     // approximations: the exact softmax on the same queries and keys
     const bool approximates = std::any_of(specs.begin(), specs.end(), [](const LayerSpec& s) {
       const VariantInfo& v = get_variant(s.variant);
