@@ -57,8 +57,20 @@ struct Ctx {
   int64_t G() const { return H / Hkv; }
 };
 
-// The key-index intervals a query whose position's spans are s may reach (contiguous keys), appended to `out`.
-void reach_spans(const Ctx& c, const Spans& s, std::vector<Interval>& out) {
+// One query's reachable key intervals (at most two: a Spans' two, or the whole range), without a vector: the row
+// driver finds them for every (query, head) of a display forward.
+struct Reach {
+  int n = 0;
+  Interval iv[2];
+  void push_back(const Interval& x) { iv[n++] = x; }
+  const Interval* begin() const { return iv; }
+  const Interval* end() const { return iv + n; }
+};
+
+// The key-index intervals a query whose position's spans are s may reach (contiguous keys), appended to `out` (a
+// vector of Interval, or a Reach).
+template <class Out>
+void reach_spans(const Ctx& c, const Spans& s, Out& out) {
   if (!c.contiguous) {
     out.push_back({0, c.S - 1});
     return;
@@ -71,7 +83,8 @@ void reach_spans(const Ctx& c, const Spans& s, std::vector<Interval>& out) {
 }
 
 // The same for query position ip under rule r.
-void reach(const Ctx& c, const MaskRule& r, int64_t ip, std::vector<Interval>& out) {
+template <class Out>
+void reach(const Ctx& c, const MaskRule& r, int64_t ip, Out& out) {
   reach_spans(c, c.contiguous ? spans(r, ip) : Spans{}, out);
 }
 
@@ -244,12 +257,11 @@ void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
 }
 
 // Row h's scores s [S] (valid on `hull`): bias, mask, then softmax and the value sum into out / lse.
-void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& hull, float* s /*[S]*/) {
+// `mine`: this head's reachable intervals (within the hull).
+void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& hull, const Reach& mine,
+                float* s /*[S]*/) {
   const MaskRule& r = c.mask.rule(h);
   const int64_t ip = c.qpos[i];
-  thread_local std::vector<Interval> mine;  // reused: a display forward finishes B H T rows
-  mine.clear();
-  reach(c, r, ip, mine);
   if (!c.contiguous || filtered(r)) {  // pair by pair
     for (int64_t j = hull.first; j <= hull.second; ++j)
       if (!allows(r, ip, c.kpos[j])) s[j] = kNegInf;
@@ -293,12 +305,17 @@ void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& h
 // One row work item: query i of the G query heads sharing key/value head g; key chunks shared by the group.
 void row_item(const Ctx& c, int64_t b, int64_t g, int64_t i) {
   const int64_t G = c.G(), d = c.d;
-  thread_local std::vector<Interval> reachable;  // reused, as the buffer below
-  reachable.clear();
-  for (int64_t hh = 0; hh < G; ++hh) reach(c, c.mask.rule(g * G + hh), c.qpos[i], reachable);
-  if (reachable.empty()) reachable.push_back({0, -1});
-  Interval hull{reachable[0].first, reachable[0].second};
-  for (const auto& x : reachable) hull = {std::min(hull.first, x.first), std::max(hull.second, x.second)};
+  thread_local std::vector<Reach> reach_of;  // [G] each head's intervals (reused, as the buffer below)
+  reach_of.assign(static_cast<size_t>(G), Reach{});
+  Interval hull{0, -1};  // their union's hull (empty: nothing reachable)
+  bool any = false;
+  for (int64_t hh = 0; hh < G; ++hh) {
+    reach(c, c.mask.rule(g * G + hh), c.qpos[i], reach_of[size_t(hh)]);
+    for (const Interval& x : reach_of[size_t(hh)]) {
+      hull = any ? Interval{std::min(hull.first, x.first), std::max(hull.second, x.second)} : x;
+      any = true;
+    }
+  }
   thread_local std::vector<float> buf;
   buf.resize(static_cast<size_t>(G * c.S));
   const float* kb = c.k + b * c.k_b + g * c.k_h;  // [S, d]
@@ -313,7 +330,7 @@ void row_item(const Ctx& c, int64_t b, int64_t g, int64_t i) {
         if (c.kpos[j] < c.alt_below) c.mc->dots(c.qa + ((b * c.H + h) * c.T + i) * d, kb + j * d, 1, d, c.scale, s + j);
     }
   }
-  for (int64_t hh = 0; hh < G; ++hh) row_finish(c, b, g * G + hh, i, hull, buf.data() + hh * c.S);
+  for (int64_t hh = 0; hh < G; ++hh) row_finish(c, b, g * G + hh, i, hull, reach_of[size_t(hh)], buf.data() + hh * c.S);
 }
 
 const Micro& choose(Isa isa) {
