@@ -6,6 +6,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cache_layout.h"
@@ -20,10 +21,31 @@ namespace attnscope {
 // and its successive results share one planes object: a result reads only the T x S corner of each plane, and an
 // append writes only rows past the T of every result that shares the planes. So what a published result reads never
 // changes, and a keystroke writes one row per layer and head instead of copying all of them.
+// An allocator whose resize leaves the new elements uninitialised: the planes are megabytes (8 MiB for 4 layers of 8
+// heads at T = 256), and whoever makes them writes every element once, so a zero fill first would write them twice.
+template <class T>
+struct UninitAlloc : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAlloc<U>;
+  };
+  UninitAlloc() = default;
+  template <class U>
+  UninitAlloc(const UninitAlloc<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;  // default-initialised: no value
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+
 struct MapPlanes {
-  int64_t rows = 0, cols = 0;  // of each plane; cols is the row stride
-  std::vector<float> attn;     // [L, H, rows, cols] effective attention matrix per layer and head
-  std::vector<uint8_t> mask;   // [L, H, rows, cols] 1 = pair computed
+  int64_t rows = 0, cols = 0;                       // of each plane; cols is the row stride
+  std::vector<float, UninitAlloc<float>> attn;      // [L, H, rows, cols] effective attention matrix per layer and head
+  std::vector<uint8_t, UninitAlloc<uint8_t>> mask;  // [L, H, rows, cols] 1 = pair computed
 };
 
 // What the GUI draws for one forward pass over a text.

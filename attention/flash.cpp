@@ -46,7 +46,9 @@ struct Ctx {
   const float* slopes;                    // [H] or null
   float* out;                             // [B, H, T, dv]
   float* lse;                             // [B, H, T] or null
-  float* probs;                           // [B, H, T, S] or null (then every row takes the row driver)
+  float* probs;                           // [B, H, T, S] or null (then every row takes the row driver) ...
+  int64_t pr_b, pr_h, pr_t;               // ... its strides (Options::probs_into's when placed)
+  int64_t pr_off, pr_w;                   // key j's column j + pr_off of a row of pr_w columns (S, or P when placed)
   int64_t k_b, k_h, v_b, v_h;             // batch and head strides of k and v (their rows are contiguous)
   int64_t B, H, Hkv, T, S, d, dv, alt_below;
   float scale;
@@ -283,10 +285,10 @@ void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& h
   float* o = c.out + ((b * c.H + h) * c.T + i) * c.dv;  // [dv]
   std::fill(o, o + c.dv, 0.0f);
   float* lse = c.lse ? c.lse + (b * c.H + h) * c.T + i : nullptr;
-  float* pr = c.probs ? c.probs + ((b * c.H + h) * c.T + i) * c.S : nullptr;  // [S]
-  if (len <= 0 || mx == kNegInf) {                                            // nothing allowed: zeros
+  float* pr = c.probs ? c.probs + b * c.pr_b + h * c.pr_h + i * c.pr_t : nullptr;  // [pr_w]
+  if (len <= 0 || mx == kNegInf) {                                                 // nothing allowed: zeros
     if (lse) *lse = kNegInf;
-    if (pr) std::fill(pr, pr + c.S, 0.0f);
+    if (pr) std::fill(pr, pr + c.pr_w, 0.0f);
     return;
   }
   const float l = c.mc->exp_sum(s + hull.first, len, mx);   // s[hull] = exp(s - mx): 0 where blocked
@@ -294,11 +296,13 @@ void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& h
   c.mc->axpy_rows(s + hull.first, vb + hull.first * c.dv, len, c.dv, o);
   for (int64_t e = 0; e < c.dv; ++e) o[e] /= l;
   if (lse) *lse = mx + std::log(l);
-  if (pr) {  // the row written once: zeros, the hull's weights, zeros
-    std::fill(pr, pr + hull.first, 0.0f);
+  if (pr) {  // the row written once: zeros, the hull's weights at their columns, zeros
+    const int64_t a = c.pr_off + hull.first, z = c.pr_off + hull.second;  // the hull's columns [a, z]
+    std::fill(pr, pr + a, 0.0f);
     const float inv = 1.0f / l;
-    for (int64_t j = hull.first; j <= hull.second; ++j) pr[j] = s[j] * inv;
-    std::fill(pr + hull.second + 1, pr + c.S, 0.0f);
+    const float* sh = s + hull.first;  // [z - a + 1]
+    for (int64_t j = 0; j <= z - a; ++j) pr[a + j] = sh[j] * inv;
+    std::fill(pr + z + 1, pr + c.pr_w, 0.0f);
   }
 }
 
@@ -427,6 +431,35 @@ std::atomic<bool>& switch_state() {
   }()};
   return on;
 }
+// The keys' order: free slots (negative positions: a pattern cache's, before its chunk) first, then positions.
+struct KeyOrder {
+  int64_t first = 0;        // the first held key
+  bool contiguous = false;  // kpos[j] = kpos[first] + j - first from first on
+};
+KeyOrder key_order(const torch::Tensor& kpos /*[S] int64*/) {
+  const int64_t S = kpos.numel(), *kp = kpos.data_ptr<int64_t>();
+  KeyOrder ko;
+  while (ko.first < S && kp[ko.first] < 0) ++ko.first;
+  ko.contiguous = ko.first < S;
+  for (int64_t j = ko.first + 1; j < S && ko.contiguous; ++j) ko.contiguous = kp[j] == kp[ko.first] + j - ko.first;
+  return ko;
+}
+
+// Whether the weights may go into Options::probs_into (see there); then key j's column is j + *off (*off may be
+// negative: free slots before the first held key).
+bool placed_offset(const Options& o, const KeyOrder& ko, const torch::Tensor& kpos, int64_t B, int64_t H, int64_t T,
+                   int64_t S, int64_t* off) {
+  const torch::Tensor& p = o.probs_into;  // [B, H, T, P]
+  if (!o.want_probs || !p.defined() || S == 0 || !ko.contiguous || !p.device().is_cpu() ||
+      p.scalar_type() != torch::kFloat || p.dim() != 4 || p.size(0) != B || p.size(1) != H || p.size(2) != T ||
+      p.stride(3) != 1)
+    return false;
+  const int64_t* kp = kpos.data_ptr<int64_t>();
+  if (kp[S - 1] >= p.size(3)) return false;
+  *off = kp[ko.first] - ko.first;
+  return true;
+}
+
 }  // namespace
 
 void set_enabled(bool on) { switch_state() = on; }
@@ -455,9 +488,13 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
                    : torch::zeros({B, H, T, dv}, torch::kFloat);
   Out r;
   if (o.want_lse) r.lse = torch::full({B, H, T}, -INFINITY, torch::kFloat);  // [B, H, T]
-  if (o.want_probs)  // [B, H, T, S] every row written by row_finish (none when S = 0)
+  const KeyOrder ko = key_order(kp);
+  int64_t off = 0;  // placed: key j's column j + off of probs_into
+  r.probs_placed = placed_offset(o, ko, kp, B, H, T, S, &off);
+  if (o.want_probs && !r.probs_placed)  // [B, H, T, S] every row written by row_finish (none when S = 0)
     r.probs = S > 0 ? torch::empty({B, H, T, S}, torch::kFloat) : torch::zeros({B, H, T, S}, torch::kFloat);
-  torch::Tensor qa, qpa, slopes;  // [B, H, T, d], [T], [H]
+  const torch::Tensor& pt = r.probs_placed ? o.probs_into : r.probs;  // [B, H, T, S or P]
+  torch::Tensor qa, qpa, slopes;                                      // [B, H, T, d], [T], [H]
   if (o.q_alt.defined() && o.alt_below > 0) {
     qa = o.q_alt.to(torch::kCPU, torch::kFloat).contiguous();
     qpa = o.qpos_alt.to(torch::kCPU, torch::kLong).contiguous();
@@ -468,22 +505,22 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
     if (slopes.numel() != H) throw Error("flash: ALiBi needs one slope per query head");
   }
   if (T > 0 && S > 0) {
-    const int64_t* kpp = kp.data_ptr<int64_t>();
-    int64_t first = 0;  // free slots first (a pattern cache's before its chunk), then positions in order
-    while (first < S && kpp[first] < 0) ++first;
-    bool contiguous = first < S;
-    for (int64_t j = first + 1; j < S && contiguous; ++j) contiguous = kpp[j] == kpp[first] + j - first;
     Ctx c{qf.data_ptr<float>(),
           kf.data_ptr<float>(),
           vf.data_ptr<float>(),
           qa.defined() ? qa.data_ptr<float>() : nullptr,
           qp.data_ptr<int64_t>(),
-          kpp,
+          kp.data_ptr<int64_t>(),
           qa.defined() ? qpa.data_ptr<int64_t>() : nullptr,
           slopes.defined() ? slopes.data_ptr<float>() : nullptr,
           out.data_ptr<float>(),
           r.lse.defined() ? r.lse.data_ptr<float>() : nullptr,
-          r.probs.defined() ? r.probs.data_ptr<float>() : nullptr,
+          pt.defined() ? pt.data_ptr<float>() : nullptr,
+          pt.defined() ? pt.stride(0) : 0,
+          pt.defined() ? pt.stride(1) : 0,
+          pt.defined() ? pt.stride(2) : 0,
+          off,
+          pt.defined() ? pt.size(3) : 0,
           kf.stride(0),
           kf.stride(1),
           vf.stride(0),
@@ -497,8 +534,8 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
           dv,
           qa.defined() ? o.alt_below : 0,
           static_cast<float>(o.scale > 0 ? o.scale : 1.0 / std::sqrt(static_cast<double>(d))),
-          first,
-          contiguous,
+          ko.first,
+          ko.contiguous,
           o.mask,
           &choose(o.isa)};
     const int64_t BG = B * c.Hkv, threads = B * H * T * S >= kParallelPairs ? kernel_threads() : 1;

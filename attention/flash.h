@@ -61,12 +61,19 @@ struct Options {
   // The normalised weights too (the window's display): every query row by the row driver, an exact softmax over its
   // reachable keys written out whole (zeros outside them), so a row costs its reachable keys, not S.
   bool want_probs = false;
+  // With want_probs, the weights written into this tensor rather than a new one: [B, H, T, P] fp32 on the CPU, each
+  // row contiguous (its contents before do not matter). Taken only when the keys past the free slots sit at
+  // consecutive positions kpos[j] = kpos[first] + j - first, all below P: key j's weight then goes to column kpos[j]
+  // (the row by position, as the window's maps keep it), every other column of the row gets 0. Out::probs_placed says
+  // whether it was taken (if not: Out::probs, as without it).
+  torch::Tensor probs_into;
 };
 struct Out {
   torch::Tensor out;  // [B, H, T, d_v] in q's dtype
   torch::Tensor lse;  // [B, H, T] fp32 m + log l (-inf for an empty row), when asked
   torch::Tensor
       probs;  // [B, H, T, S] softmax_j(s_ij) where allowed, else 0 (an empty row: 0), in q's dtype, when asked
+  bool probs_placed = false;  // the weights went into Options::probs_into (probs then undefined)
 };
 
 // q [B, H, T, d_h], k [B, Hkv, S, d_h], v [B, Hkv, S, d_v] (fp32, bf16 or fp16: computed in fp32), qpos [T] and

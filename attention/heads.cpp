@@ -168,7 +168,7 @@ std::vector<int64_t> induction_probe(const std::vector<int64_t>& alphabet, int64
   return r;
 }
 
-std::vector<float> attention_rollout(const std::vector<float>& attn, int64_t L, int64_t H, int64_t T) {
+std::vector<float> attention_rollout(const float* attn, int64_t L, int64_t H, int64_t T) {
   const size_t TT = size_t(T * T);
   std::vector<double> R(TT, 0.0), A(TT), next(TT);  // [T, T] each
   for (int64_t i = 0; i < T; ++i) R[size_t(i * T + i)] = 1.0;
@@ -176,7 +176,7 @@ std::vector<float> attention_rollout(const std::vector<float>& attn, int64_t L, 
   for (int64_t l = 0; l < L; ++l) {
     std::fill(A.begin(), A.end(), 0.0);
     for (int64_t h = 0; h < H; ++h) {  // A = mean_h P_l,h  [T, T]
-      HeadMapView v{attn.data() + size_t((l * H + h) * T * T), T, T};
+      HeadMapView v{attn + size_t((l * H + h) * T * T), T, T};
       for (int64_t i = 0; i < T; ++i)
         if (row_weights(v, i, p))
           for (int64_t j = 0; j < T; ++j) A[size_t(i * T + j)] += p[size_t(j)] / double(H);

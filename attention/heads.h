@@ -47,7 +47,7 @@ std::vector<int64_t> induction_probe(const std::vector<int64_t>& alphabet, int64
 // Attention rollout over L layers of square maps [L, H, T, T]: R = Ahat_{L-1} ... Ahat_0 with
 // Ahat_l = 0.5 mean_h(P_l,h) + 0.5 I, rows renormalised to sum 1 (P: the maps read as row weights, above).
 // R[i, j]: the share of input token j in position i's last representation. Returns [T, T].
-std::vector<float> attention_rollout(const std::vector<float>& attn, int64_t L, int64_t H, int64_t T);
+std::vector<float> attention_rollout(const float* attn, int64_t L, int64_t H, int64_t T);
 
 // log p(tokens[t + 1] | tokens[..t]) for t = 0..T-2 from logits [T, V] (log-softmax per row). Returns [T - 1].
 std::vector<float> next_token_logprobs(const std::vector<float>& logits, int64_t V, const std::vector<int64_t>& tokens);

@@ -99,19 +99,33 @@ bool IncrementalAttend::cut_caches(int64_t p) {
 // A chunk's display rows in one layer: the new rows' weights and computed flags over the slots, and each slot's
 // position (-1: free).
 struct ChunkRows {
-  torch::Tensor p, k;         // [H, n, S] each
+  torch::Tensor p;            // [H, n, S] weights over the slots; undefined when placed
+  torch::Tensor k;            // [H, n, S] computed flags, or [n, S] shared by every head (k_h = 0)
+  int64_t k_h = 0;            // k's head stride
   std::vector<int64_t> cols;  // [S]
   bool in_order = false;      // slot s holds position s - skip (a plain cache; any first prefill): rows copy whole
   int64_t skip = 0;           // free slots before the first position (a pattern cache's, before its first chunk)
+  bool placed = false;        // the forward wrote the weights straight into the planes' rows (ForwardOptions)
+};
+
+// Where a chunk's rows go, chosen before its forward (IncrementalAttend::open_planes).
+struct PlanesTarget {
+  std::shared_ptr<MapPlanes> fresh;  // new planes: rows < from copied, >= T zeros, the rest unset (null: in place)
+  MapPlanes* pl = nullptr;           // fresh or planes_
+  std::vector<int64_t> pairs;        // fresh: [L, cap] pairs computed in each row, all heads (rows < from copied)
+  int64_t first_new = 0;             // rows [first_new, T) are written
+  std::vector<torch::Tensor> into;   // per layer [1, H, n, cap] rows from..T-1, or empty: the forward may
+                                     // write its weights there by key position (ForwardOptions::display_into)
 };
 
 namespace {
 
 // One forward of tokens[from:] through the caches (pos0 = from): the logits of rows from..T-1 into logits [T, V],
-// and each layer's display rows. Throws SlotMismatch when a layer's slots cannot be matched to positions.
+// and each layer's display rows (weights placed into `into` where a layer could). Throws SlotMismatch when a layer's
+// slots cannot be matched to positions.
 std::vector<ChunkRows> forward_chunk(GPTImpl& net, std::vector<std::unique_ptr<LayerCache>>& caches,
                                      const std::vector<int64_t>& tokens, int64_t from, torch::Device device,
-                                     std::vector<float>& logits) {
+                                     const std::vector<torch::Tensor>& into, std::vector<float>& logits) {
   const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = net.config().n_layer,
                 V = net.config().vocab_size;
   std::vector<ChunkRows> chunks(static_cast<size_t>(L));
@@ -122,15 +136,19 @@ std::vector<ChunkRows> forward_chunk(GPTImpl& net, std::vector<std::unique_ptr<L
   fo.caches = &caches;
   fo.pos0 = from;
   fo.want_display = true;
+  if (!into.empty()) fo.display_into = &into;
   const std::vector<int64_t> chunk(tokens.begin() + from, tokens.end());
   ForwardResult r = net.forward(to_tensor(chunk, device), fo);
   auto lg = r.logits[0].to(torch::kCPU, torch::kFloat).contiguous();  // [n, V]
   std::copy_n(lg.data_ptr<float>(), n * V, logits.begin() + from * V);
   for (int64_t l = 0; l < L; ++l) {
     ChunkRows& c = chunks[size_t(l)];
-    c.p = r.display[size_t(l)][0].to(torch::kCPU, torch::kFloat).contiguous();  // [H, n, S] over the slots
-    c.k = r.mask[size_t(l)].to(torch::kCPU, torch::kUInt8).contiguous();        // [H, n, S]
-    const int64_t S = c.p.size(2);
+    c.placed = size_t(l) < r.display_placed.size() && r.display_placed[size_t(l)];
+    if (!c.placed) c.p = r.display[size_t(l)][0].to(torch::kCPU, torch::kFloat).contiguous();  // [H, n, S] slots
+    const auto m = r.mask[size_t(l)].to(torch::kCPU);  // [H, n, S] bool, often one [n, S] expanded over the heads
+    c.k = (m.stride(0) == 0 ? m[0] : m).to(torch::kUInt8).contiguous();  // [n, S] or [H, n, S]
+    c.k_h = m.stride(0) == 0 ? 0 : c.k.stride(0);
+    const int64_t S = c.k.size(-1);
     // The chunk's key columns: the slots after it (appended in place), or the slots before it then the chunk's
     // own tokens (a pattern cache attends over both, then keeps what its pattern retains).
     c.cols = caches[size_t(l)]->held_positions();
@@ -155,8 +173,10 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   const int64_t T = static_cast<int64_t>(tokens.size()), L = net.config().n_layer, H = net.config().n_head,
                 V = net.config().vocab_size;
   logits_.resize(static_cast<size_t>(T * V));
-  // The chunk's forward first, so that the maps below are written once, row by row.
-  write_planes(tokens, from, forward_chunk(net, caches_, tokens, from, model_->impl->device, logits_));
+  // The planes first, so that the forward can write the chunk's weights into them; the maps below once, row by row.
+  PlanesTarget target = open_planes(tokens, from);
+  const auto chunks = forward_chunk(net, caches_, tokens, from, model_->impl->device, target.into, logits_);
+  write_planes(tokens, from, chunks, target);
   auto out = std::make_shared<AttentionMaps>();  // new maps: the previous ones may be held by a published result
   AttentionMaps& m = *out;
   m.layers = L;
@@ -177,62 +197,87 @@ void IncrementalAttend::run_chunk(const std::vector<int64_t>& tokens, int64_t fr
   maps_ = std::move(out);
 }
 
-void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t from,
-                                     const std::vector<ChunkRows>& chunks) {
+// The planes [L, H, cap, cap] hold the rows of planes_text_ (every row < its length was written for it; a result reads
+// the rows of its own text, a prefix of it). This text keeps them when it agrees with planes_text_ on every row both
+// have (an append, a deletion, the same character typed again after a deletion): rows past planes_text_'s end are
+// written, no row a result may read is. Else (an edit, another character typed after a deletion, the text outgrew
+// them) new planes: rows < from copied (a causal row i has keys j <= i only, the same in both texts), rows >= T zeros,
+// rows from..T-1 left to write_planes (every element of new planes is written once). Every row is zero past its
+// keys. When no result reads rows from..T-1, the forward may write its weights straight into them.
+PlanesTarget IncrementalAttend::open_planes(const std::vector<int64_t>& tokens, int64_t from) const {
   const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = model_->config().n_layer,
                 H = model_->config().n_head;
-  // The planes [L, H, cap, cap] hold the rows of planes_text_ (every row < its length was written for it; a result
-  // reads the rows of its own text, a prefix of it). This text keeps them when it agrees with planes_text_ on every
-  // row both have (an append, a deletion, the same character typed again after a deletion): rows past
-  // planes_text_'s end are written, no row a result may read is. Else (an edit, another character typed after a
-  // deletion, the text outgrew them) new planes: rows < from copied (a causal row i has keys j <= i only, the same
-  // in both texts), the chunk's rows, then zeros; written once, in order. Every row is zero past its keys.
   const int64_t held = static_cast<int64_t>(planes_text_.size());
-  const bool in_place =
-      planes_ && T <= planes_->rows && static_cast<int64_t>(common_prefix(planes_text_, tokens)) >= std::min(T, held);
-  std::shared_ptr<MapPlanes> fresh;
-  std::vector<int64_t> pairs;  // [L, cap] pairs computed in each row of the new planes, all heads
-  if (!in_place) {
-    fresh = std::make_shared<MapPlanes>();
+  PlanesTarget t;
+  if (planes_ && T <= planes_->rows && static_cast<int64_t>(common_prefix(planes_text_, tokens)) >= std::min(T, held)) {
+    t.pl = planes_.get();
+    t.first_new = std::max(from, held);
+  } else {
+    t.fresh = std::make_shared<MapPlanes>();
+    MapPlanes& pl = *t.fresh;
     const int64_t cap = std::min(model_->config().context, (T + 32 + 63) / 64 * 64);  // room for >= 32 more rows
-    fresh->rows = fresh->cols = std::max(cap, T);
-    fresh->attn.reserve(static_cast<size_t>(L * H * fresh->rows * fresh->cols));
-    fresh->mask.reserve(fresh->attn.capacity());
-    pairs.assign(static_cast<size_t>(L * fresh->rows), 0);
+    pl.rows = pl.cols = std::max(cap, T);
+    const int64_t C = pl.cols;
+    pl.attn.resize(static_cast<size_t>(L * H * pl.rows * C));  // [L, H, cap, cap] unset
+    pl.mask.resize(pl.attn.size());                            // [L, H, cap, cap] unset
+    t.pairs.assign(static_cast<size_t>(L * pl.rows), 0);       // [L, cap]
+    for (int64_t l = 0; l < L; ++l) {
+      for (int64_t i = 0; i < from; ++i)
+        t.pairs[size_t(l * pl.rows + i)] = planes_pairs_[size_t(l * planes_->rows + i)];
+      for (int64_t h = 0; h < H; ++h) {
+        float* a = pl.attn.data() + (l * H + h) * pl.rows * C;  // [cap, cap]
+        uint8_t* k = pl.mask.data() + (l * H + h) * pl.rows * C;
+        for (int64_t i = 0; i < from; ++i) {  // keys j <= i, then zeros
+          std::fill(std::copy_n(maps_->attn_row(l, h, i), i + 1, a + i * C), a + (i + 1) * C, 0.f);
+          std::fill(std::copy_n(maps_->mask_row(l, h, i), i + 1, k + i * C), k + (i + 1) * C, uint8_t(0));
+        }
+        std::fill(a + T * C, a + pl.rows * C, 0.f);  // rows for later
+        std::fill(k + T * C, k + pl.rows * C, uint8_t(0));
+      }
+    }
+    t.pl = t.fresh.get();
+    t.first_new = from;
   }
-  MapPlanes& pl = fresh ? *fresh : *planes_;
-  std::vector<int64_t>& row_pairs = fresh ? pairs : planes_pairs_;               // [L, cap]
-  const int64_t cap = pl.cols, first_new = fresh ? from : std::max(from, held);  // rows [first_new, T) written
-  const auto append_row = [&](const float* a, const uint8_t* k, int64_t keep) {  // keep weights, then zeros to cap
-    pl.attn.insert(pl.attn.end(), a, a + keep);
-    pl.mask.insert(pl.mask.end(), k, k + keep);
-    pl.attn.insert(pl.attn.end(), static_cast<size_t>(cap - keep), 0.f);
-    pl.mask.insert(pl.mask.end(), static_cast<size_t>(cap - keep), uint8_t(0));
-  };
-  // The chunk's row i (>= from) of head h into the zero row a, k (null: appended to new planes); keys j <= i.
-  // Returns its computed pairs.
+  if (t.first_new == from && n > 0 && model_->impl->device.is_cpu()) {
+    MapPlanes& pl = *t.pl;
+    for (int64_t l = 0; l < L; ++l)  // [1, H, n, cap] rows from..T-1 of layer l's planes
+      t.into.push_back(torch::from_blob(pl.attn.data() + ((l * H) * pl.rows + from) * pl.cols, {1, H, n, pl.cols},
+                                        {H * pl.rows * pl.cols, pl.rows * pl.cols, pl.cols, 1}, torch::kFloat));
+  }
+  return t;
+}
+
+void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t from,
+                                     const std::vector<ChunkRows>& chunks, PlanesTarget& t) {
+  const int64_t T = static_cast<int64_t>(tokens.size()), n = T - from, L = model_->config().n_layer,
+                H = model_->config().n_head;
+  MapPlanes& pl = *t.pl;
+  std::vector<int64_t>& row_pairs = t.fresh ? t.pairs : planes_pairs_;  // [L, cap]
+  const int64_t cap = pl.cols;
+  // The chunk's row i (>= from) of head h into the row a, k (zeros in place; unset in new planes, then every column
+  // written, a's unless the forward placed them); keys j <= i. Returns its computed pairs.
   const auto put_new_row = [&](const ChunkRows& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
-    const int64_t S = c.p.size(2), keys = std::min<int64_t>(S - c.skip, i + 1);  // in order: keys j <= i (causal)
-    const float* pd = c.p.data_ptr<float>() + (h * n + i - from) * S;            // [S] over the slots
-    const uint8_t* kd = c.k.data_ptr<uint8_t>() + (h * n + i - from) * S;        // [S]
-    if (c.in_order && !a) {                                                      // appended: no zeros first
-      append_row(pd + c.skip, kd + c.skip, keys);
-      return count_nonzero(kd + c.skip, static_cast<size_t>(keys));
-    }
-    if (!a) {
-      a = pl.attn.data() + pl.attn.size(), k = pl.mask.data() + pl.mask.size();  // reserved: no reallocation
-      append_row(nullptr, nullptr, 0);
-    }
+    const int64_t S = c.k.size(-1), keys = std::min<int64_t>(S - c.skip, i + 1);  // in order: keys j <= i (causal)
+    const float* pd = c.placed ? nullptr : c.p.data_ptr<float>() + (h * n + i - from) * S;  // [S] over the slots
+    const uint8_t* kd = c.k.data_ptr<uint8_t>() + h * c.k_h + (i - from) * S;               // [S]
     if (c.in_order) {
-      std::copy_n(pd + c.skip, keys, a);
+      if (pd) std::copy_n(pd + c.skip, keys, a);
       std::copy_n(kd + c.skip, keys, k);
+      if (t.fresh) {
+        if (pd) std::fill(a + keys, a + cap, 0.f);
+        std::fill(k + keys, k + cap, uint8_t(0));
+      }
       return count_nonzero(kd + c.skip, static_cast<size_t>(keys));
+    }
+    if (t.fresh) {
+      if (pd) std::fill(a, a + cap, 0.f);
+      std::fill(k, k + cap, uint8_t(0));
     }
     int64_t on = 0;
     for (int64_t s = 0; s < S; ++s) {  // the slots' weights at their positions
       const int64_t j = c.cols[size_t(s)];
       if (j < 0 || j > i) continue;  // a free slot, or (never for a causal layer) a later key
-      a[j] = pd[s];
+      if (pd) a[j] = pd[s];
       k[j] = kd[s];
       on += kd[s] != 0;
     }
@@ -240,30 +285,16 @@ void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t
   };
   for (int64_t l = 0; l < L; ++l) {
     const ChunkRows& c = chunks[size_t(l)];
-    for (int64_t i = 0; fresh && i < from; ++i)
-      row_pairs[size_t(l * cap + i)] = planes_pairs_[size_t(l * planes_->rows + i)];
-    for (int64_t i = first_new; i < T; ++i) row_pairs[size_t(l * cap + i)] = 0;
-    for (int64_t h = 0; h < H; ++h) {
-      if (!fresh) {  // in place: only the rows past planes_text_
-        for (int64_t i = first_new; i < T; ++i) {
-          const size_t row = static_cast<size_t>(((l * H + h) * pl.rows + i) * cap);
-          row_pairs[size_t(l * cap + i)] += put_new_row(c, h, i, pl.attn.data() + row, pl.mask.data() + row);
-        }
-        continue;
+    for (int64_t i = t.first_new; i < T; ++i) row_pairs[size_t(l * cap + i)] = 0;
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = t.first_new; i < T; ++i) {
+        const size_t row = static_cast<size_t>(((l * H + h) * pl.rows + i) * cap);
+        row_pairs[size_t(l * cap + i)] += put_new_row(c, h, i, pl.attn.data() + row, pl.mask.data() + row);
       }
-      for (int64_t i = 0; i < cap; ++i) {  // new planes: every row once, in order
-        if (i < from)
-          append_row(maps_->attn_row(l, h, i), maps_->mask_row(l, h, i), i + 1);  // keys j <= i
-        else if (i < T)
-          row_pairs[size_t(l * cap + i)] += put_new_row(c, h, i, nullptr, nullptr);  // appended
-        else
-          append_row(nullptr, nullptr, 0);  // a row for later
-      }
-    }
   }
-  if (fresh) {
-    planes_ = std::move(fresh);
-    planes_pairs_ = std::move(pairs);
+  if (t.fresh) {
+    planes_ = std::move(t.fresh);
+    planes_pairs_ = std::move(t.pairs);
     planes_text_.clear();
   }
   if (T > static_cast<int64_t>(planes_text_.size())) planes_text_ = tokens;

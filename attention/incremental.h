@@ -19,6 +19,7 @@ namespace attnscope {
 
 struct LayerCache;
 struct ChunkRows;
+struct PlanesTarget;
 
 class IncrementalAttend {
  public:
@@ -51,8 +52,11 @@ class IncrementalAttend {
 
  private:
   void run_chunk(const std::vector<int64_t>& tokens, int64_t from);
-  // Rows from..T-1 from the chunk into planes_ (shared or new: see the .cpp), planes_text_ and planes_pairs_.
-  void write_planes(const std::vector<int64_t>& tokens, int64_t from, const std::vector<ChunkRows>& chunks);
+  // The planes rows from..T-1 go into (planes_ in place, or new ones: see the .cpp), before the chunk's forward.
+  PlanesTarget open_planes(const std::vector<int64_t>& tokens, int64_t from) const;
+  // Rows from..T-1 from the chunk into them, then planes_, planes_text_ and planes_pairs_.
+  void write_planes(const std::vector<int64_t>& tokens, int64_t from, const std::vector<ChunkRows>& chunks,
+                    PlanesTarget& t);
   bool cut_caches(int64_t p);
 
   std::shared_ptr<const Model> model_;

@@ -46,7 +46,7 @@ ApproxErrorT approximation_error(const torch::Tensor& approx, const torch::Tenso
 // ---------------------------------------------------------------------------------------------- linear family
 
 LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v, double eps,
-                         LinearState& st, bool want_display) {
+                         LinearState& st, bool want_display, const torch::Tensor& display_into) {
   const int64_t B = phi_q.size(0), H = phi_q.size(1), m = phi_q.size(3), dv = v.size(3);
   if (want_display && st.seen > 0 && !st.history)
     throw Error("internal: the linear-attention display needs a fresh state or one that keeps its keys");
@@ -54,16 +54,30 @@ LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
     st.s = torch::zeros({B, H, m, dv}, v.options());  // [B, H, m, d_v]
     st.z = torch::zeros({B, H, m}, v.options());      // [B, H, m]
   }
-  auto a = torch::matmul(phi_q, phi_k.transpose(-2, -1)).tril();  // [B, H, T, T] phi(q_i).phi(k_j), j <= i
-  auto num = torch::matmul(phi_q, st.s) + torch::matmul(a, v);    // [B, H, T, d_v]
+  auto a = torch::matmul(phi_q, phi_k.transpose(-2, -1)).tril_();  // [B, H, T, T] phi(q_i).phi(k_j), j <= i
+  auto num = torch::matmul(phi_q, st.s) + torch::matmul(a, v);     // [B, H, T, d_v]
   auto den = torch::matmul(phi_q, st.z.unsqueeze(-1)).squeeze(-1) + a.sum(-1);  // [B, H, T]
   auto inv = (den + eps).reciprocal().unsqueeze(-1);                            // [B, H, T, 1] (den = 0: num = 0)
   LinearChunk r;
   r.out = num * inv;  // [B, H, T, d_v]
   if (want_display) {
-    const bool past = st.history && st.keys.defined() && st.keys.size(2) > 0;
+    const int64_t past = st.history && st.keys.defined() ? st.keys.size(2) : 0, T = a.size(-1), S = past + T;
+    const torch::Tensor& d = display_into;  // [B, H, T, P]
+    r.placed = d.defined() && d.dim() == 4 && d.sizes().slice(0, 3) == a.sizes().slice(0, 3) && d.size(3) >= S &&
+               d.scalar_type() == a.scalar_type() && d.device() == a.device();
     // the earlier keys' weights phi(q_i).phi(k_j) / den_i (z_prev is their sum: the same denominator), then the chunk's
-    r.display = (past ? torch::cat({torch::matmul(phi_q, st.keys.transpose(-2, -1)), a}, -1) : a) * inv;
+    if (r.placed) {
+      if (past) {
+        auto earlier = d.narrow(3, 0, past);  // [B, H, T, S_prev]
+        torch::mul_out(earlier, torch::matmul(phi_q, st.keys.transpose(-2, -1)), inv);
+      }
+      auto chunk = d.narrow(3, past, T);  // [B, H, T, T]
+      torch::mul_out(chunk, a, inv);
+      d.narrow(3, S, d.size(3) - S).zero_();
+      r.display = d;
+    } else {
+      r.display = (past ? torch::cat({torch::matmul(phi_q, st.keys.transpose(-2, -1)), a}, -1) : a) * inv;
+    }
   }
   if (st.history) st.keys = st.keys.defined() ? torch::cat({st.keys, phi_k}, 2) : phi_k.clone();  // [B, H, S, m]
   st.s = st.s + torch::matmul(phi_k.transpose(-2, -1), v);                                        // [B, H, m, d_v]
@@ -188,13 +202,21 @@ AttnResult FeatureMapAttention::forward(const AttnCall& c) {
     st = dynamic_cast<LinearState*>(c.cache);
     if (!st) throw Error("internal: wrong cache type for " + spec_.variant);
   }
-  LinearChunk r =
-      linear_chunk(features(n.q, n.pos, true), features(n.k, n.pos, false), n.v, eps(), *st, c.want_display);
-  if (!c.want_display || r.display.size(-1) == n.pos.size(0))
-    return finish(wo, r.out, c.want_display, r.display, causal_allow(n.pos, n.pos), n_head);
+  // The planes' rows by key position: the keys (a state's history, then the chunk) sit at positions 0.. .
+  const int64_t past = st->history && st->keys.defined() ? st->keys.size(2) : 0;
+  const bool place = c.want_display && c.display_into.defined() && past == c.pos0;
+  LinearChunk r = linear_chunk(features(n.q, n.pos, true), features(n.k, n.pos, false), n.v, eps(), *st, c.want_display,
+                               place ? c.display_into : torch::Tensor());
+  if (!c.want_display || past == 0) {
+    AttnResult a = finish(wo, r.out, c.want_display, r.display, causal_allow(n.pos, n.pos), n_head);
+    a.display_placed = r.placed;
+    return a;
+  }
   // a state keeping its history: the rows cover every key from position 0
-  auto kpos = torch::arange(r.display.size(-1), n.pos.options());  // [S]
-  return finish(wo, r.out, true, r.display, causal_allow(n.pos, kpos), n_head);
+  auto kpos = torch::arange(past + n.pos.size(0), n.pos.options());  // [S]
+  AttnResult a = finish(wo, r.out, true, r.display, causal_allow(n.pos, kpos), n_head);
+  a.display_placed = r.placed;
+  return a;
 }
 
 std::vector<int64_t> LinearState::held_positions() const {

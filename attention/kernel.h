@@ -51,13 +51,17 @@ struct LinearState : LayerCache {
 // One causal chunk in the left-product form, continuing `state` (zeros: a fresh start) and advancing it:
 // o_i = (phi_q_i S_prev + sum_{j<=i} (phi_q_i . phi_k_j) v_j) / (phi_q_i z_prev + sum_{j<=i} phi_q_i . phi_k_j + eps).
 // A row whose denominator is 0 gives 0. display (when asked): the weights [B, H, T, S_prev + T] over every key so
-// far, from a fresh state or one that keeps its history (S_prev = 0 for a fresh one).
+// far, from a fresh state or one that keeps its history (S_prev = 0 for a fresh one). display_into (defined, [B, H,
+// T, P] fp32 rows with P >= S_prev + T, on the inputs' device): the weights written there instead, key j in column j
+// and zeros after the last key (AttnCall::display_into; keys sit at positions 0.. in a state's history).
 struct LinearChunk {
   torch::Tensor out;      // [B, H, T, d_v]
-  torch::Tensor display;  // [B, H, T, S_prev + T] or undefined
+  torch::Tensor display;  // [B, H, T, S_prev + T] or undefined (placed: display_into)
+  bool placed = false;    // the weights went into display_into
 };
 LinearChunk linear_chunk(const torch::Tensor& phi_q /*[B, H, T, m]*/, const torch::Tensor& phi_k /*[B, H, T, m]*/,
-                         const torch::Tensor& v /*[B, H, T, d_v]*/, double eps, LinearState& state, bool want_display);
+                         const torch::Tensor& v /*[B, H, T, d_v]*/, double eps, LinearState& state, bool want_display,
+                         const torch::Tensor& display_into = {});
 
 // The three equivalent forms (oracle): token-by-token recurrence, prefix sums of phi(k) v^T, left product.
 enum class LinearForm { Recurrent, CumulativeSum, LeftProduct };

@@ -232,6 +232,7 @@ AttnResult MlaAttention::forward(const AttnCall& c) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim + rope_dims));
   const auto allow = causal_allow(qpos, kpos);  // [T, S]
   torch::Tensor p, o;                           // [B, H, T, S], [B, H, T, d_c or d_h]
+  bool placed = false;                          // p is c.display_into
   if (flash::applies(qs, ks, vs)) {  // inference: the fused kernel (flash.h), the display's rows over j <= i only
     if (rope_dims > 0) {
       qs = torch::cat({qs, qr}, -1);                                                    // [B, H, T, e + d_R]
@@ -241,9 +242,11 @@ AttnResult MlaAttention::forward(const AttnCall& c) {
     fo.scale = scale;
     if (pos_->kind == PosKind::Alibi) fo.alibi = pos_->alibi_slopes;
     fo.want_probs = c.want_display;
+    fo.probs_into = c.display_into;
     flash::Out f = flash::attention(qs, ks, vs, qpos, kpos, fo);
     o = f.out;
-    p = f.probs;
+    p = f.probs_placed ? c.display_into : f.probs;  // [B, H, T, S] (placed: [B, H, T, P] by key position)
+    placed = f.probs_placed;
   } else {
     auto s = torch::matmul(qs, ks.transpose(-2, -1));                       // [B, H, T, S]
     if (rope_dims > 0) s = s + torch::matmul(qr, krall.transpose(-2, -1));  // + q_R . k_R
@@ -254,7 +257,9 @@ AttnResult MlaAttention::forward(const AttnCall& c) {
     o = torch::matmul(p, vs);      // [B, H, T, d_c or d_h]
   }
   if (absorbed) o = torch::matmul(o, wuv.transpose(-2, -1));  // [B, H, T, d_h] W_UV (sum_j p_j c_j)
-  return finish(wo, o, c.want_display, p, allow, n_head);
+  AttnResult r = finish(wo, o, c.want_display, p, allow, n_head);
+  r.display_placed = placed;
+  return r;
 }
 
 torch::Tensor MlaAttention::head_values(const torch::Tensor& x) const {

@@ -125,6 +125,7 @@ class MaskedAttention : public StandardAttention {
     torch::Tensor o;      // [B, H, T, d_h]
     torch::Tensor p;      // [B, H, T, S]
     torch::Tensor allow;  // [1 or H, T, S], or [B, H, T, S] for LSH
+    bool placed = false;  // p is AttnCall::display_into: [B, H, T, P] by key position
   };
   // The one scoring routine. q [B, H, T, d_h] at qpos [T]; q_sink: sinks' queries rotated at their in-cache
   // position (undefined otherwise); qbuckets [R, B, H, T] (LSH).
@@ -242,12 +243,14 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
       fo.alt_below = pattern.first;
     }
     fo.want_probs = c.want_display;
+    fo.probs_into = c.display_into;
     flash::Out fl = flash::attention(q, keys.k, keys.v, qpos, keys.pos, fo);
     Scored f;
     f.o = fl.out;  // [B, H, T, d_h]
     if (c.want_display) {
-      f.p = fl.probs;                           // [B, H, T, S]
-      f.allow = pattern.allow(qpos, keys.pos);  // [1 or H, T, S]
+      f.placed = fl.probs_placed;
+      f.p = fl.probs_placed ? c.display_into : fl.probs;  // [B, H, T, S or P]
+      f.allow = pattern.allow(qpos, keys.pos);            // [1 or H, T, S]
     }
     return f;
   };
@@ -292,8 +295,9 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
   AttnResult r;
   r.out = wo(s.o.transpose(1, 2).reshape({B, T, H * head_dim}));  // [B, T, d]
   if (c.want_display) {
-    const int64_t S = s.p.size(-1);
-    r.display = s.p;                                                         // [B, H, T, S]
+    const int64_t S = s.allow.size(-1);
+    r.display = s.p;  // [B, H, T, S] (placed: [B, H, T, P] by key position)
+    r.display_placed = s.placed;
     r.mask = (s.allow.dim() == 4 ? s.allow[0] : s.allow).expand({H, T, S});  // [H, T, S]
     r.heads = s.o;                                                           // [B, H, T, d_h]
   }

@@ -232,12 +232,14 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
     flash::Options fo;
     if (pos_->kind == PosKind::Alibi) fo.alibi = pos_->alibi_slopes;
     fo.want_probs = c.want_display;
+    fo.probs_into = c.display_into;
     flash::Out f = flash::attention(q, k, v, qpos, kpos, fo);  // out [B, H, T, d_h], probs [B, H, T, S]
     AttnResult r;
     r.out = wo(f.out.transpose(1, 2).reshape({B, T, n_head * head_dim}));  // [B, T, d]
     if (c.want_display) {
-      const auto allow = allowed(qpos, kpos, false);                   // [T, S] bool
-      r.display = f.probs;                                             // [B, H, T, S]
+      const auto allow = allowed(qpos, kpos, false);  // [T, S] bool
+      r.display_placed = f.probs_placed;
+      r.display = f.probs_placed ? c.display_into : f.probs;           // [B, H, T, S or P]
       r.mask = allow.unsqueeze(0).expand({n_head, T, allow.size(1)});  // [H, T, S]
       r.heads = f.out;                                                 // [B, H, T, d_h]
     }
@@ -420,7 +422,30 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::nn::fu
 RMSNormImpl::RMSNormImpl(int64_t d, double e) : eps(e) { weight = register_parameter("weight", torch::ones({d})); }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * weight;  // [B, T, d]
+  const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
+  if (grad || !x.device().is_cpu() || x.scalar_type() != torch::kFloat || weight.scalar_type() != torch::kFloat)
+    return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * weight;  // [B, T, d]
+  // Inference on the CPU: one pass per row, the squares summed in eight float lanes. LibTorch's six ops above cost
+  // more in dispatch and temporaries than in arithmetic at the window's sizes (9 norms of [1, T, 128] per forward).
+  const auto xc = x.contiguous();      // [B, T, d]
+  const auto w = weight.contiguous();  // [d]
+  auto y = torch::empty_like(xc);      // [B, T, d]
+  const int64_t d = xc.size(-1), rows = d > 0 ? xc.numel() / d : 0;
+  const float *xp = xc.data_ptr<float>(), *wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = xp + r * d;  // [d]
+    float part[8] = {};            // eight running sums (the compiler keeps them in one vector register)
+    int64_t j = 0;
+    for (; j + 8 <= d; j += 8)
+      for (int u = 0; u < 8; ++u) part[u] += xr[j + u] * xr[j + u];
+    double ss = 0;
+    for (int u = 0; u < 8; ++u) ss += part[u];
+    for (; j < d; ++j) ss += double(xr[j]) * xr[j];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / double(d) + eps));  // rsqrt(mean(x^2) + eps)
+    for (int64_t j = 0; j < d; ++j) yp[r * d + j] = xr[j] * inv * wp[j];
+  }
+  return y;
 }
 
 MoEImpl::MoEImpl(int64_t d, int64_t hidden, int64_t n, int64_t top_k) : n_experts(n), k(top_k) {
@@ -531,6 +556,7 @@ ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions
     c.want_display = opt.want_display;
     if (opt.kv_sources && l < opt.kv_sources->size()) c.kv_source = (*opt.kv_sources)[l];
     if (opt.caches) c.cache = (*opt.caches)[l].get();
+    if (opt.display_into && l < opt.display_into->size()) c.display_into = (*opt.display_into)[l];
     AttnResult a = attn[l]->forward(c);
     if (c.cache) c.cache->seen += T;
     x = x + attn_residual(l, a.out);  // [B, T, d]
@@ -548,6 +574,7 @@ ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions
     if (opt.want_display) {
       r.display.push_back(a.display);
       r.mask.push_back(a.mask);
+      r.display_placed.push_back(a.display_placed);
     }
   }
   r.logits = torch::matmul(norm_f(x), tok->weight.t());  // [B, T, V] (tied head)

@@ -87,13 +87,18 @@ struct AttnCall {
   bool want_display = false;    // fill AttnResult::display and mask
   torch::Tensor kv_source;      // [B, S, d] second text (cross-attention); undefined otherwise
   LayerCache* cache = nullptr;  // decoding: consume T new tokens into it
+  // [B, H, T, P] fp32 on the CPU, zeros, or undefined: with want_display a layer whose keys sit at consecutive
+  // positions may write its weights here by key position (column j: the key at position j; flash::Options::probs_into)
+  // and say so in AttnResult::display_placed. The window's maps give the rows of their own planes, saving a copy.
+  torch::Tensor display_into;
 };
 
 struct AttnResult {
-  torch::Tensor out;      // [B, T, d]
-  torch::Tensor display;  // [B, H, T, S] the effective attention matrix (when asked)
-  torch::Tensor mask;     // [H, T, S] bool: pairs actually computed (when asked)
-  torch::Tensor heads;    // [B, H, T, d_v] head outputs before W_O (when asked)
+  torch::Tensor out;            // [B, T, d]
+  torch::Tensor display;        // [B, H, T, S] the effective attention matrix (when asked)
+  torch::Tensor mask;           // [H, T, S] bool: pairs actually computed (when asked)
+  torch::Tensor heads;          // [B, H, T, d_v] head outputs before W_O (when asked)
+  bool display_placed = false;  // the weights went into AttnCall::display_into (display is then that tensor)
 };
 
 // One head's weight rows over a long text, computed a block of queries at a time (pooled heatmaps past the
@@ -244,12 +249,14 @@ struct ForwardOptions {
   const std::vector<torch::Tensor>* kv_sources = nullptr;      // per layer [B, S, d] (cross-attention)
   std::vector<torch::Tensor>* record_inputs = nullptr;         // out: per layer normed input [B, T, d]
   bool want_routing = false;                                   // fill ForwardResult::routing (MoE models)
+  const std::vector<torch::Tensor>* display_into = nullptr;    // per layer (AttnCall::display_into)
 };
 
 struct ForwardResult {
   torch::Tensor logits;                      // [B, T, V]
   std::vector<torch::Tensor> display;        // per layer [B, H, T, S]
   std::vector<torch::Tensor> mask;           // per layer [H, T, S]
+  std::vector<bool> display_placed;          // per layer: display went into ForwardOptions::display_into
   torch::Tensor aux_loss;                    // scalar: sum over layers of the MoE load-balancing loss (0 for dense)
   std::vector<torch::Tensor> routing;        // per layer [B, T, k] int64 chosen experts (MoE, when asked)
   std::vector<torch::Tensor> routing_gates;  // per layer [B, T, k] their router probabilities

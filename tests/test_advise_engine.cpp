@@ -46,7 +46,8 @@ std::vector<int64_t> text(int64_t n) {
   return t;
 }
 
-double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+template <class A, class B>  // two float vectors (logits, or the planes' UninitAlloc storage)
+double max_diff(const A& a, const B& b) {
   EXPECT_EQ(a.size(), b.size());
   double m = 0;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, double(std::abs(a[i] - b[i])));

@@ -212,6 +212,65 @@ TEST(Flash, WeightsOverUnorderedSlots) {
   }
 }
 
+// Options::probs_into: with the keys at consecutive positions (after any free slots), each row's weights go to the
+// columns of their keys' positions in a caller's strided rows, every other column 0 (whatever it held), the output as
+// without; with keys in no order, or a position past the rows' width, nothing is placed and the rows stay untouched.
+TEST(Flash, WeightsPlacedByPosition) {
+  torch::NoGradGuard ng;
+  struct Case {
+    int64_t T, free, first;  // queries, free slots before the keys, the first key's position
+    MaskDesc mask;
+  };
+  const std::vector<Case> cases{{40, 0, 0, rule(MaskKind::Causal)},         // a prefill: slot j = position j
+                                {5, 0, 0, rule(MaskKind::Causal)},          // the row driver's short texts
+                                {12, 7, 0, rule(MaskKind::Window, 4)},      // a pattern cache's first chunk
+                                {9, 3, 20, rule(MaskKind::Global, 5, 2)}};  // keys from position 20 on
+  for (const Case& c : cases) {
+    const std::string what = "T=" + std::to_string(c.T) + " free=" + std::to_string(c.free);
+    // free slots, then K keys at positions first..last in order; the queries sit at the last T of them
+    const int64_t K = c.T + 10, S = c.free + K, last = c.first + K - 1, W = last + 1 + 5;  // W: the rows' width
+    Inputs in = make(1, 4, 2, c.T, 16, static_cast<uint64_t>(300 + c.T));
+    in.k = torch::randn({1, 2, S, 16});  // [B, Hkv, S, d]
+    in.v = torch::randn({1, 2, S, 16});  // [B, Hkv, S, dv]
+    in.kpos = torch::cat({torch::full({c.free}, -1, torch::kLong), torch::arange(c.first, last + 1, torch::kLong)});
+    in.qpos = torch::arange(last - c.T + 1, last + 1, torch::kLong);
+    flash::Options o;
+    o.mask = c.mask;
+    o.want_probs = true;
+    const flash::Out ref = run(in, o);                                             // probs [1, H, T, S] over the slots
+    auto rows = torch::full({1, 4, c.T + 3, W + 4}, std::nan(""), torch::kFloat);  // garbage, longer rows
+    o.probs_into = rows.narrow(2, 1, c.T).narrow(3, 0, W);                         // [1, H, T, W] strided
+    const flash::Out got = run(in, o);
+    ASSERT_TRUE(got.probs_placed) << what;
+    EXPECT_FALSE(got.probs.defined()) << what;
+    EXPECT_TRUE(torch::equal(got.out, ref.out)) << what;
+    auto want = torch::zeros_like(o.probs_into);  // [1, H, T, W] by position
+    want.narrow(3, c.first, K).copy_(ref.probs.narrow(3, c.free, K));
+    EXPECT_TRUE(torch::equal(o.probs_into, want)) << what;
+    EXPECT_TRUE(torch::isnan(rows.narrow(2, 0, 1)).all().item<bool>()) << what << ": a row outside the view written";
+    // a key past the rows' width: not placed
+    flash::Options narrow = o;
+    narrow.probs_into = torch::full({1, 4, c.T, last}, std::nan(""), torch::kFloat);
+    const flash::Out wide = run(in, narrow);
+    EXPECT_FALSE(wide.probs_placed) << what;
+    EXPECT_TRUE(torch::equal(wide.probs, ref.probs)) << what;
+    EXPECT_TRUE(torch::isnan(narrow.probs_into).all().item<bool>()) << what;
+    // keys in no order: not placed
+    Inputs shuffled = in;
+    const auto perm = torch::randperm(S, torch::kLong);
+    shuffled.kpos = in.kpos.index_select(0, perm);
+    shuffled.k = in.k.index_select(2, perm);
+    shuffled.v = in.v.index_select(2, perm);
+    rows.fill_(std::nan(""));
+    if (!torch::equal(perm, torch::arange(S, torch::kLong))) {
+      const flash::Out un = run(shuffled, o);
+      EXPECT_FALSE(un.probs_placed) << what;
+      EXPECT_TRUE(un.probs.defined()) << what;
+      EXPECT_TRUE(torch::isnan(rows).all().item<bool>()) << what;
+    }
+  }
+}
+
 TEST(Flash, AlibiAndSinkQueries) {
   torch::NoGradGuard ng;
   for (int64_t T : {6, 150}) {

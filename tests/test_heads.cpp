@@ -117,7 +117,7 @@ TEST(Rollout, IdentityMapsGiveIdentity) {
   std::vector<float> id(size_t(L * H * T * T), 0.0f);  // [L, H, T, T]
   for (int64_t lh = 0; lh < L * H; ++lh)
     for (int64_t i = 0; i < T; ++i) id[size_t(lh * T * T + i * T + i)] = 1.0f;
-  const auto r = attention_rollout(id, L, H, T);
+  const auto r = attention_rollout(id.data(), L, H, T);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = 0; j < T; ++j) EXPECT_NEAR(r[size_t(i * T + j)], i == j ? 1.0 : 0.0, 1e-6);
 }
@@ -127,7 +127,7 @@ TEST(Rollout, OneLayerIsHalfMapHalfIdentity) {
   auto u = uniform_causal(T), p = pointer_map(T, [](int64_t i) { return i - 1; });
   std::vector<float> maps = u;  // [1, 2, T, T]: heads averaged
   maps.insert(maps.end(), p.begin(), p.end());
-  const auto r = attention_rollout(maps, 1, 2, T);
+  const auto r = attention_rollout(maps.data(), 1, 2, T);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = 0; j < T; ++j) {
       const double a = 0.5 * (u[size_t(i * T + j)] + p[size_t(i * T + j)]);

@@ -107,6 +107,21 @@ void expect_same(const AttentionMaps& got, const AttentionMaps& want, const std:
   EXPECT_EQ(got.layer_pairs, ones) << what << ": the incremental pairs per layer";
 }
 
+// An incremental result's planes past its corner: every row of every plane (those of later or longer texts too) is
+// zero past its diagonal, weights and mask (causal rows; new planes are allocated unset, so an element nobody wrote
+// shows up here or in a later corner).
+void expect_zero_past_keys(const AttentionMaps& got, const std::string& what) {
+  const MapPlanes& p = *got.planes;
+  size_t bad = 0;
+  for (int64_t lh = 0; lh < got.layers * got.heads; ++lh)
+    for (int64_t i = 0; i < p.rows; ++i)
+      for (int64_t j = i + 1; j < p.cols; ++j) {
+        const size_t at = size_t((lh * p.rows + i) * p.cols + j);
+        bad += p.attn[at] != 0.f || p.mask[at] != 0;
+      }
+  EXPECT_EQ(bad, 0u) << what << ": elements past a row's keys are not zero";
+}
+
 }  // namespace
 
 TEST(Incremental, EveryVariantAtEverySweepPointEqualsAFullRecompute) {
@@ -136,6 +151,7 @@ TEST(Incremental, EveryVariantAtEverySweepPointEqualsAFullRecompute) {
         const AttentionMaps& got = inc.update(texts[e]);
         wanted.push_back(model->attend(texts[e]));
         expect_same(got, wanted.back(), name + ", edit " + std::to_string(e));
+        if (inc.why_whole().empty()) expect_zero_past_keys(got, name + ", edit " + std::to_string(e));
         held.push_back(inc.shared());
         EXPECT_EQ(inc.stats().reused_rows + inc.stats().computed_rows, int64_t(texts[e].size()));
         went_incremental = went_incremental || (inc.stats().incremental && inc.stats().computed_rows > 0);

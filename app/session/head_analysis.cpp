@@ -102,7 +102,8 @@ HeadReport analyse_heads(const Model& m, const std::vector<int64_t>& text, const
 
   const AttentionMaps tm = maps_of(m, text);  // [L, H, T, S], dense (Model::attend)
   score_maps(r, tm, text, RoleText::Text, 0);
-  if (tm.queries == tm.keys) r.rollout = attention_rollout(tm.planes->attn, tm.layers, tm.heads, tm.queries);  // [T, T]
+  if (tm.queries == tm.keys)
+    r.rollout = attention_rollout(tm.planes->attn.data(), tm.layers, tm.heads, tm.queries);  // [T, T]
   r.text_logprobs = text_logprobs(m, text);
   r.text_loss = mean_loss(r.text_logprobs, 0, int64_t(r.text_logprobs.size()));
 
