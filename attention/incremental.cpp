@@ -256,6 +256,7 @@ void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t
   const int64_t cap = pl.cols;
   // The chunk's row i (>= from) of head h into the row a, k (zeros in place; unset in new planes, then every column
   // written, a's unless the forward placed them); keys j <= i. Returns its computed pairs.
+  std::vector<int64_t> shared_pairs(static_cast<size_t>(std::max<int64_t>(T - t.first_new, 0)));  // head 0's, by row
   const auto put_new_row = [&](const ChunkRows& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
     const int64_t S = c.k.size(-1), keys = std::min<int64_t>(S - c.skip, i + 1);  // in order: keys j <= i (causal)
     const float* pd = c.placed ? nullptr : c.p.data_ptr<float>() + (h * n + i - from) * S;  // [S] over the slots
@@ -267,7 +268,8 @@ void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t
         if (pd) std::fill(a + keys, a + cap, 0.f);
         std::fill(k + keys, k + cap, uint8_t(0));
       }
-      return count_nonzero(kd + c.skip, static_cast<size_t>(keys));
+      if (c.k_h == 0 && h > 0) return shared_pairs[size_t(i - t.first_new)];  // the heads share one mask
+      return shared_pairs[size_t(i - t.first_new)] = count_nonzero(kd + c.skip, static_cast<size_t>(keys));
     }
     if (t.fresh) {
       if (pd) std::fill(a, a + cap, 0.f);

@@ -45,6 +45,63 @@ ApproxErrorT approximation_error(const torch::Tensor& approx, const torch::Tenso
 
 // ---------------------------------------------------------------------------------------------- linear family
 
+namespace {
+
+bool cpu_rows(const torch::Tensor& t) {  // fp32 on the CPU, contiguous: the loops below may run on it
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous();
+}
+
+// a [B, H, T, T] -> its lower triangle (j <= i) in place, and the rows' sums [B, H, T], in one pass.
+torch::Tensor tril_row_sums(torch::Tensor& a) {
+  if (!cpu_rows(a)) {
+    a.tril_();
+    return a.sum(-1);
+  }
+  const int64_t T = a.size(-1), rows = a.numel() / std::max<int64_t>(T, 1);
+  auto sums = torch::empty(a.sizes().slice(0, a.dim() - 1), a.options());  // [B, H, T]
+  float *ap = a.data_ptr<float>(), *sp = sums.data_ptr<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = ap + r * T;  // [T] query i = r % T
+    const int64_t i = r % T;
+    float part[8] = {};  // eight running sums (one vector register)
+    int64_t j = 0;
+    for (; j + 8 <= i + 1; j += 8)
+      for (int u = 0; u < 8; ++u) part[u] += row[j + u];
+    float sum = 0;
+    for (; j <= i; ++j) sum += row[j];
+    for (int u = 0; u < 8; ++u) sum += part[u];
+    sp[r] = sum;
+    std::fill(row + i + 1, row + T, 0.f);
+  }
+  return sums;
+}
+
+// The chunk's weights a [B, H, T, T] (lower triangle) times inv [B, H, T, 1] into columns [col0, col0 + T) of d's rows
+// [B, H, T, P], zeros from col0 + T to P.
+void scale_rows_into(const torch::Tensor& a, const torch::Tensor& inv, const torch::Tensor& d, int64_t col0) {
+  const int64_t B = a.size(0), H = a.size(1), T = a.size(2), P = d.size(3);
+  if (!cpu_rows(a) || !cpu_rows(inv) || !d.device().is_cpu() || d.stride(3) != 1) {
+    auto chunk = d.narrow(3, col0, T);  // [B, H, T, T]
+    torch::mul_out(chunk, a, inv);
+    d.narrow(3, col0 + T, P - col0 - T).zero_();
+    return;
+  }
+  const float *ap = a.data_ptr<float>(), *ip = inv.data_ptr<float>();
+  float* dp = d.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t r = (b * H + h) * T + i;
+        const float* src = ap + r * T;                                                 // [T]
+        float* dst = dp + b * d.stride(0) + h * d.stride(1) + i * d.stride(2) + col0;  // [P - col0]
+        const float w = ip[r];
+        for (int64_t j = 0; j <= i; ++j) dst[j] = src[j] * w;
+        std::fill(dst + i + 1, dst + (P - col0), 0.f);
+      }
+}
+
+}  // namespace
+
 LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v, double eps,
                          LinearState& st, bool want_display, const torch::Tensor& display_into) {
   const int64_t B = phi_q.size(0), H = phi_q.size(1), m = phi_q.size(3), dv = v.size(3);
@@ -54,10 +111,11 @@ LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
     st.s = torch::zeros({B, H, m, dv}, v.options());  // [B, H, m, d_v]
     st.z = torch::zeros({B, H, m}, v.options());      // [B, H, m]
   }
-  auto a = torch::matmul(phi_q, phi_k.transpose(-2, -1)).tril_();  // [B, H, T, T] phi(q_i).phi(k_j), j <= i
-  auto num = torch::matmul(phi_q, st.s) + torch::matmul(a, v);     // [B, H, T, d_v]
-  auto den = torch::matmul(phi_q, st.z.unsqueeze(-1)).squeeze(-1) + a.sum(-1);  // [B, H, T]
-  auto inv = (den + eps).reciprocal().unsqueeze(-1);                            // [B, H, T, 1] (den = 0: num = 0)
+  auto a = torch::matmul(phi_q, phi_k.transpose(-2, -1));                    // [B, H, T, T] phi(q_i).phi(k_j) ...
+  const auto within = tril_row_sums(a);                                      // ... j <= i only; [B, H, T] sum_{j <= i}
+  auto num = torch::matmul(phi_q, st.s) + torch::matmul(a, v);               // [B, H, T, d_v]
+  auto den = torch::matmul(phi_q, st.z.unsqueeze(-1)).squeeze(-1) + within;  // [B, H, T]
+  auto inv = (den + eps).reciprocal().unsqueeze(-1);                         // [B, H, T, 1] (den = 0: num = 0)
   LinearChunk r;
   r.out = num * inv;  // [B, H, T, d_v]
   if (want_display) {
@@ -71,9 +129,7 @@ LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
         auto earlier = d.narrow(3, 0, past);  // [B, H, T, S_prev]
         torch::mul_out(earlier, torch::matmul(phi_q, st.keys.transpose(-2, -1)), inv);
       }
-      auto chunk = d.narrow(3, past, T);  // [B, H, T, T]
-      torch::mul_out(chunk, a, inv);
-      d.narrow(3, S, d.size(3) - S).zero_();
+      scale_rows_into(a, inv, d, past);
       r.display = d;
     } else {
       r.display = (past ? torch::cat({torch::matmul(phi_q, st.keys.transpose(-2, -1)), a}, -1) : a) * inv;
