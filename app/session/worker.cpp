@@ -363,7 +363,10 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
       }
       std::lock_guard<std::mutex> l(mu_);  // not under comparison_mu_: run_load takes that one under mu_
       remember_comparison_loss(res->comparison.dir, r.tokens, res->maps->loss);
-    } else if (kv.empty()) {   // self-attention: the column's previous text's rows are reused (incremental.h)
+    } else if (kv.empty()) {  // self-attention: the column's previous text's rows are reused (incremental.h)
+      // The comparison model's loss first if no other thread is computing it: asked for after this column's forward,
+      // it would leave this core idle while another thread computes it (columns without the comparison's own).
+      comparison_loss(base_model, res->comparison.dir, r, true);
       IncrementalAttend* inc;  // this column's (never computed twice at once: run_column takes it from pending_)
       {
         std::lock_guard<std::mutex> g(inc_mu_);

@@ -221,7 +221,9 @@ class Worker {
   std::shared_ptr<const Model> model_for(const Model& base, const std::string& variant, const ParamValues& p,
                                          bool convert, ColumnResult& res);
   std::shared_ptr<const Model> checkpoint(const std::string& dir);
-  double comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r);
+  // if_free: only when no other thread is computing it (else NaN, nothing done)
+  double comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r,
+                         bool if_free = false);
   struct ComparisonState;  // below
   // worker_losses.cpp: the comparison checkpoint's model, its shared incremental state (taken under comparison_mu_,
   // updated under its own lock), its losses by text (lock held), and whether a column's model is that checkpoint

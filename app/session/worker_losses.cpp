@@ -60,8 +60,8 @@ bool same_attention(const ModelConfig& x, const ModelConfig& y) {
 
 // The loss of the comparison checkpoint `dir` (the base model when it is the base's folder) on the request's text,
 // cached by (dir, text). NaN when there is no comparison. Worker thread only.
-double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir,
-                               const ColumnRequest& r) {
+double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const std::string& dir, const ColumnRequest& r,
+                               bool if_free) {
   if (dir.empty()) return std::nan("");
   auto tokens_key = std::make_pair(dir, r.tokens);
   {
@@ -73,10 +73,15 @@ double Worker::comparison_loss(const std::shared_ptr<const Model>& base, const s
   const bool kv = get_variant(other->config().layers[0].variant).needs_kv_text;
   double loss;
   if (kv) {
+    if (if_free) return std::nan("");
     loss = other->attend(r.tokens, r.kv_tokens).loss;
   } else {  // typing: the reference's previous text's predictions are reused too (incremental.h)
     const std::shared_ptr<ComparisonState> st = comparison_state(dir);  // shared by the columns in parallel
-    std::lock_guard<std::mutex> g(st->mu);
+    std::unique_lock<std::mutex> g(st->mu, std::defer_lock);
+    if (!if_free)
+      g.lock();
+    else if (!g.try_lock())
+      return std::nan("");  // another column's thread is computing it
     loss = st->of(other).update(r.tokens).loss;
   }
   std::lock_guard<std::mutex> l(mu_);
