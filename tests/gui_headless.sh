@@ -41,10 +41,11 @@ grep -q "^    heads: .*probe loss [0-9.]* -> [0-9.]*; knock-outs [0-9]*; flow [0
 # 1b) a knock-out recomputes the column: the printed state names it, the loss without it and the held-out change; the
 # layer's button (click) knocks out the whole layer of column 1; the mean choice (clicked) replaces column 1's layer by
 # its held-out mean instead; clearing leaves no knock-out line. The attention flow exports once the heads row has
-# computed it (refused before, with the reason)
+# computed it (refused before, with the reason: asked as soon as the columns show their results, since a flow needs
+# the text to rest 400 ms; after `idle`, which waits for the worker's idle work too, the heads row may have it)
 out="$work/knockout.out"
 rm -f "$work/early.npy" "$work/flow0.npy" "$work/flow0.png"  # a work folder kept from an earlier run
-script="idle; export $work/early.npy npy 1 flow 0; knockout 0 0 1; idle; heads_wait 120; click @knockout_layer1;
+script="shown; export $work/early.npy npy 1 flow 0; idle; knockout 0 0 1; idle; heads_wait 120; click @knockout_layer1;
 wait 2; idle; print; heads_wait 120; click @knock_mean1; wait 2; idle; print; heads_wait 120; export $work/flow0.npy npy 1 flow 0;
 export $work/flow0.png png 1 flow 0; knockout 0 clear; idle; print"
 "$bin" gui --headless --model "$model" --width 1400 --height 2400 --column mha --column sliding_window:window=4 \

@@ -96,12 +96,15 @@ Flow cmd_wait(Call& c) {
   return Flow::Frame;
 }
 
-Flow cmd_idle(Call& c) {  // until the worker has nothing left and every column shows its latest result
-  if (c.s.phase < 2) {    // let the frame loop submit what the previous commands changed
+// Until every column shows its latest result (with a model loaded), and for `idle` until the worker has nothing left
+// (its idle jobs too: timing repeats, exact references).
+Flow settle(Call& c, bool worker_too) {
+  if (c.s.phase < 2) {  // let the frame loop submit what the previous commands changed
     ++c.s.phase;
     return Flow::Again;
   }
-  const bool settled = !c.app.worker->busy() && columns_settled(c.app);
+  const bool settled = (!worker_too || !c.app.worker->busy()) && columns_settled(c.app) &&
+                       (worker_too || (c.app.model && !c.app.columns.empty()));
   if (settled || c.elapsed > c.max_seconds) {
     if (!settled) {
       std::fprintf(stderr, "attnscope gui: still computing after %.0f s\n", c.elapsed);
@@ -112,6 +115,9 @@ Flow cmd_idle(Call& c) {  // until the worker has nothing left and every column 
   std::this_thread::sleep_for(std::chrono::milliseconds(15));  // leave the cores to the worker
   return Flow::Again;
 }
+
+Flow cmd_idle(Call& c) { return settle(c, true); }
+Flow cmd_shown(Call& c) { return settle(c, false); }
 
 // The pointer commands' position: X Y, or @TARGET (a widget's centre; it may appear in a frame or two).
 enum class Where { Found, NotYet, Missing };
@@ -413,6 +419,9 @@ const ScriptCommand kCommands[] = {
      "until the worker has nothing left and every column shows its latest result (a failure after "
      "--max-seconds)",
      cmd_idle},
+    {"shown", "",
+     "until every column shows its latest result; the worker's idle work (timing repeats, heads rows) may go on",
+     cmd_shown},
     {"move", "X Y|@TARGET", "the pointer to a position, or to a widget's centre (named by the views' mark_target)",
      cmd_pointer},
     {"click", "X Y|@TARGET", "move there, press, release (a frame each; a widget may take 5 frames to appear)",
