@@ -493,8 +493,9 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   r.probs_placed = placed_offset(o, ko, kp, B, H, T, S, &off);
   if (o.want_probs && !r.probs_placed)  // [B, H, T, S] every row written by row_finish (none when S = 0)
     r.probs = S > 0 ? torch::empty({B, H, T, S}, torch::kFloat) : torch::zeros({B, H, T, S}, torch::kFloat);
-  const torch::Tensor& pt = r.probs_placed ? o.probs_into : r.probs;  // [B, H, T, S or P]
-  torch::Tensor qa, qpa, slopes;                                      // [B, H, T, d], [T], [H]
+  if (r.probs_placed) r.probs = o.probs_into;  // [B, H, T, P] by key position
+  const torch::Tensor& pt = r.probs;           // [B, H, T, S or P]
+  torch::Tensor qa, qpa, slopes;               // [B, H, T, d], [T], [H]
   if (o.q_alt.defined() && o.alt_below > 0) {
     qa = o.q_alt.to(torch::kCPU, torch::kFloat).contiguous();
     qpa = o.qpos_alt.to(torch::kCPU, torch::kLong).contiguous();
@@ -547,7 +548,7 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
     }
   }
   r.out = q.scalar_type() == torch::kFloat ? out : out.to(q.scalar_type());
-  if (r.probs.defined() && q.scalar_type() != torch::kFloat) r.probs = r.probs.to(q.scalar_type());
+  if (r.probs.defined() && !r.probs_placed && q.scalar_type() != torch::kFloat) r.probs = r.probs.to(q.scalar_type());
   return r;
 }
 

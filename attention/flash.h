@@ -73,7 +73,7 @@ struct Out {
   torch::Tensor lse;  // [B, H, T] fp32 m + log l (-inf for an empty row), when asked
   torch::Tensor
       probs;  // [B, H, T, S] softmax_j(s_ij) where allowed, else 0 (an empty row: 0), in q's dtype, when asked
-  bool probs_placed = false;  // the weights went into Options::probs_into (probs then undefined)
+  bool probs_placed = false;  // the weights went into Options::probs_into (probs is then that tensor)
 };
 
 // q [B, H, T, d_h], k [B, Hkv, S, d_h], v [B, Hkv, S, d_v] (fp32, bf16 or fp16: computed in fp32), qpos [T] and

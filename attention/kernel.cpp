@@ -263,14 +263,9 @@ AttnResult FeatureMapAttention::forward(const AttnCall& c) {
   const bool place = c.want_display && c.display_into.defined() && past == c.pos0;
   LinearChunk r = linear_chunk(features(n.q, n.pos, true), features(n.k, n.pos, false), n.v, eps(), *st, c.want_display,
                                place ? c.display_into : torch::Tensor());
-  if (!c.want_display || past == 0) {
-    AttnResult a = finish(wo, r.out, c.want_display, r.display, causal_allow(n.pos, n.pos), n_head);
-    a.display_placed = r.placed;
-    return a;
-  }
   // a state keeping its history: the rows cover every key from position 0
-  auto kpos = torch::arange(past + n.pos.size(0), n.pos.options());  // [S]
-  AttnResult a = finish(wo, r.out, true, r.display, causal_allow(n.pos, kpos), n_head);
+  const auto kpos = past == 0 ? n.pos : torch::arange(past + n.pos.size(0), n.pos.options());  // [S]
+  AttnResult a = finish(wo, r.out, c.want_display, r.display, causal_allow(n.pos, kpos), n_head);
   a.display_placed = r.placed;
   return a;
 }

@@ -245,7 +245,7 @@ AttnResult MlaAttention::forward(const AttnCall& c) {
     fo.probs_into = c.display_into;
     flash::Out f = flash::attention(qs, ks, vs, qpos, kpos, fo);
     o = f.out;
-    p = f.probs_placed ? c.display_into : f.probs;  // [B, H, T, S] (placed: [B, H, T, P] by key position)
+    p = f.probs;  // [B, H, T, S] (placed: [B, H, T, P] by key position)
     placed = f.probs_placed;
   } else {
     auto s = torch::matmul(qs, ks.transpose(-2, -1));                       // [B, H, T, S]

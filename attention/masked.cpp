@@ -249,8 +249,8 @@ AttnResult MaskedAttention::forward(const AttnCall& c) {
     f.o = fl.out;  // [B, H, T, d_h]
     if (c.want_display) {
       f.placed = fl.probs_placed;
-      f.p = fl.probs_placed ? c.display_into : fl.probs;  // [B, H, T, S or P]
-      f.allow = pattern.allow(qpos, keys.pos);            // [1 or H, T, S]
+      f.p = fl.probs;                           // [B, H, T, S or P]
+      f.allow = pattern.allow(qpos, keys.pos);  // [1 or H, T, S]
     }
     return f;
   };

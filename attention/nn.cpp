@@ -239,7 +239,7 @@ AttnResult StandardAttention::forward(const AttnCall& c) {
     if (c.want_display) {
       const auto allow = allowed(qpos, kpos, false);  // [T, S] bool
       r.display_placed = f.probs_placed;
-      r.display = f.probs_placed ? c.display_into : f.probs;           // [B, H, T, S or P]
+      r.display = f.probs;                                             // [B, H, T, S or P]
       r.mask = allow.unsqueeze(0).expand({n_head, T, allow.size(1)});  // [H, T, S]
       r.heads = f.out;                                                 // [B, H, T, d_h]
     }
@@ -443,7 +443,7 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
     for (int u = 0; u < 8; ++u) ss += part[u];
     for (; j < d; ++j) ss += double(xr[j]) * xr[j];
     const float inv = static_cast<float>(1.0 / std::sqrt(ss / double(d) + eps));  // rsqrt(mean(x^2) + eps)
-    for (int64_t j = 0; j < d; ++j) yp[r * d + j] = xr[j] * inv * wp[j];
+    for (int64_t e = 0; e < d; ++e) yp[r * d + e] = xr[e] * inv * wp[e];
   }
   return y;
 }
