@@ -100,6 +100,13 @@ void scale_rows_into(const torch::Tensor& a, const torch::Tensor& inv, const tor
       }
 }
 
+// The state past the chunk: S += phi_k^T v, z += sum_j phi_k_j, and the keys kept when it keeps its history.
+void advance(LinearState& st, const torch::Tensor& phi_k /*[B, H, T, m]*/, const torch::Tensor& v /*[B, H, T, d_v]*/) {
+  if (st.history) st.keys = st.keys.defined() ? torch::cat({st.keys, phi_k}, 2) : phi_k.clone();  // [B, H, S, m]
+  st.s = st.s + torch::matmul(phi_k.transpose(-2, -1), v);                                        // [B, H, m, d_v]
+  st.z = st.z + phi_k.sum(2);                                                                     // [B, H, m]
+}
+
 }  // namespace
 
 LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k, const torch::Tensor& v, double eps,
@@ -111,13 +118,17 @@ LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
     st.s = torch::zeros({B, H, m, dv}, v.options());  // [B, H, m, d_v]
     st.z = torch::zeros({B, H, m}, v.options());      // [B, H, m]
   }
+  LinearChunk r;
+  if (want_display && linear_rows(phi_q, phi_k, v, eps, st, display_into, r)) {  // the window's display, by rows
+    advance(st, phi_k, v);
+    return r;
+  }
   auto a = torch::matmul(phi_q, phi_k.transpose(-2, -1));                    // [B, H, T, T] phi(q_i).phi(k_j) ...
   const auto within = tril_row_sums(a);                                      // ... j <= i only; [B, H, T] sum_{j <= i}
   auto num = torch::matmul(phi_q, st.s) + torch::matmul(a, v);               // [B, H, T, d_v]
   auto den = torch::matmul(phi_q, st.z.unsqueeze(-1)).squeeze(-1) + within;  // [B, H, T]
   auto inv = (den + eps).reciprocal().unsqueeze(-1);                         // [B, H, T, 1] (den = 0: num = 0)
-  LinearChunk r;
-  r.out = num * inv;  // [B, H, T, d_v]
+  r.out = num * inv;                                                         // [B, H, T, d_v]
   if (want_display) {
     const int64_t past = st.history && st.keys.defined() ? st.keys.size(2) : 0, T = a.size(-1), S = past + T;
     const torch::Tensor& d = display_into;  // [B, H, T, P]
@@ -135,9 +146,7 @@ LinearChunk linear_chunk(const torch::Tensor& phi_q, const torch::Tensor& phi_k,
       r.display = (past ? torch::cat({torch::matmul(phi_q, st.keys.transpose(-2, -1)), a}, -1) : a) * inv;
     }
   }
-  if (st.history) st.keys = st.keys.defined() ? torch::cat({st.keys, phi_k}, 2) : phi_k.clone();  // [B, H, S, m]
-  st.s = st.s + torch::matmul(phi_k.transpose(-2, -1), v);                                        // [B, H, m, d_v]
-  st.z = st.z + phi_k.sum(2);                                                                     // [B, H, m]
+  advance(st, phi_k, v);
   return r;
 }
 

@@ -15,6 +15,13 @@ namespace attnscope::kernel_detail {
 namespace F = torch::nn::functional;
 
 inline constexpr double kLinearEps = 1e-6;
+
+// linear_chunk's display forward by query rows (linear_rows.cpp): CPU fp32 contiguous inputs, no gradient, no earlier
+// keys in the display (a fresh state or one without history). Fills r (out, display: display_into when it fits, then
+// r.placed) and returns true; false when it does not apply (nothing done). The state is not advanced.
+bool linear_rows(const torch::Tensor& phi_q /*[B, H, T, m]*/, const torch::Tensor& phi_k /*[B, H, T, m]*/,
+                 const torch::Tensor& v /*[B, H, T, d_v]*/, double eps, const LinearState& st,
+                 const torch::Tensor& display_into /*[B, H, T, P] or undefined*/, LinearChunk& r);
 inline const double kInf = std::numeric_limits<double>::infinity();
 
 inline torch::Tensor split_heads(const torch::Tensor& x /*[B, T, H * e]*/, int64_t h) {
@@ -27,7 +34,7 @@ inline torch::Tensor positions(int64_t from, int64_t n, const torch::Tensor& lik
   return torch::arange(from, from + n, torch::TensorOptions().dtype(torch::kLong).device(like.device()));  // [n]
 }
 inline torch::Tensor causal_allow(const torch::Tensor& qpos /*[T]*/, const torch::Tensor& kpos /*[S]*/) {
-  return kpos.unsqueeze(0) <= qpos.unsqueeze(1);  // [T, S] j <= i
+  return causal_allow_shared(qpos, kpos);  // [T, S] j <= i
 }
 inline torch::Tensor rms(const torch::Tensor& x /*[.., e]*/, const torch::Tensor& w /*[e]*/, double eps) {
   return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * w;  // [.., e]

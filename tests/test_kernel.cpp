@@ -69,6 +69,39 @@ TEST(Linear, RecurrentEqualsCumulativeSumEqualsLeftProduct) {
   }
 }
 
+TEST(Linear, DisplayChunkByRowsMatchesTheDefinitionAndTheProducts) {
+  // linear_chunk with the display from a fresh state goes by rows (linear_rows.cpp): against the definition and against
+  // the same chunk without the display (the [T, T] products), the weights in a wider plane or in a tensor of their own,
+  // from head views that are not contiguous (as a layer's projections are).
+  torch::NoGradGuard ng;
+  torch::manual_seed(5);
+  const int64_t B = 2, H = 3, T = 37, m = 16, dv = 8;
+  for (bool relu : {false, true})
+    for (bool placed : {false, true}) {
+      SCOPED_TRACE(std::string(relu ? "relu" : "elu+1") + (placed ? ", placed" : ""));
+      auto x = torch::randn({B, T, H, m}).transpose(1, 2),
+           y = torch::randn({B, T, H, m}).transpose(1, 2);  // [B, H, T, m]
+      auto pq = relu ? torch::relu(x) : torch::elu(x) + 1, pk = relu ? torch::relu(y) : torch::elu(y) + 1;
+      auto v = torch::randn({B, T, H, dv}).transpose(1, 2);  // [B, H, T, d_v]
+      auto plane = torch::full({B, H, T, T + 7}, 7.0f);      // [B, H, T, P] stale contents
+      LinearState st, plain;
+      LinearChunk r = linear_chunk(pq, pk, v, 1e-6, st, true, placed ? plane : torch::Tensor());
+      LinearChunk g = linear_chunk(pq, pk, v, 1e-6, plain, false);
+      auto w = torch::matmul(pq, pk.transpose(-2, -1)).tril();  // [B, H, T, T]
+      auto den = (w.sum(-1, true) + 1e-6);                      // [B, H, T, 1]
+      EXPECT_LT(max_abs_diff(r.out, torch::matmul(w, v) / den), 1e-5);
+      EXPECT_LT(max_abs_diff(r.out, g.out), 1e-5);
+      ASSERT_EQ(r.placed, placed);
+      auto shown = placed ? r.display.narrow(3, 0, T) : r.display;  // [B, H, T, T]
+      EXPECT_LT(max_abs_diff(shown, w / den), 1e-6);
+      if (placed) {
+        EXPECT_EQ(r.display.narrow(3, T, 7).abs().sum().item<double>(), 0.0);
+      }
+      EXPECT_LT(max_abs_diff(st.s, plain.s), 1e-4);  // the state advanced the same way
+      EXPECT_LT(max_abs_diff(st.z, plain.z), 1e-4);
+    }
+}
+
 TEST(Linear, ReluRowsWithZeroDenominatorShowAndOutputZeros) {
   torch::NoGradGuard ng;
   // phi(q_0) . phi(k_0) = 0: query 0 has only negative coordinates.
