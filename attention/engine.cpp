@@ -61,11 +61,16 @@ std::string executable_path() {
 std::string assets_dir() {
   if (const char* e = std::getenv("ATTNSCOPE_ASSETS")) return e;
   std::error_code ec;
-  const std::string self = executable_path();
-  if (!self.empty()) {
+  // An installed program's share/attnscope, looked for once (the window's worker asks per column and request: the
+  // readlink and path building had cost ~0.3% of a cold recompute)
+  static const std::string installed = [] {
+    std::error_code e2;
+    const std::string self = executable_path();
+    if (self.empty()) return std::string();
     const fs::path shared = fs::path(self).parent_path().parent_path() / "share" / "attnscope";
-    if (fs::is_regular_file(shared / "tinyshakespeare.txt", ec)) return shared.string();
-  }
+    return fs::is_regular_file(shared / "tinyshakespeare.txt", e2) ? shared.string() : std::string();
+  }();
+  if (!installed.empty()) return installed;
   if (fs::is_regular_file("assets/tinyshakespeare.txt", ec)) return "assets";
   return ATTNSCOPE_SOURCE_DIR "/assets";
 }

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <tuple>
 #include <typeinfo>
 
 #include "error.h"
@@ -185,9 +188,32 @@ StandardAttention::StandardAttention(const ModelConfig& cfg, LayerSpec spec, con
   use_sdpa = spec_.variant == "mha" && param("impl") == 1;
 }
 
+torch::Tensor causal_allow_shared(const torch::Tensor& qpos /*[T]*/, const torch::Tensor& kpos /*[S]*/) {
+  const int64_t T = qpos.numel(), S = kpos.numel();
+  const auto computed = [&] { return kpos.unsqueeze(0) <= qpos.unsqueeze(1); };  // [T, S] j <= i
+  if (T == 0 || S == 0 || !qpos.device().is_cpu() || !kpos.device().is_cpu() || qpos.scalar_type() != torch::kLong ||
+      kpos.scalar_type() != torch::kLong || !qpos.is_contiguous() || !kpos.is_contiguous())
+    return computed();
+  // Consecutive positions q0 + i and k0 + j: the mask is the band j <= i + (q0 - k0), one per (T, S, offset), shared
+  // (a display forward asks for it per layer; the comparison of [T, S] positions cost ~1% of it).
+  const int64_t *qp = qpos.data_ptr<int64_t>(), *kp = kpos.data_ptr<int64_t>();
+  for (int64_t i = 1; i < T; ++i)
+    if (qp[i] != qp[0] + i) return computed();
+  for (int64_t j = 1; j < S; ++j)
+    if (kp[j] != kp[0] + j) return computed();
+  static std::mutex mu;
+  static std::map<std::tuple<int64_t, int64_t, int64_t>, torch::Tensor> bands;  // the last few, [T, S] bool each
+  const auto key = std::make_tuple(T, S, qp[0] - kp[0]);
+  std::lock_guard<std::mutex> l(mu);
+  auto it = bands.find(key);
+  if (it != bands.end()) return it->second;
+  if (bands.size() >= 16) bands.clear();
+  return bands[key] = computed();
+}
+
 torch::Tensor StandardAttention::allowed(const torch::Tensor& qpos, const torch::Tensor& kpos, bool cross_kv) const {
   if (cross_kv) return torch::ones({qpos.size(0), kpos.size(0)}, qpos.options().dtype(torch::kBool));  // [T, S]
-  return kpos.unsqueeze(0) <= qpos.unsqueeze(1);                                                       // [T, S] j <= i
+  return causal_allow_shared(qpos, kpos);                                                              // [T, S] j <= i
 }
 
 AttnResult StandardAttention::forward(const AttnCall& c) {
@@ -537,6 +563,15 @@ bool GPTImpl::has_cross() const {
   return false;
 }
 
+// x += y, in place when no gradient is recorded: the residual stream is this forward's own tensor (the embedding's
+// output or an earlier sum; the layers read it through their norms' new tensors), so nothing else holds it then.
+static void residual(torch::Tensor& x /*[B, T, d]*/, const torch::Tensor& y /*[B, T, d]*/) {
+  if (!torch::GradMode::is_enabled() && x.sizes() == y.sizes() && x.scalar_type() == y.scalar_type())
+    x.add_(y);
+  else
+    x = x + y;
+}
+
 ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions& opt) {
   const int64_t T = tokens.size(1);
   auto x = tok(tokens);  // [B, T, d]
@@ -559,9 +594,9 @@ ForwardResult GPTImpl::forward(const torch::Tensor& tokens, const ForwardOptions
     if (opt.display_into && l < opt.display_into->size()) c.display_into = (*opt.display_into)[l];
     AttnResult a = attn[l]->forward(c);
     if (c.cache) c.cache->seen += T;
-    x = x + attn_residual(l, a.out);  // [B, T, d]
+    residual(x, attn_residual(l, a.out));  // [B, T, d]
     if (moe.empty()) {
-      x = x + mlp[l]->forward(norm2[l](x));  // [B, T, d]
+      residual(x, mlp[l]->forward(norm2[l](x)));  // [B, T, d]
     } else {
       MoEOutput m = moe[l]->forward(norm2[l](x));
       x = x + m.y;  // [B, T, d]

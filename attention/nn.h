@@ -311,5 +311,8 @@ torch::Tensor lm_loss(GPTImpl& model, const torch::Tensor& tokens, torch::Tensor
 // (callers pass scores they do not read again) and the zeroing pass runs only when some row has nothing allowed:
 // the display forward touches each [B, H, T, S] matrix as few times as possible.
 torch::Tensor masked_softmax(torch::Tensor scores /*[.., T, S]*/, const torch::Tensor& allow);
+// kpos_j <= qpos_i as [T, S] bool; for consecutive CPU positions one tensor per (T, S, offset), shared by every caller
+// (read-only: never written in place).
+torch::Tensor causal_allow_shared(const torch::Tensor& qpos /*[T]*/, const torch::Tensor& kpos /*[S]*/);
 
 }  // namespace attnscope

@@ -1,5 +1,7 @@
 #include "model_policy.h"
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -72,6 +74,33 @@ bool same_dir(const std::string& a, const std::string& b) {
   return a == b || fs::equivalent(a, b, ec);
 }
 
+// The folders under `root`, the bundled `mha` first, then by name. Listed again only when root's modification time
+// changes (a folder added, removed or renamed): the worker asks per column and request, and listing, sorting and
+// building the paths had cost ~1% of a cold recompute. (A checkpoint rewritten inside its folder is seen anyway:
+// read_info checks each config.json's time.)
+std::vector<std::string> model_folders(const std::string& root) {
+  static std::mutex mu;
+  static std::map<std::string, std::pair<fs::file_time_type, std::vector<std::string>>> known;
+  std::error_code ec;
+  const fs::file_time_type stamp = fs::last_write_time(root, ec);
+  std::lock_guard<std::mutex> l(mu);
+  auto it = known.find(root);
+  if (!ec && it != known.end() && it->second.first == stamp) return it->second.second;
+  std::vector<std::string> dirs;
+  std::error_code ec2;
+  for (const auto& d : fs::directory_iterator(root, ec2)) dirs.push_back(d.path().string());
+  std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
+    const bool ma = fs::path(a).filename() == "mha", mb = fs::path(b).filename() == "mha";
+    return ma != mb ? ma : a < b;
+  });
+  // Kept only when the time is a second old: a change within the file system's time granularity keeps the time.
+  if (ec || fs::file_time_type::clock::now() - stamp < std::chrono::seconds(1))
+    known.erase(root);
+  else
+    known[root] = {stamp, dirs};
+  return dirs;
+}
+
 }  // namespace
 
 std::string trained_checkpoint(const ModelConfig& base, const std::string& variant) {
@@ -136,13 +165,7 @@ Comparison comparison_for(const ModelSource& src, const std::string& models_dir)
   if (!own.ok) return {"", "no reference (unreadable checkpoint)", false};
   // Candidates: every MHA checkpoint of the same size, vocabulary and position scheme; the bundled `mha` first.
   const std::string root = models_dir.empty() ? assets_dir() + "/models" : models_dir;
-  std::vector<std::string> dirs;
-  std::error_code ec;
-  for (const auto& d : fs::directory_iterator(root, ec)) dirs.push_back(d.path().string());
-  std::sort(dirs.begin(), dirs.end(), [](const std::string& a, const std::string& b) {
-    const bool ma = fs::path(a).filename() == "mha", mb = fs::path(b).filename() == "mha";
-    return ma != mb ? ma : a < b;
-  });
+  const std::vector<std::string> dirs = model_folders(root);
   std::string fallback;
   int64_t fallback_steps = 0;
   for (const std::string& d : dirs) {
