@@ -5,11 +5,13 @@
 // and, under ThreadSanitizer, by scripts/sanitize.sh (LibTorch is not instrumented: tests/tsan.supp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -282,6 +284,43 @@ TEST(Worker, TheBundledMhaColumnIsItsOwnComparison) {
   ASSERT_TRUE(knocked->ok) << knocked->error;
   EXPECT_NE(knocked->maps->loss, knocked->base_loss);
   EXPECT_NEAR(knocked->base_loss, knocked->unknocked_loss, 1e-5);  // the checkpoint as it is (another path: rounding)
+}
+
+// One batch of requests (a new text for every column) runs the column that is its own comparison first (the others'
+// quality row waits for its forward), then the costliest by its last compute: here a knocked-out column (a second
+// forward for its unknocked loss) before a plain one, whatever order they were asked for in.
+TEST(Worker, OneBatchRunsItsOwnComparisonFirstThenTheCostliest) {
+  Worker w;
+  w.set_column_threads(1);
+  std::mutex mu;
+  std::vector<int> order;  // columns 0..2 as their round-2 results appear
+  w.set_on_publish([&] {
+    std::lock_guard<std::mutex> g(mu);
+    for (int c = 0; c < 3; ++c)
+      if (std::find(order.begin(), order.end(), c) == order.end() && w.result(c) && w.result(c)->seq == 2)
+        order.push_back(c);
+  });
+  w.load_model(default_model_dir());
+  wait_for_model(w);
+  const std::vector<int64_t> text = w.model()->tokenizer().encode_or_throw(
+      "First Citizen: Before we proceed any further, hear me speak. All: Speak, speak.", UnknownPolicy::Skip);
+  auto request = [&](int c, uint64_t seq) {
+    ColumnRequest r;
+    r.seq = seq;
+    r.variant = c == 2 ? "mha" : "mqa";
+    r.tokens.assign(text.begin() + long(seq), text.end());  // each round a text the worker has not seen
+    if (c == 1) r.knockouts = {{0, 0}};
+    return r;
+  };
+  for (int c = 0; c < 3; ++c) w.submit(c, request(c, 1));  // round 1: the costs
+  ASSERT_TRUE(columns_show(w, 3, 1));
+  ColumnRequest busy = request(3, 2);  // keeps the thread busy while the batch arrives
+  busy.variant = "mla";
+  w.submit(3, busy);
+  for (int c = 0; c < 3; ++c) w.submit(c, request(c, 2));  // asked for cheapest first
+  ASSERT_TRUE(columns_show(w, 3, 2));
+  std::lock_guard<std::mutex> g(mu);
+  EXPECT_EQ(order, (std::vector<int>{2, 1, 0}));
 }
 
 // The rule for a column that is its own comparison: the same variant and parameters on every layer, nothing painted.

@@ -98,7 +98,7 @@ bool Worker::loading() const {
 void Worker::submit(int column, ColumnRequest r) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (!pending_.count(column)) pending_since_[column] = ++tick_;
+    if (!pending_.count(column)) pending_since_[column] = {++tick_, std::chrono::steady_clock::now()};
     pending_[column] = std::move(r);
     last_submit_ = std::chrono::steady_clock::now();
   }
@@ -109,6 +109,8 @@ void Worker::forget(int column) {
   std::lock_guard<std::mutex> l(mu_);
   pending_.erase(column);
   pending_since_.erase(column);
+  self_compared_.erase(column);
+  last_cost_ms_.erase(column);
   results_.erase(column);
   timed_.erase(column);
   forgotten_.insert(column);
@@ -163,125 +165,6 @@ size_t Worker::cached_model_bytes() const {
   return weight_cache_.bytes() + full_cache_.bytes();
 }
 
-// A checkpoint by folder, loaded on first use (null: unreadable). Worker thread only.
-std::shared_ptr<const Model> Worker::checkpoint(const std::string& dir) {
-  std::lock_guard<std::mutex> g(checkpoint_mu_);  // columns computed in parallel may ask at once
-  if (const auto* hit = checkpoints_.find(dir)) return *hit;
-  std::shared_ptr<const Model> m;
-  try {
-    m = Model::load(dir, "auto");
-  } catch (const std::exception&) {
-    m = nullptr;  // unreadable: the caller falls back to the base model
-  }
-  checkpoints_.put(dir, m, m ? model_bytes(*m) : 0);
-  return m;
-}
-
-std::shared_ptr<const Model> Worker::model_for(const Model& base, const std::string& variant, const ParamValues& p,
-                                               bool convert, ColumnResult& res) {
-  // Called on the worker thread only; the caches are touched under the lock because cached_models() reads them.
-  // Which checkpoint: the one model policy (model_policy.h), as `render` and the CLI choose.
-  const std::string& base_dir = base.source_dir();
-  ModelSource src = column_source(base, variant, p, convert);
-  const auto describe = [&] {  // where the model comes from, for the column's labels
-    res.model_dir = src.dir;
-    res.shipped = src.trained;
-    res.comparison = comparison_for(src);
-    res.budget = budget_label(src.dir);
-    if (!src.trained) {
-      res.replaces = trained_checkpoint(base.config(), variant);
-      res.replaces_budget = res.replaces.empty() ? "" : budget_label(res.replaces);
-    }
-  };
-  const auto cached = [&](const std::string& key) -> std::shared_ptr<const Model> {
-    std::lock_guard<std::mutex> l(mu_);
-    const auto* hit = full_cache_.find(key);
-    return hit ? *hit : nullptr;
-  };
-  // A model built before is used without its checkpoint in memory: the checkpoints' LRU holds fewer than six
-  // columns' checkpoints, and reloading one per request had made a keystroke 47 ms.
-  if (src.shipped)
-    if (auto hit = cached("shipped:" + model_key(variant, p, false))) {
-      describe();
-      res.model_cached = true;
-      return hit;
-    }
-  if (src.shipped) {  // the checkpoint's weights kept from an earlier setting: the checkpoint itself is not read
-    std::shared_ptr<const Model> weights;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (const auto* hit = weight_cache_.find("shipped:" + model_key(variant, p, true))) weights = *hit;
-    }
-    if (weights) {  // (the checkpoints' LRU may have let it go: a slider's every step had loaded it from disk)
-      describe();
-      res.model_cached = true;
-      std::shared_ptr<const Model> m = weights->with_variant(variant, p);  // same shapes: other non-weight settings
-      std::lock_guard<std::mutex> l(mu_);
-      cache_full("shipped:" + model_key(variant, p, false), m);
-      return m;
-    }
-  }
-  std::shared_ptr<const Model> shipped = src.shipped ? checkpoint(src.dir) : nullptr;
-  if (src.shipped && !shipped) src = {base_dir, false, false};  // unreadable: the base, converted, stands in
-  const Model* start = shipped ? shipped.get() : &base;
-  describe();
-  const std::string origin = start == &base ? "base:" : "shipped:";
-  const std::string full = origin + model_key(variant, p, false), wkey = origin + model_key(variant, p, true);
-  if (auto hit = cached(full)) {
-    res.model_cached = true;
-    return hit;
-  }
-  std::shared_ptr<const Model> weights;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (const auto* hit = weight_cache_.find(wkey)) weights = *hit;
-  }
-  res.model_cached = weights != nullptr;
-  std::shared_ptr<const Model> m;
-  if (!weights) {
-    m = start->with_variant(variant, p);  // converts the weights when their shapes differ (may throw Error)
-    std::lock_guard<std::mutex> l(mu_);
-    weight_cache_.put(wkey, m, model_bytes(*m), 1);  // the full cache holds the same model
-    cache_full(full, m, 1);
-    return m;
-  }
-  m = weights->with_variant(variant, p);  // same shapes: a cheap copy with other non-weight parameters
-  std::lock_guard<std::mutex> l(mu_);
-  cache_full(full, m);
-  return m;
-}
-
-void Worker::cache_full(const std::string& key, std::shared_ptr<const Model> m, long shared) {
-  const size_t bytes = model_bytes(*m);
-  full_cache_.put(key, std::move(m), bytes, shared);
-}
-
-// A model with a variant per layer (or painted masks): the base model's weights under the layers' variants
-// (converted where shapes differ). Worker thread only.
-std::shared_ptr<const Model> Worker::layered_model(const Model& base, const std::vector<LayerSpec>& layers,
-                                                   ColumnResult& res) {
-  {
-    std::lock_guard<std::mutex> l(mu_);  // load_model() writes it on the UI thread
-    res.model_dir = load_dir_;
-  }
-  const ModelSource src = layered_source(base, layers);  // model_policy.h: the base, trained or converted
-  res.shipped = src.trained;
-  res.comparison = comparison_for(src);  // converted: against the base
-  res.budget = budget_label(res.model_dir);
-  const std::string key = "base:" + layers_key(layers);
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (const auto* hit = full_cache_.find(key)) {
-      res.model_cached = true;
-      return *hit;
-    }
-  }
-  std::shared_ptr<const Model> m = base.with_layers(layers);  // may throw Error (impossible parameters)
-  std::lock_guard<std::mutex> l(mu_);
-  cache_full(key, m);
-  return m;
-}
-
 // The sparsity row per layer [L]: the masked layers' summaries (`described`, [L] or empty), the tiled kernel's tile
 // map at T x T.
 static std::vector<PatternSummary> sparsity_rows(const std::vector<LayerSpec>& specs,
@@ -307,15 +190,6 @@ static std::vector<PatternSummary> sparsity_rows(const std::vector<LayerSpec>& s
 const std::shared_ptr<const AttentionMaps>& no_maps() {
   static const std::shared_ptr<const AttentionMaps> empty = std::make_shared<const AttentionMaps>();
   return empty;
-}
-
-std::shared_ptr<const Model> Worker::request_model(const Model& base, const ColumnRequest& r, ColumnResult& res) {
-  if (r.layers.empty())
-    return model_for(base, r.variant, resolve_params(get_variant(r.variant).params, r.variant, r.params), r.convert,
-                     res);
-  std::vector<LayerSpec> specs = r.layers;
-  for (LayerSpec& s : specs) s.params = resolve_params(get_variant(s.variant).params, s.variant, s.params);
-  return layered_model(base, specs, res);
 }
 
 std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const Model>& base_model,
@@ -346,6 +220,13 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
     // A column that runs its comparison checkpoint unchanged is its own comparison: one forward serves both.
     const std::shared_ptr<const Model> itself = kv.empty() ? self_comparison(base_model, *m, r, *res) : nullptr;
+    {
+      std::lock_guard<std::mutex> l(mu_);  // (take_column's order)
+      if (itself)
+        self_compared_.insert(column);
+      else
+        self_compared_.erase(column);
+    }
     if (itself) {
       {
         std::lock_guard<std::mutex> g(inc_mu_);
@@ -598,14 +479,26 @@ void Worker::run_reference(std::unique_lock<std::mutex>& l) {
   if (slot == shown) slot = std::move(res);  // the timing (keyed by seq) stays with it
 }
 
-// The pending column that has waited longest and is not being computed now (-1: none); taken out of pending_ into
-// computing_, so that no two threads ever compute one column (its incremental state) at once. Lock held.
+// The next pending column not being computed now (-1: none); taken out of pending_ into computing_, so that no two
+// threads ever compute one column (its incremental state) at once. Lock held. Among the requests of one batch
+// (submitted within kBatch of the longest-waiting one, which always belongs to it: none waits for later ones), the
+// column that runs its comparison checkpoint itself goes first, then the costliest by its last compute: the longest
+// jobs first leave the short ones to fill the threads' ends. Six columns in the order they were asked for had left
+// one core idle for ~2 ms at the end of a cold recompute (mha, sliding_window and mla on one thread).
 int Worker::take_column(ColumnRequest& r) {
+  constexpr auto kBatch = std::chrono::milliseconds(5);
+  const Waiting* oldest = nullptr;
+  for (const auto& [c, w] : pending_since_)
+    if (!computing_.count(c) && (!oldest || w.tick < oldest->tick)) oldest = &w;
+  if (!oldest) return -1;
   int column = -1;
-  uint64_t since = 0;
-  for (const auto& [c, t] : pending_since_)
-    if (!computing_.count(c) && (column < 0 || t < since)) column = c, since = t;
-  if (column < 0) return -1;
+  std::pair<bool, double> best{false, 0};  // (runs its comparison itself, last cost)
+  for (const auto& [c, w] : pending_since_) {
+    if (computing_.count(c) || w.since > oldest->since + kBatch) continue;
+    const auto cost = last_cost_ms_.find(c);
+    const std::pair<bool, double> key{self_compared_.count(c) > 0, cost == last_cost_ms_.end() ? 0.0 : cost->second};
+    if (column < 0 || key > best) column = c, best = key;
+  }
   r = std::move(pending_[column]);
   pending_.erase(column);
   pending_since_.erase(column);
@@ -628,8 +521,11 @@ void Worker::run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<c
       if (column < 0) return;
       g.unlock();
       std::shared_ptr<const Model> used;
+      const auto t0 = std::chrono::steady_clock::now();
       auto res = compute(base, req, &used, column);  // catches its errors: nothing is thrown here
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       g.lock();
+      last_cost_ms_[column] = ms;
       publish(column, req, std::move(res), std::move(used));
       computing_.erase(column);
       std::function<void()> wake = on_publish_;
