@@ -44,7 +44,7 @@ struct Ctx {
   const float *q, *k, *v, *qa;            // [B, H, T, d], [B, Hkv, S, d], [B, Hkv, S, dv], [B, H, T, d] or null
   const int64_t *qpos, *kpos, *qpos_alt;  // [T], [S], [T] or null
   const float* slopes;                    // [H] or null
-  float* out;                             // [B, H, T, dv]
+  float* out;                             // [B, T, H, dv] (tokens first: the layer's output projection reads it so)
   float* lse;                             // [B, H, T] or null
   float* probs;                           // [B, H, T, S] or null (then every row takes the row driver) ...
   int64_t pr_b, pr_h, pr_t;               // ... its strides (Options::probs_into's when placed)
@@ -57,6 +57,7 @@ struct Ctx {
   MaskDesc mask;
   const Micro* mc;
   int64_t G() const { return H / Hkv; }
+  float* out_row(int64_t b, int64_t h, int64_t i) const { return out + ((b * T + i) * H + h) * dv; }  // [dv]
 };
 
 // One query's reachable key intervals (at most two: a Spans' two, or the whole range), without a vector: the row
@@ -249,10 +250,10 @@ void tile_item(const Ctx& c, int64_t b, int64_t g, int64_t qtile) {
     const int64_t h = g * G + hh;
     const float* hb = buf.data() + hh * per_head;
     const float *m = hb + 2 * d * kBr, *l = m + kBr, *acc = l + kBr;
-    float* o = c.out + ((b * c.H + h) * c.T + i0) * dv;  // [rows, dv]
     for (int64_t i = 0; i < rows; ++i) {
+      float* o = c.out_row(b, h, i0 + i);               // [dv]
       const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;  // an empty row: 0
-      for (int64_t e = 0; e < dv; ++e) o[i * dv + e] = acc[e * kBr + i] * inv;
+      for (int64_t e = 0; e < dv; ++e) o[e] = acc[e * kBr + i] * inv;
       if (c.lse) c.lse[(b * c.H + h) * c.T + i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : kNegInf;
     }
   }
@@ -282,7 +283,7 @@ void row_finish(const Ctx& c, int64_t b, int64_t h, int64_t i, const Interval& h
     }
   const int64_t len = hull.second - hull.first + 1;
   const float mx = len > 0 ? c.mc->max_of(s + hull.first, len) : kNegInf;
-  float* o = c.out + ((b * c.H + h) * c.T + i) * c.dv;  // [dv]
+  float* o = c.out_row(b, h, i);  // [dv]
   std::fill(o, o + c.dv, 0.0f);
   float* lse = c.lse ? c.lse + (b * c.H + h) * c.T + i : nullptr;
   float* pr = c.probs ? c.probs + b * c.pr_b + h * c.pr_h + i * c.pr_t : nullptr;  // [pr_w]
@@ -479,13 +480,14 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   check_shapes(q, k, v, qpos, kpos);
   torch::NoGradGuard ng;
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), S = k.size(2), d = q.size(3), dv = v.size(3);
-  auto qf = q.to(torch::kCPU, torch::kFloat).contiguous();       // [B, H, T, d]
-  auto kf = rows_contiguous(k.to(torch::kCPU, torch::kFloat));   // [B, Hkv, S, d] (a cache's view kept as is)
-  auto vf = rows_contiguous(v.to(torch::kCPU, torch::kFloat));   // [B, Hkv, S, dv]
-  auto qp = qpos.to(torch::kCPU, torch::kLong).contiguous();     // [T]
-  auto kp = kpos.to(torch::kCPU, torch::kLong).contiguous();     // [S]
-  auto out = S > 0 ? torch::empty({B, H, T, dv}, torch::kFloat)  // [B, H, T, dv] every row written below
-                   : torch::zeros({B, H, T, dv}, torch::kFloat);
+  auto qf = q.to(torch::kCPU, torch::kFloat).contiguous();      // [B, H, T, d]
+  auto kf = rows_contiguous(k.to(torch::kCPU, torch::kFloat));  // [B, Hkv, S, d] (a cache's view kept as is)
+  auto vf = rows_contiguous(v.to(torch::kCPU, torch::kFloat));  // [B, Hkv, S, dv]
+  auto qp = qpos.to(torch::kCPU, torch::kLong).contiguous();    // [T]
+  auto kp = kpos.to(torch::kCPU, torch::kLong).contiguous();    // [S]
+  // [B, T, H, dv] every row written below, returned as the [B, H, T, dv] view: the caller's merge of the heads into
+  // [B, T, H dv] for the output projection is then a view, not a copy
+  auto out = S > 0 ? torch::empty({B, T, H, dv}, torch::kFloat) : torch::zeros({B, T, H, dv}, torch::kFloat);
   Out r;
   if (o.want_lse) r.lse = torch::full({B, H, T}, -INFINITY, torch::kFloat);  // [B, H, T]
   const KeyOrder ko = key_order(kp);
@@ -547,7 +549,7 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
       parallel_items(BG * nq, threads, [&](int64_t w) { tile_item(c, w % BG / c.Hkv, w % c.Hkv, nq - 1 - w / BG); });
     }
   }
-  r.out = q.scalar_type() == torch::kFloat ? out : out.to(q.scalar_type());
+  r.out = q.scalar_type() == torch::kFloat ? out.transpose(1, 2) : out.transpose(1, 2).to(q.scalar_type());
   if (r.probs.defined() && !r.probs_placed && q.scalar_type() != torch::kFloat) r.probs = r.probs.to(q.scalar_type());
   return r;
 }

@@ -99,13 +99,15 @@ bool IncrementalAttend::cut_caches(int64_t p) {
 // A chunk's display rows in one layer: the new rows' weights and computed flags over the slots, and each slot's
 // position (-1: free).
 struct ChunkRows {
-  torch::Tensor p;            // [H, n, S] weights over the slots; undefined when placed
-  torch::Tensor k;            // [H, n, S] computed flags, or [n, S] shared by every head (k_h = 0)
-  int64_t k_h = 0;            // k's head stride
-  std::vector<int64_t> cols;  // [S]
-  bool in_order = false;      // slot s holds position s - skip (a plain cache; any first prefill): rows copy whole
-  int64_t skip = 0;           // free slots before the first position (a pattern cache's, before its first chunk)
-  bool placed = false;        // the forward wrote the weights straight into the planes' rows (ForwardOptions)
+  torch::Tensor p;                // [H, n, S] weights over the slots; undefined when placed
+  torch::Tensor k;                // [H, n, S] computed flags, or [n, S] shared by every head (k_h = 0)
+  int64_t k_h = 0;                // k's head stride
+  std::vector<int64_t> cols;      // [S]
+  bool in_order = false;          // slot s holds position s - skip (a plain cache; any first prefill): rows copy whole
+  int64_t skip = 0;               // free slots before the first position (a pattern cache's, before its first chunk)
+  bool placed = false;            // the forward wrote the weights straight into the planes' rows (ForwardOptions)
+  const float* p_data = nullptr;  // p's and k's buffers (write_planes reads them per row: data_ptr checks once)
+  const uint8_t* k_data = nullptr;
 };
 
 // Where a chunk's rows go, chosen before its forward (IncrementalAttend::open_planes).
@@ -148,6 +150,8 @@ std::vector<ChunkRows> forward_chunk(GPTImpl& net, std::vector<std::unique_ptr<L
     const auto m = r.mask[size_t(l)].to(torch::kCPU);  // [H, n, S] bool, often one [n, S] expanded over the heads
     c.k = (m.stride(0) == 0 ? m[0] : m).to(torch::kUInt8).contiguous();  // [n, S] or [H, n, S]
     c.k_h = m.stride(0) == 0 ? 0 : c.k.stride(0);
+    c.p_data = c.placed ? nullptr : c.p.data_ptr<float>();
+    c.k_data = c.k.data_ptr<uint8_t>();
     const int64_t S = c.k.size(-1);
     // The chunk's key columns: the slots after it (appended in place), or the slots before it then the chunk's
     // own tokens (a pattern cache attends over both, then keeps what its pattern retains).
@@ -259,8 +263,8 @@ void IncrementalAttend::write_planes(const std::vector<int64_t>& tokens, int64_t
   std::vector<int64_t> shared_pairs(static_cast<size_t>(std::max<int64_t>(T - t.first_new, 0)));  // head 0's, by row
   const auto put_new_row = [&](const ChunkRows& c, int64_t h, int64_t i, float* a, uint8_t* k) -> int64_t {
     const int64_t S = c.k.size(-1), keys = std::min<int64_t>(S - c.skip, i + 1);  // in order: keys j <= i (causal)
-    const float* pd = c.placed ? nullptr : c.p.data_ptr<float>() + (h * n + i - from) * S;  // [S] over the slots
-    const uint8_t* kd = c.k.data_ptr<uint8_t>() + h * c.k_h + (i - from) * S;               // [S]
+    const float* pd = c.placed ? nullptr : c.p_data + (h * n + i - from) * S;     // [S] over the slots
+    const uint8_t* kd = c.k_data + h * c.k_h + (i - from) * S;                    // [S]
     if (c.in_order) {
       if (pd) std::copy_n(pd + c.skip, keys, a);
       std::copy_n(kd + c.skip, keys, k);
