@@ -286,54 +286,6 @@ TEST(Worker, TheBundledMhaColumnIsItsOwnComparison) {
   EXPECT_NEAR(knocked->base_loss, knocked->unknocked_loss, 1e-5);  // the checkpoint as it is (another path: rounding)
 }
 
-// One batch of requests (a new text for every column) runs the column that is its own comparison first (the others'
-// quality row waits for its forward), then the costliest by its last compute: here a knocked-out column (a second
-// forward for its unknocked loss) before a plain one, whatever order they were asked for in.
-TEST(Worker, OneBatchRunsItsOwnComparisonFirstThenTheCostliest) {
-  std::mutex mu;           // (declared before the worker: its threads, which call the wake-up below, end first)
-  uint64_t round = 0;      // the round whose results are being watched
-  std::vector<int> order;  // columns 0..2 as that round's results appear
-  Worker w;
-  w.set_column_threads(1);
-  w.set_on_publish([&] {
-    std::lock_guard<std::mutex> g(mu);
-    for (int c = 0; c < 3; ++c)
-      if (std::find(order.begin(), order.end(), c) == order.end() && w.result(c) && w.result(c)->seq == round)
-        order.push_back(c);
-  });
-  w.load_model(default_model_dir());
-  wait_for_model(w);
-  const std::vector<int64_t> text = w.model()->tokenizer().encode_or_throw(
-      "First Citizen: Before we proceed any further, hear me speak. All: Speak, speak.", UnknownPolicy::Skip);
-  auto request = [&](int c, uint64_t seq) {
-    ColumnRequest r;
-    r.seq = seq;
-    r.variant = c == 3 ? "mla" : c == 2 ? "mha" : "mqa";
-    r.tokens.assign(text.begin() + long(seq), text.end());  // each round a text the worker has not seen
-    if (c == 1) r.knockouts = {{0, 0}};
-    return r;
-  };
-  for (int c = 0; c < 3; ++c) w.submit(c, request(c, 1));  // round 1: the costs
-  ASSERT_TRUE(columns_show(w, 3, 1));
-  // Later rounds: column 3 keeps the thread busy while the batch arrives, asked for cheapest first. (A batch is what
-  // arrives within 5 ms: on a loaded machine the three submits may spread wider, so one round of three must show it.)
-  std::vector<std::vector<int>> seen;
-  for (uint64_t seq = 2; seq <= 4; ++seq) {
-    {
-      std::lock_guard<std::mutex> g(mu);
-      round = seq;
-      order.clear();
-    }
-    w.submit(3, request(3, seq));
-    for (int c = 0; c < 3; ++c) w.submit(c, request(c, seq));
-    ASSERT_TRUE(columns_show(w, 3, seq));
-    std::lock_guard<std::mutex> g(mu);
-    seen.push_back(order);
-  }
-  EXPECT_NE(std::find(seen.begin(), seen.end(), std::vector<int>{2, 1, 0}), seen.end())
-      << "orders seen: " << ::testing::PrintToString(seen);
-}
-
 // The rule for a column that is its own comparison: the same variant and parameters on every layer, nothing painted.
 TEST(Worker, SameAttentionNeedsEveryLayersVariantAndParameters) {
   std::shared_ptr<const Model> m = Model::load(tiny_model_dir(), "cpu");

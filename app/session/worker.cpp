@@ -98,7 +98,7 @@ bool Worker::loading() const {
 void Worker::submit(int column, ColumnRequest r) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (!pending_.count(column)) pending_since_[column] = {++tick_, std::chrono::steady_clock::now()};
+    if (!pending_.count(column)) pending_since_[column] = ++tick_;
     pending_[column] = std::move(r);
     last_submit_ = std::chrono::steady_clock::now();
   }
@@ -109,8 +109,6 @@ void Worker::forget(int column) {
   std::lock_guard<std::mutex> l(mu_);
   pending_.erase(column);
   pending_since_.erase(column);
-  self_compared_.erase(column);
-  last_cost_ms_.erase(column);
   results_.erase(column);
   timed_.erase(column);
   forgotten_.insert(column);
@@ -220,13 +218,6 @@ std::shared_ptr<const ColumnResult> Worker::compute(const std::shared_ptr<const 
     const std::vector<int64_t> kv = r.needs_kv_text() ? r.kv_tokens : std::vector<int64_t>{};
     // A column that runs its comparison checkpoint unchanged is its own comparison: one forward serves both.
     const std::shared_ptr<const Model> itself = kv.empty() ? self_comparison(base_model, *m, r, *res) : nullptr;
-    {
-      std::lock_guard<std::mutex> l(mu_);  // (take_column's order)
-      if (itself)
-        self_compared_.insert(column);
-      else
-        self_compared_.erase(column);
-    }
     if (itself) {
       {
         std::lock_guard<std::mutex> g(inc_mu_);
@@ -479,26 +470,16 @@ void Worker::run_reference(std::unique_lock<std::mutex>& l) {
   if (slot == shown) slot = std::move(res);  // the timing (keyed by seq) stays with it
 }
 
-// The next pending column not being computed now (-1: none); taken out of pending_ into computing_, so that no two
-// threads ever compute one column (its incremental state) at once. Lock held. Among the requests of one batch
-// (submitted within kBatch of the longest-waiting one, which always belongs to it: none waits for later ones), the
-// column that runs its comparison checkpoint itself goes first, then the costliest by its last compute: the longest
-// jobs first leave the short ones to fill the threads' ends. Six columns in the order they were asked for had left
-// one core idle for ~2 ms at the end of a cold recompute (mha, sliding_window and mla on one thread).
+// The pending column that has waited longest and is not being computed now (-1: none); taken out of pending_ into
+// computing_, so that no two threads ever compute one column (its incremental state) at once. Lock held. (Tried: within
+// one batch, the column that is its own comparison first, then the costliest by its last compute. It gained 0.25 ms on
+// back-to-back cold rounds, but cost 1-2 ms when cold followed edits and a slider, as in the bench: reverted.)
 int Worker::take_column(ColumnRequest& r) {
-  constexpr auto kBatch = std::chrono::milliseconds(5);
-  const Waiting* oldest = nullptr;
-  for (const auto& [c, w] : pending_since_)
-    if (!computing_.count(c) && (!oldest || w.tick < oldest->tick)) oldest = &w;
-  if (!oldest) return -1;
   int column = -1;
-  std::pair<bool, double> best{false, 0};  // (runs its comparison itself, last cost)
-  for (const auto& [c, w] : pending_since_) {
-    if (computing_.count(c) || w.since > oldest->since + kBatch) continue;
-    const auto cost = last_cost_ms_.find(c);
-    const std::pair<bool, double> key{self_compared_.count(c) > 0, cost == last_cost_ms_.end() ? 0.0 : cost->second};
-    if (column < 0 || key > best) column = c, best = key;
-  }
+  uint64_t since = 0;
+  for (const auto& [c, t] : pending_since_)
+    if (!computing_.count(c) && (column < 0 || t < since)) column = c, since = t;
+  if (column < 0) return -1;
   r = std::move(pending_[column]);
   pending_.erase(column);
   pending_since_.erase(column);
@@ -521,11 +502,8 @@ void Worker::run_column(std::unique_lock<std::mutex>& l, const std::shared_ptr<c
       if (column < 0) return;
       g.unlock();
       std::shared_ptr<const Model> used;
-      const auto t0 = std::chrono::steady_clock::now();
       auto res = compute(base, req, &used, column);  // catches its errors: nothing is thrown here
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       g.lock();
-      last_cost_ms_[column] = ms;
       publish(column, req, std::move(res), std::move(used));
       computing_.erase(column);
       std::function<void()> wake = on_publish_;

@@ -266,17 +266,9 @@ class Worker {
   std::string model_error_;
   int64_t threads_ = 0;
   std::map<int, ColumnRequest> pending_;
-  struct Waiting {
-    uint64_t tick;                                // the submit's order
-    std::chrono::steady_clock::time_point since;  // and its time
-  };
-  std::map<int, Waiting> pending_since_;  // when each pending column was first asked for (replacements keep it)
-  std::set<int> computing_;               // columns a thread is computing now (run_column)
+  std::map<int, uint64_t> pending_since_;
+  std::set<int> computing_;  // columns a thread is computing now (run_column)
   uint64_t tick_ = 0;
-  // take_column's order within one batch of requests: the column that runs its comparison checkpoint itself first
-  // (the others' quality row waits for that forward), then the costliest by its last compute (ms)
-  std::set<int> self_compared_;
-  std::map<int, double> last_cost_ms_;
   std::map<int, std::shared_ptr<const ColumnResult>> results_;
   // What the timing repeats run: each column's latest successful model and tokens, and the samples so far.
   struct Timed {
