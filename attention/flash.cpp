@@ -344,7 +344,7 @@ const Micro& choose(Isa isa) {
     if (!avx2_available()) throw Error("flash: this CPU has no AVX2/FMA");
     return avx2_micro();
   }
-  return avx2_available() ? avx2_micro() : portable_micro();
+  return best_micro();
 }
 
 void check_shapes(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& qpos,

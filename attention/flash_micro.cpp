@@ -319,6 +319,8 @@ const Micro& avx2_micro() {
   return m;
 }
 
+const Micro& best_micro() { return cpu_has_avx2_fma() ? avx2_micro() : portable_micro(); }
+
 bool cpu_has_avx2_fma() {
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return yes;

@@ -39,5 +39,6 @@ struct Micro {
 const Micro& portable_micro();
 const Micro& avx2_micro();  // only call when cpu_has_avx2_fma()
 bool cpu_has_avx2_fma();
+const Micro& best_micro();  // the AVX2 loops when the CPU has them, else the portable ones
 
 }  // namespace attnscope::flash_detail

@@ -63,14 +63,7 @@ torch::Tensor tril_row_sums(torch::Tensor& a) {
   for (int64_t r = 0; r < rows; ++r) {
     float* row = ap + r * T;  // [T] query i = r % T
     const int64_t i = r % T;
-    float part[8] = {};  // eight running sums (one vector register)
-    int64_t j = 0;
-    for (; j + 8 <= i + 1; j += 8)
-      for (int u = 0; u < 8; ++u) part[u] += row[j + u];
-    float sum = 0;
-    for (; j <= i; ++j) sum += row[j];
-    for (int u = 0; u < 8; ++u) sum += part[u];
-    sp[r] = sum;
+    sp[r] = row_sum(row, i + 1);
     std::fill(row + i + 1, row + T, 0.f);
   }
   return sums;
@@ -94,9 +87,7 @@ void scale_rows_into(const torch::Tensor& a, const torch::Tensor& inv, const tor
         const int64_t r = (b * H + h) * T + i;
         const float* src = ap + r * T;                                                 // [T]
         float* dst = dp + b * d.stride(0) + h * d.stride(1) + i * d.stride(2) + col0;  // [P - col0]
-        const float w = ip[r];
-        for (int64_t j = 0; j <= i; ++j) dst[j] = src[j] * w;
-        std::fill(dst + i + 1, dst + (P - col0), 0.f);
+        scaled_row(dst, src, i + 1, ip[r], P - col0);
       }
 }
 

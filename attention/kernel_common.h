@@ -2,6 +2,7 @@
 // Shared by the kernel-family translation units (kernel.cpp, low_rank.cpp): head splitting, positions, the
 // projections of an MHA-shaped layer (cached or not), the exact reference and the common result packing. Shapes:
 // B batch, T queries, S keys, H heads, d model width, d_h head width.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -15,6 +16,24 @@ namespace attnscope::kernel_detail {
 namespace F = torch::nn::functional;
 
 inline constexpr double kLinearEps = 1e-6;
+
+// sum_{j < n} x_j in eight running sums (the compiler keeps them in one vector register).
+inline float row_sum(const float* x, int64_t n) {
+  float part[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int u = 0; u < 8; ++u) part[u] += x[j + u];
+  float sum = 0;
+  for (; j < n; ++j) sum += x[j];
+  for (float p : part) sum += p;
+  return sum;
+}
+
+// A display row written once: dst[j] = src[j] w for j < n, then zeros up to `width`.
+inline void scaled_row(float* dst, const float* src, int64_t n, float w, int64_t width) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = src[j] * w;
+  std::fill(dst + n, dst + width, 0.0f);
+}
 
 // linear_chunk's display forward by query rows (linear_rows.cpp): CPU fp32 contiguous inputs, no gradient, no earlier
 // keys in the display (a fresh state or one without history). Fills r (out, display: display_into when it fits, then

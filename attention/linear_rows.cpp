@@ -47,8 +47,7 @@ bool linear_rows(const torch::Tensor& phi_q_in, const torch::Tensor& phi_k_in, c
   const float *bn = base_num.data_ptr<float>(), *bd = base_den.data_ptr<float>();
   float *op = r.out.data_ptr<float>(), *dp = r.display.data_ptr<float>();
   const int64_t ds0 = r.display.stride(0), ds1 = r.display.stride(1), ds2 = r.display.stride(2), P = r.display.size(3);
-  const flash_detail::Micro& mc =
-      flash_detail::cpu_has_avx2_fma() ? flash_detail::avx2_micro() : flash_detail::portable_micro();
+  const flash_detail::Micro& mc = flash_detail::best_micro();
   const int64_t threads = B * H * T * T >= (int64_t(1) << 15) ? kernel_threads() : 1;
   parallel_items(B * H, threads, [&](int64_t bh) {
     const int64_t b = bh / H, h = bh % H;
@@ -59,22 +58,14 @@ bool linear_rows(const torch::Tensor& phi_q_in, const torch::Tensor& phi_k_in, c
     a.resize(static_cast<size_t>(T));
     for (int64_t i = 0; i < T; ++i) {
       mc.dots(q + i * m, k, i + 1, m, 1.0f, a.data());  // a_ij = phi_q_i . phi_k_j
-      float part[8] = {};                               // the row's sum in eight lanes (one vector register)
-      int64_t j = 0;
-      for (; j + 8 <= i + 1; j += 8)
-        for (int u = 0; u < 8; ++u) part[u] += a[size_t(j + u)];
-      float within = 0;
-      for (; j <= i; ++j) within += a[size_t(j)];
-      for (float x : part) within += x;
+      const float within = row_sum(a.data(), i + 1);    // sum_{j <= i} a_ij
       const int64_t row = bh * T + i;
       const float inv = 1.0f / (bd[row] + within + static_cast<float>(eps));  // 1 / (den_i + eps)
       float* o = op + row * dv;                                               // [d_v]
       std::copy(bn + row * dv, bn + (row + 1) * dv, o);
       mc.axpy_rows(a.data(), vv, i + 1, dv, o);  // phi_q_i S_prev + sum_j a_ij v_j
       for (int64_t e = 0; e < dv; ++e) o[e] *= inv;
-      float* dst = dp + b * ds0 + h * ds1 + i * ds2;  // [P]: a_ij / den_i, then zeros
-      for (int64_t c = 0; c <= i; ++c) dst[c] = a[size_t(c)] * inv;
-      std::fill(dst + i + 1, dst + P, 0.0f);
+      scaled_row(dp + b * ds0 + h * ds1 + i * ds2, a.data(), i + 1, inv, P);  // [P]: a_ij / den_i, then zeros
     }
   });
   return true;

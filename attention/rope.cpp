@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "flash.h"  // avx2_available
+
 namespace attnscope {
 
 namespace {
@@ -48,28 +50,27 @@ std::shared_ptr<const RopeTable> rope_table(double theta, int64_t rot_dims, int6
   return t;
 }
 
-// One row [d_h]: y_i = x_i c_i - x_{i+r/2} s_i, y_{i+r/2} = x_{i+r/2} c_i + x_i s_i for i < r/2.
-void rotate_row_portable(const float* x, const float* c, const float* s, int64_t half, float* y) {
-  for (int64_t i = 0; i < half; ++i) {
-    y[i] = x[i] * c[i] - x[i + half] * s[i];
-    y[i + half] = x[i + half] * c[i] + x[i] * s[i];
+// n pairs of one row: y1_i = x1_i c_i - x2_i s_i, y2_i = x2_i c_i + x1_i s_i, with x1 / y1 a row's first r/2 values
+// and x2 / y2 the next r/2.
+void rotate_pairs_portable(const float* x1, const float* x2, const float* c, const float* s, int64_t n, float* y1,
+                           float* y2) {
+  for (int64_t i = 0; i < n; ++i) {
+    y1[i] = x1[i] * c[i] - x2[i] * s[i];
+    y2[i] = x2[i] * c[i] + x1[i] * s[i];
   }
 }
 
 // The same, eight pairs per step (the window's d_h = 16 is one step: a scalar loop had cost ~2.5% of a display forward)
-__attribute__((target("avx2"))) void rotate_row_avx2(const float* x, const float* c, const float* s, int64_t half,
-                                                     float* y) {
+__attribute__((target("avx2"))) void rotate_pairs_avx2(const float* x1, const float* x2, const float* c, const float* s,
+                                                       int64_t n, float* y1, float* y2) {
   int64_t i = 0;
-  for (; i + 8 <= half; i += 8) {
-    const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + half);  // [8] each
+  for (; i + 8 <= n; i += 8) {
+    const __m256 a = _mm256_loadu_ps(x1 + i), b = _mm256_loadu_ps(x2 + i);  // [8] each
     const __m256 cv = _mm256_loadu_ps(c + i), sv = _mm256_loadu_ps(s + i);
-    _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_mul_ps(a, cv), _mm256_mul_ps(b, sv)));
-    _mm256_storeu_ps(y + i + half, _mm256_add_ps(_mm256_mul_ps(b, cv), _mm256_mul_ps(a, sv)));
+    _mm256_storeu_ps(y1 + i, _mm256_sub_ps(_mm256_mul_ps(a, cv), _mm256_mul_ps(b, sv)));
+    _mm256_storeu_ps(y2 + i, _mm256_add_ps(_mm256_mul_ps(b, cv), _mm256_mul_ps(a, sv)));
   }
-  for (; i < half; ++i) {
-    y[i] = x[i] * c[i] - x[i + half] * s[i];
-    y[i + half] = x[i + half] * c[i] + x[i] * s[i];
-  }
+  rotate_pairs_portable(x1 + i, x2 + i, c + i, s + i, n - i, y1 + i, y2 + i);
 }
 
 }  // namespace
@@ -107,8 +108,7 @@ torch::Tensor rope_rotate_cpu(const torch::Tensor& x /*[.., T, d_h]*/, const tor
       stride(xc.strides().begin(), xc.strides().end() - 1);  // [nd - 1] each
   std::vector<int64_t> idx(size.size(), 0);                  // [.., t] of row r
   int64_t from = 0;                                          // its offset in x
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  const auto rotate_row = avx2 ? rotate_row_avx2 : rotate_row_portable;
+  const auto rotate_pairs = flash::avx2_available() ? rotate_pairs_avx2 : rotate_pairs_portable;
   for (int64_t r = 0; r < rows; ++r) {
     if (r > 0)  // the next row: the last index moves, carrying into the ones before it
       for (int64_t dim = nd - 2; dim >= 0; --dim) {
@@ -120,7 +120,8 @@ torch::Tensor rope_rotate_cpu(const torch::Tensor& x /*[.., T, d_h]*/, const tor
     const int64_t t = r % T, at = table ? pp[t] * half : t * half;
     const float* x1 = a + from;  // [d_h]
     float* y = o + r * dh;       // [d_h]
-    rotate_row(x1, (table ? table->cos.data() : cs.data()) + at, (table ? table->sin.data() : sn.data()) + at, half, y);
+    rotate_pairs(x1, x1 + half, (table ? table->cos.data() : cs.data()) + at,
+                 (table ? table->sin.data() : sn.data()) + at, half, y, y + half);
     for (int64_t i = rot_dims; i < dh; ++i) y[i] = x1[i];  // unrotated
   }
   return out;
