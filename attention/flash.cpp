@@ -543,7 +543,8 @@ Out attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
           &choose(o.isa)};
     const int64_t BG = B * c.Hkv, threads = B * H * T * S >= kParallelPairs ? kernel_threads() : 1;
     if (T < kRowPathBelow || c.probs) {
-      parallel_items(BG * T, threads, [&](int64_t w) { row_item(c, w % BG / c.Hkv, w % c.Hkv, w / BG); });
+      // a head's rows one after another: its keys (16 KiB at S = 256, d = 16) stay in L1 while its rows read them
+      parallel_items(BG * T, threads, [&](int64_t w) { row_item(c, w / T / c.Hkv, w / T % c.Hkv, w % T); });
     } else {  // the last query tiles first: under a causal mask they are the heaviest
       const int64_t nq = (T + kBr - 1) / kBr;
       parallel_items(BG * nq, threads, [&](int64_t w) { tile_item(c, w % BG / c.Hkv, w % c.Hkv, nq - 1 - w / BG); });

@@ -4,11 +4,13 @@
 // thread == several (kernel_threads.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "flash.h"
+#include "flash_micro.h"
 #include "kernel_threads.h"
 
 using namespace attnscope;
@@ -310,21 +312,69 @@ TEST(Flash, DecodeEqualsPrefill) {
   }
 }
 
-TEST(Flash, Avx2PathEqualsPortablePath) {
+// The AVX2 loops against the portable ones: the tiles, the rows (decoding, short texts) and the display's rows
+// (want_probs), odd and wide head widths, tails of every length.
+TEST(Flash, VectorPathsEqualPortablePath) {
   if (!flash::avx2_available()) GTEST_SKIP() << "this CPU has no AVX2/FMA";
   torch::NoGradGuard ng;
-  for (int64_t T : {1, 5, 77, 300})
-    for (int64_t d : {16, 40, 128}) {
-      Inputs in = make(1, 4, 2, T, d, static_cast<uint64_t>(T + d));
-      flash::Options o;
-      o.mask = MaskDesc{{MaskKind::Window, 50, 0}, {MaskKind::Dilated, 9, 2}};
-      o.want_lse = true;
-      o.isa = flash::Isa::Portable;
-      flash::Out a = run(in, o);
-      o.isa = flash::Isa::Avx2;
-      flash::Out b = run(in, o);
-      EXPECT_LT(rel_err(b.out, a.out), 1e-5) << "T=" << T << " d=" << d;
-      EXPECT_LT((b.lse - a.lse).abs().max().item<double>(), 1e-5) << "T=" << T << " d=" << d;
+  for (int64_t T : {1, 5, 9, 77, 300})
+    for (int64_t d : {16, 13, 40, 128})
+      for (bool probs : {false, true}) {
+        Inputs in = make(1, 4, 2, T, d, static_cast<uint64_t>(T + d));
+        flash::Options o;
+        o.mask = MaskDesc{{MaskKind::Window, 50, 0}, {MaskKind::Dilated, 9, 2}};
+        o.want_lse = true;
+        o.want_probs = probs;
+        o.isa = flash::Isa::Portable;
+        flash::Out a = run(in, o);
+        {
+          o.isa = flash::Isa::Avx2;
+          flash::Out b = run(in, o);
+          const std::string at =
+              "T=" + std::to_string(T) + " d=" + std::to_string(d) + " probs=" + std::to_string(probs);
+          EXPECT_LT(rel_err(b.out, a.out), 1e-5) << at;
+          EXPECT_LT((b.lse - a.lse).abs().max().item<double>(), 1e-5) << at;
+          if (probs) {
+            EXPECT_LT((b.probs - a.probs).abs().max().item<double>(), 1e-6) << at;
+          }
+        }
+      }
+}
+
+// The row loops one by one, each ISA against the definitions: lengths 0 .. 70 (every tail of 8 lanes), an odd
+// feature count, a value width with a tail.
+TEST(Flash, RowLoopsMatchTheirDefinitions) {
+  using flash_detail::Micro;
+  std::vector<const Micro*> micros{&flash_detail::portable_micro()};
+  if (flash::avx2_available()) micros.push_back(&flash_detail::avx2_micro());
+  const int64_t d = 13, dv = 21, ld = 80;
+  torch::manual_seed(7);
+  const auto q = torch::randn({d}), k = torch::randn({ld, d}), v = torch::randn({ld, dv});
+  for (const Micro* mc : micros)
+    for (int64_t n = 0; n <= 70; ++n) {
+      const std::string at = "micro " + std::to_string(mc - micros[0]) + " n=" + std::to_string(n);
+      std::vector<float> s(size_t(n) + 1, 42.0f);  // one past the end: must stay untouched
+      mc->dots(q.data_ptr<float>(), k.data_ptr<float>() + 3 * d, n, d, 0.5f, s.data());
+      const auto want = torch::matmul(k.narrow(0, 3, n), q) * 0.5;  // [n]
+      for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(s[size_t(j)], want[j].item<float>(), 1e-5) << at;
+      EXPECT_EQ(s[size_t(n)], 42.0f) << at;
+      if (n == 0) continue;
+      EXPECT_EQ(mc->max_of(s.data(), n), *std::max_element(s.begin(), s.begin() + n)) << at;
+      const float mx = *std::max_element(s.begin(), s.begin() + n);
+      std::vector<float> p(s.begin(), s.begin() + n);
+      const float sum = mc->exp_sum(p.data(), n, mx);
+      double want_sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const double e = std::exp(double(s[size_t(j)]) - mx);
+        EXPECT_NEAR(p[size_t(j)], e, 1e-6) << at;
+        want_sum += e;
+      }
+      EXPECT_NEAR(sum, want_sum, 1e-5 * want_sum) << at;
+      std::vector<float> o(size_t(dv) + 1, 1.0f);  // o += p v, and the slot past dv untouched
+      mc->axpy_rows(p.data(), v.data_ptr<float>(), n, dv, o.data());
+      const auto ov = torch::matmul(torch::from_blob(p.data(), {n}).clone(), v.narrow(0, 0, n)) + 1.0;  // [dv]
+      for (int64_t e = 0; e < dv; ++e) EXPECT_NEAR(o[size_t(e)], ov[e].item<float>(), 1e-4) << at;
+      EXPECT_EQ(o[size_t(dv)], 1.0f) << at;
     }
 }
 
