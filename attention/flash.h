@@ -69,11 +69,11 @@ struct Options {
   torch::Tensor probs_into;
 };
 struct Out {
-  torch::Tensor
-      out;  // [B, H, T, d_v] in q's dtype: a view of [B, T, H, d_v] storage (out.transpose(1, 2) is contiguous)
+  // [B, H, T, d_v] in q's dtype: a view of [B, T, H, d_v] storage (out.transpose(1, 2) is contiguous)
+  torch::Tensor out;
   torch::Tensor lse;  // [B, H, T] fp32 m + log l (-inf for an empty row), when asked
-  torch::Tensor
-      probs;  // [B, H, T, S] softmax_j(s_ij) where allowed, else 0 (an empty row: 0), in q's dtype, when asked
+  // [B, H, T, S] softmax_j(s_ij) where allowed, else 0 (an empty row: 0), in q's dtype, when asked
+  torch::Tensor probs;
   bool probs_placed = false;  // the weights went into Options::probs_into (probs is then that tensor)
 };
 

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <vector>
 
-#include "flash.h"
 #include "flash_micro.h"
 #include "kernel_threads.h"
 
@@ -38,7 +37,7 @@ void tile_scores(const flash_detail::Micro& mc, const float* qt /*[d][kBr]*/, co
 
 void pooled_causal_softmax(const float* q, const float* k, int64_t T, int64_t d, float slope, const PoolGrid& g,
                            bool max, float* out) {
-  const flash_detail::Micro& mc = flash::avx2_available() ? flash_detail::avx2_micro() : flash_detail::portable_micro();
+  const flash_detail::Micro& mc = flash_detail::best_micro();
   const int64_t cols = g.cols;
   std::vector<int32_t> bin(size_t(T), -1);  // [T] the pixel column of key j (-1 outside the region)
   for (int64_t j = g.col0; j < g.col1; ++j) bin[size_t(j)] = int32_t(g.pixel_col(j));

@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <future>
-#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
